@@ -1,0 +1,23 @@
+//! Ordo's canonical model: pure types and business rules with no I/O, no async and no SQL.
+//! Every value type here can only be built valid (parse, don't validate); after the API edge,
+//! code never re-checks them. Every rule is testable in microseconds.
+
+pub mod contact;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod order;
+pub mod payment;
+pub mod pricing;
+pub mod product;
+pub mod promotion;
+pub mod stock;
+pub mod tax;
+
+pub use contact::{Address, CountryCode, Customer, Email, GuestContact, PhoneE164};
+pub use error::{FieldError, FieldErrors};
+pub use ids::{CartId, LocationId, OrderId, OrderNumber, Sku, TenantId};
+pub use money::{Currency, Money, MoneyError};
+pub use order::{Order, OrderEvent, OrderLine, OrderStatus, ShipmentGroup};
+pub use product::{Location, LocationKind, Product, Quantity};
+pub use stock::StockLevel;
