@@ -1,0 +1,217 @@
+//! Request bodies as clients send them, and their parsing into domain values. Every field is
+//! checked and every failure is reported at once with its path; nothing past this module
+//! re-validates.
+
+use ordo_domain::contact::{AddressInput, parse_guest};
+use ordo_domain::pricing::{LineRequest, ShipmentRequest};
+use ordo_domain::{Address, Currency, FieldErrors, GuestContact, Money, Quantity, Sku};
+use serde::{Deserialize, Serialize};
+
+pub const MAX_LINES: usize = 100;
+pub const MAX_SHIPMENTS: usize = 10;
+pub const MAX_PROMO_CODES: usize = 5;
+pub const MAX_TENDERS: usize = 5;
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct MoneyInput {
+    /// Integer minor units.
+    pub amount: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct LineInput {
+    pub sku: String,
+    pub quantity: i64,
+    /// The unit price the app showed for this line (optional); a different current price comes
+    /// back as a `price_changed` difference instead of a silent change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<MoneyInput>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AddressBody {
+    pub name: Option<String>,
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct ShipmentInput {
+    pub address: AddressBody,
+    /// The lines (and quantities) going to this address; may be omitted with a single shipment.
+    #[serde(default)]
+    pub lines: Vec<LineInput>,
+}
+
+/// A guest (`email`, `phone`, `name`) or a member (`customer_id`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct CustomerInput {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub name: Option<String>,
+    pub customer_id: Option<String>,
+}
+
+/// The app's whole local cart.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct CartInput {
+    #[serde(default)]
+    pub lines: Vec<LineInput>,
+    #[serde(default)]
+    pub promo_codes: Vec<String>,
+    pub customer: Option<CustomerInput>,
+    #[serde(default)]
+    pub shipments: Vec<ShipmentInput>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct TenderInput {
+    pub token: String,
+    pub amount: MoneyInput,
+}
+
+/// Place an order from a synced cart (`cart_id`) or from inline `lines`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct OrderInput {
+    pub cart_id: Option<String>,
+    pub lines: Option<Vec<LineInput>>,
+    pub promo_codes: Option<Vec<String>>,
+    pub customer: Option<CustomerInput>,
+    pub shipments: Option<Vec<ShipmentInput>>,
+    #[serde(default)]
+    pub payments: Vec<TenderInput>,
+    /// The total the shopper saw; a different total is a 409, never a silent change.
+    pub expected_total: Option<MoneyInput>,
+}
+
+/// Who buys, as parsed: a guest's validated contact or a member id still to be looked up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CustomerRef {
+    Guest(GuestContact),
+    Member { customer_id: String },
+}
+
+/// A cart as parsed: what is stored for it and priced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CartDoc {
+    pub lines: Vec<LineRequest>,
+    pub promo_codes: Vec<String>,
+    pub customer: Option<CustomerRef>,
+    pub shipments: Vec<ShipmentRequest>,
+}
+
+pub fn parse_money(m: &MoneyInput, path: &str, errs: &mut FieldErrors) -> Option<Money> {
+    errs.take(path, Money::parse_non_negative(m.amount, &m.currency))
+}
+
+pub fn parse_lines(lines: &[LineInput], path: &str, errs: &mut FieldErrors, quoted: &mut Vec<(Sku, Money)>) -> Vec<LineRequest> {
+    if lines.len() > MAX_LINES {
+        errs.add(path, "too_many", format!("at most {MAX_LINES} lines"));
+        return vec![];
+    }
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let p = format!("{path}[{i}]");
+        let sku = errs.take(&format!("{p}.sku"), Sku::parse(&l.sku));
+        let qty = errs.take(&format!("{p}.quantity"), Quantity::parse(l.quantity));
+        let price = l.unit_price.as_ref().and_then(|m| parse_money(m, &format!("{p}.unit_price"), errs));
+        if let (Some(sku), Some(q)) = (sku, qty) {
+            if let Some(price) = price {
+                quoted.push((sku.clone(), price));
+            }
+            out.push(LineRequest { sku, quantity: q.get() });
+        }
+    }
+    out
+}
+
+pub fn parse_address(a: &AddressBody, path: &str, errs: &mut FieldErrors) -> Option<Address> {
+    let input = AddressInput {
+        name: a.name.as_deref(),
+        line1: a.line1.as_deref(),
+        line2: a.line2.as_deref(),
+        city: a.city.as_deref(),
+        region: a.region.as_deref(),
+        postal_code: a.postal_code.as_deref(),
+        country: a.country.as_deref(),
+        phone: a.phone.as_deref(),
+        lat: a.lat,
+        lon: a.lon,
+    };
+    Address::parse(&input, path, errs)
+}
+
+pub fn parse_shipments(shipments: &[ShipmentInput], path: &str, errs: &mut FieldErrors) -> Vec<ShipmentRequest> {
+    if shipments.len() > MAX_SHIPMENTS {
+        errs.add(path, "too_many", format!("at most {MAX_SHIPMENTS} shipments"));
+        return vec![];
+    }
+    let mut ignored = Vec::new();
+    shipments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let p = format!("{path}[{i}]");
+            let address = parse_address(&s.address, &format!("{p}.address"), errs);
+            let lines = parse_lines(&s.lines, &format!("{p}.lines"), errs, &mut ignored);
+            address.map(|address| ShipmentRequest { address, lines })
+        })
+        .collect()
+}
+
+pub fn parse_customer(c: &CustomerInput, path: &str, errs: &mut FieldErrors) -> Option<CustomerRef> {
+    if let Some(id) = c.customer_id.as_deref() {
+        let id = id.trim();
+        if id.is_empty() || id.len() > 64 {
+            errs.add(format!("{path}.customer_id"), "invalid_id", "a customer id has 1 to 64 characters");
+            return None;
+        }
+        return Some(CustomerRef::Member { customer_id: id.to_string() });
+    }
+    parse_guest(c.email.as_deref(), c.phone.as_deref(), c.name.as_deref(), path, errs).map(CustomerRef::Guest)
+}
+
+pub fn parse_promo_codes(codes: &[String], path: &str, errs: &mut FieldErrors) -> Vec<String> {
+    if codes.len() > MAX_PROMO_CODES {
+        errs.add(path, "too_many", format!("at most {MAX_PROMO_CODES} promotion codes"));
+        return vec![];
+    }
+    let mut out = Vec::new();
+    for (i, c) in codes.iter().enumerate() {
+        let code = ordo_domain::promotion::normalize_code(c);
+        if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            errs.add(format!("{path}[{i}]"), "invalid_format", "a promotion code has 1 to 64 letters, digits, '-' or '_'");
+        } else {
+            out.push(code);
+        }
+    }
+    out
+}
+
+/// Parses a cart body; also returns the unit prices the app says it displayed.
+pub fn parse_cart(input: &CartInput) -> Result<(CartDoc, Vec<(Sku, Money)>), FieldErrors> {
+    let mut errs = FieldErrors::default();
+    let mut quoted = Vec::new();
+    let lines = parse_lines(&input.lines, "lines", &mut errs, &mut quoted);
+    let promo_codes = parse_promo_codes(&input.promo_codes, "promo_codes", &mut errs);
+    let customer = input.customer.as_ref().and_then(|c| parse_customer(c, "customer", &mut errs));
+    let shipments = parse_shipments(&input.shipments, "shipments", &mut errs);
+    errs.into_result()?;
+    Ok((CartDoc { lines, promo_codes, customer, shipments }, quoted))
+}
+
+pub fn currency_or(c: &str) -> Option<Currency> {
+    Currency::parse(c).ok()
+}

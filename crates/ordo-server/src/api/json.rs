@@ -1,0 +1,56 @@
+//! The JSON body extractor: requires a JSON content type, limits the size, and reports a
+//! malformed body as a problem naming the exact field path (`lines[2].quantity`).
+
+use super::problem::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+pub const BODY_LIMIT: usize = 1 << 20;
+
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::PayloadTooLarge)?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest { kind: "malformed-json", title: "Malformed JSON", detail: format!("the body is not valid JSON: {inner}") }
+        } else {
+            let path = if path == "." { String::new() } else { path };
+            let msg = inner.to_string();
+            // serde's message ends with " at line L column C"; the path says where instead.
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            let code = if msg.starts_with("missing field") { "required" } else { "invalid_type" };
+            let path = match (code, msg.split('`').nth(1)) {
+                ("required", Some(field)) if path.is_empty() => field.to_string(),
+                ("required", Some(field)) => format!("{path}.{field}"),
+                _ => path,
+            };
+            ApiError::field(path, code, msg)
+        }
+    })
+}

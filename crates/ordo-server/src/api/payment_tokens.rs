@@ -1,0 +1,128 @@
+//! `POST /v1/payment-tokens`: the sandbox gateway's client-side tokenization. The body is read
+//! as loose JSON and the card number and CVC are never echoed, logged or stored: only the
+//! token, brand, last four digits and expiry are kept.
+
+use super::json::parse_json;
+use super::problem::{ApiError, Problem};
+use crate::AppState;
+use crate::gateway::outcome_for;
+use crate::services::year_month_now;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::Json;
+use ordo_domain::FieldErrors;
+use ordo_domain::payment::CardNumber;
+use ordo_store::TokenRecord;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)] // documents the request shape; the handler reads it field by field
+pub struct CardInput {
+    /// 12 to 19 digits (spaces and dashes allowed).
+    number: String,
+    exp_month: i64,
+    /// Four digits (two are read as 20YY).
+    exp_year: i64,
+    /// 3 or 4 digits.
+    cvc: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenBody {
+    pub token: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+}
+
+fn int_field(v: &Value, field: &str, errs: &mut FieldErrors) -> Option<i64> {
+    match v.get(field) {
+        None | Some(Value::Null) => {
+            errs.add(field, "required", "this field is required");
+            None
+        }
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+        Some(Value::String(s)) if s.trim().parse::<i64>().is_ok() => s.trim().parse().ok(),
+        Some(_) => {
+            errs.add(field, "invalid_type", "expected an integer");
+            None
+        }
+    }
+}
+
+fn text_field<'a>(v: &'a Value, field: &str, errs: &mut FieldErrors) -> Option<String> {
+    match v.get(field) {
+        None | Some(Value::Null) => {
+            errs.add(field, "required", "this field is required");
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            errs.add(field, "invalid_type", "expected a string of digits");
+            None
+        }
+    }
+}
+
+/// Tokenize a card (sandbox). Test cards: 4242424242424242 approves, 4000000000000002 is
+/// declined, 4000000000009995 fails for insufficient funds.
+#[utoipa::path(post, path = "/v1/payment-tokens", tag = "payments", request_body = CardInput,
+    responses((status = 201, body = TokenBody), (status = 422, body = Problem)))]
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let v: Value = parse_json(&body)?;
+    if !v.is_object() {
+        return Err(ApiError::field("", "invalid_type", "the body is a JSON object"));
+    }
+    let mut errs = FieldErrors::default();
+    let number = text_field(&v, "number", &mut errs).and_then(|n| errs.take("number", CardNumber::parse(&n)));
+    let exp_month = int_field(&v, "exp_month", &mut errs);
+    let exp_year = int_field(&v, "exp_year", &mut errs).map(|y| if (0..100).contains(&y) { 2000 + y } else { y });
+    let cvc = text_field(&v, "cvc", &mut errs);
+    if let Some(m) = exp_month {
+        if !(1..=12).contains(&m) {
+            errs.add("exp_month", "out_of_range", "exp_month is 1 to 12");
+        }
+    }
+    let (year, month) = year_month_now();
+    if let (Some(y), Some(m)) = (exp_year, exp_month) {
+        if !(2000..=2100).contains(&y) {
+            errs.add("exp_year", "out_of_range", "exp_year is a four-digit year");
+        } else if (y, m) < (year, month) {
+            errs.add("exp_year", "expired", "the card has expired");
+        }
+    }
+    if let Some(c) = &cvc {
+        let expect = if number.as_ref().is_some_and(|n| n.brand() == ordo_domain::payment::CardBrand::Amex) { 4 } else { 3 };
+        if c.len() != expect || !c.bytes().all(|b| b.is_ascii_digit()) {
+            errs.add("cvc", "invalid_cvc", format!("the security code has {expect} digits"));
+        }
+    }
+    errs.into_result()?;
+    let (Some(number), Some(exp_month), Some(exp_year)) = (number, exp_month, exp_year) else {
+        return Err(ApiError::Internal("validated card lost a field".into()));
+    };
+    let record = TokenRecord {
+        token: format!("tok_{}", uuid::Uuid::new_v4().simple()),
+        brand: number.brand().as_str().to_string(),
+        last4: number.last4().to_string(),
+        exp_month,
+        exp_year,
+        outcome: outcome_for(number.digits()).to_string(),
+        order_id: None,
+    };
+    drop(number);
+    drop(cvc);
+    state.store.insert_payment_token(state.tenant(), &record).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenBody { token: record.token, brand: record.brand, last4: record.last4, exp_month, exp_year }),
+    ))
+}

@@ -1,0 +1,149 @@
+//! The one place errors become HTTP: RFC 9457 `application/problem+json` with a stable `type`
+//! URI per kind, and `errors[]` with field paths for validation failures.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ordo_domain::FieldError;
+use serde::Serialize;
+use serde_json::Value;
+
+const TYPE_BASE: &str = "https://ordo.dev/problems/";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For 409: what changed (stock, prices, promotions, totals).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub differences: Vec<Value>,
+    /// For 402: which tender failed and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payment: Option<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    #[error("{detail}")]
+    BadRequest { kind: &'static str, title: &'static str, detail: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{detail}")]
+    Conflict { kind: &'static str, title: &'static str, detail: String, differences: Vec<Value> },
+    #[error("payment declined")]
+    PaymentDeclined { detail: String, payment: Value },
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(path, code, message)])
+    }
+}
+
+impl From<ordo_store::StoreError> for ApiError {
+    fn from(e: ordo_store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<ordo_domain::FieldErrors> for ApiError {
+    fn from(e: ordo_domain::FieldErrors) -> Self {
+        ApiError::Validation(e.0)
+    }
+}
+
+fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Problem {
+    Problem {
+        kind: format!("{TYPE_BASE}{kind}"),
+        title: title.to_string(),
+        status: status.as_u16(),
+        detail,
+        errors: vec![],
+        differences: vec![],
+        payment: None,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let p = match self {
+            ApiError::Validation(errors) => {
+                let n = errors.len();
+                let mut p = problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "validation",
+                    "The request has invalid fields",
+                    format!("{n} field{} failed validation; see errors[] for each path", if n == 1 { "" } else { "s" }),
+                );
+                p.errors = errors;
+                p
+            }
+            ApiError::BadRequest { kind, title, detail } => problem(StatusCode::BAD_REQUEST, kind, title, detail),
+            ApiError::NotFound(what) => problem(StatusCode::NOT_FOUND, "not-found", "Not found", format!("{what} was not found")),
+            ApiError::Conflict { kind, title, detail, differences } => {
+                let mut p = problem(StatusCode::CONFLICT, kind, title, detail);
+                p.differences = differences;
+                p
+            }
+            ApiError::PaymentDeclined { detail, payment } => {
+                let mut p = problem(StatusCode::PAYMENT_REQUIRED, "payment-declined", "A payment was declined", detail);
+                p.payment = Some(payment);
+                p
+            }
+            ApiError::UnsupportedMediaType => problem(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as JSON with Content-Type: application/json".into(),
+            ),
+            ApiError::PayloadTooLarge => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+                "the request body exceeds the 1 MiB limit".into(),
+            ),
+            ApiError::Internal(msg) => {
+                tracing::error!(error = %msg, "internal error");
+                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; it has been logged".into())
+            }
+        };
+        problem_response(p)
+    }
+}
+
+pub fn problem_response(p: Problem) -> Response {
+    let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut res = (status, axum::Json(p)).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    res
+}
+
+/// Fallback for unknown paths.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    ApiError::NotFound(format!("the path {}", uri.path())).into_response()
+}
+
+/// Fallback for a known path with the wrong method.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    problem_response(problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        format!("{method} is not supported on {}", uri.path()),
+    ))
+}

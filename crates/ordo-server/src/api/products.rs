@@ -1,0 +1,178 @@
+//! `/v1/products`: the catalog read API (search and cursor paging) and staff's create-or-update.
+
+use super::inputs::{MoneyInput, parse_money};
+use super::json::ApiJson;
+use super::problem::{ApiError, Problem};
+use crate::AppState;
+use crate::services::rfc3339;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use ordo_domain::{FieldErrors, Money, Sku};
+use ordo_store::{ProductUpsert, ProductView};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProductBody {
+    pub sku: String,
+    pub name: String,
+    pub price: Money,
+    /// Units available to sell across all locations.
+    pub available: i64,
+    pub category: Option<String>,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub updated_at: String,
+}
+
+impl From<ProductView> for ProductBody {
+    fn from(v: ProductView) -> Self {
+        ProductBody {
+            sku: v.product.sku.to_string(),
+            name: v.product.name,
+            price: v.product.price,
+            available: v.available,
+            category: v.product.category,
+            attributes: v.product.attributes,
+            updated_at: rfc3339(v.product.updated_at_ms),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProductPage {
+    pub items: Vec<ProductBody>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ProductUpsertInput {
+    pub name: String,
+    pub price: MoneyInput,
+    pub category: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn encode_cursor(sku: &str) -> String {
+    sku.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(c: &str) -> Option<String> {
+    if c.len() % 2 != 0 || c.len() > 256 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..c.len()).step_by(2).map(|i| u8::from_str_radix(c.get(i..i + 2)?, 16).ok()).collect();
+    String::from_utf8(bytes?).ok().filter(|s| Sku::parse(s).is_ok())
+}
+
+/// Search and page the catalog.
+#[utoipa::path(get, path = "/v1/products", tag = "catalog",
+    params(("q" = Option<String>, Query, description = "case-insensitive search in name, SKU and category"),
+           ("limit" = Option<i64>, Query, description = "1 to 100, default 20"),
+           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses((status = 200, body = ProductPage), (status = 422, body = Problem)))]
+pub async fn list(State(state): State<AppState>, Query(params): Query<HashMap<String, String>>) -> Result<Json<ProductPage>, ApiError> {
+    let mut errs = FieldErrors::default();
+    let limit = match params.get("limit") {
+        None => 20,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                errs.add("limit", "out_of_range", "limit is an integer from 1 to 100");
+                20
+            }
+        },
+    };
+    let after = match params.get("cursor").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match decode_cursor(c) {
+            Some(s) => Some(s),
+            None => {
+                errs.add("cursor", "invalid_cursor", "pass a next_cursor value returned by this endpoint");
+                None
+            }
+        },
+    };
+    let q = params.get("q").map(|q| q.trim()).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.chars().count() > 100) {
+        errs.add("q", "too_long", "a search has at most 100 characters");
+    }
+    errs.into_result()?;
+    let mut rows = state.store.list_products(state.tenant(), q, after.as_deref(), limit + 1).await?;
+    let next_cursor = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| encode_cursor(r.product.sku.as_str()))
+    } else {
+        None
+    };
+    Ok(Json(ProductPage { items: rows.into_iter().map(ProductBody::from).collect(), next_cursor }))
+}
+
+fn parse_sku_path(sku: &str) -> Result<Sku, ApiError> {
+    Sku::parse(sku).map_err(|e| ApiError::field("sku", &e.code, e.message))
+}
+
+/// One product with its price and availability.
+#[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalog",
+    responses((status = 200, body = ProductBody), (status = 404, body = Problem)))]
+pub async fn get(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Json<ProductBody>, ApiError> {
+    let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
+    let v = state.store.product(state.tenant(), &parsed).await?.ok_or_else(|| ApiError::NotFound(format!("product {sku}")))?;
+    Ok(Json(v.into()))
+}
+
+/// Create or update a product (staff).
+#[utoipa::path(put, path = "/v1/products/{sku}", tag = "catalog", request_body = ProductUpsertInput,
+    responses((status = 200, body = ProductBody, description = "updated"), (status = 201, body = ProductBody, description = "created"),
+              (status = 422, body = Problem)))]
+pub async fn upsert(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    ApiJson(input): ApiJson<ProductUpsertInput>,
+) -> Result<(StatusCode, Json<ProductBody>), ApiError> {
+    let mut errs = FieldErrors::default();
+    let sku = parse_sku_path(&sku).ok();
+    if sku.is_none() {
+        errs.add("sku", "invalid_format", "a SKU has 1 to 64 letters, digits, '-', '_' or '.'");
+    }
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        errs.add("name", "invalid_length", "a product name has 1 to 200 characters");
+    }
+    let price = parse_money(&input.price, "price", &mut errs);
+    let category = input.category.as_deref().map(str::trim).filter(|c| !c.is_empty()).map(String::from);
+    if category.as_ref().is_some_and(|c| c.chars().count() > 100) {
+        errs.add("category", "too_long", "a category has at most 100 characters");
+    }
+    let attributes = input.attributes.unwrap_or_default();
+    if serde_json::to_string(&attributes).map(|s| s.len()).unwrap_or(0) > 16 * 1024 {
+        errs.add("attributes", "too_large", "attributes take at most 16 KiB of JSON");
+    }
+    errs.into_result()?;
+    let (Some(sku), Some(price)) = (sku, price) else {
+        return Err(ApiError::Internal("validated product upsert lost its sku or price".into()));
+    };
+    let existed = state.store.product(state.tenant(), &sku).await?.is_some();
+    let v = state
+        .store
+        .upsert_product(state.tenant(), &ProductUpsert { sku, name: name.to_string(), price, category, attributes })
+        .await?;
+    Ok((if existed { StatusCode::OK } else { StatusCode::CREATED }, Json(v.into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(decode_cursor(&encode_cursor("TEE-RED.M")).as_deref(), Some("TEE-RED.M"));
+        assert!(decode_cursor("zz").is_none());
+        assert!(decode_cursor("abc").is_none());
+        assert!(decode_cursor(&encode_cursor("a b")).is_none());
+    }
+}

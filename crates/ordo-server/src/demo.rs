@@ -1,0 +1,118 @@
+//! Demo data for `ordo serve --demo`: a realistic catalog (240 SKUs in 8 categories), three
+//! locations with coordinates and stock, a member customer and a few promotion codes. Seeding
+//! happens once per tenant (a marker in `meta`); a restart with `--demo` never resets anything.
+
+use ordo_domain::promotion::{Promotion, PromotionKind};
+use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Sku};
+use ordo_store::{Adjustment, ProductUpsert, StockChange, Store, StoreError};
+
+const MARKER: &str = "demo_seeded";
+
+const CATEGORIES: &[(&str, &str, &[&str], i64)] = &[
+    ("TEE", "apparel", &["Crew Tee", "V-Neck Tee", "Pocket Tee", "Long-Sleeve Tee", "Henley"], 1900),
+    ("HOOD", "apparel", &["Zip Hoodie", "Pullover Hoodie", "Fleece Crew"], 5400),
+    ("SNK", "footwear", &["Court Sneaker", "Trail Runner", "Canvas Low", "Slip-On"], 8900),
+    ("BAG", "bags", &["Day Pack", "Tote", "Sling", "Duffel"], 4500),
+    ("MUG", "home", &["Stoneware Mug", "Travel Mug", "Espresso Cup"], 1400),
+    ("CNDL", "home", &["Soy Candle", "Reed Diffuser"], 2200),
+    ("EAR", "electronics", &["Wireless Earbuds", "Over-Ear Headphones", "Phone Charger", "Power Bank"], 7900),
+    ("BOT", "outdoor", &["Steel Bottle", "Insulated Flask", "Camp Cup"], 2900),
+];
+const COLORS: &[&str] = &["Black", "White", "Navy", "Olive", "Sand", "Red"];
+const SIZES: &[&str] = &["S", "M"];
+
+fn usd() -> Currency {
+    Currency::parse("USD").expect("USD exists")
+}
+
+fn id(s: &str) -> LocationId {
+    LocationId::parse(s).expect("demo ids are valid")
+}
+
+/// Seeds the demo data unless it was seeded before. Returns whether it seeded now.
+pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
+    if store.meta(tenant, MARKER).await?.is_some() {
+        return Ok(false);
+    }
+    let locations = [
+        Location { id: id("wh-east"), name: "East Coast DC (Newark, NJ)".into(), kind: LocationKind::Warehouse, lat: 40.7357, lon: -74.1724 },
+        Location { id: id("wh-west"), name: "West Coast DC (Reno, NV)".into(), kind: LocationKind::Warehouse, lat: 39.5296, lon: -119.8138 },
+        Location { id: id("store-chicago"), name: "Chicago Flagship Store".into(), kind: LocationKind::Store, lat: 41.8864, lon: -87.6245 },
+        Location { id: id("3pl-dallas"), name: "Dallas 3PL".into(), kind: LocationKind::ThirdParty, lat: 32.7767, lon: -96.7970 },
+    ];
+    for l in &locations {
+        store.upsert_location(tenant, l).await?;
+    }
+    let mut n = 0usize;
+    for (prefix, category, names, base) in CATEGORIES {
+        for (ni, name) in names.iter().enumerate() {
+            for (ci, color) in COLORS.iter().enumerate() {
+                for size in SIZES {
+                    n += 1;
+                    let sku = Sku::parse(&format!("{prefix}-{}-{}-{size}", ni + 1, &color[..3].to_uppercase())).expect("demo skus are valid");
+                    let price = base + (ni as i64) * 300;
+                    let mut attributes = serde_json::Map::new();
+                    attributes.insert("color".into(), color.to_string().into());
+                    attributes.insert("size".into(), size.to_string().into());
+                    store
+                        .upsert_product(
+                            tenant,
+                            &ProductUpsert {
+                                sku: sku.clone(),
+                                name: format!("{name}, {color}, {size}"),
+                                price: Money::new(price, usd()),
+                                category: Some(category.to_string()),
+                                attributes,
+                            },
+                        )
+                        .await?;
+                    // Deterministic, varied stock: some SKUs are scarce, a few sold out in stores.
+                    for (li, l) in locations.iter().enumerate() {
+                        let units = ((n * 37 + li * 11 + ci * 7) % 60) as i64 + if li == 0 { 40 } else { 0 };
+                        if units == 0 {
+                            continue;
+                        }
+                        let adj = Adjustment {
+                            sku: sku.clone(),
+                            location_id: l.id.clone(),
+                            change: StockChange::SetOnHand(units),
+                            reason: "receipt".into(),
+                            note: Some("demo seed".into()),
+                        };
+                        store.adjust_stock(tenant, &adj).await.map_err(|e| match e {
+                            ordo_store::AdjustError::Store(s) => s,
+                            other => StoreError::Corrupt(other.to_string()),
+                        })?;
+                    }
+                }
+            }
+        }
+    }
+    let promo = |code: &str, kind: PromotionKind| Promotion {
+        code: code.into(),
+        kind,
+        min_subtotal: None,
+        starts_at_ms: None,
+        ends_at_ms: None,
+        usage_limit: None,
+        per_customer_limit: None,
+        times_used: 0,
+    };
+    let mut welcome = promo("WELCOME10", PromotionKind::Percent { bps: 1000 });
+    welcome.per_customer_limit = Some(1);
+    let mut save5 = promo("SAVE5", PromotionKind::Fixed { amount: Money::new(500, usd()) });
+    save5.min_subtotal = Some(Money::new(3000, usd()));
+    let mut ship = promo("FREESHIP", PromotionKind::FreeShipping);
+    ship.min_subtotal = Some(Money::new(5000, usd()));
+    let mut flash = promo("FLASH50", PromotionKind::Percent { bps: 5000 });
+    flash.usage_limit = Some(100);
+    let mut expired = promo("SUMMER24", PromotionKind::Percent { bps: 2000 });
+    expired.ends_at_ms = Some(1_727_740_800_000); // 2024-10-01
+    for p in [welcome, save5, ship, flash, expired] {
+        store.upsert_promotion(tenant, &p).await?;
+    }
+    store.upsert_customer(tenant, "cus_demo_ana", "ana@example.com", "Ana Lima", Some("+14155550100")).await?;
+    store.set_meta(tenant, MARKER, &n.to_string()).await?;
+    tracing::info!(products = n, "demo data seeded");
+    Ok(true)
+}

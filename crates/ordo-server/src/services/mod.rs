@@ -1,0 +1,20 @@
+//! Use cases that compose domain rules with storage: pricing a cart against the live catalog,
+//! syncing carts, and placing orders. Each function is one use case; handlers call exactly one.
+
+pub mod carts;
+pub mod checkout;
+pub mod pricing;
+
+/// RFC 3339 (UTC) for a unix-millisecond timestamp.
+pub fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// (year, month) now, UTC: for card expiry checks.
+pub fn year_month_now() -> (i64, i64) {
+    let now = time::OffsetDateTime::now_utc();
+    (now.year() as i64, now.month() as u8 as i64)
+}

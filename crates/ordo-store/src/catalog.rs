@@ -1,0 +1,265 @@
+//! Catalog storage: products, locations, customers and promotions, plus the live catalog view
+//! (price and network-wide availability) that pricing reads.
+
+use crate::{Result, Store, corrupt, now_ms, placeholders};
+use ordo_domain::pricing::CatalogEntry;
+use ordo_domain::promotion::Promotion;
+use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Product, Sku};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::HashMap;
+
+/// A product as the catalog API shows it: the product plus units available across the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductView {
+    pub product: Product,
+    pub available: i64,
+}
+
+/// Staff's create-or-update of one product.
+#[derive(Debug, Clone)]
+pub struct ProductUpsert {
+    pub sku: Sku,
+    pub name: String,
+    pub price: Money,
+    pub category: Option<String>,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+const PRODUCT_COLUMNS: &str = "p.sku, p.name, p.category, p.attributes, p.price_amount, p.currency, p.updated_at_ms, \
+     (SELECT CAST(COALESCE(SUM(s.on_hand - s.reserved), 0) AS BIGINT) FROM stock s WHERE s.tenant_id = p.tenant_id AND s.sku = p.sku) AS available";
+
+fn product_view(row: &AnyRow) -> Result<ProductView> {
+    let sku: String = row.try_get("sku")?;
+    let currency: String = row.try_get("currency")?;
+    let attributes: String = row.try_get("attributes")?;
+    let product = Product {
+        sku: Sku::parse(&sku).map_err(|_| corrupt(format!("sku {sku}")))?,
+        name: row.try_get("name")?,
+        price: Money::new(row.try_get("price_amount")?, Currency::parse(&currency).map_err(|_| corrupt("currency"))?),
+        category: row.try_get("category")?,
+        attributes: serde_json::from_str(&attributes).map_err(corrupt)?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    };
+    Ok(ProductView { product, available: row.try_get::<i64, _>("available")?.max(0) })
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
+fn like_pattern(q: &str) -> String {
+    let mut s = String::with_capacity(q.len() + 2);
+    s.push('%');
+    for c in q.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+impl Store {
+    pub async fn upsert_product(&self, tenant: &str, p: &ProductUpsert) -> Result<ProductView> {
+        let attributes = serde_json::Value::Object(p.attributes.clone()).to_string();
+        sqlx::query(
+            "INSERT INTO products (tenant_id, sku, name, name_lc, category, attributes, price_amount, currency, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (tenant_id, sku) DO UPDATE SET name = excluded.name, name_lc = excluded.name_lc, \
+             category = excluded.category, attributes = excluded.attributes, price_amount = excluded.price_amount, \
+             currency = excluded.currency, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(tenant)
+        .bind(p.sku.as_str())
+        .bind(&p.name)
+        .bind(p.name.to_lowercase())
+        .bind(p.category.as_deref())
+        .bind(attributes)
+        .bind(p.price.amount)
+        .bind(p.price.currency.code())
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        self.product_on(&self.write, tenant, &p.sku).await?.ok_or_else(|| corrupt("product vanished after upsert"))
+    }
+
+    pub async fn product(&self, tenant: &str, sku: &Sku) -> Result<Option<ProductView>> {
+        self.product_on(&self.read, tenant, sku).await
+    }
+
+    async fn product_on(&self, pool: &sqlx::AnyPool, tenant: &str, sku: &Sku) -> Result<Option<ProductView>> {
+        let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant).bind(sku.as_str()).fetch_optional(pool).await?;
+        row.as_ref().map(product_view).transpose()
+    }
+
+    /// One page of products in SKU order, after `after_sku`, optionally filtered by a
+    /// case-insensitive substring of name, SKU or category.
+    pub async fn list_products(&self, tenant: &str, q: Option<&str>, after_sku: Option<&str>, limit: i64) -> Result<Vec<ProductView>> {
+        let mut sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku > $2");
+        if q.is_some() {
+            sql.push_str(
+                " AND (p.name_lc LIKE $4 ESCAPE '\\' OR LOWER(p.sku) LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(p.category, '')) LIKE $4 ESCAPE '\\')",
+            );
+        }
+        sql.push_str(" ORDER BY p.sku LIMIT $3");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant).bind(after_sku.unwrap_or("")).bind(limit);
+        if let Some(q) = q {
+            query = query.bind(like_pattern(q));
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        rows.iter().map(product_view).collect()
+    }
+
+    /// Price, name and availability of the given SKUs (unknown SKUs are simply absent).
+    pub async fn catalog_entries(&self, tenant: &str, skus: &[&Sku]) -> Result<HashMap<Sku, CatalogEntry>> {
+        if skus.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku IN ({})",
+            placeholders(2, skus.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant);
+        for s in skus {
+            query = query.bind(s.as_str());
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let v = product_view(row)?;
+            out.insert(v.product.sku.clone(), CatalogEntry { name: v.product.name, price: v.product.price, available: v.available });
+        }
+        Ok(out)
+    }
+
+    pub async fn count_products(&self, tenant: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1").bind(tenant).fetch_one(&self.read).await?)
+    }
+
+    pub async fn upsert_location(&self, tenant: &str, l: &Location) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO locations (tenant_id, id, name, kind, lat, lon) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, kind = excluded.kind, lat = excluded.lat, lon = excluded.lon",
+        )
+        .bind(tenant)
+        .bind(l.id.as_str())
+        .bind(&l.name)
+        .bind(l.kind.as_str())
+        .bind(l.lat)
+        .bind(l.lon)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn locations(&self, tenant: &str) -> Result<Vec<Location>> {
+        let rows = sqlx::query("SELECT id, name, kind, lat, lon FROM locations WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("id")?;
+                let kind: String = r.try_get("kind")?;
+                Ok(Location {
+                    id: LocationId::parse(&id).map_err(|_| corrupt("location id"))?,
+                    name: r.try_get("name")?,
+                    kind: LocationKind::parse(&kind).map_err(|_| corrupt("location kind"))?,
+                    lat: r.try_get("lat")?,
+                    lon: r.try_get("lon")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn upsert_customer(&self, tenant: &str, id: &str, email: &str, name: &str, phone: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO customers (tenant_id, id, email, name, phone) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, id) DO UPDATE SET email = excluded.email, name = excluded.name, phone = excluded.phone",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(email)
+        .bind(name)
+        .bind(phone)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// A member's (email, name), if the id is known.
+    pub async fn customer(&self, tenant: &str, id: &str) -> Result<Option<(String, String)>> {
+        let row = sqlx::query("SELECT email, name FROM customers WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| Ok((r.try_get("email")?, r.try_get("name")?))).transpose()
+    }
+
+    /// Creates or replaces a promotion's definition (its usage count is kept).
+    pub async fn upsert_promotion(&self, tenant: &str, p: &Promotion) -> Result<()> {
+        let body = serde_json::to_string(p).map_err(corrupt)?;
+        sqlx::query(
+            "INSERT INTO promotions (tenant_id, code, body, usage_limit, times_used) VALUES ($1, $2, $3, $4, 0) \
+             ON CONFLICT (tenant_id, code) DO UPDATE SET body = excluded.body, usage_limit = excluded.usage_limit",
+        )
+        .bind(tenant)
+        .bind(&p.code)
+        .bind(body)
+        .bind(p.usage_limit)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The promotions behind these (normalized) codes, with current usage counts.
+    pub async fn promotions(&self, tenant: &str, codes: &[String]) -> Result<HashMap<String, Promotion>> {
+        if codes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            "SELECT code, body, times_used FROM promotions WHERE tenant_id = $1 AND code IN ({})",
+            placeholders(2, codes.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant);
+        for c in codes {
+            query = query.bind(c);
+        }
+        let mut out = HashMap::new();
+        for r in query.fetch_all(&self.read).await? {
+            let body: String = r.try_get("body")?;
+            let mut p: Promotion = serde_json::from_str(&body).map_err(corrupt)?;
+            p.times_used = r.try_get("times_used")?;
+            out.insert(r.try_get("code")?, p);
+        }
+        Ok(out)
+    }
+
+    /// How often `customer_key` has redeemed each of these codes.
+    pub async fn customer_redemptions(&self, tenant: &str, customer_key: &str, codes: &[String]) -> Result<HashMap<String, i64>> {
+        let mut out = HashMap::new();
+        for c in codes {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
+            )
+            .bind(tenant)
+            .bind(c)
+            .bind(customer_key)
+            .fetch_one(&self.read)
+            .await?;
+            out.insert(c.clone(), n);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("50%_Off"), "%50\\%\\_off%");
+    }
+}

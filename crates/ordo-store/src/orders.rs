@@ -1,0 +1,374 @@
+//! Placing and reading orders. `place_order` is the one atomic step of checkout: idempotency
+//! record, price re-check, promotion usage, token use, stock reservation, the order with its
+//! lines, allocations and tenders, and the `OrderPlaced` outbox event commit together or not at
+//! all. Locks are taken in one global order (idempotency key, promotion codes, tokens, SKUs
+//! sorted) so concurrent placements on PostgreSQL cannot deadlock.
+
+use crate::{Result, Store, StoreError, corrupt, now_ms};
+use ordo_domain::order::Allocation;
+use ordo_domain::stock::plan_reservation;
+use ordo_domain::{LocationId, Money, Order, OrderNumber, Sku};
+use sqlx::any::Any;
+use sqlx::{Row, Transaction};
+
+/// A fully priced order ready to commit (its `allocations` are filled in by the store).
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub order: Order,
+    /// Who per-customer promotion limits count against.
+    pub customer_key: String,
+    pub idempotency_key: String,
+    /// Hash of the canonical request body; a reused key with another body is refused.
+    pub request_hash: String,
+}
+
+/// The stored first answer to an idempotent request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    pub status: i64,
+    pub response: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Shortage {
+    pub sku: Sku,
+    pub requested: i64,
+    pub available: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error("the idempotency key was used by another request")]
+    KeyTaken(IdempotencyRecord),
+    #[error("not enough stock")]
+    Shortage(Vec<Shortage>),
+    #[error("prices changed")]
+    PriceMoved(Vec<(Sku, Money, Option<Money>)>),
+    #[error("promotion {0} has reached its usage limit")]
+    PromotionExhausted(String),
+    #[error("promotion {0} has reached its per-customer limit")]
+    CustomerLimitReached(String),
+    #[error("payment token {0} was already used")]
+    TokenUsed(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for PlaceError {
+    fn from(e: sqlx::Error) -> Self {
+        PlaceError::Store(e.into())
+    }
+}
+
+/// How often a reservation retries after a concurrent writer took the units it planned on.
+const RESERVE_ATTEMPTS: usize = 64;
+
+impl Store {
+    pub async fn idempotency_record(&self, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+        let row = sqlx::query("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant)
+            .bind(key)
+            .fetch_optional(&self.write)
+            .await?;
+        row.map(|r| Ok(IdempotencyRecord { request_hash: r.try_get("request_hash")?, status: r.try_get("status")?, response: r.try_get("response")? }))
+            .transpose()
+    }
+
+    /// Commits one order atomically, or nothing. Returns the order with its allocations.
+    pub async fn place_order(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+        let mut tx = self.write.begin().await?;
+        let order = place_in_tx(&mut tx, self.backend, tenant, new).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    /// An order by internal id (`ord_…`) or by number (`ORD-…`).
+    pub async fn order(&self, tenant: &str, id_or_number: &str) -> Result<Option<Order>> {
+        let by_number = OrderNumber::parse(id_or_number).ok();
+        let row = match by_number {
+            Some(n) => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND number = $2").bind(tenant).bind(n.as_str().to_string()),
+            None => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id_or_number.to_string()),
+        }
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            let body: String = r.try_get("body")?;
+            serde_json::from_str(&body).map_err(corrupt)
+        })
+        .transpose()
+    }
+
+    pub async fn count_orders(&self, tenant: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE tenant_id = $1").bind(tenant).fetch_one(&self.read).await?)
+    }
+}
+
+async fn place_in_tx(tx: &mut Transaction<'static, Any>, backend: crate::Backend, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+    let NewOrder { mut order, customer_key, idempotency_key, request_hash } = new;
+    let now = now_ms();
+    let order_id = order.id.to_string();
+
+    // 1. Claim the idempotency key. A concurrent holder of the same key makes this wait on
+    //    PostgreSQL until it commits; then the conflict shows and the caller replays its answer.
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency (tenant_id, key, request_hash, status, response, created_at_ms) VALUES ($1, $2, $3, 0, NULL, $4) \
+         ON CONFLICT (tenant_id, key) DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(&idempotency_key)
+    .bind(&request_hash)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        let r = sqlx::query("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant)
+            .bind(&idempotency_key)
+            .fetch_one(&mut **tx)
+            .await?;
+        return Err(PlaceError::KeyTaken(IdempotencyRecord {
+            request_hash: r.try_get("request_hash")?,
+            status: r.try_get("status")?,
+            response: r.try_get("response")?,
+        }));
+    }
+
+    // 2. Prices must be the ones the order was priced with.
+    let mut moved = Vec::new();
+    for line in &order.lines {
+        let row = sqlx::query("SELECT price_amount, currency FROM products WHERE tenant_id = $1 AND sku = $2")
+            .bind(tenant)
+            .bind(line.sku.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+        let current = match row {
+            Some(r) => {
+                let amount: i64 = r.try_get("price_amount")?;
+                let currency: String = r.try_get("currency")?;
+                ordo_domain::Currency::parse(&currency).ok().map(|c| Money::new(amount, c))
+            }
+            None => None,
+        };
+        if current != Some(line.unit_price) {
+            moved.push((line.sku.clone(), line.unit_price, current));
+        }
+    }
+    if !moved.is_empty() {
+        return Err(PlaceError::PriceMoved(moved));
+    }
+
+    // 3. Count promotion usage (the row update serialises redemptions of one code).
+    let mut codes: Vec<&str> = order.promotions.iter().map(|p| p.code.as_str()).collect();
+    codes.sort_unstable();
+    for code in codes {
+        let row = sqlx::query(
+            "UPDATE promotions SET times_used = times_used + 1 WHERE tenant_id = $1 AND code = $2 \
+             AND (usage_limit IS NULL OR times_used < usage_limit) RETURNING body",
+        )
+        .bind(tenant)
+        .bind(code)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Err(PlaceError::PromotionExhausted(code.to_string()));
+        };
+        let body: String = row.try_get("body")?;
+        let promo: ordo_domain::promotion::Promotion = serde_json::from_str(&body).map_err(corrupt)?;
+        if let Some(limit) = promo.per_customer_limit {
+            let used: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
+            )
+            .bind(tenant)
+            .bind(code)
+            .bind(&customer_key)
+            .fetch_one(&mut **tx)
+            .await?;
+            if used >= limit {
+                return Err(PlaceError::CustomerLimitReached(code.to_string()));
+            }
+        }
+        sqlx::query("INSERT INTO promotion_redemptions (tenant_id, code, customer_key, order_id) VALUES ($1, $2, $3, $4)")
+            .bind(tenant)
+            .bind(code)
+            .bind(&customer_key)
+            .bind(&order_id)
+            .execute(&mut **tx)
+            .await?;
+    }
+
+    // 4. Each token pays for one order only.
+    for (i, tender) in order.payments.iter().enumerate() {
+        let used = sqlx::query("UPDATE payment_tokens SET order_id = $3 WHERE tenant_id = $1 AND token = $2 AND order_id IS NULL")
+            .bind(tenant)
+            .bind(&tender.token)
+            .bind(&order_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if used == 0 {
+            return Err(PlaceError::TokenUsed(i));
+        }
+    }
+
+    // 5. Reserve stock, SKUs in sorted order.
+    let mut wanted: Vec<(Sku, i64)> = Vec::new();
+    for l in &order.lines {
+        match wanted.iter_mut().find(|(s, _)| *s == l.sku) {
+            Some(w) => w.1 += l.quantity,
+            None => wanted.push((l.sku.clone(), l.quantity)),
+        }
+    }
+    wanted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut allocations = Vec::new();
+    let mut shortages = Vec::new();
+    for (sku, qty) in &wanted {
+        match reserve(tx, tenant, sku, *qty, now).await? {
+            Ok(mut taken) => allocations.append(&mut taken),
+            Err(available) => shortages.push(Shortage { sku: sku.clone(), requested: *qty, available }),
+        }
+    }
+    if !shortages.is_empty() {
+        return Err(PlaceError::Shortage(shortages));
+    }
+    order.allocations = allocations;
+
+    // 6. The order, its lines, allocations, tenders and the outbox event.
+    let _ = backend;
+    let mut body;
+    loop {
+        body = serde_json::to_string(&order).map_err(corrupt)?;
+        let inserted = sqlx::query(
+            "INSERT INTO orders (tenant_id, id, number, status, channel, email, currency, total, body, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(&order_id)
+        .bind(order.number.as_str())
+        .bind(order.status.as_str())
+        .bind(&order.channel)
+        .bind(order.customer.email())
+        .bind(order.totals.total.currency.code())
+        .bind(order.totals.total.amount)
+        .bind(&body)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            break;
+        }
+        // 40 random bits rarely collide; when they do, draw again.
+        order.number = OrderNumber::generate();
+    }
+    for l in &order.lines {
+        sqlx::query("INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(tenant)
+            .bind(&order_id)
+            .bind(l.line_no)
+            .bind(l.sku.as_str())
+            .bind(l.quantity)
+            .bind(l.unit_price.amount)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for a in &order.allocations {
+        sqlx::query("INSERT INTO order_allocations (tenant_id, order_id, sku, location_id, quantity) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant)
+            .bind(&order_id)
+            .bind(a.sku.as_str())
+            .bind(a.location_id.as_str())
+            .bind(a.quantity)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for (i, t) in order.payments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO order_payments (tenant_id, order_id, tender_no, token, amount, currency, authorization_id, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'authorized')",
+        )
+        .bind(tenant)
+        .bind(&order_id)
+        .bind(i as i64)
+        .bind(&t.token)
+        .bind(t.amount.amount)
+        .bind(t.amount.currency.code())
+        .bind(&t.authorization_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query("INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'OrderPlaced', $2, $3, $4)")
+        .bind(tenant)
+        .bind(&order_id)
+        .bind(&body)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+
+    // 7. Remember the answer under the idempotency key.
+    sqlx::query("UPDATE idempotency SET status = 201, response = $3 WHERE tenant_id = $1 AND key = $2")
+        .bind(tenant)
+        .bind(&idempotency_key)
+        .bind(&body)
+        .execute(&mut **tx)
+        .await?;
+    Ok(order)
+}
+
+/// Reserves `qty` units of `sku` across locations. `Ok(Err(available))` when the network
+/// cannot cover it. Each step is a conditional update, so a concurrent writer can only make
+/// this retry with fresh numbers, never oversell.
+async fn reserve(
+    tx: &mut Transaction<'static, Any>,
+    tenant: &str,
+    sku: &Sku,
+    qty: i64,
+    now: i64,
+) -> Result<std::result::Result<Vec<Allocation>, i64>, PlaceError> {
+    let mut taken: Vec<Allocation> = Vec::new();
+    let mut left = qty;
+    for _ in 0..RESERVE_ATTEMPTS {
+        let rows = sqlx::query(
+            "SELECT location_id, on_hand - reserved AS available FROM stock WHERE tenant_id = $1 AND sku = $2 AND on_hand > reserved",
+        )
+        .bind(tenant)
+        .bind(sku.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut levels = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let loc: String = r.try_get("location_id")?;
+            levels.push((LocationId::parse(&loc).map_err(|_| corrupt("location id"))?, r.try_get::<i64, _>("available")?));
+        }
+        let Some(plan) = plan_reservation(&levels, left) else {
+            let available: i64 = levels.iter().map(|l| l.1).sum::<i64>() + (qty - left);
+            return Ok(Err(available));
+        };
+        for (loc, q) in plan {
+            let done = sqlx::query(
+                "UPDATE stock SET reserved = reserved + $4, updated_at_ms = $5 \
+                 WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND on_hand - reserved >= $4",
+            )
+            .bind(tenant)
+            .bind(sku.as_str())
+            .bind(loc.as_str())
+            .bind(q)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if done == 1 {
+                left -= q;
+                match taken.iter_mut().find(|a| a.location_id == loc) {
+                    Some(a) => a.quantity += q,
+                    None => taken.push(Allocation { sku: sku.clone(), location_id: loc, quantity: q }),
+                }
+            }
+        }
+        if left == 0 {
+            return Ok(Ok(taken));
+        }
+    }
+    Err(PlaceError::Store(StoreError::Corrupt(format!("could not reserve {sku} after {RESERVE_ATTEMPTS} attempts"))))
+}

@@ -1,0 +1,60 @@
+//! Payment tokens issued by the sandbox gateway: token, brand, last four digits, expiry and the
+//! sandbox outcome. Never a card number or CVC. A token pays for at most one order.
+
+use crate::{Result, Store};
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub token: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    /// `approve`, `decline` or `insufficient_funds` (the sandbox's decision for this card).
+    pub outcome: String,
+    /// The order this token paid for, once used.
+    pub order_id: Option<String>,
+}
+
+impl Store {
+    pub async fn insert_payment_token(&self, tenant: &str, t: &TokenRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO payment_tokens (tenant_id, token, brand, last4, exp_month, exp_year, outcome, created_at_ms, order_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+        )
+        .bind(tenant)
+        .bind(&t.token)
+        .bind(&t.brand)
+        .bind(&t.last4)
+        .bind(t.exp_month)
+        .bind(t.exp_year)
+        .bind(&t.outcome)
+        .bind(crate::now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn payment_token(&self, tenant: &str, token: &str) -> Result<Option<TokenRecord>> {
+        let row = sqlx::query(
+            "SELECT token, brand, last4, exp_month, exp_year, outcome, order_id FROM payment_tokens WHERE tenant_id = $1 AND token = $2",
+        )
+        .bind(tenant)
+        .bind(token)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok(TokenRecord {
+                token: r.try_get("token")?,
+                brand: r.try_get("brand")?,
+                last4: r.try_get("last4")?,
+                exp_month: r.try_get("exp_month")?,
+                exp_year: r.try_get("exp_year")?,
+                outcome: r.try_get("outcome")?,
+                order_id: r.try_get("order_id")?,
+            })
+        })
+        .transpose()
+    }
+}
