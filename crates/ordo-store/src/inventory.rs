@@ -65,7 +65,7 @@ impl Store {
 
     /// Applies one adjustment atomically and returns the new level.
     pub async fn adjust_stock(&self, tenant: &str, a: &Adjustment) -> Result<StockLevel, AdjustError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2")
             .bind(tenant)
             .bind(a.sku.as_str())

@@ -10,6 +10,7 @@ mod catalog;
 mod inventory;
 mod orders;
 mod payments;
+pub mod testing;
 
 pub use carts::CartRecord;
 pub use catalog::{ProductUpsert, ProductView};
@@ -120,6 +121,16 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Starts a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so
+    /// that writers from several processes on one file queue on the busy timeout instead of
+    /// failing when a read lock cannot be upgraded.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
     }
 
     /// A cheap round trip to the database, for `/readyz`.

@@ -77,7 +77,7 @@ impl Store {
 
     /// Commits one order atomically, or nothing. Returns the order with its allocations.
     pub async fn place_order(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write().await?;
         let order = place_in_tx(&mut tx, self.backend, tenant, new).await?;
         tx.commit().await?;
         Ok(order)

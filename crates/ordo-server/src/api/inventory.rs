@@ -1,9 +1,9 @@
 //! `/v1/inventory`: stock per location for a SKU, and staff adjustments with a reason.
 
-use super::json::ApiJson;
+use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use ordo_domain::{FieldErrors, LocationId, Sku};
 use ordo_store::{AdjustError, Adjustment, StockChange};
@@ -69,7 +69,7 @@ async fn inventory_of(state: &AppState, sku: &Sku) -> Result<InventoryBody, ApiE
 /// Stock of one SKU per location.
 #[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory",
     responses((status = 200, body = InventoryBody), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Json<InventoryBody>, ApiError> {
+pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Result<Json<InventoryBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
     if state.store.product(state.tenant(), &parsed).await?.is_none() {
         return Err(ApiError::NotFound(format!("product {sku}")));

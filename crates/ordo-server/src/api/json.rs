@@ -54,3 +54,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
     })
 }
+
+/// The single path parameter of a route (`{sku}`, `{id}`). A parameter that is not valid
+/// UTF-8 cannot name anything, so it is a 404 problem rather than axum's plain-text 400.
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(PathParam(v)),
+            Err(_) => Err(ApiError::NotFound(format!("the path {}", parts.uri.path()))),
+        }
+    }
+}

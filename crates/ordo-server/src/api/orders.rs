@@ -1,11 +1,11 @@
 //! `/v1/orders`: place an order (idempotent) and read one by id or number.
 
 use super::inputs::OrderInput;
-use super::json::ApiJson;
+use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
 use crate::AppState;
 use crate::services::checkout::{self, parse_idempotency_key};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -42,7 +42,7 @@ pub async fn place(State(state): State<AppState>, headers: HeaderMap, ApiJson(in
 /// An order by internal id (`ord_…`) or human-friendly number (`ORD-XXXX-XXXX`).
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     responses((status = 200, body = Order), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Order>, ApiError> {
+pub async fn get(State(state): State<AppState>, PathParam(id): PathParam) -> Result<Json<Order>, ApiError> {
     let order = state.store.order(state.tenant(), &id).await?.ok_or_else(|| ApiError::NotFound(format!("order {id}")))?;
     Ok(Json(order))
 }

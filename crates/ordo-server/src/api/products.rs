@@ -1,11 +1,11 @@
 //! `/v1/products`: the catalog read API (search and cursor paging) and staff's create-or-update.
 
 use super::inputs::{MoneyInput, parse_money};
-use super::json::ApiJson;
+use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
 use crate::AppState;
 use crate::services::rfc3339;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ordo_domain::{FieldErrors, Money, Sku};
@@ -119,7 +119,7 @@ fn parse_sku_path(sku: &str) -> Result<Sku, ApiError> {
 /// One product with its price and availability.
 #[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalog",
     responses((status = 200, body = ProductBody), (status = 404, body = Problem)))]
-pub async fn get(State(state): State<AppState>, Path(sku): Path<String>) -> Result<Json<ProductBody>, ApiError> {
+pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Result<Json<ProductBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
     let v = state.store.product(state.tenant(), &parsed).await?.ok_or_else(|| ApiError::NotFound(format!("product {sku}")))?;
     Ok(Json(v.into()))
@@ -131,7 +131,7 @@ pub async fn get(State(state): State<AppState>, Path(sku): Path<String>) -> Resu
               (status = 422, body = Problem)))]
 pub async fn upsert(
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    PathParam(sku): PathParam,
     ApiJson(input): ApiJson<ProductUpsertInput>,
 ) -> Result<(StatusCode, Json<ProductBody>), ApiError> {
     let mut errs = FieldErrors::default();

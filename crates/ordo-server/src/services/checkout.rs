@@ -218,7 +218,13 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
         }
         match state.store.payment_token(tenant, token).await? {
             None => errs.add(format!("payments[{i}].token"), "unknown_token", "no payment token has this value"),
-            Some(t) if t.order_id.is_some() => errs.add(format!("payments[{i}].token"), "token_used", "this token already paid for an order"),
+            Some(t) if t.order_id.is_some() => {
+                // A concurrent retry of this very request may have just used it: answer as that one did.
+                if let Some(rec) = state.store.idempotency_record(tenant, &key).await? {
+                    return replay(&rec, &hash);
+                }
+                errs.add(format!("payments[{i}].token"), "token_used", "this token already paid for an order")
+            }
             Some(t) => tokens.push(t),
         }
     }

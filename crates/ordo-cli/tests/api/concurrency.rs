@@ -1,0 +1,126 @@
+//! No oversell under real parallel clients: one process, and two `ordo serve` processes sharing
+//! one database (PostgreSQL when ORDO_TEST_DATABASE_URL is set, else one SQLite file).
+
+use crate::helpers::*;
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const UNITS: i64 = 50;
+const BUYERS: usize = 200;
+
+async fn tokens(app: &TestApp, n: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(app.token("4242424242424242").await);
+    }
+    out
+}
+
+/// Fires every buyer at once (each on its own connection) and tallies the answers.
+async fn storm(bases: &[String], sku: &str, tokens: &[String], total: i64) -> (usize, usize, Vec<(StatusCode, Value)>) {
+    let futures = tokens.iter().enumerate().map(|(i, t)| {
+        let base = bases[i % bases.len()].clone();
+        let body = inline_order(sku, 1, t, total);
+        async move {
+            let client = client();
+            place_at(&client, &base, &format!("storm-{i}"), &body).await
+        }
+    });
+    let results = join_all(futures).await;
+    let placed = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+    let sold_out = results.iter().filter(|(s, _)| *s == StatusCode::CONFLICT).count();
+    (placed, sold_out, results)
+}
+
+async fn assert_reconciles(app: &TestApp, sku: &str, placed: usize) {
+    let inv = app.inventory(sku).await;
+    assert_eq!(inv["available"], 0, "{inv}");
+    assert_eq!(inv["reserved"], placed as i64);
+    let (on_hand, reserved, allocated) = app.store.stock_reconciliation(&app.tenant, &ordo_domain::Sku::parse(sku).unwrap()).await.unwrap();
+    assert_eq!((on_hand, reserved, allocated), (UNITS, UNITS, UNITS));
+    assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), placed as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_buyers_fifty_units_exactly_fifty_sold() {
+    let app = TestApp::spawn().await;
+    app.product("HOT", 1500, 0).await;
+    app.set_stock("HOT", "wh-1", 30).await;
+    app.set_stock("HOT", "store-2", 20).await;
+    let total = quote(&app, "HOT", 1).await;
+    let toks = tokens(&app, BUYERS).await;
+    let (placed, sold_out, results) = storm(&[app.base.clone()], "HOT", &toks, total).await;
+    let others: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT).collect();
+    assert!(others.is_empty(), "unexpected answers: {others:?}");
+    assert_eq!(placed, UNITS as usize);
+    assert_eq!(sold_out, BUYERS - UNITS as usize);
+    let conflict = results.iter().find(|(s, _)| *s == StatusCode::CONFLICT).unwrap();
+    assert_eq!(conflict.1["differences"][0]["type"], "line_removed");
+    assert_reconciles(&app, "HOT", placed).await;
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ordo serve` as its own process on the given storage; returns it and its base URL.
+fn spawn_ordo(storage: &ordo_store::StorageConfig) -> (Proc, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    match storage {
+        ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
+        ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
+    };
+    let mut child = cmd.spawn().expect("ordo starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
+    (Proc(child), url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_server_processes_sharing_one_database_never_oversell() {
+    let app = TestApp::spawn().await;
+    app.product("HOT2", 1500, 0).await;
+    app.set_stock("HOT2", "wh-1", 25).await;
+    app.set_stock("HOT2", "store-2", 25).await;
+    let total = quote(&app, "HOT2", 1).await;
+    let toks = tokens(&app, BUYERS).await;
+    let (_p1, b1) = spawn_ordo(&app.storage);
+    let (_p2, b2) = spawn_ordo(&app.storage);
+    let (placed, sold_out, results) = storm(&[b1, b2], "HOT2", &toks, total).await;
+    let others: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT).collect();
+    assert!(others.is_empty(), "unexpected answers: {others:?}");
+    assert_eq!((placed, sold_out), (UNITS as usize, BUYERS - UNITS as usize));
+    assert_reconciles(&app, "HOT2", placed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_one_key_place_one_order() {
+    let app = TestApp::spawn().await;
+    app.product("A", 1000, 100).await;
+    let total = quote(&app, "A", 1).await;
+    let token = app.token("4242424242424242").await;
+    let body = inline_order("A", 1, &token, total);
+    let results = join_all((0..20).map(|_| {
+        let base = app.base.clone();
+        let body = body.clone();
+        async move { place_at(&client(), &base, "same-key", &body).await }
+    }))
+    .await;
+    let ids: std::collections::HashSet<String> =
+        results.iter().filter(|(s, _)| *s == StatusCode::CREATED).map(|(_, v)| v["id"].as_str().unwrap().to_string()).collect();
+    let bad: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED).collect();
+    assert!(bad.is_empty(), "every retry gets the first answer: {bad:?}");
+    assert_eq!(ids.len(), 1);
+    assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), 1);
+    assert_eq!(app.inventory("A").await["reserved"], 1);
+}

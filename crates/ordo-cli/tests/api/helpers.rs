@@ -1,0 +1,175 @@
+//! Test harness: spawns the real server on a random port against fresh storage (SQLite in a
+//! temp dir, or a new PostgreSQL database when ORDO_TEST_DATABASE_URL is set) and speaks HTTP.
+
+use ordo_server::Config;
+use ordo_store::{Store, StorageConfig};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub storage: StorageConfig,
+    pub tenant: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn config(storage: StorageConfig) -> Config {
+    Config {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        storage,
+        demo: false,
+        tenant: "default".into(),
+        default_currency: ordo_domain::Currency::parse("USD").unwrap(),
+        sandbox_gateway_latency: Duration::ZERO,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = ordo_store::testing::test_storage(tmp.path()).await.expect("test storage");
+        Self::spawn_on(storage, tmp, false).await
+    }
+
+    pub async fn spawn_on(storage: StorageConfig, tmp: tempfile::TempDir, demo: bool) -> TestApp {
+        let mut cfg = config(storage.clone());
+        cfg.demo = demo;
+        let server = ordo_server::start(cfg).await.expect("server starts");
+        let app = TestApp {
+            base: format!("http://{}", server.addr),
+            client: client(),
+            store: server.store.clone(),
+            storage,
+            tenant: "default".into(),
+            shutdown: Some(server.shutdown),
+            _tmp: tmp,
+        };
+        app.store
+            .upsert_location(
+                &app.tenant,
+                &ordo_domain::Location {
+                    id: ordo_domain::LocationId::parse("wh-1").unwrap(),
+                    name: "Warehouse 1".into(),
+                    kind: ordo_domain::LocationKind::Warehouse,
+                    lat: 40.0,
+                    lon: -74.0,
+                },
+            )
+            .await
+            .unwrap();
+        app.store
+            .upsert_location(
+                &app.tenant,
+                &ordo_domain::Location {
+                    id: ordo_domain::LocationId::parse("store-2").unwrap(),
+                    name: "Store 2".into(),
+                    kind: ordo_domain::LocationKind::Store,
+                    lat: 41.0,
+                    lon: -87.0,
+                },
+            )
+            .await
+            .unwrap();
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.client.put(self.url(path)).json(body).send().await.unwrap()
+    }
+
+    /// Creates a product priced in USD cents with stock at wh-1 (and optionally store-2).
+    pub async fn product(&self, sku: &str, price: i64, stock: i64) {
+        let r = self.put(&format!("/v1/products/{sku}"), &json!({"name": format!("Product {sku}"), "price": {"amount": price, "currency": "USD"}, "category": "test"})).await;
+        assert!(r.status().is_success(), "product upsert: {}", r.text().await.unwrap());
+        if stock > 0 {
+            self.set_stock(sku, "wh-1", stock).await;
+        }
+    }
+
+    pub async fn set_stock(&self, sku: &str, location: &str, n: i64) {
+        let r = self.post("/v1/inventory/adjustments", &json!({"sku": sku, "location_id": location, "set_on_hand": n, "reason": "count"})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "adjustment: {}", r.text().await.unwrap());
+    }
+
+    pub async fn token(&self, number: &str) -> String {
+        let r = self.post("/v1/payment-tokens", &json!({"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn inventory(&self, sku: &str) -> Value {
+        let r = self.get(&format!("/v1/inventory/{sku}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    pub async fn place(&self, key: &str, body: &Value) -> (StatusCode, Value) {
+        place_at(&self.client, &self.base, key, body).await
+    }
+}
+
+pub async fn place_at(client: &reqwest::Client, base: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+    let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", key).json(body).send().await.unwrap();
+    let status = r.status();
+    let v = r.json::<Value>().await.unwrap_or(Value::Null);
+    (status, v)
+}
+
+pub fn address() -> Value {
+    json!({"name": "Ana Lima", "line1": "1 Market St", "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US"})
+}
+
+pub fn guest() -> Value {
+    json!({"email": "ana@example.com", "phone": "+14155550100", "name": "Ana Lima"})
+}
+
+/// An inline single-line order body paying `total` with `token`.
+pub fn inline_order(sku: &str, qty: i64, token: &str, total: i64) -> Value {
+    json!({
+        "lines": [{"sku": sku, "quantity": qty}],
+        "customer": guest(),
+        "shipments": [{"address": address()}],
+        "payments": [{"token": token, "amount": {"amount": total, "currency": "USD"}}],
+    })
+}
+
+/// The total the server will charge for an inline order (priced through a throwaway cart).
+pub async fn quote(app: &TestApp, sku: &str, qty: i64) -> i64 {
+    let r = app
+        .post("/v1/carts", &json!({"lines": [{"sku": sku, "quantity": qty}], "shipments": [{"address": address()}]}))
+        .await;
+    let v: Value = r.json().await.unwrap();
+    v["totals"]["total"]["amount"].as_i64().unwrap()
+}
+
+pub fn problem_paths(v: &Value) -> Vec<String> {
+    v["errors"].as_array().map(|a| a.iter().map(|e| e["path"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+}

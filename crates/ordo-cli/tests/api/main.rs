@@ -1,0 +1,8 @@
+//! API tests: the real server over HTTP, on SQLite by default and on PostgreSQL when
+//! ORDO_TEST_DATABASE_URL is set.
+
+mod bad_input;
+mod catalog;
+mod checkout;
+mod concurrency;
+mod helpers;
