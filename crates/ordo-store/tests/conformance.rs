@@ -1,0 +1,257 @@
+//! The storage conformance suite: the same behaviour from both backends. Runs on SQLite always
+//! and on PostgreSQL when ORDO_TEST_DATABASE_URL is set (each test gets a fresh database).
+
+use ordo_domain::contact::GuestContact;
+use ordo_domain::order::OrderLine;
+use ordo_domain::payment::{CardBrand, Tender, TenderStatus};
+use ordo_domain::pricing::Totals;
+use ordo_domain::promotion::{Promotion, PromotionKind};
+use ordo_domain::{Currency, Customer, Email, Location, LocationId, LocationKind, Money, Order, OrderId, OrderNumber, OrderStatus, PhoneE164, Sku};
+use ordo_store::{AdjustError, Adjustment, NewOrder, PlaceError, ProductUpsert, StockChange, Store, TokenRecord};
+
+const T: &str = "t1";
+
+struct Fixture {
+    store: Store,
+    _tmp: tempfile::TempDir,
+}
+
+fn usd(a: i64) -> Money {
+    Money::new(a, Currency::parse("USD").unwrap())
+}
+fn sku(s: &str) -> Sku {
+    Sku::parse(s).unwrap()
+}
+fn loc(s: &str) -> LocationId {
+    LocationId::parse(s).unwrap()
+}
+
+async fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = ordo_store::testing::test_storage(tmp.path()).await.unwrap();
+    let store = Store::open(&cfg).await.unwrap();
+    // Opening again re-runs migrations harmlessly.
+    Store::open(&cfg).await.unwrap().close().await;
+    for id in ["a", "b"] {
+        store
+            .upsert_location(T, &Location { id: loc(id), name: id.into(), kind: LocationKind::Warehouse, lat: 1.0, lon: 2.0 })
+            .await
+            .unwrap();
+    }
+    Fixture { store, _tmp: tmp }
+}
+
+impl Fixture {
+    async fn product(&self, s: &str, price: i64, stock: &[(&str, i64)]) {
+        self.store
+            .upsert_product(T, &ProductUpsert { sku: sku(s), name: s.into(), price: usd(price), category: None, attributes: Default::default() })
+            .await
+            .unwrap();
+        for (l, n) in stock {
+            let a = Adjustment { sku: sku(s), location_id: loc(l), change: StockChange::SetOnHand(*n), reason: "count".into(), note: None };
+            self.store.adjust_stock(T, &a).await.unwrap();
+        }
+    }
+    async fn token(&self, name: &str) -> String {
+        let t = TokenRecord {
+            token: name.into(),
+            brand: "visa".into(),
+            last4: "4242".into(),
+            exp_month: 12,
+            exp_year: 2031,
+            outcome: "approve".into(),
+            order_id: None,
+        };
+        self.store.insert_payment_token(T, &t).await.unwrap();
+        name.to_string()
+    }
+}
+
+fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order {
+    let total: i64 = lines.iter().map(|(_, q, p)| q * p).sum();
+    Order {
+        id: OrderId::new(),
+        number: OrderNumber::generate(),
+        status: OrderStatus::Placed,
+        channel: "test".into(),
+        customer: Customer::Guest(GuestContact {
+            email: Email::parse("a@example.com").unwrap(),
+            phone: PhoneE164::parse("+14155550100").unwrap(),
+            name: "A".into(),
+        }),
+        lines: lines
+            .iter()
+            .enumerate()
+            .map(|(i, (s, q, p))| OrderLine { line_no: i as i64 + 1, sku: sku(s), name: s.to_string(), quantity: *q, unit_price: usd(*p), line_total: usd(q * p) })
+            .collect(),
+        shipments: vec![],
+        payments: tokens
+            .iter()
+            .map(|t| Tender { token: t.to_string(), brand: CardBrand::Visa, last4: "4242".into(), amount: usd(total), authorization_id: "auth_x".into(), status: TenderStatus::Authorized })
+            .collect(),
+        promotions: promos
+            .iter()
+            .map(|c| ordo_domain::pricing::AppliedPromotion { code: c.to_string(), kind: "percent".into(), amount: usd(0) })
+            .collect(),
+        totals: Totals { subtotal: usd(total), discount: usd(0), shipping: usd(0), tax: usd(0), total: usd(total) },
+        allocations: vec![],
+        cart_id: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+fn new(order: Order, key: &str) -> NewOrder {
+    NewOrder { order, customer_key: "guest:a@example.com".into(), idempotency_key: key.into(), request_hash: format!("h-{key}") }
+}
+
+async fn reserved(f: &Fixture, s: &str) -> i64 {
+    f.store.stock_levels(T, &sku(s)).await.unwrap().iter().map(|l| l.reserved).sum()
+}
+
+#[tokio::test]
+async fn placement_splits_across_locations_and_records_allocations() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 3), ("b", 4)]).await;
+    let t = f.token("tok1").await;
+    let placed = f.store.place_order(T, new(order(&[("A", 6, 500)], &[&t], &[]), "k1")).await.unwrap();
+    let mut alloc: Vec<(String, i64)> = placed.allocations.iter().map(|a| (a.location_id.to_string(), a.quantity)).collect();
+    alloc.sort();
+    assert_eq!(alloc, vec![("a".into(), 2), ("b".into(), 4)]);
+    assert_eq!(f.store.stock_reconciliation(T, &sku("A")).await.unwrap(), (7, 6, 6));
+    let by_number = f.store.order(T, placed.number.as_str()).await.unwrap().unwrap();
+    let by_id = f.store.order(T, &placed.id.to_string()).await.unwrap().unwrap();
+    assert_eq!(by_number, placed);
+    assert_eq!(by_id, placed);
+    let rec = f.store.idempotency_record(T, "k1").await.unwrap().unwrap();
+    assert_eq!(rec.status, 201);
+    assert_eq!(serde_json::from_str::<Order>(rec.response.as_deref().unwrap()).unwrap(), placed);
+}
+
+#[tokio::test]
+async fn a_failed_placement_leaves_nothing_behind() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 10)]).await;
+    f.product("B", 700, &[("a", 1)]).await;
+    let t = f.token("tok1").await;
+    // B is short: A's reservation, the token use and the key claim are all rolled back.
+    match f.store.place_order(T, new(order(&[("A", 2, 500), ("B", 2, 700)], &[&t], &[]), "k1")).await {
+        Err(PlaceError::Shortage(s)) => assert_eq!((s[0].sku.as_str(), s[0].requested, s[0].available), ("B", 2, 1)),
+        other => panic!("expected a shortage, got {other:?}"),
+    }
+    assert_eq!(reserved(&f, "A").await, 0);
+    assert!(f.store.idempotency_record(T, "k1").await.unwrap().is_none());
+    assert!(f.store.payment_token(T, &t).await.unwrap().unwrap().order_id.is_none());
+    // A stale price is refused.
+    match f.store.place_order(T, new(order(&[("A", 1, 499)], &[&t], &[]), "k2")).await {
+        Err(PlaceError::PriceMoved(m)) => assert_eq!(m[0].2, Some(usd(500))),
+        other => panic!("expected a price move, got {other:?}"),
+    }
+    // Then it succeeds, and the same key is taken afterwards.
+    f.store.place_order(T, new(order(&[("A", 1, 500)], &[&t], &[]), "k3")).await.unwrap();
+    let t2 = f.token("tok2").await;
+    assert!(matches!(f.store.place_order(T, new(order(&[("A", 1, 500)], &[&t2], &[]), "k3")).await, Err(PlaceError::KeyTaken(_))));
+    // A used token cannot pay twice.
+    assert!(matches!(f.store.place_order(T, new(order(&[("A", 1, 500)], &[&t], &[]), "k4")).await, Err(PlaceError::TokenUsed(0))));
+    assert_eq!(f.store.count_orders(T).await.unwrap(), 1);
+    assert_eq!(reserved(&f, "A").await, 1);
+}
+
+#[tokio::test]
+async fn promotion_usage_limits_hold_under_concurrency() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 1000)]).await;
+    let p = Promotion {
+        code: "LIMITED".into(),
+        kind: PromotionKind::Percent { bps: 1000 },
+        min_subtotal: None,
+        starts_at_ms: None,
+        ends_at_ms: None,
+        usage_limit: Some(5),
+        per_customer_limit: None,
+        times_used: 0,
+    };
+    f.store.upsert_promotion(T, &p).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let t = f.token(&format!("tok{i}")).await;
+        let store = f.store.clone();
+        let mut nw = new(order(&[("A", 1, 500)], &[&t], &["LIMITED"]), &format!("k{i}"));
+        nw.customer_key = format!("guest:{i}@example.com");
+        handles.push(tokio::spawn(async move { store.place_order(T, nw).await }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(PlaceError::PromotionExhausted(c)) => assert_eq!(c, "LIMITED"),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 5);
+    assert_eq!(f.store.promotions(T, &["LIMITED".into()]).await.unwrap()["LIMITED"].times_used, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_placements_never_oversell_across_locations() {
+    let f = fixture().await;
+    f.product("HOT", 100, &[("a", 17), ("b", 13)]).await;
+    f.product("COLD", 100, &[("a", 1000)]).await;
+    let mut handles = Vec::new();
+    for i in 0..100 {
+        let t = f.token(&format!("tok{i}")).await;
+        let store = f.store.clone();
+        // Half the orders also take a second SKU, in the other order, to exercise lock ordering.
+        let lines: Vec<(&str, i64, i64)> = if i % 2 == 0 { vec![("HOT", 1, 100)] } else { vec![("COLD", 1, 100), ("HOT", 1, 100)] };
+        let nw = new(order(&lines, &[&t], &[]), &format!("k{i}"));
+        handles.push(tokio::spawn(async move { store.place_order(T, nw).await }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(PlaceError::Shortage(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 30);
+    assert_eq!(f.store.stock_reconciliation(T, &sku("HOT")).await.unwrap(), (30, 30, 30));
+    for l in f.store.stock_levels(T, &sku("HOT")).await.unwrap() {
+        assert_eq!(l.available(), 0);
+    }
+}
+
+#[tokio::test]
+async fn adjustments_refuse_to_undercut_reservations() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 5)]).await;
+    let t = f.token("tok1").await;
+    f.store.place_order(T, new(order(&[("A", 4, 500)], &[&t], &[]), "k1")).await.unwrap();
+    let a = |change| Adjustment { sku: sku("A"), location_id: loc("a"), change, reason: "damage".into(), note: None };
+    match f.store.adjust_stock(T, &a(StockChange::Delta(-2))).await {
+        Err(AdjustError::BelowReserved { would_be, reserved }) => assert_eq!((would_be, reserved), (3, 4)),
+        other => panic!("{other:?}"),
+    }
+    let level = f.store.adjust_stock(T, &a(StockChange::Delta(-1))).await.unwrap();
+    assert_eq!((level.on_hand, level.reserved, level.available()), (4, 4, 0));
+    assert!(matches!(
+        f.store.adjust_stock(T, &Adjustment { sku: sku("NOPE"), ..a(StockChange::Delta(1)) }).await,
+        Err(AdjustError::UnknownSku(_))
+    ));
+    assert!(matches!(
+        f.store.adjust_stock(T, &Adjustment { location_id: loc("zzz"), ..a(StockChange::Delta(1)) }).await,
+        Err(AdjustError::UnknownLocation(_))
+    ));
+}
+
+#[tokio::test]
+async fn tenants_do_not_see_each_other() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 5)]).await;
+    assert!(f.store.product("other", &sku("A")).await.unwrap().is_none());
+    assert_eq!(f.store.list_products("other", None, None, 10).await.unwrap().len(), 0);
+    assert_eq!(f.store.list_products(T, None, None, 10).await.unwrap().len(), 1);
+    let cart = serde_json::json!({"lines": []});
+    f.store.save_cart(T, "cart_1", &cart, &serde_json::json!({})).await.unwrap();
+    assert!(f.store.cart("other", "cart_1").await.unwrap().is_none());
+    assert_eq!(f.store.cart(T, "cart_1").await.unwrap().unwrap().body, cart);
+}
