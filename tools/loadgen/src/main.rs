@@ -1,1 +1,479 @@
-fn main() {}
+//! Ordo's load generator: drives order placement over HTTP the way mobile apps do and prints
+//! throughput, latency percentiles, errors by status, oversold units and the server's RSS.
+//!
+//! Modes: closed loop (`--clients C`: each client sends its next request when the last returns),
+//! open loop (`--rate R`: requests start on a schedule and latency counts from the scheduled
+//! start, so queueing is not hidden), and flash sale (`--flash-stock S --buyers B`: B buyers fire
+//! at once at one SKU with S units). `--mode checkout` runs cart → token → order per iteration;
+//! `--mode order` places orders with pre-made tokens.
+
+use clap::{Parser, ValueEnum};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Cart → payment token → order (three calls per checkout).
+    Checkout,
+    /// Order placement only (tokens are made before the clock starts).
+    Order,
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "loadgen", about = "Drive Ordo with mobile checkouts and measure it")]
+struct Args {
+    /// Base URL of a running Ordo.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// More base URLs (other Ordo processes); requests are spread round-robin.
+    #[arg(long = "also-url")]
+    also_url: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Mode::Order)]
+    mode: Mode,
+    /// Closed loop: this many concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Open loop: start this many requests (checkouts in checkout mode) per second instead.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// How long to run (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Number of SKUs to spread orders over (created by loadgen with ample stock).
+    #[arg(long, default_value_t = 1000)]
+    skus: usize,
+    /// Location to stock the loadgen SKUs at (must exist; the demo has wh-east).
+    #[arg(long, default_value = "wh-east")]
+    location: String,
+    /// Flash sale: one SKU with this many units, `--buyers` buyers fire at once.
+    #[arg(long)]
+    flash_stock: Option<i64>,
+    #[arg(long, default_value_t = 200)]
+    buyers: usize,
+    /// PID of the server process(es), to report their peak RSS.
+    #[arg(long = "server-pid")]
+    server_pid: Vec<u32>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 10s"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("'{s}': use ms, s or m")),
+    }
+}
+
+const PRICE: i64 = 1000;
+/// Oregon: no sales tax, so an order's total is price × qty + shipping.
+fn address() -> Value {
+    json!({"name": "Load Gen", "line1": "1 Main St", "city": "Portland", "region": "OR", "postal_code": "97201", "country": "US"})
+}
+fn customer(i: u64) -> Value {
+    json!({"email": format!("buyer{i}@example.com"), "phone": "+14155550100", "name": "Buyer"})
+}
+
+#[derive(Default)]
+struct Tally {
+    order_latency_us: Vec<u64>,
+    checkout_latency_us: Vec<u64>,
+    by_status: BTreeMap<String, u64>,
+    placed: u64,
+}
+
+struct Shared {
+    args: Args,
+    client: reqwest::Client,
+    bases: Vec<String>,
+    tally: Mutex<Tally>,
+    counter: AtomicU64,
+    skus: Vec<String>,
+    tokens: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn base(&self, i: u64) -> &str {
+        &self.bases[i as usize % self.bases.len()]
+    }
+}
+
+async fn must(r: Result<reqwest::Response, reqwest::Error>, what: &str) -> Result<Value, String> {
+    let r = r.map_err(|e| format!("{what}: {e}"))?;
+    let status = r.status();
+    let body: Value = r.json().await.map_err(|e| format!("{what}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("{what}: {status} {body}"));
+    }
+    Ok(body)
+}
+
+async fn make_token(client: &reqwest::Client, base: &str) -> Result<String, String> {
+    let v = must(
+        client.post(format!("{base}/v1/payment-tokens")).json(&json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "cvc": "123"})).send().await,
+        "tokenize",
+    )
+    .await?;
+    v["token"].as_str().map(String::from).ok_or_else(|| "tokenize: no token".into())
+}
+
+async fn setup_skus(client: &reqwest::Client, base: &str, prefix: &str, n: usize, stock: i64, location: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let sku = format!("{prefix}-{i:05}");
+        must(
+            client.put(format!("{base}/v1/products/{sku}")).json(&json!({"name": format!("Loadgen item {i}"), "price": {"amount": PRICE, "currency": "USD"}, "category": "loadgen"})).send().await,
+            "create product",
+        )
+        .await?;
+        must(
+            client.post(format!("{base}/v1/inventory/adjustments")).json(&json!({"sku": sku, "location_id": location, "set_on_hand": stock, "reason": "receipt"})).send().await,
+            "stock product",
+        )
+        .await?;
+        out.push(sku);
+    }
+    Ok(out)
+}
+
+/// One unit of work: a whole checkout or one order. Records latencies and the outcome.
+async fn one(shared: &Shared, scheduled: Instant) {
+    let i = shared.counter.fetch_add(1, Ordering::Relaxed);
+    let base = shared.base(i).to_string();
+    let sku = &shared.skus[(i as usize * 7919) % shared.skus.len()];
+    let client = &shared.client;
+    let (status, order_us) = match shared.args.mode {
+        Mode::Order => {
+            let token = shared.tokens.lock().await.pop();
+            let Some(token) = token else {
+                shared.tally.lock().await.by_status.entry("no_token_left".into()).and_modify(|c| *c += 1).or_insert(1);
+                return;
+            };
+            let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i), "shipments": [{"address": address()}],
+                              "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]});
+            let t0 = Instant::now();
+            let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("lg-{}-{i}", std::process::id())).json(&body).send().await;
+            let s = match r {
+                Ok(r) => {
+                    let s = r.status().as_u16().to_string();
+                    let _ = r.bytes().await;
+                    s
+                }
+                Err(e) => if e.is_timeout() { "timeout".into() } else { "connect_error".into() },
+            };
+            (s, t0.elapsed().as_micros() as u64)
+        }
+        Mode::Checkout => {
+            let cart = client
+                .post(format!("{base}/v1/carts"))
+                .json(&json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i), "shipments": [{"address": address()}]}))
+                .send()
+                .await;
+            let cart: Value = match cart {
+                Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
+                Ok(r) => return record(shared, format!("cart_{}", r.status().as_u16()), None, scheduled).await,
+                Err(_) => return record(shared, "connect_error".into(), None, scheduled).await,
+            };
+            let token = match make_token(client, &base).await {
+                Ok(t) => t,
+                Err(_) => return record(shared, "token_error".into(), None, scheduled).await,
+            };
+            let body = json!({"cart_id": cart["id"], "payments": [{"token": token, "amount": cart["totals"]["total"]}], "expected_total": cart["totals"]["total"]});
+            let t0 = Instant::now();
+            let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("lg-{}-{i}", std::process::id())).json(&body).send().await;
+            let s = match r {
+                Ok(r) => {
+                    let s = r.status().as_u16().to_string();
+                    let _ = r.bytes().await;
+                    s
+                }
+                Err(_) => "connect_error".into(),
+            };
+            (s, t0.elapsed().as_micros() as u64)
+        }
+    };
+    record(shared, status, Some(order_us), scheduled).await;
+}
+
+async fn record(shared: &Shared, status: String, order_us: Option<u64>, scheduled: Instant) {
+    let total_us = scheduled.elapsed().as_micros() as u64;
+    let mut t = shared.tally.lock().await;
+    if status == "201" {
+        t.placed += 1;
+    }
+    *t.by_status.entry(status).or_default() += 1;
+    if let Some(us) = order_us {
+        // Open loop: the order's latency counts from its scheduled start (queueing included).
+        let us = if shared.args.rate.is_some() && shared.args.mode == Mode::Order { total_us } else { us };
+        t.order_latency_us.push(us);
+    }
+    if shared.args.mode == Mode::Checkout {
+        t.checkout_latency_us.push(total_us);
+    }
+}
+
+fn pct(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn summary(v: &mut [u64]) -> Value {
+    v.sort_unstable();
+    json!({"count": v.len(), "p50_ms": pct(v, 50.0), "p95_ms": pct(v, 95.0), "p99_ms": pct(v, 99.0), "max_ms": pct(v, 100.0)})
+}
+
+fn rss_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("loadgen: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients.max(args.buyers).max(64))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut bases = vec![args.url.trim_end_matches('/').to_string()];
+    bases.extend(args.also_url.iter().map(|u| u.trim_end_matches('/').to_string()));
+    let base = bases[0].clone();
+    must(client.get(format!("{base}/readyz")).send().await, "readyz").await?;
+    let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 0xffffff);
+
+    // Peak RSS of the server(s), sampled every 100 ms.
+    let peak_rss = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(AtomicBool::new(true));
+    {
+        let (peak, on, pids) = (peak_rss.clone(), sampling.clone(), args.server_pid.clone());
+        tokio::spawn(async move {
+            while on.load(Ordering::Relaxed) {
+                let total: u64 = pids.iter().filter_map(|p| rss_kb(*p)).sum();
+                peak.fetch_max(total, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
+
+    if let Some(stock) = args.flash_stock {
+        return flash_sale(&args, &client, &bases, &run_id, stock, peak_rss, sampling).await;
+    }
+
+    if !args.json {
+        eprintln!("setting up {} SKUs…", args.skus);
+    }
+    let skus = setup_skus(&client, &base, &format!("LG{run_id}"), args.skus, 1_000_000_000, &args.location).await?;
+    let expected = match (args.mode, args.rate) {
+        (Mode::Order, Some(r)) => (r as f64 * args.duration.as_secs_f64() * 1.05) as usize + 16,
+        (Mode::Order, None) => (args.clients as f64 * args.duration.as_secs_f64() * 1000.0) as usize + 16,
+        _ => 0,
+    };
+    let mut tokens = Vec::new();
+    if args.mode == Mode::Order {
+        if !args.json {
+            eprintln!("making {expected} payment tokens…");
+        }
+        let mut futs = Vec::new();
+        for chunk in 0..32 {
+            let (client, base) = (client.clone(), base.clone());
+            let n = expected / 32 + 1;
+            futs.push(tokio::spawn(async move {
+                let mut v = Vec::with_capacity(n);
+                for _ in 0..n {
+                    v.push(make_token(&client, &base).await?);
+                }
+                let _ = chunk;
+                Ok::<_, String>(v)
+            }));
+        }
+        for f in futs {
+            tokens.extend(f.await.map_err(|e| e.to_string())??);
+        }
+    }
+    let shared = Arc::new(Shared {
+        args: args.clone(),
+        client,
+        bases,
+        tally: Mutex::new(Tally::default()),
+        counter: AtomicU64::new(0),
+        skus,
+        tokens: Mutex::new(tokens),
+    });
+    if !args.json {
+        eprintln!("running for {:?}…", args.duration);
+    }
+    let start = Instant::now();
+    let end = start + args.duration;
+    match args.rate {
+        Some(rate) => {
+            let interval = Duration::from_secs_f64(1.0 / rate as f64);
+            let mut handles = Vec::new();
+            let mut next = start;
+            while next < end {
+                tokio::time::sleep_until(next.into()).await;
+                let s = shared.clone();
+                let scheduled = next;
+                handles.push(tokio::spawn(async move { one(&s, scheduled).await }));
+                next += interval;
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        }
+        None => {
+            let mut handles = Vec::new();
+            for _ in 0..args.clients {
+                let s = shared.clone();
+                handles.push(tokio::spawn(async move {
+                    while Instant::now() < end {
+                        one(&s, Instant::now()).await;
+                    }
+                }));
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    sampling.store(false, Ordering::Relaxed);
+    let mut t = shared.tally.lock().await;
+    let placed = t.placed;
+    let errors: u64 = t.by_status.iter().filter(|(k, _)| k.as_str() != "201").map(|(_, v)| *v).sum();
+    let report = json!({
+        "mode": format!("{:?}", args.mode).to_lowercase(),
+        "loop": if args.rate.is_some() { "open" } else { "closed" },
+        "clients": if args.rate.is_some() { Value::Null } else { json!(args.clients) },
+        "offered_rate": args.rate,
+        "duration_s": elapsed,
+        "placed": placed,
+        "orders_per_s": placed as f64 / elapsed,
+        "order_latency": summary(&mut t.order_latency_us),
+        "checkout_latency": if args.mode == Mode::Checkout { summary(&mut t.checkout_latency_us) } else { Value::Null },
+        "by_status": t.by_status,
+        "errors": errors,
+        "oversold": 0,
+        "server_peak_rss_mb": if args.server_pid.is_empty() { Value::Null } else { json!(peak_rss.load(Ordering::Relaxed) as f64 / 1024.0) },
+    });
+    print_report(&args, &report);
+    Ok(())
+}
+
+async fn flash_sale(
+    args: &Args,
+    client: &reqwest::Client,
+    bases: &[String],
+    run_id: &str,
+    stock: i64,
+    peak_rss: Arc<AtomicU64>,
+    sampling: Arc<AtomicBool>,
+) -> Result<(), String> {
+    let base = &bases[0];
+    let sku = setup_skus(client, base, &format!("FLASH{run_id}"), 1, stock, &args.location).await?.remove(0);
+    let mut tokens = Vec::with_capacity(args.buyers);
+    for _ in 0..args.buyers {
+        tokens.push(make_token(client, base).await?);
+    }
+    let start = Instant::now();
+    let futs = tokens.into_iter().enumerate().map(|(i, token)| {
+        let client = client.clone();
+        let base = bases[i % bases.len()].clone();
+        let sku = sku.clone();
+        async move {
+            let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i as u64), "shipments": [{"address": address()}],
+                              "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]});
+            let t0 = Instant::now();
+            let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("flash-{sku}-{i}")).json(&body).send().await;
+            let status = match r {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(_) => "connect_error".to_string(),
+            };
+            (status, t0.elapsed().as_micros() as u64)
+        }
+    });
+    let results = futures::future::join_all(futs).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    sampling.store(false, Ordering::Relaxed);
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    let mut lat: Vec<u64> = Vec::new();
+    for (s, us) in &results {
+        *by_status.entry(s.clone()).or_default() += 1;
+        lat.push(*us);
+    }
+    let placed = by_status.get("201").copied().unwrap_or(0) as i64;
+    let inv = must(client.get(format!("{base}/v1/inventory/{sku}")).send().await, "inventory").await?;
+    let reserved = inv["reserved"].as_i64().unwrap_or(-1);
+    let oversold = (placed - stock).max(0).max(reserved - stock);
+    let report = json!({
+        "mode": "flash_sale",
+        "sku": sku,
+        "stock": stock,
+        "buyers": args.buyers,
+        "duration_s": elapsed,
+        "placed": placed,
+        "sold_out_answers": by_status.get("409").copied().unwrap_or(0),
+        "orders_per_s": placed as f64 / elapsed,
+        "order_latency": summary(&mut lat),
+        "by_status": by_status,
+        "errors": results.iter().filter(|(s, _)| s != "201" && s != "409").count(),
+        "reserved_after": reserved,
+        "available_after": inv["available"],
+        "oversold": oversold,
+        "server_peak_rss_mb": if args.server_pid.is_empty() { Value::Null } else { json!(peak_rss.load(Ordering::Relaxed) as f64 / 1024.0) },
+    });
+    print_report(args, &report);
+    if oversold > 0 {
+        return Err(format!("OVERSOLD by {oversold}"));
+    }
+    Ok(())
+}
+
+fn print_report(args: &Args, r: &Value) {
+    if args.json {
+        println!("{r}");
+        return;
+    }
+    let lat = &r["order_latency"];
+    println!("mode            {} ({})", r["mode"].as_str().unwrap_or(""), r["loop"].as_str().unwrap_or("burst"));
+    println!("placed          {} in {:.2} s = {:.0} orders/s", r["placed"], r["duration_s"].as_f64().unwrap_or(0.0), r["orders_per_s"].as_f64().unwrap_or(0.0));
+    println!(
+        "order latency   p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        lat["p50_ms"].as_f64().unwrap_or(0.0),
+        lat["p95_ms"].as_f64().unwrap_or(0.0),
+        lat["p99_ms"].as_f64().unwrap_or(0.0),
+        lat["max_ms"].as_f64().unwrap_or(0.0)
+    );
+    if let Some(c) = r.get("checkout_latency").filter(|c| !c.is_null()) {
+        println!(
+            "checkout        p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms (cart → token → order)",
+            c["p50_ms"].as_f64().unwrap_or(0.0),
+            c["p95_ms"].as_f64().unwrap_or(0.0),
+            c["p99_ms"].as_f64().unwrap_or(0.0),
+            c["max_ms"].as_f64().unwrap_or(0.0)
+        );
+    }
+    println!("by status       {}", r["by_status"]);
+    println!("errors          {}", r["errors"]);
+    println!("oversold        {}", r["oversold"]);
+    if !r["server_peak_rss_mb"].is_null() {
+        println!("server RSS      {:.1} MB peak", r["server_peak_rss_mb"].as_f64().unwrap_or(0.0));
+    }
+}
