@@ -69,7 +69,7 @@ impl Store {
         let row = sqlx::query("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2")
             .bind(tenant)
             .bind(key)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?;
         row.map(|r| Ok(IdempotencyRecord { request_hash: r.try_get("request_hash")?, status: r.try_get("status")?, response: r.try_get("response")? }))
             .transpose()

@@ -5,8 +5,6 @@ use crate::helpers::*;
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 
 const UNITS: i64 = 50;
 const BUYERS: usize = 200;
@@ -62,30 +60,6 @@ async fn two_hundred_buyers_fifty_units_exactly_fifty_sold() {
     assert_reconciles(&app, "HOT", placed).await;
 }
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `ordo serve` as its own process on the given storage; returns it and its base URL.
-fn spawn_ordo(storage: &ordo_store::StorageConfig) -> (Proc, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
-    match storage {
-        ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
-        ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
-    };
-    let mut child = cmd.spawn().expect("ordo starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
-    (Proc(child), url)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_server_processes_sharing_one_database_never_oversell() {
     let app = TestApp::spawn().await;
@@ -94,8 +68,8 @@ async fn two_server_processes_sharing_one_database_never_oversell() {
     app.set_stock("HOT2", "store-2", 25).await;
     let total = quote(&app, "HOT2", 1).await;
     let toks = tokens(&app, BUYERS).await;
-    let (_p1, b1) = spawn_ordo(&app.storage);
-    let (_p2, b2) = spawn_ordo(&app.storage);
+    let (_p1, b1) = spawn_ordo(&app.storage, false);
+    let (_p2, b2) = spawn_ordo(&app.storage, false);
     let (placed, sold_out, results) = storm(&[b1, b2], "HOT2", &toks, total).await;
     let others: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT).collect();
     assert!(others.is_empty(), "unexpected answers: {others:?}");

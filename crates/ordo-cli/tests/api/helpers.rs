@@ -5,6 +5,8 @@ use ordo_server::Config;
 use ordo_store::{Store, StorageConfig};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct TestApp {
@@ -173,3 +175,31 @@ pub async fn quote(app: &TestApp, sku: &str, qty: i64) -> i64 {
 pub fn problem_paths(v: &Value) -> Vec<String> {
     v["errors"].as_array().map(|a| a.iter().map(|e| e["path"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
 }
+
+pub struct Proc(pub Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ordo serve` as its own process on the given storage; returns it and its base URL.
+pub fn spawn_ordo(storage: &ordo_store::StorageConfig, demo: bool) -> (Proc, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    match storage {
+        ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
+        ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
+    };
+    if demo {
+        cmd.arg("--demo");
+    }
+    let mut child = cmd.spawn().expect("ordo starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
+    (Proc(child), url)
+}
+

@@ -5,4 +5,5 @@ mod bad_input;
 mod catalog;
 mod checkout;
 mod concurrency;
+mod crash;
 mod helpers;
