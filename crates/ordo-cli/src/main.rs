@@ -53,6 +53,15 @@ struct ServeArgs {
     /// Simulated sandbox gateway authorization latency, e.g. 150ms or 1s.
     #[arg(long, env = "ORDO_SANDBOX_GATEWAY_LATENCY", default_value = "0ms", value_parser = parse_duration)]
     sandbox_gateway_latency: Duration,
+    /// Group commit: most orders committed together.
+    #[arg(long, env = "ORDO_BATCH_MAX_ORDERS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    batch_max_orders: u32,
+    /// Group commit: longest wait for more orders once one is queued (0ms: take what is queued).
+    #[arg(long, env = "ORDO_BATCH_MAX_WAIT", default_value = "0ms", value_parser = parse_duration)]
+    batch_max_wait: Duration,
+    /// Group commit: batches committed concurrently (default 1 on SQLite, 4 on PostgreSQL).
+    #[arg(long, env = "ORDO_BATCH_WORKERS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    batch_workers: Option<u32>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -123,6 +132,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tenant: args.tenant,
                 default_currency: ordo_domain::Currency::parse("USD").map_err(|e| e.message)?,
                 sandbox_gateway_latency: args.sandbox_gateway_latency,
+                batch_max_orders: args.batch_max_orders as usize,
+                batch_max_wait: args.batch_max_wait,
+                batch_workers: args.batch_workers.map(|w| w as usize),
             };
             let server = ordo_server::start(config).await.map_err(|e| e.to_string())?;
             println!("Ordo is serving on http://{} ({what})", server.addr);

@@ -16,4 +16,24 @@ pub struct Config {
     pub default_currency: ordo_domain::Currency,
     /// Simulated authorization latency of the sandbox payment gateway.
     pub sandbox_gateway_latency: Duration,
+    /// Group commit: most orders per commit.
+    pub batch_max_orders: usize,
+    /// Group commit: longest wait for more orders once one is queued.
+    pub batch_max_wait: Duration,
+    /// Group commit: concurrent batches (None: 1 on SQLite, 4 on PostgreSQL).
+    pub batch_workers: Option<usize>,
+}
+
+impl Config {
+    pub fn batch_for(&self, backend: ordo_store::Backend) -> ordo_store::BatchConfig {
+        let default_workers = match backend {
+            ordo_store::Backend::Sqlite => 1,
+            ordo_store::Backend::Postgres => 4,
+        };
+        ordo_store::BatchConfig {
+            max_orders: self.batch_max_orders.max(1),
+            max_wait: self.batch_max_wait,
+            workers: self.batch_workers.unwrap_or(default_workers).max(1),
+        }
+    }
 }

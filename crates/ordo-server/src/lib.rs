@@ -17,6 +17,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// Order placement through group commit.
+    pub placer: ordo_store::Placer,
     pub gateway: Arc<gateway::SandboxGateway>,
     pub config: Arc<Config>,
 }
@@ -44,8 +46,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
+    let batch = config.batch_for(store.backend());
     let state = AppState {
         store: store.clone(),
+        placer: ordo_store::Placer::start(store.clone(), batch),
         gateway: Arc::new(gateway::SandboxGateway::new(config.sandbox_gateway_latency)),
         config: Arc::new(config),
     };

@@ -5,6 +5,7 @@
 //! reservations, an order and its reservation, tenders, idempotency record and outbox event commit
 //! together, and a 'placed' answer is only returned after that commit.
 
+mod batcher;
 mod carts;
 mod catalog;
 mod inventory;
@@ -12,6 +13,7 @@ mod orders;
 mod payments;
 pub mod testing;
 
+pub use batcher::{BatchConfig, Placer};
 pub use carts::CartRecord;
 pub use catalog::{ProductUpsert, ProductView};
 pub use inventory::{AdjustError, Adjustment, StockChange};

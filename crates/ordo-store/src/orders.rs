@@ -78,9 +78,76 @@ impl Store {
     /// Commits one order atomically, or nothing. Returns the order with its allocations.
     pub async fn place_order(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
         let mut tx = self.begin_write().await?;
-        let order = place_in_tx(&mut tx, self.backend, tenant, new).await?;
+        let order = place_in_tx(&mut tx, tenant, new).await?;
         tx.commit().await?;
         Ok(order)
+    }
+
+    /// Group commit: places several orders in one transaction and one commit, each inside its
+    /// own savepoint, so one order's failure (stock short, used token, reused key, a database
+    /// error) rolls back only that order. Answers come back in input order, and only after the
+    /// commit. If the batch itself fails (begin, a savepoint, the commit), every order is placed
+    /// again on its own: nothing was committed, or the retry meets its own idempotency key.
+    pub async fn place_batch(&self, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
+        if batch.len() == 1 {
+            let (tenant, new) = batch.into_iter().next().expect("one order");
+            return vec![self.place_order(&tenant, new).await];
+        }
+        match self.try_batch(&batch).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::warn!(error = %e, orders = batch.len(), "batch failed as a whole; placing its orders one by one");
+                let mut out = Vec::with_capacity(batch.len());
+                for (tenant, new) in batch {
+                    out.push(self.place_order(&tenant, new).await);
+                }
+                out
+            }
+        }
+    }
+
+    async fn try_batch(&self, batch: &[(String, NewOrder)]) -> Result<Vec<Result<Order, PlaceError>>, sqlx::Error> {
+        let mut tx = self.begin_write().await?;
+        if self.backend == crate::Backend::Postgres {
+            // Lock every stock row the batch touches in one global order: batches from several
+            // processes then wait for each other instead of deadlocking.
+            let mut keys: Vec<(&str, &str)> =
+                batch.iter().flat_map(|(t, n)| n.order.lines.iter().map(move |l| (t.as_str(), l.sku.as_str()))).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for chunk in keys.chunks(200) {
+                let mut sql = String::from("SELECT 1 FROM stock WHERE (tenant_id, sku) IN (");
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                }
+                sql.push_str(") ORDER BY tenant_id, sku, location_id FOR UPDATE");
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (t, s) in chunk {
+                    q = q.bind(*t).bind(*s);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        for (tenant, new) in batch {
+            sqlx::query("SAVEPOINT placement").execute(&mut *tx).await?;
+            match place_in_tx(&mut tx, tenant, new.clone()).await {
+                Ok(order) => {
+                    sqlx::query("RELEASE SAVEPOINT placement").execute(&mut *tx).await?;
+                    results.push(Ok(order));
+                }
+                Err(e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT placement").execute(&mut *tx).await?;
+                    sqlx::query("RELEASE SAVEPOINT placement").execute(&mut *tx).await?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(results)
     }
 
     /// An order by internal id (`ord_…`) or by number (`ORD-…`).
@@ -104,7 +171,7 @@ impl Store {
     }
 }
 
-async fn place_in_tx(tx: &mut Transaction<'static, Any>, backend: crate::Backend, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
     let NewOrder { mut order, customer_key, idempotency_key, request_hash } = new;
     let now = now_ms();
     let order_id = order.id.to_string();
@@ -135,26 +202,26 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, backend: crate::Backend
         }));
     }
 
-    // 2. Prices must be the ones the order was priced with.
-    let mut moved = Vec::new();
-    for line in &order.lines {
-        let row = sqlx::query("SELECT price_amount, currency FROM products WHERE tenant_id = $1 AND sku = $2")
-            .bind(tenant)
-            .bind(line.sku.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
-        let current = match row {
-            Some(r) => {
-                let amount: i64 = r.try_get("price_amount")?;
-                let currency: String = r.try_get("currency")?;
-                ordo_domain::Currency::parse(&currency).ok().map(|c| Money::new(amount, c))
-            }
-            None => None,
-        };
-        if current != Some(line.unit_price) {
-            moved.push((line.sku.clone(), line.unit_price, current));
+    // 2. Prices must be the ones the order was priced with (one query for all lines).
+    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+    let sql = format!("SELECT sku, price_amount, currency FROM products WHERE tenant_id = $1 AND sku IN ({})", crate::placeholders(2, skus.len()));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant);
+    for s in &skus {
+        q = q.bind(*s);
+    }
+    let mut current: std::collections::HashMap<String, Money> = std::collections::HashMap::with_capacity(skus.len());
+    for r in q.fetch_all(&mut **tx).await? {
+        let currency: String = r.try_get("currency")?;
+        if let Ok(c) = ordo_domain::Currency::parse(&currency) {
+            current.insert(r.try_get("sku")?, Money::new(r.try_get("price_amount")?, c));
         }
     }
+    let moved: Vec<(Sku, Money, Option<Money>)> = order
+        .lines
+        .iter()
+        .filter(|l| current.get(l.sku.as_str()) != Some(&l.unit_price))
+        .map(|l| (l.sku.clone(), l.unit_price, current.get(l.sku.as_str()).copied()))
+        .collect();
     if !moved.is_empty() {
         return Err(PlaceError::PriceMoved(moved));
     }
@@ -235,7 +302,6 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, backend: crate::Backend
     order.allocations = allocations;
 
     // 6. The order, its lines, allocations, tenders and the outbox event.
-    let _ = backend;
     let mut body;
     loop {
         body = serde_json::to_string(&order).map_err(corrupt)?;
@@ -262,42 +328,38 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, backend: crate::Backend
         // 40 random bits rarely collide; when they do, draw again.
         order.number = OrderNumber::generate();
     }
-    for l in &order.lines {
-        sqlx::query("INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(tenant)
-            .bind(&order_id)
-            .bind(l.line_no)
-            .bind(l.sku.as_str())
-            .bind(l.quantity)
-            .bind(l.unit_price.amount)
-            .execute(&mut **tx)
-            .await?;
-    }
-    for a in &order.allocations {
-        sqlx::query("INSERT INTO order_allocations (tenant_id, order_id, sku, location_id, quantity) VALUES ($1, $2, $3, $4, $5)")
-            .bind(tenant)
-            .bind(&order_id)
-            .bind(a.sku.as_str())
-            .bind(a.location_id.as_str())
-            .bind(a.quantity)
-            .execute(&mut **tx)
-            .await?;
-    }
-    for (i, t) in order.payments.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO order_payments (tenant_id, order_id, tender_no, token, amount, currency, authorization_id, status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'authorized')",
-        )
-        .bind(tenant)
-        .bind(&order_id)
-        .bind(i as i64)
-        .bind(&t.token)
-        .bind(t.amount.amount)
-        .bind(t.amount.currency.code())
-        .bind(&t.authorization_id)
-        .execute(&mut **tx)
-        .await?;
-    }
+    insert_rows(
+        tx,
+        "INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price) VALUES ",
+        6,
+        order.lines.iter().map(|l| vec![Val::S(tenant.into()), Val::S(order_id.clone()), Val::I(l.line_no), Val::S(l.sku.to_string()), Val::I(l.quantity), Val::I(l.unit_price.amount)]),
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "INSERT INTO order_allocations (tenant_id, order_id, sku, location_id, quantity) VALUES ",
+        5,
+        order.allocations.iter().map(|a| vec![Val::S(tenant.into()), Val::S(order_id.clone()), Val::S(a.sku.to_string()), Val::S(a.location_id.to_string()), Val::I(a.quantity)]),
+    )
+    .await?;
+    insert_rows(
+        tx,
+        "INSERT INTO order_payments (tenant_id, order_id, tender_no, token, amount, currency, authorization_id, status) VALUES ",
+        8,
+        order.payments.iter().enumerate().map(|(i, t)| {
+            vec![
+                Val::S(tenant.into()),
+                Val::S(order_id.clone()),
+                Val::I(i as i64),
+                Val::S(t.token.clone()),
+                Val::I(t.amount.amount),
+                Val::S(t.amount.currency.code().into()),
+                Val::S(t.authorization_id.clone()),
+                Val::S("authorized".into()),
+            ]
+        }),
+    )
+    .await?;
     sqlx::query("INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'OrderPlaced', $2, $3, $4)")
         .bind(tenant)
         .bind(&order_id)
@@ -326,6 +388,25 @@ async fn reserve(
     qty: i64,
     now: i64,
 ) -> Result<std::result::Result<Vec<Allocation>, i64>, PlaceError> {
+    // Fast path: one location covers the whole quantity (one statement; the outer condition
+    // re-checks availability, so a concurrent writer can only make it miss, never oversell).
+    let fast: Option<String> = sqlx::query_scalar(
+        "UPDATE stock SET reserved = reserved + $3, updated_at_ms = $4 \
+         WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= $3 AND location_id = \
+           (SELECT location_id FROM stock WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= $3 \
+            ORDER BY on_hand - reserved DESC, location_id LIMIT 1) \
+         RETURNING location_id",
+    )
+    .bind(tenant)
+    .bind(sku.as_str())
+    .bind(qty)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if let Some(loc) = fast {
+        let location_id = LocationId::parse(&loc).map_err(|_| corrupt("location id"))?;
+        return Ok(Ok(vec![Allocation { sku: sku.clone(), location_id, quantity: qty }]));
+    }
     let mut taken: Vec<Allocation> = Vec::new();
     let mut left = qty;
     for _ in 0..RESERVE_ATTEMPTS {
@@ -371,4 +452,41 @@ async fn reserve(
         }
     }
     Err(PlaceError::Store(StoreError::Corrupt(format!("could not reserve {sku} after {RESERVE_ATTEMPTS} attempts"))))
+}
+
+/// A bound value of a multi-row insert.
+enum Val {
+    S(String),
+    I(i64),
+}
+
+/// `INSERT … VALUES (…), (…)` for all rows in one statement.
+async fn insert_rows(
+    tx: &mut Transaction<'static, Any>,
+    head: &'static str,
+    width: usize,
+    rows: impl Iterator<Item = Vec<Val>>,
+) -> Result<(), sqlx::Error> {
+    let rows: Vec<Vec<Val>> = rows.collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(head);
+    for r in 0..rows.len() {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&crate::placeholders(r * width + 1, width));
+        sql.push(')');
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for v in rows.into_iter().flatten() {
+        q = match v {
+            Val::S(s) => q.bind(s),
+            Val::I(i) => q.bind(i),
+        };
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
 }

@@ -65,6 +65,9 @@ impl Fixture {
         self.store.insert_payment_token(T, &t).await.unwrap();
         name.to_string()
     }
+    async fn token_owned(&self, i: usize) -> String {
+        self.token(&format!("btok{i}")).await
+    }
 }
 
 fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order {
@@ -254,4 +257,66 @@ async fn tenants_do_not_see_each_other() {
     f.store.save_cart(T, "cart_1", &cart, &serde_json::json!({})).await.unwrap();
     assert!(f.store.cart("other", "cart_1").await.unwrap().is_none());
     assert_eq!(f.store.cart(T, "cart_1").await.unwrap().unwrap().body, cart);
+}
+
+#[tokio::test]
+async fn a_batch_commits_together_but_fails_order_by_order() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 3)]).await;
+    f.product("B", 700, &[("b", 10)]).await;
+    let t: Vec<String> = futures::future::join_all((0..6).map(|i| f.token_owned(i))).await;
+    let batch = vec![
+        (T.to_string(), new(order(&[("A", 2, 500)], &[&t[0]], &[]), "b1")), // ok
+        (T.to_string(), new(order(&[("A", 2, 500)], &[&t[1]], &[]), "b2")), // short: 1 left
+        (T.to_string(), new(order(&[("B", 1, 700)], &[&t[0]], &[]), "b3")), // token already used by b1
+        (T.to_string(), new(order(&[("B", 1, 699)], &[&t[2]], &[]), "b4")), // stale price
+        (T.to_string(), new(order(&[("B", 1, 700)], &[&t[3]], &[]), "b1")), // key taken by b1 → replay
+        (T.to_string(), new(order(&[("A", 1, 500), ("B", 2, 700)], &[&t[4]], &[]), "b6")), // ok
+    ];
+    let r = f.store.place_batch(batch).await;
+    assert!(r[0].is_ok());
+    assert!(matches!(&r[1], Err(PlaceError::Shortage(s)) if s[0].available == 1));
+    assert!(matches!(&r[2], Err(PlaceError::TokenUsed(0))));
+    assert!(matches!(&r[3], Err(PlaceError::PriceMoved(_))));
+    match &r[4] {
+        Err(PlaceError::KeyTaken(rec)) => {
+            assert_eq!(rec.status, 201);
+            let replay: Order = serde_json::from_str(rec.response.as_deref().unwrap()).unwrap();
+            assert_eq!(&replay, r[0].as_ref().unwrap());
+        }
+        other => panic!("expected the key's first answer, got {other:?}"),
+    }
+    assert!(r[5].is_ok());
+    assert_eq!(f.store.count_orders(T).await.unwrap(), 2);
+    assert_eq!(f.store.stock_reconciliation(T, &sku("A")).await.unwrap(), (3, 3, 3));
+    assert_eq!(f.store.stock_reconciliation(T, &sku("B")).await.unwrap(), (10, 2, 2));
+    // Tokens of failed batch-mates stay usable.
+    assert!(f.store.payment_token(T, &t[2]).await.unwrap().unwrap().order_id.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_placer_groups_concurrent_orders_without_overselling() {
+    let f = fixture().await;
+    f.product("HOT", 100, &[("a", 40), ("b", 10)]).await;
+    let placer = ordo_store::Placer::start(
+        f.store.clone(),
+        ordo_store::BatchConfig { max_orders: 16, max_wait: std::time::Duration::from_millis(2), workers: 2 },
+    );
+    let mut handles = Vec::new();
+    for i in 0..150 {
+        let t = f.token(&format!("tok{i}")).await;
+        let placer = placer.clone();
+        let nw = new(order(&[("HOT", 1, 100)], &[&t], &[]), &format!("k{i}"));
+        handles.push(tokio::spawn(async move { placer.place(T, nw).await }));
+    }
+    let mut ok = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(PlaceError::Shortage(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 50);
+    assert_eq!(f.store.stock_reconciliation(T, &sku("HOT")).await.unwrap(), (50, 50, 50));
 }

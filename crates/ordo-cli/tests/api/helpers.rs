@@ -35,6 +35,9 @@ pub fn config(storage: StorageConfig) -> Config {
         tenant: "default".into(),
         default_currency: ordo_domain::Currency::parse("USD").unwrap(),
         sandbox_gateway_latency: Duration::ZERO,
+        batch_max_orders: 64,
+        batch_max_wait: Duration::ZERO,
+        batch_workers: None,
     }
 }
 

@@ -289,7 +289,7 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
         created_at: rfc3339(ordo_store::now_ms()),
     };
     let new = NewOrder { order, customer_key: pricing::customer_key(&customer_ref), idempotency_key: key.clone(), request_hash: hash.clone() };
-    match state.store.place_order(tenant, new).await {
+    match state.placer.place(tenant, new).await {
         Ok(order) => {
             let body = serde_json::to_string(&order).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(Placed { body, order_id: order.id.to_string(), replayed: false })

@@ -1,0 +1,88 @@
+//! Group commit for order placement. Placements queue here; a worker takes every placement that
+//! is waiting (up to `max_orders`, waiting at most `max_wait` for more), commits them in one
+//! transaction with `Store::place_batch`, and only then answers each caller. Under load many
+//! orders share one commit (and one fsync); alone, an order is placed at once. Per-order
+//! atomicity is kept by savepoints; the queue is bounded, so callers wait instead of piling up.
+
+use crate::orders::{NewOrder, PlaceError};
+use crate::{Store, StoreError};
+use ordo_domain::Order;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// How placements are grouped. Documented in README (`--batch-*` flags).
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// Most orders in one commit.
+    pub max_orders: usize,
+    /// Longest a worker waits for more orders after the first arrives (0: take what is queued).
+    pub max_wait: Duration,
+    /// Batches committed concurrently (1 for SQLite's single writer; several for PostgreSQL).
+    pub workers: usize,
+}
+
+struct Job {
+    tenant: String,
+    new: NewOrder,
+    reply: oneshot::Sender<Result<Order, PlaceError>>,
+}
+
+/// The handle services place orders through. Cheap to clone.
+#[derive(Clone)]
+pub struct Placer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Placer {
+    /// Starts the batch workers on the current runtime.
+    pub fn start(store: Store, config: BatchConfig) -> Placer {
+        let (tx, rx) = mpsc::channel::<Job>(config.max_orders.max(1) * 64);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..config.workers.max(1) {
+            let (store, rx) = (store.clone(), rx.clone());
+            tokio::spawn(async move { run_worker(store, rx, config).await });
+        }
+        Placer { queue: tx }
+    }
+
+    /// Places one order; returns after the commit that holds it (or its failure).
+    pub async fn place(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { tenant: tenant.to_string(), new, reply })
+            .await
+            .map_err(|_| PlaceError::Store(StoreError::Corrupt("the placement queue is closed".into())))?;
+        answer.await.map_err(|_| PlaceError::Store(StoreError::Corrupt("the placement worker stopped".into())))?
+    }
+}
+
+async fn run_worker(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>, config: BatchConfig) {
+    loop {
+        let mut jobs = Vec::with_capacity(config.max_orders);
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(job) => jobs.push(job),
+                None => return,
+            }
+            let deadline = tokio::time::Instant::now() + config.max_wait;
+            while jobs.len() < config.max_orders {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) if config.max_wait.is_zero() => break,
+                    Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(job)) => jobs.push(job),
+                        _ => break,
+                    },
+                }
+            }
+        }
+        let (batch, replies): (Vec<(String, NewOrder)>, Vec<oneshot::Sender<_>>) =
+            jobs.into_iter().map(|j| ((j.tenant, j.new), j.reply)).unzip();
+        let results = store.place_batch(batch).await;
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
