@@ -53,6 +53,9 @@ struct ServeArgs {
     /// Simulated sandbox gateway authorization latency, e.g. 150ms or 1s.
     #[arg(long, env = "ORDO_SANDBOX_GATEWAY_LATENCY", default_value = "0ms", value_parser = parse_duration)]
     sandbox_gateway_latency: Duration,
+    /// Recovery voids pending card authorizations older than this whose order never committed.
+    #[arg(long, env = "ORDO_AUTHORIZATION_GRACE", default_value = "60s", value_parser = parse_duration)]
+    authorization_grace: Duration,
     /// Group commit: most orders committed together.
     #[arg(long, env = "ORDO_BATCH_MAX_ORDERS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     batch_max_orders: u32,
@@ -132,6 +135,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tenant: args.tenant,
                 default_currency: ordo_domain::Currency::parse("USD").map_err(|e| e.message)?,
                 sandbox_gateway_latency: args.sandbox_gateway_latency,
+                authorization_grace: args.authorization_grace,
                 batch_max_orders: args.batch_max_orders as usize,
                 batch_max_wait: args.batch_max_wait,
                 batch_workers: args.batch_workers.map(|w| w as usize),

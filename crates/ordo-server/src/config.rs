@@ -16,6 +16,8 @@ pub struct Config {
     pub default_currency: ordo_domain::Currency,
     /// Simulated authorization latency of the sandbox payment gateway.
     pub sandbox_gateway_latency: Duration,
+    /// Pending authorizations older than this, not attached to an order, are voided by recovery.
+    pub authorization_grace: Duration,
     /// Group commit: most orders per commit.
     pub batch_max_orders: usize,
     /// Group commit: longest wait for more orders once one is queued.

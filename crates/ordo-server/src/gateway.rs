@@ -43,8 +43,10 @@ impl SandboxGateway {
         Self { latency }
     }
 
-    /// Authorizes `amount` on a token; returns the authorization id.
-    pub async fn authorize(&self, token: &TokenRecord, amount: Money, now: (i64, i64)) -> Result<String, DeclineReason> {
+    /// Authorizes `amount` on a token under Ordo's `reference`; returns the gateway's
+    /// authorization id.
+    pub async fn authorize(&self, reference: &str, token: &TokenRecord, amount: Money, now: (i64, i64)) -> Result<String, DeclineReason> {
+        let _ = reference;
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -59,8 +61,9 @@ impl SandboxGateway {
         }
     }
 
-    /// Releases an authorization that will not become an order.
-    pub async fn void(&self, authorization_id: &str) {
-        tracing::info!(authorization_id, "sandbox authorization voided");
+    /// Releases, by Ordo's reference, an authorization that will not become an order (a no-op
+    /// for a reference the gateway never authorized).
+    pub async fn void(&self, reference: &str) {
+        tracing::debug!(reference, "sandbox authorization voided");
     }
 }

@@ -20,6 +20,8 @@ pub struct AppState {
     /// Order placement through group commit.
     pub placer: ordo_store::Placer,
     pub gateway: Arc<gateway::SandboxGateway>,
+    /// Authorizations this process is working on (recovery leaves them alone).
+    pub inflight: services::recovery::InFlight,
     pub config: Arc<Config>,
 }
 
@@ -51,8 +53,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store: store.clone(),
         placer: ordo_store::Placer::start(store.clone(), batch),
         gateway: Arc::new(gateway::SandboxGateway::new(config.sandbox_gateway_latency)),
+        inflight: services::recovery::InFlight::default(),
         config: Arc::new(config),
     };
+    services::recovery::spawn(state.clone(), state.config.authorization_grace, std::time::Duration::from_secs(10));
     let app = api::router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

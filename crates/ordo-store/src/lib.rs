@@ -5,6 +5,7 @@
 //! reservations, an order and its reservation, tenders, idempotency record and outbox event commit
 //! together, and a 'placed' answer is only returned after that commit.
 
+mod authorizations;
 mod batcher;
 mod carts;
 mod catalog;
@@ -13,6 +14,7 @@ mod orders;
 mod payments;
 pub mod testing;
 
+pub use authorizations::{PendingAuthorization, StaleAuthorization};
 pub use batcher::{BatchConfig, Placer};
 pub use carts::CartRecord;
 pub use catalog::{ProductUpsert, ProductView};

@@ -20,6 +20,8 @@ pub struct NewOrder {
     pub idempotency_key: String,
     /// Hash of the canonical request body; a reused key with another body is refused.
     pub request_hash: String,
+    /// Ordo's ids of this order's pending authorizations; they become `attached` with the order.
+    pub authorization_ids: Vec<String>,
 }
 
 /// The stored first answer to an idempotent request.
@@ -51,6 +53,8 @@ pub enum PlaceError {
     CustomerLimitReached(String),
     #[error("payment token {0} was already used")]
     TokenUsed(usize),
+    #[error("an authorization of this order was voided before it committed")]
+    AuthorizationLost,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -172,7 +176,7 @@ impl Store {
 }
 
 async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
-    let NewOrder { mut order, customer_key, idempotency_key, request_hash } = new;
+    let NewOrder { mut order, customer_key, idempotency_key, request_hash, authorization_ids } = new;
     let now = now_ms();
     let order_id = order.id.to_string();
 
@@ -360,6 +364,22 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewO
         }),
     )
     .await?;
+    if !authorization_ids.is_empty() {
+        let sql = format!(
+            "UPDATE payment_authorizations SET status = 'attached', order_id = $2, updated_at_ms = $3 \
+             WHERE tenant_id = $1 AND status = 'pending' AND id IN ({})",
+            crate::placeholders(4, authorization_ids.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(&order_id).bind(now);
+        for id in &authorization_ids {
+            q = q.bind(id);
+        }
+        let attached = q.execute(&mut **tx).await?.rows_affected();
+        if attached != authorization_ids.len() as u64 {
+            // Recovery voided one of them already: this order must not be placed on it.
+            return Err(PlaceError::AuthorizationLost);
+        }
+    }
     sqlx::query("INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'OrderPlaced', $2, $3, $4)")
         .bind(tenant)
         .bind(&order_id)

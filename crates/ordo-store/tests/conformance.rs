@@ -104,7 +104,7 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
 }
 
 fn new(order: Order, key: &str) -> NewOrder {
-    NewOrder { order, customer_key: "guest:a@example.com".into(), idempotency_key: key.into(), request_hash: format!("h-{key}") }
+    NewOrder { order, customer_key: "guest:a@example.com".into(), idempotency_key: key.into(), request_hash: format!("h-{key}"), authorization_ids: vec![] }
 }
 
 async fn reserved(f: &Fixture, s: &str) -> i64 {

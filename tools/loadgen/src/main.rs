@@ -57,6 +57,10 @@ struct Args {
     /// PID of the server process(es), to report their peak RSS.
     #[arg(long = "server-pid")]
     server_pid: Vec<u32>,
+    /// Order mode, closed loop: payment tokens to make before the clock starts (each pays for
+    /// one order; the run ends early if they run out). Default: enough for 6,000 orders/s.
+    #[arg(long)]
+    tokens: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -145,7 +149,8 @@ async fn setup_skus(client: &reqwest::Client, base: &str, prefix: &str, n: usize
 }
 
 /// One unit of work: a whole checkout or one order. Records latencies and the outcome.
-async fn one(shared: &Shared, scheduled: Instant) {
+/// Returns false when there is nothing left to do (tokens ran out).
+async fn one(shared: &Shared, scheduled: Instant) -> bool {
     let i = shared.counter.fetch_add(1, Ordering::Relaxed);
     let base = shared.base(i).to_string();
     let sku = &shared.skus[(i as usize * 7919) % shared.skus.len()];
@@ -155,7 +160,7 @@ async fn one(shared: &Shared, scheduled: Instant) {
             let token = shared.tokens.lock().await.pop();
             let Some(token) = token else {
                 shared.tally.lock().await.by_status.entry("no_token_left".into()).and_modify(|c| *c += 1).or_insert(1);
-                return;
+                return false;
             };
             let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i), "shipments": [{"address": address()}],
                               "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]});
@@ -179,12 +184,21 @@ async fn one(shared: &Shared, scheduled: Instant) {
                 .await;
             let cart: Value = match cart {
                 Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
-                Ok(r) => return record(shared, format!("cart_{}", r.status().as_u16()), None, scheduled).await,
-                Err(_) => return record(shared, "connect_error".into(), None, scheduled).await,
+                Ok(r) => {
+                    record(shared, format!("cart_{}", r.status().as_u16()), None, scheduled).await;
+                    return true;
+                }
+                Err(_) => {
+                    record(shared, "connect_error".into(), None, scheduled).await;
+                    return true;
+                }
             };
             let token = match make_token(client, &base).await {
                 Ok(t) => t,
-                Err(_) => return record(shared, "token_error".into(), None, scheduled).await,
+                Err(_) => {
+                    record(shared, "token_error".into(), None, scheduled).await;
+                    return true;
+                }
             };
             let body = json!({"cart_id": cart["id"], "payments": [{"token": token, "amount": cart["totals"]["total"]}], "expected_total": cart["totals"]["total"]});
             let t0 = Instant::now();
@@ -201,6 +215,7 @@ async fn one(shared: &Shared, scheduled: Instant) {
         }
     };
     record(shared, status, Some(order_us), scheduled).await;
+    true
 }
 
 async fn record(shared: &Shared, status: String, order_us: Option<u64>, scheduled: Instant) {
@@ -283,7 +298,10 @@ async fn run(args: Args) -> Result<(), String> {
     let skus = setup_skus(&client, &base, &format!("LG{run_id}"), args.skus, 1_000_000_000, &args.location).await?;
     let expected = match (args.mode, args.rate) {
         (Mode::Order, Some(r)) => (r as f64 * args.duration.as_secs_f64() * 1.05) as usize + 16,
-        (Mode::Order, None) => (args.clients as f64 * args.duration.as_secs_f64() * 1000.0) as usize + 16,
+        (Mode::Order, None) => args.tokens.unwrap_or_else(|| {
+            let secs = args.duration.as_secs_f64();
+            ((args.clients as f64 * secs * 1000.0).min(secs * 6000.0)) as usize + 16
+        }),
         _ => 0,
     };
     let mut tokens = Vec::new();
@@ -331,7 +349,9 @@ async fn run(args: Args) -> Result<(), String> {
                 tokio::time::sleep_until(next.into()).await;
                 let s = shared.clone();
                 let scheduled = next;
-                handles.push(tokio::spawn(async move { one(&s, scheduled).await }));
+                handles.push(tokio::spawn(async move {
+                    one(&s, scheduled).await;
+                }));
                 next += interval;
             }
             for h in handles {
@@ -344,7 +364,9 @@ async fn run(args: Args) -> Result<(), String> {
                 let s = shared.clone();
                 handles.push(tokio::spawn(async move {
                     while Instant::now() < end {
-                        one(&s, Instant::now()).await;
+                        if !one(&s, Instant::now()).await {
+                            break;
+                        }
                     }
                 }));
             }

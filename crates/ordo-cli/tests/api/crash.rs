@@ -127,3 +127,67 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
     assert_eq!(allocated, orders);
     assert_eq!(orders, on_hand0, "{BUYERS} buyers for {on_hand0} units sell every unit in the end");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_between_authorization_and_commit_leaves_no_authorization_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = ordo_store::testing::test_storage(tmp.path()).await.unwrap();
+    // A slow gateway keeps the order between "authorization recorded" and "committed".
+    let (mut p1, base1) = spawn_ordo_with(&storage, true, &["--sandbox-gateway-latency", "5s"]);
+    let c = client();
+    let token: Value = c
+        .post(format!("{base1}/v1/payment-tokens"))
+        .json(&serde_json::json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cart: Value = c
+        .post(format!("{base1}/v1/carts"))
+        .json(&serde_json::json!({"lines": [{"sku": SKU, "quantity": 1}], "shipments": [{"address": address()}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = inline_order(SKU, 1, token["token"].as_str().unwrap(), cart["totals"]["total"]["amount"].as_i64().unwrap());
+    let (b, u) = (body.clone(), base1.clone());
+    let in_flight = tokio::spawn(async move {
+        client().post(format!("{u}/v1/orders")).header("Idempotency-Key", "auth-crash").json(&b).send().await.map(|r| r.status()).ok()
+    });
+
+    let store = ordo_store::Store::open(&storage).await.unwrap();
+    let counts = |store: ordo_store::Store| async move { store.authorization_counts("default").await.unwrap() };
+    assert!(
+        wait_until(10, || {
+            let s = store.clone();
+            async move { counts(s).await.get("pending") == Some(&1) }
+        })
+        .await,
+        "the authorization is recorded before the gateway answers"
+    );
+    p1.0.kill().unwrap(); // SIGKILL while the gateway call is in flight
+    let _ = p1.0.wait();
+    assert_eq!(in_flight.await.unwrap(), None, "the killed server never answered");
+    assert_eq!(store.count_orders("default").await.unwrap(), 0);
+
+    // Restart: recovery voids the orphaned authorization.
+    let (_p2, base2) = spawn_ordo_with(&storage, true, &["--authorization-grace", "0s"]);
+    assert!(
+        wait_until(10, || {
+            let s = store.clone();
+            async move { counts(s).await == [("voided".to_string(), 1)].into_iter().collect() }
+        })
+        .await,
+        "recovery voids it: {:?}",
+        counts(store.clone()).await
+    );
+    // The shopper's retry with the same key places the order on a fresh authorization.
+    let (s, order) = place_at(&c, &base2, "auth-crash", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    let after = counts(store.clone()).await;
+    assert_eq!((after.get("voided"), after.get("attached"), after.get("pending")), (Some(&1), Some(&1), None));
+}

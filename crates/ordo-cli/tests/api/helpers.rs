@@ -35,6 +35,7 @@ pub fn config(storage: StorageConfig) -> Config {
         tenant: "default".into(),
         default_currency: ordo_domain::Currency::parse("USD").unwrap(),
         sandbox_gateway_latency: Duration::ZERO,
+        authorization_grace: Duration::from_secs(60),
         batch_max_orders: 64,
         batch_max_wait: Duration::ZERO,
         batch_workers: None,
@@ -189,8 +190,13 @@ impl Drop for Proc {
 
 /// Starts `ordo serve` as its own process on the given storage; returns it and its base URL.
 pub fn spawn_ordo(storage: &ordo_store::StorageConfig, demo: bool) -> (Proc, String) {
+    spawn_ordo_with(storage, demo, &[])
+}
+
+/// `spawn_ordo` with extra `ordo serve` flags.
+pub fn spawn_ordo_with(storage: &ordo_store::StorageConfig, demo: bool, extra: &[&str]) -> (Proc, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(extra).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
     match storage {
         ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
         ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
@@ -206,3 +212,19 @@ pub fn spawn_ordo(storage: &ordo_store::StorageConfig, demo: bool) -> (Proc, Str
     (Proc(child), url)
 }
 
+
+/// Polls `check` every 50 ms until it returns true or `secs` pass; returns whether it did.
+pub async fn wait_until<F, Fut>(secs: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

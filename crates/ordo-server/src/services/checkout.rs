@@ -14,7 +14,7 @@ use ordo_domain::order::OrderLine;
 use ordo_domain::payment::{CardBrand, Tender, TenderStatus};
 use ordo_domain::pricing::{Change, check_shipment_split};
 use ordo_domain::{Customer, FieldErrors, Money, Order, OrderId, OrderNumber, OrderStatus, Sku};
-use ordo_store::{NewOrder, PlaceError, Shortage, TokenRecord};
+use ordo_store::{NewOrder, PendingAuthorization, PlaceError, Shortage, TokenRecord};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -238,21 +238,32 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
     }
     errs.into_result()?;
 
-    // Authorize every tender, outside any transaction. One decline voids the rest.
+    // Record every authorization as pending (durably), then ask the gateway, outside any
+    // transaction. One decline voids the rest. Recovery voids what a crash leaves pending.
+    let pending: Vec<PendingAuthorization> = tokens
+        .iter()
+        .zip(&c.tenders)
+        .map(|(t, (_, amount))| PendingAuthorization { id: format!("pa_{}", uuid::Uuid::now_v7().simple()), token: t.token.clone(), amount: *amount })
+        .collect();
+    let auth_ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
+    let _inflight = state.inflight.hold(&auth_ids);
+    state.store.record_pending_authorizations(tenant, &key, &pending).await?;
     let now = year_month_now();
     let mut tenders: Vec<Tender> = Vec::with_capacity(tokens.len());
-    for (i, (t, (_, amount))) in tokens.iter().zip(&c.tenders).enumerate() {
-        match state.gateway.authorize(t, *amount, now).await {
+    for (i, (t, p)) in tokens.iter().zip(&pending).enumerate() {
+        match state.gateway.authorize(&p.id, t, p.amount, now).await {
             Ok(authorization_id) => tenders.push(Tender {
                 token: t.token.clone(),
                 brand: CardBrand::parse(&t.brand),
                 last4: t.last4.clone(),
-                amount: *amount,
+                amount: p.amount,
                 authorization_id,
                 status: TenderStatus::Authorized,
             }),
             Err(reason) => {
-                void_all(state, &tenders).await;
+                state.store.finish_authorizations(tenant, &auth_ids[i..i + 1], "declined").await?;
+                let others: Vec<String> = auth_ids.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, id)| id.clone()).collect();
+                void_all(state, tenant, &others).await;
                 return Err(ApiError::PaymentDeclined {
                     detail: format!("tender {i} ({} …{}): {}; no payment was taken and the order was not placed", t.brand, t.last4, reason.message()),
                     payment: json!({"tender": i, "path": format!("payments[{i}]"), "reason": reason}),
@@ -288,14 +299,20 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
         cart_id: c.cart_id.clone(),
         created_at: rfc3339(ordo_store::now_ms()),
     };
-    let new = NewOrder { order, customer_key: pricing::customer_key(&customer_ref), idempotency_key: key.clone(), request_hash: hash.clone() };
+    let new = NewOrder {
+        order,
+        customer_key: pricing::customer_key(&customer_ref),
+        idempotency_key: key.clone(),
+        request_hash: hash.clone(),
+        authorization_ids: auth_ids.clone(),
+    };
     match state.placer.place(tenant, new).await {
         Ok(order) => {
             let body = serde_json::to_string(&order).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(Placed { body, order_id: order.id.to_string(), replayed: false })
         }
         Err(e) => {
-            void_all(state, &tenders).await;
+            void_all(state, tenant, &auth_ids).await;
             Err(match e {
                 PlaceError::KeyTaken(rec) => return replay(&rec, &hash),
                 PlaceError::Shortage(s) => ApiError::Conflict {
@@ -325,6 +342,7 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
                     detail: format!("the order was not placed: promotion {code} reached its per-customer limit"),
                     differences: vec![json!({"type": "promo_rejected", "code": code, "reason": "customer_limit_reached"})],
                 },
+                PlaceError::AuthorizationLost => ApiError::Internal("an authorization was voided by recovery before its order committed".into()),
                 PlaceError::TokenUsed(i) => ApiError::field(format!("payments[{i}].token"), "token_used", "this token already paid for an order"),
                 PlaceError::Store(e) => e.into(),
             })
@@ -346,8 +364,12 @@ fn explicit_shipments(
     out
 }
 
-async fn void_all(state: &AppState, tenders: &[Tender]) {
-    for t in tenders {
-        state.gateway.void(&t.authorization_id).await;
+async fn void_all(state: &AppState, tenant: &str, auth_ids: &[String]) {
+    for id in auth_ids {
+        state.gateway.void(id).await;
+    }
+    if let Err(e) = state.store.finish_authorizations(tenant, auth_ids, "voided").await {
+        // Still pending in storage: recovery will void them again (voiding is idempotent).
+        tracing::warn!(error = %e, "could not record voided authorizations");
     }
 }

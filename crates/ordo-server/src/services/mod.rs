@@ -4,6 +4,7 @@
 pub mod carts;
 pub mod checkout;
 pub mod pricing;
+pub mod recovery;
 
 /// RFC 3339 (UTC) for a unix-millisecond timestamp.
 pub fn rfc3339(ms: i64) -> String {

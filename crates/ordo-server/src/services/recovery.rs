@@ -1,0 +1,69 @@
+//! Authorization recovery: voids card authorizations that were recorded as pending but whose
+//! order never committed (the process crashed between the gateway call and the commit, or a
+//! placement failed without voiding). Runs at start-up and then periodically. Authorizations
+//! this process is still working on are skipped; `grace` protects other processes' in-flight ones.
+
+use crate::AppState;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Authorization ids this process is between "recorded" and "attached or voided" on.
+#[derive(Default, Clone)]
+pub struct InFlight(Arc<Mutex<HashSet<String>>>);
+
+/// Removes its ids from the in-flight set when dropped.
+pub struct InFlightGuard {
+    set: InFlight,
+    ids: Vec<String>,
+}
+
+impl InFlight {
+    pub fn hold(&self, ids: &[String]) -> InFlightGuard {
+        if let Ok(mut s) = self.0.lock() {
+            s.extend(ids.iter().cloned());
+        }
+        InFlightGuard { set: self.clone(), ids: ids.to_vec() }
+    }
+    fn contains(&self, id: &str) -> bool {
+        self.0.lock().map(|s| s.contains(id)).unwrap_or(true)
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.0.lock() {
+            for id in &self.ids {
+                s.remove(id);
+            }
+        }
+    }
+}
+
+/// One recovery pass; returns how many authorizations it voided.
+pub async fn recover_authorizations(state: &AppState, grace: Duration) -> Result<usize, ordo_store::StoreError> {
+    let cutoff = ordo_store::now_ms() - grace.as_millis() as i64;
+    let stale = state.store.stale_authorizations(cutoff).await?;
+    let mut voided = 0;
+    for a in stale.iter().filter(|a| !state.inflight.contains(&a.id)) {
+        state.gateway.void(&a.id).await;
+        state.store.finish_authorizations(&a.tenant_id, std::slice::from_ref(&a.id), "voided").await?;
+        voided += 1;
+    }
+    if voided > 0 {
+        tracing::warn!(voided, "recovery voided authorizations whose orders never committed");
+    }
+    Ok(voided)
+}
+
+/// Runs recovery now and then every `every`, until the process ends.
+pub fn spawn(state: AppState, grace: Duration, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = recover_authorizations(&state, grace).await {
+                tracing::warn!(error = %e, "authorization recovery failed; will retry");
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
