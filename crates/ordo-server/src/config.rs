@@ -27,15 +27,15 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn batch_for(&self, backend: ordo_store::Backend) -> ordo_store::BatchConfig {
-        let default_workers = match backend {
-            ordo_store::Backend::Sqlite => 1,
-            ordo_store::Backend::Postgres => 4,
-        };
+    pub fn batch_for(&self, storage: &StorageConfig) -> ordo_store::BatchConfig {
+        let standard = ordo_store::BatchConfig::standard(match storage {
+            StorageConfig::Sqlite { .. } => ordo_store::Backend::Sqlite,
+            StorageConfig::Postgres { .. } => ordo_store::Backend::Postgres,
+        });
         ordo_store::BatchConfig {
             max_orders: self.batch_max_orders.max(1),
             max_wait: self.batch_max_wait,
-            workers: self.batch_workers.unwrap_or(default_workers).max(1),
+            workers: self.batch_workers.unwrap_or(standard.workers).max(1),
         }
     }
 }

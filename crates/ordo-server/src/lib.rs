@@ -17,8 +17,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    /// Order placement through group commit.
-    pub placer: ordo_store::Placer,
+
     pub gateway: Arc<gateway::SandboxGateway>,
     /// Authorizations this process is working on (recovery leaves them alone).
     pub inflight: services::recovery::InFlight,
@@ -42,16 +41,14 @@ pub struct RunningServer {
 /// Opens storage (migrating it), seeds demo data when asked, binds the address and serves
 /// until the shutdown sender fires or is dropped.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    let store = Store::open(&config.storage).await?;
+    let store = Store::open_with(&config.storage, config.batch_for(&config.storage)).await?;
     if config.demo {
         demo::seed(&store, &config.tenant).await?;
     }
     let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
-    let batch = config.batch_for(store.backend());
     let state = AppState {
         store: store.clone(),
-        placer: ordo_store::Placer::start(store.clone(), batch),
         gateway: Arc::new(gateway::SandboxGateway::new(config.sandbox_gateway_latency)),
         inflight: services::recovery::InFlight::default(),
         config: Arc::new(config),

@@ -5,6 +5,7 @@
 
 use crate::{Result, Store, now_ms, placeholders};
 use ordo_domain::Money;
+use crate::sql::Val;
 use sqlx::Row;
 
 /// One authorization about to be requested from the gateway.
@@ -41,24 +42,31 @@ impl Store {
             sql.push_str(&placeholders(i * 8 + 1, 6));
             sql.push_str(&format!(", 'pending', ${}, ${})", i * 8 + 7, i * 8 + 8));
         }
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut args: Vec<Val> = Vec::with_capacity(auths.len() * 8);
         for a in auths {
-            q = q.bind(tenant).bind(&a.id).bind(idempotency_key).bind(&a.token).bind(a.amount.amount).bind(a.amount.currency.code()).bind(now).bind(now);
+            args.extend([
+                tenant.into(),
+                (&a.id).into(),
+                idempotency_key.into(),
+                (&a.token).into(),
+                a.amount.amount.into(),
+                a.amount.currency.code().into(),
+                now.into(),
+                now.into(),
+            ]);
         }
-        q.execute(&self.write).await?;
+        self.write_rows(&sql, args).await?;
         Ok(())
     }
 
     /// Marks authorizations that will not become part of an order (`declined` or `voided`).
     pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: &str) -> Result<()> {
         for id in ids {
-            sqlx::query("UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'pending'")
-                .bind(tenant)
-                .bind(id)
-                .bind(status)
-                .bind(now_ms())
-                .execute(&self.write)
-                .await?;
+            self.write_rows(
+                "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
+                vec![tenant.into(), id.into(), status.into(), now_ms().into()],
+            )
+            .await?;
         }
         Ok(())
     }

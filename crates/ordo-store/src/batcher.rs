@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How placements are grouped. Documented in README (`--batch-*` flags).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchConfig {
     /// Most orders in one commit.
     pub max_orders: usize,
@@ -20,6 +20,21 @@ pub struct BatchConfig {
     pub max_wait: Duration,
     /// Batches committed concurrently (1 for SQLite's single writer; several for PostgreSQL).
     pub workers: usize,
+}
+
+impl BatchConfig {
+    /// The documented defaults: up to 64 orders per commit, no added wait, one writer on
+    /// SQLite and four concurrent batches on PostgreSQL.
+    pub fn standard(backend: crate::Backend) -> BatchConfig {
+        BatchConfig {
+            max_orders: 64,
+            max_wait: Duration::ZERO,
+            workers: match backend {
+                crate::Backend::Sqlite => 1,
+                crate::Backend::Postgres => 4,
+            },
+        }
+    }
 }
 
 struct Job {

@@ -19,19 +19,16 @@ impl Store {
     /// Inserts or replaces a cart.
     pub async fn save_cart(&self, tenant: &str, id: &str, body: &serde_json::Value, quoted: &serde_json::Value) -> Result<CartRecord> {
         let now = now_ms();
-        let row = sqlx::query(
-            "INSERT INTO carts (tenant_id, id, body, quoted, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $5) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET body = excluded.body, quoted = excluded.quoted, updated_at_ms = excluded.updated_at_ms \
-             RETURNING created_at_ms",
-        )
-        .bind(tenant)
-        .bind(id)
-        .bind(body.to_string())
-        .bind(quoted.to_string())
-        .bind(now)
-        .fetch_one(&self.write)
-        .await?;
-        Ok(CartRecord { id: id.to_string(), body: body.clone(), quoted: quoted.clone(), created_at_ms: row.try_get("created_at_ms")?, updated_at_ms: now })
+        let rows = self
+            .write_rows(
+                "INSERT INTO carts (tenant_id, id, body, quoted, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET body = excluded.body, quoted = excluded.quoted, updated_at_ms = excluded.updated_at_ms \
+                 RETURNING created_at_ms",
+                vec![tenant.into(), id.into(), body.to_string().into(), quoted.to_string().into(), now.into()],
+            )
+            .await?;
+        let created_at_ms = rows.first().map(|r| r[0].int()).transpose()?.unwrap_or(now);
+        Ok(CartRecord { id: id.to_string(), body: body.clone(), quoted: quoted.clone(), created_at_ms, updated_at_ms: now })
     }
 
     pub async fn cart(&self, tenant: &str, id: &str) -> Result<Option<CartRecord>> {

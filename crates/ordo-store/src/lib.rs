@@ -12,6 +12,8 @@ mod catalog;
 mod inventory;
 mod orders;
 mod payments;
+mod sql;
+mod writer;
 pub mod testing;
 
 pub use authorizations::{PendingAuthorization, StaleAuthorization};
@@ -51,6 +53,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot prepare the data directory {path}: {source}")]
     DataDir { path: String, source: std::io::Error },
+    #[error("embedded database error: {0}")]
+    Embedded(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -66,6 +70,10 @@ pub struct Store {
     /// Serves writes. On SQLite this pool has exactly one connection, so writers queue instead
     /// of failing with SQLITE_BUSY; on PostgreSQL it is the same pool as `read`.
     write: AnyPool,
+    /// SQLite only: the writer thread that group-commits placements and the hot writes.
+    writer: Option<writer::Writer>,
+    /// PostgreSQL only: the group-commit queue for placements.
+    queue: Option<batcher::Placer>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -76,8 +84,18 @@ pub fn now_ms() -> i64 {
 }
 
 impl Store {
-    /// Opens (and creates) the storage and applies pending migrations.
+    /// Opens (and creates) the storage and applies pending migrations, with the standard
+    /// group-commit settings (`BatchConfig::standard`).
     pub async fn open(config: &StorageConfig) -> Result<Store> {
+        let batch = BatchConfig::standard(match config {
+            StorageConfig::Sqlite { .. } => Backend::Sqlite,
+            StorageConfig::Postgres { .. } => Backend::Postgres,
+        });
+        Self::open_with(config, batch).await
+    }
+
+    /// Opens the storage with explicit group-commit settings.
+    pub async fn open_with(config: &StorageConfig, batch: BatchConfig) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let store = match config {
             StorageConfig::Sqlite { data_dir } => {
@@ -100,7 +118,8 @@ impl Store {
                     .after_connect(sqlite_pragmas)
                     .connect_with(opts)
                     .await?;
-                Store { backend: Backend::Sqlite, read, write }
+                let writer = Some(writer::Writer::start(&file, batch)?);
+                Store { backend: Backend::Sqlite, read, write, writer, queue: None }
             }
             StorageConfig::Postgres { url, max_connections } => {
                 let opts = AnyConnectOptions::from_str(url)?;
@@ -117,7 +136,8 @@ impl Store {
                     .connect_with(opts)
                     .await?;
                 MIGRATE_POSTGRES.run(&pool).await?;
-                Store { backend: Backend::Postgres, read: pool.clone(), write: pool }
+                let store = Store { backend: Backend::Postgres, read: pool.clone(), write: pool, writer: None, queue: None };
+                Store { queue: Some(batcher::Placer::start(store.clone(), batch)), ..store }
             }
         };
         Ok(store)
@@ -134,6 +154,28 @@ impl Store {
         match self.backend {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.write.begin().await,
+        }
+    }
+
+    /// Places one order through group commit; returns after the commit that holds it.
+    pub async fn place(&self, tenant: &str, new: orders::NewOrder) -> Result<ordo_domain::Order, orders::PlaceError> {
+        match (&self.writer, &self.queue) {
+            (Some(w), _) => w.place(tenant, new).await,
+            (None, Some(q)) => q.place(tenant, new).await,
+            (None, None) => self.place_order(tenant, new).await,
+        }
+    }
+
+    /// Runs one write statement: through the SQLite writer (sharing its batch's commit) or on
+    /// the PostgreSQL pool. Returns the statement's rows (for `RETURNING`).
+    pub(crate) async fn write_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        use sql::Sql;
+        match &self.writer {
+            Some(w) => w.write(sql, args).await,
+            None => {
+                let mut conn = self.write.acquire().await?;
+                (*conn).rows(sql, args).await
+            }
         }
     }
 

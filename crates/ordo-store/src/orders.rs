@@ -8,8 +8,10 @@ use crate::{Result, Store, StoreError, corrupt, now_ms};
 use ordo_domain::order::Allocation;
 use ordo_domain::stock::plan_reservation;
 use ordo_domain::{LocationId, Money, Order, OrderNumber, Sku};
-use sqlx::any::Any;
-use sqlx::{Row, Transaction};
+use crate::sql::{Sql, Val};
+use crate::placeholders;
+use sqlx::Row;
+use std::collections::HashMap;
 
 /// A fully priced order ready to commit (its `allocations` are filled in by the store).
 #[derive(Debug, Clone)]
@@ -82,7 +84,7 @@ impl Store {
     /// Commits one order atomically, or nothing. Returns the order with its allocations.
     pub async fn place_order(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
         let mut tx = self.begin_write().await?;
-        let order = place_in_tx(&mut tx, tenant, new).await?;
+        let order = place_in_tx(&mut *tx, tenant, new).await?;
         tx.commit().await?;
         Ok(order)
     }
@@ -138,7 +140,7 @@ impl Store {
         let mut results = Vec::with_capacity(batch.len());
         for (tenant, new) in batch {
             sqlx::query("SAVEPOINT placement").execute(&mut *tx).await?;
-            match place_in_tx(&mut tx, tenant, new.clone()).await {
+            match place_in_tx(&mut *tx, tenant, new.clone()).await {
                 Ok(order) => {
                     sqlx::query("RELEASE SAVEPOINT placement").execute(&mut *tx).await?;
                     results.push(Ok(order));
@@ -175,49 +177,39 @@ impl Store {
     }
 }
 
-async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+pub(crate) async fn place_in_tx<S: Sql>(tx: &mut S, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
     let NewOrder { mut order, customer_key, idempotency_key, request_hash, authorization_ids } = new;
     let now = now_ms();
     let order_id = order.id.to_string();
 
     // 1. Claim the idempotency key. A concurrent holder of the same key makes this wait on
     //    PostgreSQL until it commits; then the conflict shows and the caller replays its answer.
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency (tenant_id, key, request_hash, status, response, created_at_ms) VALUES ($1, $2, $3, 0, NULL, $4) \
-         ON CONFLICT (tenant_id, key) DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(&idempotency_key)
-    .bind(&request_hash)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let claimed = tx
+        .exec(
+            "INSERT INTO idempotency (tenant_id, key, request_hash, status, response, created_at_ms) VALUES ($1, $2, $3, 0, NULL, $4) \
+             ON CONFLICT (tenant_id, key) DO NOTHING",
+            vec![tenant.into(), (&idempotency_key).into(), (&request_hash).into(), now.into()],
+        )
+        .await?;
     if claimed == 0 {
-        let r = sqlx::query("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant)
-            .bind(&idempotency_key)
-            .fetch_one(&mut **tx)
+        let rows = tx
+            .rows(
+                "SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2",
+                vec![tenant.into(), (&idempotency_key).into()],
+            )
             .await?;
-        return Err(PlaceError::KeyTaken(IdempotencyRecord {
-            request_hash: r.try_get("request_hash")?,
-            status: r.try_get("status")?,
-            response: r.try_get("response")?,
-        }));
+        let r = rows.first().ok_or_else(|| corrupt("idempotency record vanished"))?;
+        return Err(PlaceError::KeyTaken(IdempotencyRecord { request_hash: r[0].text()?, status: r[1].int()?, response: r[2].opt_text()? }));
     }
 
     // 2. Prices must be the ones the order was priced with (one query for all lines).
-    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
-    let sql = format!("SELECT sku, price_amount, currency FROM products WHERE tenant_id = $1 AND sku IN ({})", crate::placeholders(2, skus.len()));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant);
-    for s in &skus {
-        q = q.bind(*s);
-    }
-    let mut current: std::collections::HashMap<String, Money> = std::collections::HashMap::with_capacity(skus.len());
-    for r in q.fetch_all(&mut **tx).await? {
-        let currency: String = r.try_get("currency")?;
-        if let Ok(c) = ordo_domain::Currency::parse(&currency) {
-            current.insert(r.try_get("sku")?, Money::new(r.try_get("price_amount")?, c));
+    let mut args: Vec<Val> = vec![tenant.into()];
+    args.extend(order.lines.iter().map(|l| Val::from(l.sku.as_str())));
+    let sql = format!("SELECT sku, price_amount, currency FROM products WHERE tenant_id = $1 AND sku IN ({})", placeholders(2, order.lines.len()));
+    let mut current: HashMap<String, Money> = HashMap::with_capacity(order.lines.len());
+    for r in tx.rows(&sql, args).await? {
+        if let Ok(c) = ordo_domain::Currency::parse(&r[2].text()?) {
+            current.insert(r[0].text()?, Money::new(r[1].int()?, c));
         }
     }
     let moved: Vec<(Sku, Money, Option<Money>)> = order
@@ -234,50 +226,43 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewO
     let mut codes: Vec<&str> = order.promotions.iter().map(|p| p.code.as_str()).collect();
     codes.sort_unstable();
     for code in codes {
-        let row = sqlx::query(
-            "UPDATE promotions SET times_used = times_used + 1 WHERE tenant_id = $1 AND code = $2 \
-             AND (usage_limit IS NULL OR times_used < usage_limit) RETURNING body",
-        )
-        .bind(tenant)
-        .bind(code)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row else {
+        let rows = tx
+            .rows(
+                "UPDATE promotions SET times_used = times_used + 1 WHERE tenant_id = $1 AND code = $2 \
+                 AND (usage_limit IS NULL OR times_used < usage_limit) RETURNING body",
+                vec![tenant.into(), code.into()],
+            )
+            .await?;
+        let Some(row) = rows.first() else {
             return Err(PlaceError::PromotionExhausted(code.to_string()));
         };
-        let body: String = row.try_get("body")?;
-        let promo: ordo_domain::promotion::Promotion = serde_json::from_str(&body).map_err(corrupt)?;
+        let promo: ordo_domain::promotion::Promotion = serde_json::from_str(&row[0].text()?).map_err(corrupt)?;
         if let Some(limit) = promo.per_customer_limit {
-            let used: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
-            )
-            .bind(tenant)
-            .bind(code)
-            .bind(&customer_key)
-            .fetch_one(&mut **tx)
-            .await?;
-            if used >= limit {
+            let used = tx
+                .rows(
+                    "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
+                    vec![tenant.into(), code.into(), (&customer_key).into()],
+                )
+                .await?;
+            if used.first().map(|r| r[0].int()).transpose()?.unwrap_or(0) >= limit {
                 return Err(PlaceError::CustomerLimitReached(code.to_string()));
             }
         }
-        sqlx::query("INSERT INTO promotion_redemptions (tenant_id, code, customer_key, order_id) VALUES ($1, $2, $3, $4)")
-            .bind(tenant)
-            .bind(code)
-            .bind(&customer_key)
-            .bind(&order_id)
-            .execute(&mut **tx)
-            .await?;
+        tx.exec(
+            "INSERT INTO promotion_redemptions (tenant_id, code, customer_key, order_id) VALUES ($1, $2, $3, $4)",
+            vec![tenant.into(), code.into(), (&customer_key).into(), (&order_id).into()],
+        )
+        .await?;
     }
 
     // 4. Each token pays for one order only.
     for (i, tender) in order.payments.iter().enumerate() {
-        let used = sqlx::query("UPDATE payment_tokens SET order_id = $3 WHERE tenant_id = $1 AND token = $2 AND order_id IS NULL")
-            .bind(tenant)
-            .bind(&tender.token)
-            .bind(&order_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+        let used = tx
+            .exec(
+                "UPDATE payment_tokens SET order_id = $3 WHERE tenant_id = $1 AND token = $2 AND order_id IS NULL",
+                vec![tenant.into(), (&tender.token).into(), (&order_id).into()],
+            )
+            .await?;
         if used == 0 {
             return Err(PlaceError::TokenUsed(i));
         }
@@ -305,27 +290,28 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewO
     }
     order.allocations = allocations;
 
-    // 6. The order, its lines, allocations, tenders and the outbox event.
+    // 6. The order, its lines, allocations, tenders, authorizations and the outbox event.
     let mut body;
     loop {
         body = serde_json::to_string(&order).map_err(corrupt)?;
-        let inserted = sqlx::query(
-            "INSERT INTO orders (tenant_id, id, number, status, channel, email, currency, total, body, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant)
-        .bind(&order_id)
-        .bind(order.number.as_str())
-        .bind(order.status.as_str())
-        .bind(&order.channel)
-        .bind(order.customer.email())
-        .bind(order.totals.total.currency.code())
-        .bind(order.totals.total.amount)
-        .bind(&body)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let inserted = tx
+            .exec(
+                "INSERT INTO orders (tenant_id, id, number, status, channel, email, currency, total, body, created_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                vec![
+                    tenant.into(),
+                    (&order_id).into(),
+                    order.number.as_str().into(),
+                    order.status.as_str().into(),
+                    (&order.channel).into(),
+                    order.customer.email().into(),
+                    order.totals.total.currency.code().into(),
+                    order.totals.total.amount.into(),
+                    (&body).into(),
+                    now.into(),
+                ],
+            )
+            .await?;
         if inserted == 1 {
             break;
         }
@@ -336,14 +322,14 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewO
         tx,
         "INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price) VALUES ",
         6,
-        order.lines.iter().map(|l| vec![Val::S(tenant.into()), Val::S(order_id.clone()), Val::I(l.line_no), Val::S(l.sku.to_string()), Val::I(l.quantity), Val::I(l.unit_price.amount)]),
+        order.lines.iter().map(|l| vec![tenant.into(), (&order_id).into(), l.line_no.into(), l.sku.as_str().into(), l.quantity.into(), l.unit_price.amount.into()]),
     )
     .await?;
     insert_rows(
         tx,
         "INSERT INTO order_allocations (tenant_id, order_id, sku, location_id, quantity) VALUES ",
         5,
-        order.allocations.iter().map(|a| vec![Val::S(tenant.into()), Val::S(order_id.clone()), Val::S(a.sku.to_string()), Val::S(a.location_id.to_string()), Val::I(a.quantity)]),
+        order.allocations.iter().map(|a| vec![tenant.into(), (&order_id).into(), a.sku.as_str().into(), a.location_id.as_str().into(), a.quantity.into()]),
     )
     .await?;
     insert_rows(
@@ -352,14 +338,14 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewO
         8,
         order.payments.iter().enumerate().map(|(i, t)| {
             vec![
-                Val::S(tenant.into()),
-                Val::S(order_id.clone()),
-                Val::I(i as i64),
-                Val::S(t.token.clone()),
-                Val::I(t.amount.amount),
-                Val::S(t.amount.currency.code().into()),
-                Val::S(t.authorization_id.clone()),
-                Val::S("authorized".into()),
+                tenant.into(),
+                (&order_id).into(),
+                (i as i64).into(),
+                (&t.token).into(),
+                t.amount.amount.into(),
+                t.amount.currency.code().into(),
+                (&t.authorization_id).into(),
+                "authorized".into(),
             ]
         }),
     )
@@ -368,97 +354,75 @@ async fn place_in_tx(tx: &mut Transaction<'static, Any>, tenant: &str, new: NewO
         let sql = format!(
             "UPDATE payment_authorizations SET status = 'attached', order_id = $2, updated_at_ms = $3 \
              WHERE tenant_id = $1 AND status = 'pending' AND id IN ({})",
-            crate::placeholders(4, authorization_ids.len())
+            placeholders(4, authorization_ids.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(tenant).bind(&order_id).bind(now);
-        for id in &authorization_ids {
-            q = q.bind(id);
-        }
-        let attached = q.execute(&mut **tx).await?.rows_affected();
-        if attached != authorization_ids.len() as u64 {
+        let mut args: Vec<Val> = vec![tenant.into(), (&order_id).into(), now.into()];
+        args.extend(authorization_ids.iter().map(Val::from));
+        if tx.exec(&sql, args).await? != authorization_ids.len() as u64 {
             // Recovery voided one of them already: this order must not be placed on it.
             return Err(PlaceError::AuthorizationLost);
         }
     }
-    sqlx::query("INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'OrderPlaced', $2, $3, $4)")
-        .bind(tenant)
-        .bind(&order_id)
-        .bind(&body)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    tx.exec(
+        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'OrderPlaced', $2, $3, $4)",
+        vec![tenant.into(), (&order_id).into(), (&body).into(), now.into()],
+    )
+    .await?;
 
     // 7. Remember the answer under the idempotency key.
-    sqlx::query("UPDATE idempotency SET status = 201, response = $3 WHERE tenant_id = $1 AND key = $2")
-        .bind(tenant)
-        .bind(&idempotency_key)
-        .bind(&body)
-        .execute(&mut **tx)
-        .await?;
+    tx.exec(
+        "UPDATE idempotency SET status = 201, response = $3 WHERE tenant_id = $1 AND key = $2",
+        vec![tenant.into(), (&idempotency_key).into(), body.into()],
+    )
+    .await?;
     Ok(order)
 }
 
 /// Reserves `qty` units of `sku` across locations. `Ok(Err(available))` when the network
 /// cannot cover it. Each step is a conditional update, so a concurrent writer can only make
 /// this retry with fresh numbers, never oversell.
-async fn reserve(
-    tx: &mut Transaction<'static, Any>,
-    tenant: &str,
-    sku: &Sku,
-    qty: i64,
-    now: i64,
-) -> Result<std::result::Result<Vec<Allocation>, i64>, PlaceError> {
+async fn reserve<S: Sql>(tx: &mut S, tenant: &str, sku: &Sku, qty: i64, now: i64) -> Result<std::result::Result<Vec<Allocation>, i64>, PlaceError> {
     // Fast path: one location covers the whole quantity (one statement; the outer condition
     // re-checks availability, so a concurrent writer can only make it miss, never oversell).
-    let fast: Option<String> = sqlx::query_scalar(
-        "UPDATE stock SET reserved = reserved + $3, updated_at_ms = $4 \
-         WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= $3 AND location_id = \
-           (SELECT location_id FROM stock WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= $3 \
-            ORDER BY on_hand - reserved DESC, location_id LIMIT 1) \
-         RETURNING location_id",
-    )
-    .bind(tenant)
-    .bind(sku.as_str())
-    .bind(qty)
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if let Some(loc) = fast {
-        let location_id = LocationId::parse(&loc).map_err(|_| corrupt("location id"))?;
+    let fast = tx
+        .rows(
+            "UPDATE stock SET reserved = reserved + $3, updated_at_ms = $4 \
+             WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= $3 AND location_id = \
+               (SELECT location_id FROM stock WHERE tenant_id = $1 AND sku = $2 AND on_hand - reserved >= $3 \
+                ORDER BY on_hand - reserved DESC, location_id LIMIT 1) \
+             RETURNING location_id",
+            vec![tenant.into(), sku.as_str().into(), qty.into(), now.into()],
+        )
+        .await?;
+    if let Some(r) = fast.first() {
+        let location_id = LocationId::parse(&r[0].text()?).map_err(|_| corrupt("location id"))?;
         return Ok(Ok(vec![Allocation { sku: sku.clone(), location_id, quantity: qty }]));
     }
     let mut taken: Vec<Allocation> = Vec::new();
     let mut left = qty;
     for _ in 0..RESERVE_ATTEMPTS {
-        let rows = sqlx::query(
-            "SELECT location_id, on_hand - reserved AS available FROM stock WHERE tenant_id = $1 AND sku = $2 AND on_hand > reserved",
-        )
-        .bind(tenant)
-        .bind(sku.as_str())
-        .fetch_all(&mut **tx)
-        .await?;
+        let rows = tx
+            .rows(
+                "SELECT location_id, on_hand - reserved FROM stock WHERE tenant_id = $1 AND sku = $2 AND on_hand > reserved",
+                vec![tenant.into(), sku.as_str().into()],
+            )
+            .await?;
         let mut levels = Vec::with_capacity(rows.len());
         for r in &rows {
-            let loc: String = r.try_get("location_id")?;
-            levels.push((LocationId::parse(&loc).map_err(|_| corrupt("location id"))?, r.try_get::<i64, _>("available")?));
+            levels.push((LocationId::parse(&r[0].text()?).map_err(|_| corrupt("location id"))?, r[1].int()?));
         }
         let Some(plan) = plan_reservation(&levels, left) else {
             let available: i64 = levels.iter().map(|l| l.1).sum::<i64>() + (qty - left);
             return Ok(Err(available));
         };
         for (loc, q) in plan {
-            let done = sqlx::query(
-                "UPDATE stock SET reserved = reserved + $4, updated_at_ms = $5 \
-                 WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND on_hand - reserved >= $4",
-            )
-            .bind(tenant)
-            .bind(sku.as_str())
-            .bind(loc.as_str())
-            .bind(q)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+            let done = tx
+                .exec(
+                    "UPDATE stock SET reserved = reserved + $4, updated_at_ms = $5 \
+                     WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND on_hand - reserved >= $4",
+                    vec![tenant.into(), sku.as_str().into(), loc.as_str().into(), q.into(), now.into()],
+                )
+                .await?;
             if done == 1 {
                 left -= q;
                 match taken.iter_mut().find(|a| a.location_id == loc) {
@@ -474,19 +438,8 @@ async fn reserve(
     Err(PlaceError::Store(StoreError::Corrupt(format!("could not reserve {sku} after {RESERVE_ATTEMPTS} attempts"))))
 }
 
-/// A bound value of a multi-row insert.
-enum Val {
-    S(String),
-    I(i64),
-}
-
 /// `INSERT … VALUES (…), (…)` for all rows in one statement.
-async fn insert_rows(
-    tx: &mut Transaction<'static, Any>,
-    head: &'static str,
-    width: usize,
-    rows: impl Iterator<Item = Vec<Val>>,
-) -> Result<(), sqlx::Error> {
+async fn insert_rows<S: Sql>(tx: &mut S, head: &'static str, width: usize, rows: impl Iterator<Item = Vec<Val>>) -> Result<(), StoreError> {
     let rows: Vec<Vec<Val>> = rows.collect();
     if rows.is_empty() {
         return Ok(());
@@ -497,16 +450,9 @@ async fn insert_rows(
             sql.push_str(", ");
         }
         sql.push('(');
-        sql.push_str(&crate::placeholders(r * width + 1, width));
+        sql.push_str(&placeholders(r * width + 1, width));
         sql.push(')');
     }
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for v in rows.into_iter().flatten() {
-        q = match v {
-            Val::S(s) => q.bind(s),
-            Val::I(i) => q.bind(i),
-        };
-    }
-    q.execute(&mut **tx).await?;
+    tx.exec(&sql, rows.into_iter().flatten().collect()).await?;
     Ok(())
 }

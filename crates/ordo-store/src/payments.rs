@@ -19,19 +19,20 @@ pub struct TokenRecord {
 
 impl Store {
     pub async fn insert_payment_token(&self, tenant: &str, t: &TokenRecord) -> Result<()> {
-        sqlx::query(
+        self.write_rows(
             "INSERT INTO payment_tokens (tenant_id, token, brand, last4, exp_month, exp_year, outcome, created_at_ms, order_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+            vec![
+                tenant.into(),
+                (&t.token).into(),
+                (&t.brand).into(),
+                (&t.last4).into(),
+                t.exp_month.into(),
+                t.exp_year.into(),
+                (&t.outcome).into(),
+                crate::now_ms().into(),
+            ],
         )
-        .bind(tenant)
-        .bind(&t.token)
-        .bind(&t.brand)
-        .bind(&t.last4)
-        .bind(t.exp_month)
-        .bind(t.exp_year)
-        .bind(&t.outcome)
-        .bind(crate::now_ms())
-        .execute(&self.write)
         .await?;
         Ok(())
     }

@@ -14,6 +14,7 @@ const T: &str = "t1";
 struct Fixture {
     store: Store,
     _tmp: tempfile::TempDir,
+    pg_url: Option<ordo_store::StorageConfig>,
 }
 
 fn usd(a: i64) -> Money {
@@ -38,7 +39,11 @@ async fn fixture() -> Fixture {
             .await
             .unwrap();
     }
-    Fixture { store, _tmp: tmp }
+    let pg_url = match &cfg {
+        ordo_store::StorageConfig::Postgres { .. } => Some(cfg.clone()),
+        _ => None,
+    };
+    Fixture { store, _tmp: tmp, pg_url }
 }
 
 impl Fixture {
@@ -298,10 +303,14 @@ async fn a_batch_commits_together_but_fails_order_by_order() {
 async fn the_placer_groups_concurrent_orders_without_overselling() {
     let f = fixture().await;
     f.product("HOT", 100, &[("a", 40), ("b", 10)]).await;
-    let placer = ordo_store::Placer::start(
-        f.store.clone(),
-        ordo_store::BatchConfig { max_orders: 16, max_wait: std::time::Duration::from_millis(2), workers: 2 },
-    );
+    // A second handle on the same storage with small batches and an added wait.
+    let cfg = match f.store.backend() {
+        ordo_store::Backend::Sqlite => ordo_store::StorageConfig::Sqlite { data_dir: f._tmp.path().to_path_buf() },
+        ordo_store::Backend::Postgres => f.pg_url.clone().expect("postgres url"),
+    };
+    let placer = Store::open_with(&cfg, ordo_store::BatchConfig { max_orders: 16, max_wait: std::time::Duration::from_millis(2), workers: 2 })
+        .await
+        .unwrap();
     let mut handles = Vec::new();
     for i in 0..150 {
         let t = f.token(&format!("tok{i}")).await;

@@ -306,7 +306,7 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
         request_hash: hash.clone(),
         authorization_ids: auth_ids.clone(),
     };
-    match state.placer.place(tenant, new).await {
+    match state.store.place(tenant, new).await {
         Ok(order) => {
             let body = serde_json::to_string(&order).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(Placed { body, order_id: order.id.to_string(), replayed: false })
