@@ -2,7 +2,6 @@
 //! back (so a later sync or checkout can say "price changed" instead of changing silently).
 
 use crate::{Result, Store, corrupt, now_ms};
-use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CartRecord {
@@ -32,22 +31,19 @@ impl Store {
     }
 
     pub async fn cart(&self, tenant: &str, id: &str) -> Result<Option<CartRecord>> {
-        let row = sqlx::query("SELECT body, quoted, created_at_ms, updated_at_ms FROM carts WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.read)
+        let rows = self
+            .read_rows("SELECT body, quoted, created_at_ms, updated_at_ms FROM carts WHERE tenant_id = $1 AND id = $2", vec![tenant.into(), id.into()])
             .await?;
-        row.map(|r| {
-            let body: String = r.try_get("body")?;
-            let quoted: String = r.try_get("quoted")?;
-            Ok(CartRecord {
-                id: id.to_string(),
-                body: serde_json::from_str(&body).map_err(corrupt)?,
-                quoted: serde_json::from_str(&quoted).map_err(corrupt)?,
-                created_at_ms: r.try_get("created_at_ms")?,
-                updated_at_ms: r.try_get("updated_at_ms")?,
+        rows.first()
+            .map(|r| {
+                Ok(CartRecord {
+                    id: id.to_string(),
+                    body: serde_json::from_str(&r[0].text()?).map_err(corrupt)?,
+                    quoted: serde_json::from_str(&r[1].text()?).map_err(corrupt)?,
+                    created_at_ms: r[2].int()?,
+                    updated_at_ms: r[3].int()?,
+                })
             })
-        })
         .transpose()
     }
 }

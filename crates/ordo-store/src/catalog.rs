@@ -5,8 +5,8 @@ use crate::{Result, Store, corrupt, now_ms, placeholders};
 use ordo_domain::pricing::CatalogEntry;
 use ordo_domain::promotion::Promotion;
 use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Product, Sku};
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::sql::{Row, Val};
+use sqlx::Row as _;
 use std::collections::HashMap;
 
 /// A product as the catalog API shows it: the product plus units available across the network.
@@ -29,19 +29,18 @@ pub struct ProductUpsert {
 const PRODUCT_COLUMNS: &str = "p.sku, p.name, p.category, p.attributes, p.price_amount, p.currency, p.updated_at_ms, \
      (SELECT CAST(COALESCE(SUM(s.on_hand - s.reserved), 0) AS BIGINT) FROM stock s WHERE s.tenant_id = p.tenant_id AND s.sku = p.sku) AS available";
 
-fn product_view(row: &AnyRow) -> Result<ProductView> {
-    let sku: String = row.try_get("sku")?;
-    let currency: String = row.try_get("currency")?;
-    let attributes: String = row.try_get("attributes")?;
+/// Decodes a row of `PRODUCT_COLUMNS`.
+fn product_view(r: &Row) -> Result<ProductView> {
+    let sku = r[0].text()?;
     let product = Product {
         sku: Sku::parse(&sku).map_err(|_| corrupt(format!("sku {sku}")))?,
-        name: row.try_get("name")?,
-        price: Money::new(row.try_get("price_amount")?, Currency::parse(&currency).map_err(|_| corrupt("currency"))?),
-        category: row.try_get("category")?,
-        attributes: serde_json::from_str(&attributes).map_err(corrupt)?,
-        updated_at_ms: row.try_get("updated_at_ms")?,
+        name: r[1].text()?,
+        price: Money::new(r[4].int()?, Currency::parse(&r[5].text()?).map_err(|_| corrupt("currency"))?),
+        category: r[2].opt_text()?,
+        attributes: serde_json::from_str(&r[3].text()?).map_err(corrupt)?,
+        updated_at_ms: r[6].int()?,
     };
-    Ok(ProductView { product, available: row.try_get::<i64, _>("available")?.max(0) })
+    Ok(ProductView { product, available: r[7].int()?.max(0) })
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
@@ -79,17 +78,13 @@ impl Store {
         .bind(now_ms())
         .execute(&self.write)
         .await?;
-        self.product_on(&self.write, tenant, &p.sku).await?.ok_or_else(|| corrupt("product vanished after upsert"))
+        self.product(tenant, &p.sku).await?.ok_or_else(|| corrupt("product vanished after upsert"))
     }
 
     pub async fn product(&self, tenant: &str, sku: &Sku) -> Result<Option<ProductView>> {
-        self.product_on(&self.read, tenant, sku).await
-    }
-
-    async fn product_on(&self, pool: &sqlx::AnyPool, tenant: &str, sku: &Sku) -> Result<Option<ProductView>> {
         let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant).bind(sku.as_str()).fetch_optional(pool).await?;
-        row.as_ref().map(product_view).transpose()
+        let rows = self.read_rows(&sql, vec![tenant.into(), sku.as_str().into()]).await?;
+        rows.first().map(product_view).transpose()
     }
 
     /// One page of products in SKU order, after `after_sku`, optionally filtered by a
@@ -102,12 +97,11 @@ impl Store {
             );
         }
         sql.push_str(" ORDER BY p.sku LIMIT $3");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant).bind(after_sku.unwrap_or("")).bind(limit);
+        let mut args: Vec<Val> = vec![tenant.into(), after_sku.unwrap_or("").into(), limit.into()];
         if let Some(q) = q {
-            query = query.bind(like_pattern(q));
+            args.push(like_pattern(q).into());
         }
-        let rows = query.fetch_all(&self.read).await?;
-        rows.iter().map(product_view).collect()
+        self.read_rows(&sql, args).await?.iter().map(product_view).collect()
     }
 
     /// Price, name and availability of the given SKUs (unknown SKUs are simply absent).
@@ -119,11 +113,9 @@ impl Store {
             "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku IN ({})",
             placeholders(2, skus.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant);
-        for s in skus {
-            query = query.bind(s.as_str());
-        }
-        let rows = query.fetch_all(&self.read).await?;
+        let mut args: Vec<Val> = vec![tenant.into()];
+        args.extend(skus.iter().map(|s| Val::from(s.as_str())));
+        let rows = self.read_rows(&sql, args).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in &rows {
             let v = product_view(row)?;
@@ -189,12 +181,8 @@ impl Store {
 
     /// A member's (email, name), if the id is known.
     pub async fn customer(&self, tenant: &str, id: &str) -> Result<Option<(String, String)>> {
-        let row = sqlx::query("SELECT email, name FROM customers WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| Ok((r.try_get("email")?, r.try_get("name")?))).transpose()
+        let rows = self.read_rows("SELECT email, name FROM customers WHERE tenant_id = $1 AND id = $2", vec![tenant.into(), id.into()]).await?;
+        rows.first().map(|r| Ok((r[0].text()?, r[1].text()?))).transpose()
     }
 
     /// Creates or replaces a promotion's definition (its usage count is kept).
@@ -222,16 +210,13 @@ impl Store {
             "SELECT code, body, times_used FROM promotions WHERE tenant_id = $1 AND code IN ({})",
             placeholders(2, codes.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant);
-        for c in codes {
-            query = query.bind(c);
-        }
+        let mut args: Vec<Val> = vec![tenant.into()];
+        args.extend(codes.iter().map(Val::from));
         let mut out = HashMap::new();
-        for r in query.fetch_all(&self.read).await? {
-            let body: String = r.try_get("body")?;
-            let mut p: Promotion = serde_json::from_str(&body).map_err(corrupt)?;
-            p.times_used = r.try_get("times_used")?;
-            out.insert(r.try_get("code")?, p);
+        for r in self.read_rows(&sql, args).await? {
+            let mut p: Promotion = serde_json::from_str(&r[1].text()?).map_err(corrupt)?;
+            p.times_used = r[2].int()?;
+            out.insert(r[0].text()?, p);
         }
         Ok(out)
     }
@@ -240,14 +225,13 @@ impl Store {
     pub async fn customer_redemptions(&self, tenant: &str, customer_key: &str, codes: &[String]) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         for c in codes {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
-            )
-            .bind(tenant)
-            .bind(c)
-            .bind(customer_key)
-            .fetch_one(&self.read)
-            .await?;
+            let rows = self
+                .read_rows(
+                    "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
+                    vec![tenant.into(), c.into(), customer_key.into()],
+                )
+                .await?;
+            let n = rows.first().map(|r| r[0].int()).transpose()?.unwrap_or(0);
             out.insert(c.clone(), n);
         }
         Ok(out)

@@ -74,6 +74,9 @@ pub struct Store {
     writer: Option<writer::Writer>,
     /// PostgreSQL only: the group-commit queue for placements.
     queue: Option<batcher::Placer>,
+    /// SQLite only: read connections used inline (an indexed lookup takes microseconds, less
+    /// than handing it to another thread and back).
+    readers: Option<std::sync::Arc<sql::Readers>>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -119,7 +122,8 @@ impl Store {
                     .connect_with(opts)
                     .await?;
                 let writer = Some(writer::Writer::start(&file, batch)?);
-                Store { backend: Backend::Sqlite, read, write, writer, queue: None }
+                let readers = Some(std::sync::Arc::new(sql::Readers::new(file.clone())));
+                Store { backend: Backend::Sqlite, read, write, writer, queue: None, readers }
             }
             StorageConfig::Postgres { url, max_connections } => {
                 let opts = AnyConnectOptions::from_str(url)?;
@@ -136,7 +140,7 @@ impl Store {
                     .connect_with(opts)
                     .await?;
                 MIGRATE_POSTGRES.run(&pool).await?;
-                let store = Store { backend: Backend::Postgres, read: pool.clone(), write: pool, writer: None, queue: None };
+                let store = Store { backend: Backend::Postgres, read: pool.clone(), write: pool, writer: None, queue: None, readers: None };
                 Store { queue: Some(batcher::Placer::start(store.clone(), batch)), ..store }
             }
         };
@@ -174,6 +178,18 @@ impl Store {
             Some(w) => w.write(sql, args).await,
             None => {
                 let mut conn = self.write.acquire().await?;
+                (*conn).rows(sql, args).await
+            }
+        }
+    }
+
+    /// Runs one read query: inline on SQLite, on the pool on PostgreSQL.
+    pub(crate) async fn read_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        use sql::Sql;
+        match &self.readers {
+            Some(r) => r.rows(sql, &args),
+            None => {
+                let mut conn = self.read.acquire().await?;
                 (*conn).rows(sql, args).await
             }
         }

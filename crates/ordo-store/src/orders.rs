@@ -72,13 +72,10 @@ const RESERVE_ATTEMPTS: usize = 64;
 
 impl Store {
     pub async fn idempotency_record(&self, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
-        let row = sqlx::query("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant)
-            .bind(key)
-            .fetch_optional(&self.read)
+        let rows = self
+            .read_rows("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2", vec![tenant.into(), key.into()])
             .await?;
-        row.map(|r| Ok(IdempotencyRecord { request_hash: r.try_get("request_hash")?, status: r.try_get("status")?, response: r.try_get("response")? }))
-            .transpose()
+        rows.first().map(|r| Ok(IdempotencyRecord { request_hash: r[0].text()?, status: r[1].int()?, response: r[2].opt_text()? })).transpose()
     }
 
     /// Commits one order atomically, or nothing. Returns the order with its allocations.

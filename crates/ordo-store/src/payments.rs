@@ -2,7 +2,6 @@
 //! sandbox outcome. Never a card number or CVC. A token pays for at most one order.
 
 use crate::{Result, Store};
-use sqlx::Row;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRecord {
@@ -38,24 +37,24 @@ impl Store {
     }
 
     pub async fn payment_token(&self, tenant: &str, token: &str) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query(
-            "SELECT token, brand, last4, exp_month, exp_year, outcome, order_id FROM payment_tokens WHERE tenant_id = $1 AND token = $2",
-        )
-        .bind(tenant)
-        .bind(token)
-        .fetch_optional(&self.read)
-        .await?;
-        row.map(|r| {
-            Ok(TokenRecord {
-                token: r.try_get("token")?,
-                brand: r.try_get("brand")?,
-                last4: r.try_get("last4")?,
-                exp_month: r.try_get("exp_month")?,
-                exp_year: r.try_get("exp_year")?,
-                outcome: r.try_get("outcome")?,
-                order_id: r.try_get("order_id")?,
+        let rows = self
+            .read_rows(
+                "SELECT token, brand, last4, exp_month, exp_year, outcome, order_id FROM payment_tokens WHERE tenant_id = $1 AND token = $2",
+                vec![tenant.into(), token.into()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                Ok(TokenRecord {
+                    token: r[0].text()?,
+                    brand: r[1].text()?,
+                    last4: r[2].text()?,
+                    exp_month: r[3].int()?,
+                    exp_year: r[4].int()?,
+                    outcome: r[5].text()?,
+                    order_id: r[6].opt_text()?,
+                })
             })
-        })
         .transpose()
     }
 }

@@ -198,3 +198,41 @@ impl Sql for Embedded<'_> {
 pub fn embedded(e: rusqlite::Error) -> StoreError {
     StoreError::Embedded(e.to_string())
 }
+
+/// A small pool of SQLite read connections used on the calling thread.
+pub struct Readers {
+    file: std::path::PathBuf,
+    idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl Readers {
+    pub fn new(file: std::path::PathBuf) -> Readers {
+        Readers { file, idle: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    fn open(&self) -> Result<rusqlite::Connection, StoreError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(embedded)?;
+        conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(embedded)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(conn)
+    }
+
+    pub fn rows(&self, sql: &str, args: &[Val]) -> Result<Vec<Row>, StoreError> {
+        let taken = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let mut conn = match taken {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let result = Embedded(&mut conn).rows_now(sql, args);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < 8 {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
