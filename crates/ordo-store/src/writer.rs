@@ -32,7 +32,13 @@ impl Writer {
     /// Opens the write connection on `file` and starts the writer thread.
     pub fn start(file: &Path, batch: BatchConfig) -> Result<Writer, StoreError> {
         let conn = rusqlite::Connection::open(file).map_err(embedded)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;").map_err(embedded)?;
+        // FULL: every commit is fsync'd before its callers hear of it. Savepoint journals stay in
+        // memory.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
+             PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(embedded)?;
         conn.set_prepared_statement_cache_capacity(64);
         let (tx, rx) = mpsc::channel::<Job>(batch.max_orders.max(1) * 64);
         std::thread::Builder::new()
