@@ -6,6 +6,7 @@
 //! together, and a 'placed' answer is only returned after that commit.
 
 mod authorizations;
+mod batch;
 mod batcher;
 mod carts;
 mod catalog;
@@ -77,6 +78,9 @@ pub struct Store {
     /// SQLite only: read connections used inline (an indexed lookup takes microseconds, less
     /// than handing it to another thread and back).
     readers: Option<std::sync::Arc<sql::Readers>>,
+    /// How many batches had to be re-placed order by order (an operations signal; tests use it
+    /// to prove the set-based path ran).
+    fallbacks: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -123,7 +127,7 @@ impl Store {
                     .await?;
                 let writer = Some(writer::Writer::start(&file, batch)?);
                 let readers = Some(std::sync::Arc::new(sql::Readers::new(file.clone())));
-                Store { backend: Backend::Sqlite, read, write, writer, queue: None, readers }
+                Store { backend: Backend::Sqlite, read, write, writer, queue: None, readers, fallbacks: Default::default() }
             }
             StorageConfig::Postgres { url, max_connections } => {
                 let opts = AnyConnectOptions::from_str(url)?;
@@ -140,7 +144,7 @@ impl Store {
                     .connect_with(opts)
                     .await?;
                 MIGRATE_POSTGRES.run(&pool).await?;
-                let store = Store { backend: Backend::Postgres, read: pool.clone(), write: pool, writer: None, queue: None, readers: None };
+                let store = Store { backend: Backend::Postgres, read: pool.clone(), write: pool, writer: None, queue: None, readers: None, fallbacks: Default::default() };
                 Store { queue: Some(batcher::Placer::start(store.clone(), batch)), ..store }
             }
         };
@@ -193,6 +197,11 @@ impl Store {
                 (*conn).rows(sql, args).await
             }
         }
+    }
+
+    /// Batches that fell back to order-by-order placement since this handle was opened.
+    pub fn batch_fallbacks(&self) -> u64 {
+        self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A cheap round trip to the database, for `/readyz`.

@@ -86,69 +86,63 @@ impl Store {
         Ok(order)
     }
 
-    /// Group commit: places several orders in one transaction and one commit, each inside its
-    /// own savepoint, so one order's failure (stock short, used token, reused key, a database
-    /// error) rolls back only that order. Answers come back in input order, and only after the
-    /// commit. If the batch itself fails (begin, a savepoint, the commit), every order is placed
-    /// again on its own: nothing was committed, or the retry meets its own idempotency key.
+    /// Group commit: places several orders in one transaction and one commit with a fixed
+    /// number of statements (`batch::place_set`). Answers come back in input order, and only
+    /// after the commit. One order's failure (stock short, stale price, used token, reused key)
+    /// never fails its batch-mates. If the batch as a whole fails, every order is placed again
+    /// on its own: nothing was committed, or the retry meets its own idempotency key. Orders that
+    /// repeat a batch-mate's idempotency key or token are placed after it, on their own.
     pub async fn place_batch(&self, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
         if batch.len() == 1 {
             let (tenant, new) = batch.into_iter().next().expect("one order");
             return vec![self.place_order(&tenant, new).await];
         }
-        match self.try_batch(&batch).await {
-            Ok(results) => results,
-            Err(e) => {
-                tracing::warn!(error = %e, orders = batch.len(), "batch failed as a whole; placing its orders one by one");
-                let mut out = Vec::with_capacity(batch.len());
-                for (tenant, new) in batch {
-                    out.push(self.place_order(&tenant, new).await);
-                }
-                out
+        let mut results: Vec<Option<Result<Order, PlaceError>>> = (0..batch.len()).map(|_| None).collect();
+        // Group by tenant; set aside repeats of a key or token within the batch.
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut later: Vec<usize> = Vec::new();
+        let mut seen_keys = std::collections::HashSet::new();
+        let mut seen_tokens = std::collections::HashSet::new();
+        for (i, (tenant, new)) in batch.iter().enumerate() {
+            let key = (tenant.clone(), new.idempotency_key.clone());
+            let tokens: Vec<(String, String)> = new.order.payments.iter().map(|p| (tenant.clone(), p.token.clone())).collect();
+            if seen_keys.contains(&key) || tokens.iter().any(|t| seen_tokens.contains(t)) {
+                later.push(i);
+                continue;
+            }
+            seen_keys.insert(key);
+            seen_tokens.extend(tokens);
+            match groups.iter_mut().find(|(t, _)| t == tenant) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((tenant.clone(), vec![i])),
             }
         }
-    }
-
-    async fn try_batch(&self, batch: &[(String, NewOrder)]) -> Result<Vec<Result<Order, PlaceError>>, sqlx::Error> {
-        let mut tx = self.begin_write().await?;
-        if self.backend == crate::Backend::Postgres {
-            // Lock every stock row the batch touches in one global order: batches from several
-            // processes then wait for each other instead of deadlocking.
-            let mut keys: Vec<(&str, &str)> =
-                batch.iter().flat_map(|(t, n)| n.order.lines.iter().map(move |l| (t.as_str(), l.sku.as_str()))).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            for chunk in keys.chunks(200) {
-                let mut sql = String::from("SELECT 1 FROM stock WHERE (tenant_id, sku) IN (");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
+        for (tenant, idx) in groups {
+            let orders: Vec<NewOrder> = idx.iter().map(|i| batch[*i].1.clone()).collect();
+            match self.try_set(&tenant, orders).await {
+                Ok(rs) => {
+                    for (i, r) in idx.iter().zip(rs) {
+                        results[*i] = Some(r);
                     }
-                    sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-                }
-                sql.push_str(") ORDER BY tenant_id, sku, location_id FOR UPDATE");
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (t, s) in chunk {
-                    q = q.bind(*t).bind(*s);
-                }
-                q.execute(&mut *tx).await?;
-            }
-        }
-        let mut results = Vec::with_capacity(batch.len());
-        for (tenant, new) in batch {
-            sqlx::query("SAVEPOINT placement").execute(&mut *tx).await?;
-            match place_in_tx(&mut *tx, tenant, new.clone()).await {
-                Ok(order) => {
-                    sqlx::query("RELEASE SAVEPOINT placement").execute(&mut *tx).await?;
-                    results.push(Ok(order));
                 }
                 Err(e) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT placement").execute(&mut *tx).await?;
-                    sqlx::query("RELEASE SAVEPOINT placement").execute(&mut *tx).await?;
-                    results.push(Err(e));
+                    tracing::warn!(error = %e, orders = idx.len(), "batch failed as a whole; placing its orders one by one");
+                    self.fallbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    for i in idx {
+                        results[i] = Some(self.place_order(&tenant, batch[i].1.clone()).await);
+                    }
                 }
             }
         }
+        for i in later {
+            results[i] = Some(self.place_order(&batch[i].0, batch[i].1.clone()).await);
+        }
+        results.into_iter().map(|r| r.unwrap_or_else(|| Err(PlaceError::Store(corrupt("no outcome"))))).collect()
+    }
+
+    async fn try_set(&self, tenant: &str, orders: Vec<NewOrder>) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let results = crate::batch::place_set(&mut *tx, tenant, orders, self.backend == crate::Backend::Postgres).await?;
         tx.commit().await?;
         Ok(results)
     }

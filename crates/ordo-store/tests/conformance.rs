@@ -197,6 +197,21 @@ async fn promotion_usage_limits_hold_under_concurrency() {
     }
     assert_eq!(ok, 5);
     assert_eq!(f.store.promotions(T, &["LIMITED".into()]).await.unwrap()["LIMITED"].times_used, 5);
+    // The same limit through one batch.
+    let p2 = Promotion { code: "FIVE".into(), usage_limit: Some(3), ..p };
+    f.store.upsert_promotion(T, &p2).await.unwrap();
+    let mut batch = Vec::new();
+    for i in 0..6 {
+        let t = f.token(&format!("ptok{i}")).await;
+        let mut nw = new(order(&[("A", 1, 500)], &[&t], &["FIVE"]), &format!("pk{i}"));
+        nw.customer_key = format!("guest:p{i}@example.com");
+        batch.push((T.to_string(), nw));
+    }
+    let r = f.store.place_batch(batch).await;
+    assert_eq!(r.iter().filter(|x| x.is_ok()).count(), 3);
+    assert!(r[3..].iter().all(|x| matches!(x, Err(PlaceError::PromotionExhausted(_)))));
+    assert_eq!(f.store.promotions(T, &["FIVE".into()]).await.unwrap()["FIVE"].times_used, 3);
+    assert_eq!(f.store.batch_fallbacks(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -292,6 +307,7 @@ async fn a_batch_commits_together_but_fails_order_by_order() {
         other => panic!("expected the key's first answer, got {other:?}"),
     }
     assert!(r[5].is_ok());
+    assert_eq!(f.store.batch_fallbacks(), 0, "the set-based path placed the batch");
     assert_eq!(f.store.count_orders(T).await.unwrap(), 2);
     assert_eq!(f.store.stock_reconciliation(T, &sku("A")).await.unwrap(), (3, 3, 3));
     assert_eq!(f.store.stock_reconciliation(T, &sku("B")).await.unwrap(), (10, 2, 2));
