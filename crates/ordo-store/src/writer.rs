@@ -1,11 +1,12 @@
 //! The embedded database's writer: one thread owns SQLite's write connection (rusqlite) and
-//! commits everything that is queued together — order placements, carts, payment tokens,
-//! authorization records — in one transaction with one fsync, each job in its own savepoint.
+//! commits everything that is queued together — order placements (set-based, `batch.rs`), carts,
+//! payment tokens, authorization records — in one transaction with one fsync.
 //! Callers are answered only after that commit. A whole batch runs without a thread hop per
 //! statement, which is what keeps the single writer fast. If the batch as a whole fails, every
 //! job runs again in a transaction of its own.
 
 use crate::batcher::BatchConfig;
+use crate::batch::place_set;
 use crate::orders::{NewOrder, PlaceError, place_in_tx};
 use crate::sql::{Embedded, Row, Val, embedded};
 use crate::StoreError;
@@ -119,27 +120,74 @@ fn failed(o: &Outcome) -> bool {
 
 fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<Outcome>, rusqlite::Error> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        if jobs.len() == 1 {
-            outcomes.push(run_job(conn, job));
-            if failed(&outcomes[0]) {
-                conn.execute_batch("ROLLBACK")?;
-                return Ok(outcomes);
+    let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+    // Writes first, each in a savepoint.
+    for (i, job) in jobs.iter().enumerate() {
+        if let Job::Write { .. } = job {
+            outcomes[i] = Some(in_savepoint(conn, job)?);
+        }
+    }
+    // Placements: set-based per tenant; repeats of a key or token in the batch go after, alone.
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut later = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if let Job::Place { tenant, new, .. } = job {
+            let mut marks = vec![format!("k:{tenant}:{}", new.idempotency_key)];
+            marks.extend(new.order.payments.iter().map(|p| format!("t:{tenant}:{}", p.token)));
+            if marks.iter().any(|m| seen.contains(m)) {
+                later.push(i);
+                continue;
             }
-            continue;
+            seen.extend(marks);
+            match groups.iter_mut().find(|(t, _)| *t == tenant.as_str()) {
+                Some((_, idx)) => idx.push(i),
+                None => groups.push((tenant.as_str(), vec![i])),
+            }
         }
-        conn.execute_batch("SAVEPOINT job")?;
-        let o = run_job(conn, job);
-        if failed(&o) {
-            conn.execute_batch("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")?;
-        } else {
-            conn.execute_batch("RELEASE SAVEPOINT job")?;
+    }
+    for (tenant, idx) in groups {
+        let orders: Vec<NewOrder> = idx
+            .iter()
+            .filter_map(|i| match &jobs[*i] {
+                Job::Place { new, .. } => Some(new.clone()),
+                Job::Write { .. } => None,
+            })
+            .collect();
+        conn.execute_batch("SAVEPOINT batch")?;
+        match futures_executor::block_on(place_set(&mut Embedded(conn), tenant, orders, false)) {
+            Ok(results) => {
+                conn.execute_batch("RELEASE SAVEPOINT batch")?;
+                for (i, r) in idx.iter().zip(results) {
+                    outcomes[*i] = Some(Outcome::Placed(r));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, orders = idx.len(), "set-based placement failed; placing the batch's orders one by one");
+                conn.execute_batch("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch")?;
+                for i in idx {
+                    outcomes[i] = Some(in_savepoint(conn, &jobs[i])?);
+                }
+            }
         }
-        outcomes.push(o);
+    }
+    for i in later {
+        outcomes[i] = Some(in_savepoint(conn, &jobs[i])?);
     }
     conn.execute_batch("COMMIT")?;
-    Ok(outcomes)
+    Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Wrote(Err(StoreError::Embedded("job skipped".into()))))).collect())
+}
+
+/// Runs one job inside a savepoint, rolled back if the job fails.
+fn in_savepoint(conn: &mut rusqlite::Connection, job: &Job) -> Result<Outcome, rusqlite::Error> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let o = run_job(conn, job);
+    if failed(&o) {
+        conn.execute_batch("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")?;
+    } else {
+        conn.execute_batch("RELEASE SAVEPOINT job")?;
+    }
+    Ok(o)
 }
 
 fn run_alone(conn: &mut rusqlite::Connection, job: &Job) -> Outcome {
