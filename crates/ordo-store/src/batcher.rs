@@ -5,6 +5,7 @@
 //! atomicity is kept by savepoints; the queue is bounded, so callers wait instead of piling up.
 
 use crate::orders::{NewOrder, PlaceError};
+use crate::sql::{Row, Sql, Val};
 use crate::{Store, StoreError};
 use ordo_domain::Order;
 use std::sync::Arc;
@@ -37,10 +38,10 @@ impl BatchConfig {
     }
 }
 
-struct Job {
-    tenant: String,
-    new: NewOrder,
-    reply: oneshot::Sender<Result<Order, PlaceError>>,
+enum Job {
+    Place { tenant: String, new: NewOrder, reply: oneshot::Sender<Result<Order, PlaceError>> },
+    /// A single write statement (cart, token, authorization record) sharing the batch's commit.
+    Write { sql: String, args: Vec<Val>, reply: oneshot::Sender<Result<Vec<Row>, StoreError>> },
 }
 
 /// The handle services place orders through. Cheap to clone.
@@ -65,10 +66,20 @@ impl Placer {
     pub async fn place(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { tenant: tenant.to_string(), new, reply })
+            .send(Job::Place { tenant: tenant.to_string(), new, reply })
             .await
             .map_err(|_| PlaceError::Store(StoreError::Corrupt("the placement queue is closed".into())))?;
         answer.await.map_err(|_| PlaceError::Store(StoreError::Corrupt("the placement worker stopped".into())))?
+    }
+
+    /// Runs one write statement in the next batch's commit; returns its rows.
+    pub(crate) async fn write(&self, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job::Write { sql: sql.to_string(), args, reply })
+            .await
+            .map_err(|_| StoreError::Corrupt("the write queue is closed".into()))?;
+        answer.await.map_err(|_| StoreError::Corrupt("the write worker stopped".into()))?
     }
 }
 
@@ -93,11 +104,52 @@ async fn run_worker(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>, config: B
                 }
             }
         }
-        let (batch, replies): (Vec<(String, NewOrder)>, Vec<oneshot::Sender<_>>) =
-            jobs.into_iter().map(|j| ((j.tenant, j.new), j.reply)).unzip();
-        let results = store.place_batch(batch).await;
-        for (reply, result) in replies.into_iter().zip(results) {
-            let _ = reply.send(result);
+        let mut places = Vec::new();
+        let mut place_replies = Vec::new();
+        let mut writes = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Place { tenant, new, reply } => {
+                    places.push((tenant, new));
+                    place_replies.push(reply);
+                }
+                Job::Write { sql, args, reply } => writes.push((sql, args, reply)),
+            }
+        }
+        if !writes.is_empty() {
+            for (reply, result) in run_writes(&store, &writes).await.into_iter().zip(writes.into_iter().map(|w| w.2)).map(|(r, reply)| (reply, r)) {
+                let _ = reply.send(result);
+            }
+        }
+        if !places.is_empty() {
+            let results = store.place_batch(places).await;
+            for (reply, result) in place_replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// Runs the batch's write statements in one transaction (one commit); if that fails, each one
+/// on its own.
+async fn run_writes(store: &Store, writes: &[(String, Vec<Val>, oneshot::Sender<Result<Vec<Row>, StoreError>>)]) -> Vec<Result<Vec<Row>, StoreError>> {
+    async fn together(store: &Store, writes: &[(String, Vec<Val>, oneshot::Sender<Result<Vec<Row>, StoreError>>)]) -> Result<Vec<Vec<Row>>, StoreError> {
+        let mut tx = store.begin_write().await?;
+        let mut out = Vec::with_capacity(writes.len());
+        for (sql, args, _) in writes {
+            out.push((*tx).rows(sql, args.clone()).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+    match together(store, writes).await {
+        Ok(rows) => rows.into_iter().map(Ok).collect(),
+        Err(_) => {
+            let mut out = Vec::with_capacity(writes.len());
+            for (sql, args, _) in writes {
+                out.push(store.write_direct(sql, args.clone()).await);
+            }
+            out
         }
     }
 }

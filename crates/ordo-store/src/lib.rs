@@ -177,14 +177,18 @@ impl Store {
     /// Runs one write statement: through the SQLite writer (sharing its batch's commit) or on
     /// the PostgreSQL pool. Returns the statement's rows (for `RETURNING`).
     pub(crate) async fn write_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
-        use sql::Sql;
-        match &self.writer {
-            Some(w) => w.write(sql, args).await,
-            None => {
-                let mut conn = self.write.acquire().await?;
-                (*conn).rows(sql, args).await
-            }
+        match (&self.writer, &self.queue) {
+            (Some(w), _) => w.write(sql, args).await,
+            (None, Some(q)) => q.write(sql, args).await,
+            (None, None) => self.write_direct(sql, args).await,
         }
+    }
+
+    /// Runs one write statement on its own, on the pool.
+    pub(crate) async fn write_direct(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        use sql::Sql;
+        let mut conn = self.write.acquire().await?;
+        (*conn).rows(sql, args).await
     }
 
     /// Runs one read query: inline on SQLite, on the pool on PostgreSQL.
