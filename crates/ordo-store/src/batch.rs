@@ -52,6 +52,47 @@ async fn many<S: Sql>(tx: &mut S, head: &str, tail: &str, fixed: &[Val], rows: &
     Ok((affected, returned))
 }
 
+/// `UPDATE {table} SET {assign} WHERE {filter} AND {key} IN (…) {returning}` for many keys at
+/// once. In `assign`, `{case}` becomes `CASE {key} WHEN $k THEN $v … END`, the per-key value.
+/// Keys are matched with `IN` on the primary key, which every planner turns into index
+/// lookups (an `UPDATE … FROM (VALUES …)` join can become a scan of a large table).
+async fn update_each<S: Sql>(
+    tx: &mut S,
+    table: &str,
+    key: &str,
+    assign: &str,
+    filter: &str,
+    returning: &str,
+    fixed: &[Val],
+    pairs: &[(Val, Val)],
+) -> Result<(u64, Vec<Vec<Val>>), StoreError> {
+    let mut affected = 0;
+    let mut returned = Vec::new();
+    for chunk in pairs.chunks((MAX_PARAMS - fixed.len()) / 2) {
+        let base = fixed.len() + 1;
+        let case: String = (0..chunk.len()).map(|i| format!(" WHEN ${} THEN ${}", base + 2 * i, base + 2 * i + 1)).collect();
+        let keys: Vec<String> = (0..chunk.len()).map(|i| format!("${}", base + 2 * i)).collect();
+        let sql = format!(
+            "UPDATE {table} SET {} WHERE {filter} AND {key} IN ({}) {returning}",
+            assign.replace("{case}", &format!("CASE {key}{case} END")),
+            keys.join(", ")
+        );
+        let mut args = fixed.to_vec();
+        for (k, v) in chunk {
+            args.push(k.clone());
+            args.push(v.clone());
+        }
+        if returning.is_empty() {
+            affected += tx.exec(&sql, args).await?;
+        } else {
+            let r = tx.rows(&sql, args).await?;
+            affected += r.len() as u64;
+            returned.extend(r);
+        }
+    }
+    Ok((affected, returned))
+}
+
 /// `… IN ($k, …)` over text values, with `fixed` bound first.
 async fn rows_in<S: Sql>(tx: &mut S, sql_before: &str, sql_after: &str, fixed: Vec<Val>, values: &[String]) -> Result<Vec<Vec<Val>>, StoreError> {
     let mut out = Vec::new();
@@ -208,18 +249,21 @@ pub(crate) async fn place_set<S: Sql>(
     }
 
     // 5. Each token pays for one order only.
-    let token_rows: Vec<Vec<Val>> = batch
+    let token_pairs: Vec<(Val, Val)> = batch
         .iter()
         .enumerate()
         .filter(|(i, _)| results[*i].is_none())
-        .flat_map(|(_, b)| b.order.payments.iter().map(move |t| vec![Val::from(&t.token), b.order.id.to_string().into()]))
+        .flat_map(|(_, b)| b.order.payments.iter().map(move |t| (Val::from(&t.token), Val::from(b.order.id.to_string()))))
         .collect();
-    let (_, used_rows) = many(
+    let (_, used_rows) = update_each(
         tx,
-        "UPDATE payment_tokens SET order_id = v.column2 FROM (VALUES",
-        ") AS v WHERE payment_tokens.tenant_id = $1 AND payment_tokens.token = v.column1 AND payment_tokens.order_id IS NULL RETURNING payment_tokens.token",
+        "payment_tokens",
+        "token",
+        "order_id = {case}",
+        "tenant_id = $1 AND order_id IS NULL",
+        "RETURNING token",
         &[tenant.into()],
-        &token_rows,
+        &token_pairs,
     )
     .await?;
     let now_ours: HashSet<String> = used_rows.iter().map(|r| r[0].text()).collect::<Result<_, _>>()?;
@@ -306,15 +350,23 @@ pub(crate) async fn place_set<S: Sql>(
     }
 
     // 8. Write the survivors: stock, promotions, orders and their rows, authorizations, answers.
-    let stock_rows: Vec<Vec<Val>> = taken_total.iter().map(|((sku, loc), q)| vec![Val::from(sku), Val::from(loc), Val::I(*q)]).collect();
-    let (updated, _) = many(
-        tx,
-        "UPDATE stock SET reserved = reserved + v.column3, updated_at_ms = $2 FROM (VALUES",
-        ") AS v WHERE stock.tenant_id = $1 AND stock.sku = v.column1 AND stock.location_id = v.column2 AND stock.on_hand - stock.reserved >= v.column3",
-        &[tenant.into(), now.into()],
-        &stock_rows,
-    )
-    .await?;
+    let stock_rows: Vec<(&(String, String), &i64)> = taken_total.iter().collect();
+    let mut updated = 0;
+    for chunk in stock_rows.chunks(MAX_PARAMS / 3 - 1) {
+        // $1 tenant, $2 now, then (sku, location, quantity) per row.
+        let case: String = (0..chunk.len()).map(|i| format!(" WHEN sku = ${} AND location_id = ${} THEN ${}", 3 + 3 * i, 4 + 3 * i, 5 + 3 * i)).collect();
+        let keys: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 3 + 3 * i, 4 + 3 * i)).collect();
+        let sql = format!(
+            "UPDATE stock SET reserved = reserved + CASE{case} END, updated_at_ms = $2 \
+             WHERE tenant_id = $1 AND (sku, location_id) IN ({}) AND on_hand - reserved >= CASE{case} END",
+            keys.join(", ")
+        );
+        let mut args: Vec<Val> = vec![tenant.into(), now.into()];
+        for ((sku, loc), q) in chunk {
+            args.extend([Val::from(sku), Val::from(loc), Val::I(**q)]);
+        }
+        updated += tx.exec(&sql, args).await?;
+    }
     if updated != stock_rows.len() as u64 {
         return Err(corrupt("stock changed under the batch's locks"));
     }
@@ -325,15 +377,8 @@ pub(crate) async fn place_set<S: Sql>(
         *promo_uses.entry(r[0].text()?).or_default() += 1;
     }
     if !promo_uses.is_empty() {
-        let rows: Vec<Vec<Val>> = promo_uses.iter().map(|(c, k)| vec![Val::from(c), Val::I(*k)]).collect();
-        many(
-            tx,
-            "UPDATE promotions SET times_used = times_used + v.column2 FROM (VALUES",
-            ") AS v WHERE promotions.tenant_id = $1 AND promotions.code = v.column1",
-            &[tenant.into()],
-            &rows,
-        )
-        .await?;
+        let pairs: Vec<(Val, Val)> = promo_uses.iter().map(|(c, k)| (Val::from(c), Val::I(*k))).collect();
+        update_each(tx, "promotions", "code", "times_used = times_used + {case}", "tenant_id = $1", "", &[tenant.into()], &pairs).await?;
         let rows: Vec<Vec<Val>> = redemptions
             .into_iter()
             .map(|mut r| {
@@ -451,12 +496,15 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
         &pays,
     )
     .await?;
-    let auths: Vec<Vec<Val>> =
-        placed.iter().flat_map(|(_, o, _, ids)| ids.iter().map(move |id| vec![Val::from(id), o.id.to_string().into()])).collect();
-    let (attached, _) = many(
+    let auths: Vec<(Val, Val)> =
+        placed.iter().flat_map(|(_, o, _, ids)| ids.iter().map(move |id| (Val::from(id), Val::from(o.id.to_string())))).collect();
+    let (attached, _) = update_each(
         tx,
-        "UPDATE payment_authorizations SET status = 'attached', order_id = v.column2, updated_at_ms = $2 FROM (VALUES",
-        ") AS v WHERE payment_authorizations.tenant_id = $1 AND payment_authorizations.id = v.column1 AND payment_authorizations.status = 'pending'",
+        "payment_authorizations",
+        "id",
+        "status = 'attached', order_id = {case}, updated_at_ms = $2",
+        "tenant_id = $1 AND status = 'pending'",
+        "",
         &[tenant.into(), now.into()],
         &auths,
     )
@@ -469,14 +517,7 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
     let events: Vec<Vec<Val>> =
         placed.iter().zip(&bodies).map(|((_, o, _, _), body)| vec![t(), "OrderPlaced".into(), o.id.to_string().into(), Val::from(body), now.into()]).collect();
     many(tx, "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES", "", &[], &events).await?;
-    let answers: Vec<Vec<Val>> = placed.iter().zip(&bodies).map(|((_, _, key, _), body)| vec![Val::from(key), Val::from(body)]).collect();
-    many(
-        tx,
-        "UPDATE idempotency SET status = 201, response = v.column2 FROM (VALUES",
-        ") AS v WHERE idempotency.tenant_id = $1 AND idempotency.key = v.column1",
-        &[tenant.into()],
-        &answers,
-    )
-    .await?;
+    let answers: Vec<(Val, Val)> = placed.iter().zip(&bodies).map(|((_, _, key, _), body)| (Val::from(key), Val::from(body))).collect();
+    update_each(tx, "idempotency", "key", "status = 201, response = {case}", "tenant_id = $1", "", &[tenant.into()], &answers).await?;
     Ok(())
 }
