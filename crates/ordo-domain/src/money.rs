@@ -80,7 +80,9 @@ impl Money {
     pub fn zero(currency: Currency) -> Self {
         Self { amount: 0, currency }
     }
-    /// A price or tender amount: non-negative and below 10^13 minor units.
+    /// A price or tender amount: non-negative and at most 10^12 minor units (ten billion in a
+    /// two-decimal currency). With at most 10,000 units per SKU and 100 lines, no order total
+    /// can then overflow 64 bits.
     pub fn parse_non_negative(amount: i64, currency: &str) -> Result<Self, FieldError> {
         let currency = Currency::parse(currency).map_err(|mut e| {
             e.path = "currency".into();
@@ -89,8 +91,8 @@ impl Money {
         if amount < 0 {
             return Err(FieldError::new("amount", "negative", "an amount must not be negative"));
         }
-        if amount >= 10_000_000_000_000 {
-            return Err(FieldError::new("amount", "too_large", "an amount must be below 10^13 minor units"));
+        if amount > 1_000_000_000_000 {
+            return Err(FieldError::new("amount", "too_large", "an amount must be at most 10^12 minor units"));
         }
         Ok(Self { amount, currency })
     }

@@ -22,6 +22,8 @@ pub struct PendingAuthorization {
 pub struct StaleAuthorization {
     pub tenant_id: String,
     pub id: String,
+    /// Already claimed for voiding by an interrupted void.
+    pub voiding: bool,
 }
 
 impl Store {
@@ -59,11 +61,13 @@ impl Store {
         Ok(())
     }
 
-    /// Marks authorizations that will not become part of an order (`declined` or `voided`).
+    /// Marks authorizations that will not become part of an order: `declined` (from pending)
+    /// or `voided` (from voiding, once the gateway released it).
     pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: &str) -> Result<()> {
         for id in ids {
             self.write_rows(
-                "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'pending'",
+                "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 \
+                 WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'voiding')",
                 vec![tenant.into(), id.into(), status.into(), now_ms().into()],
             )
             .await?;
@@ -71,15 +75,43 @@ impl Store {
         Ok(())
     }
 
-    /// Pending authorizations older than `older_than_ms` (unix ms): their order never committed.
+    /// Claims pending authorizations for voiding (`pending` → `voiding`) and returns the ids it
+    /// claimed. Only a claimed authorization may be voided at the gateway: one that became
+    /// `attached` to a committed order in the meantime is left alone, and an order can no longer
+    /// attach one that is being voided.
+    pub async fn claim_for_void(&self, tenant: &str, ids: &[String]) -> Result<Vec<String>> {
+        let mut claimed = Vec::new();
+        for id in ids {
+            let rows = self
+                .write_rows(
+                    "UPDATE payment_authorizations SET status = 'voiding', updated_at_ms = $3 \
+                     WHERE tenant_id = $1 AND id = $2 AND status = 'pending' RETURNING id",
+                    vec![tenant.into(), id.into(), now_ms().into()],
+                )
+                .await?;
+            if !rows.is_empty() {
+                claimed.push(id.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// Authorizations older than `older_than_ms` (unix ms) still `pending` (their order never
+    /// committed) or `voiding` (a void was interrupted).
     pub async fn stale_authorizations(&self, older_than_ms: i64) -> Result<Vec<StaleAuthorization>> {
         let rows = sqlx::query(
-            "SELECT tenant_id, id FROM payment_authorizations WHERE status = 'pending' AND created_at_ms <= $1 ORDER BY created_at_ms LIMIT 500",
+            "SELECT tenant_id, id, status FROM payment_authorizations WHERE status IN ('pending', 'voiding') AND created_at_ms <= $1 \
+             ORDER BY created_at_ms LIMIT 500",
         )
         .bind(older_than_ms)
         .fetch_all(&self.read)
         .await?;
-        rows.iter().map(|r| Ok(StaleAuthorization { tenant_id: r.try_get("tenant_id")?, id: r.try_get("id")? })).collect()
+        rows.iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                Ok(StaleAuthorization { tenant_id: r.try_get("tenant_id")?, id: r.try_get("id")?, voiding: status == "voiding" })
+            })
+            .collect()
     }
 
     /// Counts authorizations by status for one tenant (operators and tests read it).

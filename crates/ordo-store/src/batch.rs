@@ -143,8 +143,11 @@ pub(crate) async fn place_set<S: Sql>(
     }
 
     // 2. Claim the idempotency keys; a key already claimed is answered with its first answer.
+    // Claimed in sorted order, like every other lock of the batch.
+    let mut sorted: Vec<&NewOrder> = batch.iter().collect();
+    sorted.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
     let claims: Vec<Vec<Val>> =
-        batch.iter().map(|b| vec![Val::from(&b.idempotency_key), Val::from(&b.request_hash), now.into()]).collect();
+        sorted.iter().map(|b| vec![Val::from(&b.idempotency_key), Val::from(&b.request_hash), now.into()]).collect();
     let (_, claimed_rows) = many(
         tx,
         "INSERT INTO idempotency (tenant_id, key, request_hash, created_at_ms, status, response) SELECT $1, column1, column2, column3, 0, NULL FROM (VALUES",
@@ -193,62 +196,7 @@ pub(crate) async fn place_set<S: Sql>(
         }
     }
 
-    // 4. Promotion limits, counted in arrival order.
-    let mut promo_uses: HashMap<String, i64> = HashMap::new();
-    let mut redemptions: Vec<Vec<Val>> = Vec::new();
-    if !codes.is_empty() {
-        let mut promos: HashMap<String, (Promotion, i64)> = HashMap::new();
-        for r in rows_in(tx, "SELECT code, body, times_used FROM promotions WHERE tenant_id = $1 AND code IN", "", vec![tenant.into()], &codes).await? {
-            let p: Promotion = serde_json::from_str(&r[1].text()?).map_err(corrupt)?;
-            promos.insert(r[0].text()?, (p, r[2].int()?));
-        }
-        let mut customer_uses: HashMap<(String, String), i64> = HashMap::new();
-        for r in rows_in(
-            tx,
-            "SELECT code, customer_key, COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code IN",
-            "GROUP BY code, customer_key",
-            vec![tenant.into()],
-            &codes,
-        )
-        .await?
-        {
-            customer_uses.insert((r[0].text()?, r[1].text()?), r[2].int()?);
-        }
-        for (i, b) in batch.iter().enumerate() {
-            if results[i].is_some() || b.order.promotions.is_empty() {
-                continue;
-            }
-            let mut failure = None;
-            for p in &b.order.promotions {
-                let Some((promo, used)) = promos.get(&p.code) else {
-                    failure = Some(PlaceError::PromotionExhausted(p.code.clone()));
-                    break;
-                };
-                let used = used + promo_uses.get(&p.code).copied().unwrap_or(0);
-                if promo.usage_limit.is_some_and(|l| used >= l) {
-                    failure = Some(PlaceError::PromotionExhausted(p.code.clone()));
-                    break;
-                }
-                let by_customer = customer_uses.get(&(p.code.clone(), b.customer_key.clone())).copied().unwrap_or(0);
-                if promo.per_customer_limit.is_some_and(|l| by_customer >= l) {
-                    failure = Some(PlaceError::CustomerLimitReached(p.code.clone()));
-                    break;
-                }
-            }
-            match failure {
-                Some(e) => results[i] = Some(Err(e)),
-                None => {
-                    for p in &b.order.promotions {
-                        *promo_uses.entry(p.code.clone()).or_default() += 1;
-                        *customer_uses.entry((p.code.clone(), b.customer_key.clone())).or_default() += 1;
-                        redemptions.push(vec![Val::from(&p.code), Val::from(&b.customer_key), b.order.id.to_string().into()]);
-                    }
-                }
-            }
-        }
-    }
-
-    // 5. Each token pays for one order only.
+    // 4. Each token pays for one order only.
     let token_pairs: Vec<(Val, Val)> = batch
         .iter()
         .enumerate()
@@ -275,7 +223,26 @@ pub(crate) async fn place_set<S: Sql>(
         }
     }
 
-    // 6. Plan every reservation in memory against the locked stock levels, in arrival order.
+    // 5. Load what the checks need: promotions, past redemptions, locked stock levels.
+    let mut promos: HashMap<String, (Promotion, i64)> = HashMap::new();
+    let mut customer_uses: HashMap<(String, String), i64> = HashMap::new();
+    if !codes.is_empty() {
+        for r in rows_in(tx, "SELECT code, body, times_used FROM promotions WHERE tenant_id = $1 AND code IN", "", vec![tenant.into()], &codes).await? {
+            let p: Promotion = serde_json::from_str(&r[1].text()?).map_err(corrupt)?;
+            promos.insert(r[0].text()?, (p, r[2].int()?));
+        }
+        for r in rows_in(
+            tx,
+            "SELECT code, customer_key, COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code IN",
+            "GROUP BY code, customer_key",
+            vec![tenant.into()],
+            &codes,
+        )
+        .await?
+        {
+            customer_uses.insert((r[0].text()?, r[1].text()?), r[2].int()?);
+        }
+    }
     let mut levels: HashMap<String, Vec<(LocationId, i64)>> = HashMap::new();
     for r in rows_in(
         tx,
@@ -289,10 +256,36 @@ pub(crate) async fn place_set<S: Sql>(
         let loc = LocationId::parse(&r[1].text()?).map_err(|_| corrupt("location id"))?;
         levels.entry(r[0].text()?).or_default().push((loc, r[2].int()?));
     }
+
+    // 6. One pass in arrival order: an order's promotion uses and reservations count against
+    //    its batch-mates only if the order passes every check.
+    let mut promo_uses: HashMap<String, i64> = HashMap::new();
+    let mut redemptions: Vec<Vec<Val>> = Vec::new();
     let mut allocations: Vec<Vec<Allocation>> = vec![Vec::new(); n];
     let mut taken_total: HashMap<(String, String), i64> = HashMap::new();
     for (i, b) in batch.iter().enumerate() {
         if results[i].is_some() {
+            continue;
+        }
+        let mut failure = None;
+        for p in &b.order.promotions {
+            let Some((promo, used)) = promos.get(&p.code) else {
+                failure = Some(PlaceError::PromotionExhausted(p.code.clone()));
+                break;
+            };
+            let used = used + promo_uses.get(&p.code).copied().unwrap_or(0);
+            if promo.usage_limit.is_some_and(|l| used >= l) {
+                failure = Some(PlaceError::PromotionExhausted(p.code.clone()));
+                break;
+            }
+            let by_customer = customer_uses.get(&(p.code.clone(), b.customer_key.clone())).copied().unwrap_or(0);
+            if promo.per_customer_limit.is_some_and(|l| by_customer >= l) {
+                failure = Some(PlaceError::CustomerLimitReached(p.code.clone()));
+                break;
+            }
+        }
+        if let Some(e) = failure {
+            results[i] = Some(Err(e));
             continue;
         }
         let mut wanted: Vec<(Sku, i64)> = Vec::new();
@@ -326,11 +319,17 @@ pub(crate) async fn place_set<S: Sql>(
             results[i] = Some(Err(PlaceError::Shortage(shortages)));
             continue;
         }
+        // Every check passed: the order's uses and reservations now count.
         levels.extend(tentative);
         for a in &mine {
             *taken_total.entry((a.sku.to_string(), a.location_id.to_string())).or_default() += a.quantity;
         }
         allocations[i] = mine;
+        for p in &b.order.promotions {
+            *promo_uses.entry(p.code.clone()).or_default() += 1;
+            *customer_uses.entry((p.code.clone(), b.customer_key.clone())).or_default() += 1;
+            redemptions.push(vec![Val::from(&p.code), Val::from(&b.customer_key), b.order.id.to_string().into()]);
+        }
     }
 
     // 7. Undo the claims of orders that failed after claiming.
@@ -369,12 +368,6 @@ pub(crate) async fn place_set<S: Sql>(
     }
     if updated != stock_rows.len() as u64 {
         return Err(corrupt("stock changed under the batch's locks"));
-    }
-    // Count only the redemptions of orders that survived every check.
-    let redemptions: Vec<Vec<Val>> = redemptions.into_iter().filter(|r| failed_orders.iter().all(|f| Val::from(f) != r[2])).collect();
-    let mut promo_uses: HashMap<String, i64> = HashMap::new();
-    for r in &redemptions {
-        *promo_uses.entry(r[0].text()?).or_default() += 1;
     }
     if !promo_uses.is_empty() {
         let pairs: Vec<(Val, Val)> = promo_uses.iter().map(|(c, k)| (Val::from(c), Val::I(*k))).collect();
@@ -419,7 +412,7 @@ pub(crate) async fn place_set<S: Sql>(
         let (_, inserted) = many(
             tx,
             "INSERT INTO orders (tenant_id, id, number, status, channel, email, currency, total, body, created_at_ms) VALUES",
-            "ON CONFLICT DO NOTHING RETURNING id",
+            "ON CONFLICT (tenant_id, number) DO NOTHING RETURNING id",
             &[],
             &rows,
         )

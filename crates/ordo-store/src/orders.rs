@@ -93,10 +93,6 @@ impl Store {
     /// on its own: nothing was committed, or the retry meets its own idempotency key. Orders that
     /// repeat a batch-mate's idempotency key or token are placed after it, on their own.
     pub async fn place_batch(&self, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
-        if batch.len() == 1 {
-            let (tenant, new) = batch.into_iter().next().expect("one order");
-            return vec![self.place_order(&tenant, new).await];
-        }
         let mut results: Vec<Option<Result<Order, PlaceError>>> = (0..batch.len()).map(|_| None).collect();
         // Group by tenant; set aside repeats of a key or token within the batch.
         let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
@@ -288,7 +284,7 @@ pub(crate) async fn place_in_tx<S: Sql>(tx: &mut S, tenant: &str, new: NewOrder)
         let inserted = tx
             .exec(
                 "INSERT INTO orders (tenant_id, id, number, status, channel, email, currency, total, body, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (tenant_id, number) DO NOTHING",
                 vec![
                     tenant.into(),
                     (&order_id).into(),

@@ -148,6 +148,11 @@ async fn tenders_must_sum_to_the_total_and_a_decline_places_nothing() {
     let poor = app.token("4000000000009995").await;
 
     let mut body = inline_order("A", 2, &ok, total - 1);
+    body["payments"] = json!([]);
+    let (s, p) = app.place("none-1", &body).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem_paths(&p), ["payments"]);
+    body["payments"] = json!([{"token": ok, "amount": {"amount": total - 1, "currency": "USD"}}]);
     let (s, p) = app.place("sum-1", &body).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(p["errors"][0]["code"], "sum_mismatch");

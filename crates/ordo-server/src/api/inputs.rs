@@ -121,7 +121,7 @@ pub fn parse_lines(lines: &[LineInput], path: &str, errs: &mut FieldErrors, quot
         errs.add(path, "too_many", format!("at most {MAX_LINES} lines"));
         return vec![];
     }
-    let mut out = Vec::with_capacity(lines.len());
+    let mut out: Vec<LineRequest> = Vec::with_capacity(lines.len());
     for (i, l) in lines.iter().enumerate() {
         let p = format!("{path}[{i}]");
         let sku = errs.take(&format!("{p}.sku"), Sku::parse(&l.sku));
@@ -132,6 +132,11 @@ pub fn parse_lines(lines: &[LineInput], path: &str, errs: &mut FieldErrors, quot
                 quoted.push((sku.clone(), price));
             }
             out.push(LineRequest { sku, quantity: q.get() });
+        }
+    }
+    for merged in ordo_domain::pricing::merge_lines(&out) {
+        if merged.quantity > Quantity::MAX {
+            errs.add(path, "too_large", format!("{} appears with {} units in all; at most {} per SKU", merged.sku, merged.quantity, Quantity::MAX));
         }
     }
     out

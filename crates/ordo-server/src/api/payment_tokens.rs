@@ -72,7 +72,12 @@ fn text_field<'a>(v: &'a Value, field: &str, errs: &mut FieldErrors) -> Option<S
 /// declined, 4000000000009995 fails for insufficient funds.
 #[utoipa::path(post, path = "/v1/payment-tokens", tag = "payments", request_body = CardInput,
     responses((status = 201, body = TokenBody), (status = 422, body = Problem)))]
-pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    let body = body.map_err(super::json::body_error)?;
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json"));
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);

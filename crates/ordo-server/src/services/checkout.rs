@@ -138,7 +138,7 @@ async fn parse_checkout(state: &AppState, input: &OrderInput) -> Result<Checkout
 
 fn parse_tenders(payments: &[TenderInput], errs: &mut FieldErrors) -> Vec<(String, Money)> {
     if payments.is_empty() {
-        errs.add("payments", "required", "an order needs at least one payment tender");
+        // Checked against the total once it is known: only a zero total needs no tender.
         return vec![];
     }
     if payments.len() > crate::api::inputs::MAX_TENDERS {
@@ -229,7 +229,9 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
         }
     }
     let paid: i64 = c.tenders.iter().map(|(_, m)| m.amount).sum();
-    if errs.is_empty() && paid != totals.total.amount {
+    if c.tenders.is_empty() && totals.total.amount > 0 && input.payments.is_empty() {
+        errs.add("payments", "required", format!("the order total is {}: give at least one payment tender", totals.total));
+    } else if errs.is_empty() && paid != totals.total.amount {
         errs.add(
             "payments",
             "sum_mismatch",
@@ -342,7 +344,12 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
                     detail: format!("the order was not placed: promotion {code} reached its per-customer limit"),
                     differences: vec![json!({"type": "promo_rejected", "code": code, "reason": "customer_limit_reached"})],
                 },
-                PlaceError::AuthorizationLost => ApiError::Internal("an authorization was voided by recovery before its order committed".into()),
+                PlaceError::AuthorizationLost => ApiError::Conflict {
+                    kind: "authorization-expired",
+                    title: "Payment authorization expired",
+                    detail: "the order was not placed: its card authorization expired before it could commit; place it again".into(),
+                    differences: vec![json!({"type": "authorization_expired"})],
+                },
                 PlaceError::TokenUsed(i) => ApiError::field(format!("payments[{i}].token"), "token_used", "this token already paid for an order"),
                 PlaceError::Store(e) => e.into(),
             })
@@ -364,12 +371,22 @@ fn explicit_shipments(
     out
 }
 
+/// Voids this request's authorizations that are still pending. One that is already attached
+/// (its order committed after all, e.g. the commit's answer was lost) is never voided.
 async fn void_all(state: &AppState, tenant: &str, auth_ids: &[String]) {
-    for id in auth_ids {
+    let claimed = match state.store.claim_for_void(tenant, auth_ids).await {
+        Ok(c) => c,
+        Err(e) => {
+            // Still pending in storage: recovery claims and voids them later.
+            tracing::warn!(error = %e, "could not claim authorizations for voiding");
+            return;
+        }
+    };
+    for id in &claimed {
         state.gateway.void(id).await;
     }
-    if let Err(e) = state.store.finish_authorizations(tenant, auth_ids, "voided").await {
-        // Still pending in storage: recovery will void them again (voiding is idempotent).
+    if let Err(e) = state.store.finish_authorizations(tenant, &claimed, "voided").await {
+        // Left as 'voiding': recovery voids them again (voiding is idempotent).
         tracing::warn!(error = %e, "could not record voided authorizations");
     }
 }

@@ -46,8 +46,13 @@ pub async fn recover_authorizations(state: &AppState, grace: Duration) -> Result
     let stale = state.store.stale_authorizations(cutoff).await?;
     let mut voided = 0;
     for a in stale.iter().filter(|a| !state.inflight.contains(&a.id)) {
+        let id = std::slice::from_ref(&a.id);
+        // Claim before voiding: an order that attached it meanwhile keeps it.
+        if !a.voiding && state.store.claim_for_void(&a.tenant_id, id).await?.is_empty() {
+            continue;
+        }
         state.gateway.void(&a.id).await;
-        state.store.finish_authorizations(&a.tenant_id, std::slice::from_ref(&a.id), "voided").await?;
+        state.store.finish_authorizations(&a.tenant_id, id, "voided").await?;
         voided += 1;
     }
     if voided > 0 {
