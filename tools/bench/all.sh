@@ -18,4 +18,9 @@ for b in sqlite postgres; do
 done
 run "postgres two processes saturation 64 clients" postgres --two-processes -- --mode order --clients 64 --duration "${t}s" --skus 1000
 run "postgres two processes one hot SKU 64 clients" postgres --two-processes -- --mode order --clients 64 --duration "${t}s" --skus 1
+run "postgres two processes one hot SKU 200 clients" postgres --two-processes -- --mode order --clients 200 --duration "${t}s" --skus 1
+export ORDO_SERVE_ARGS="--sandbox-gateway-latency 150ms"
+run "sqlite open loop 1000/s, gateway latency 150ms" sqlite -- --mode order --rate 1000 --duration "${t}s" --skus 1000
+run "postgres open loop 1000/s, gateway latency 150ms" postgres -- --mode order --rate 1000 --duration "${t}s" --skus 1000
+unset ORDO_SERVE_ARGS
 run "postgres two processes flash sale 200 buyers 50 units" postgres --two-processes -- --flash-stock 50 --buyers 200

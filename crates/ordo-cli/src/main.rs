@@ -62,7 +62,7 @@ struct ServeArgs {
     /// Group commit: longest wait for more orders once one is queued (0ms: take what is queued).
     #[arg(long, env = "ORDO_BATCH_MAX_WAIT", default_value = "0ms", value_parser = parse_duration)]
     batch_max_wait: Duration,
-    /// Group commit: batches committed concurrently (default 1 on SQLite, 4 on PostgreSQL).
+    /// Group commit: batches committed concurrently (default 1 on SQLite, 2 on PostgreSQL).
     #[arg(long, env = "ORDO_BATCH_WORKERS", value_parser = clap::value_parser!(u32).range(1..=64))]
     batch_workers: Option<u32>,
 }

@@ -22,7 +22,7 @@ pub struct Config {
     pub batch_max_orders: usize,
     /// Group commit: longest wait for more orders once one is queued.
     pub batch_max_wait: Duration,
-    /// Group commit: concurrent batches (None: 1 on SQLite, 4 on PostgreSQL).
+    /// Group commit: concurrent batches (None: 1 on SQLite, 2 on PostgreSQL).
     pub batch_workers: Option<usize>,
 }
 

@@ -25,14 +25,16 @@ pub struct BatchConfig {
 
 impl BatchConfig {
     /// The documented defaults: up to 64 orders per commit, no added wait, one writer on
-    /// SQLite and four concurrent batches on PostgreSQL.
+    /// SQLite and two concurrent batches per process on PostgreSQL (measured: more batches in
+    /// flight help orders spread over many SKUs a little and hurt a hot SKU a lot, since
+    /// batches touching one row queue behind each other; BENCHMARKS.md).
     pub fn standard(backend: crate::Backend) -> BatchConfig {
         BatchConfig {
             max_orders: 64,
             max_wait: Duration::ZERO,
             workers: match backend {
                 crate::Backend::Sqlite => 1,
-                crate::Backend::Postgres => 4,
+                crate::Backend::Postgres => 2,
             },
         }
     }
