@@ -388,16 +388,7 @@ mod tests {
         c
     }
     fn promo(code: &str, kind: PromotionKind) -> Promotion {
-        Promotion {
-            code: code.into(),
-            kind,
-            min_subtotal: None,
-            starts_at_ms: None,
-            ends_at_ms: None,
-            usage_limit: None,
-            per_customer_limit: None,
-            times_used: 0,
-        }
+        Promotion::new(code, kind)
     }
 
     struct Fixture {

@@ -66,6 +66,20 @@ pub fn normalize_code(code: &str) -> String {
 }
 
 impl Promotion {
+    /// A code with no conditions (no minimum, window or limits, unused); set the fields that apply.
+    pub fn new(code: &str, kind: PromotionKind) -> Promotion {
+        Promotion {
+            code: normalize_code(code),
+            kind,
+            min_subtotal: None,
+            starts_at_ms: None,
+            ends_at_ms: None,
+            usage_limit: None,
+            per_customer_limit: None,
+            times_used: 0,
+        }
+    }
+
     pub fn is_discount(&self) -> bool {
         !matches!(self.kind, PromotionKind::FreeShipping)
     }

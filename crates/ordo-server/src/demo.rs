@@ -88,16 +88,7 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
             }
         }
     }
-    let promo = |code: &str, kind: PromotionKind| Promotion {
-        code: code.into(),
-        kind,
-        min_subtotal: None,
-        starts_at_ms: None,
-        ends_at_ms: None,
-        usage_limit: None,
-        per_customer_limit: None,
-        times_used: 0,
-    };
+    let promo = Promotion::new;
     let mut welcome = promo("WELCOME10", PromotionKind::Percent { bps: 1000 });
     welcome.per_customer_limit = Some(1);
     let mut save5 = promo("SAVE5", PromotionKind::Fixed { amount: Money::new(500, usd()) });

@@ -168,16 +168,7 @@ async fn a_failed_placement_leaves_nothing_behind() {
 async fn promotion_usage_limits_hold_under_concurrency() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 1000)]).await;
-    let p = Promotion {
-        code: "LIMITED".into(),
-        kind: PromotionKind::Percent { bps: 1000 },
-        min_subtotal: None,
-        starts_at_ms: None,
-        ends_at_ms: None,
-        usage_limit: Some(5),
-        per_customer_limit: None,
-        times_used: 0,
-    };
+    let p = Promotion { usage_limit: Some(5), ..Promotion::new("LIMITED", PromotionKind::Percent { bps: 1000 }) };
     f.store.upsert_promotion(T, &p).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..20 {

@@ -16,16 +16,7 @@ async fn cart_sync_reconciles_and_explains_every_change() {
     app.store
         .upsert_promotion(
             &app.tenant,
-            &ordo_domain::promotion::Promotion {
-                code: "TEN".into(),
-                kind: ordo_domain::promotion::PromotionKind::Percent { bps: 1000 },
-                min_subtotal: None,
-                starts_at_ms: None,
-                ends_at_ms: None,
-                usage_limit: None,
-                per_customer_limit: None,
-                times_used: 0,
-            },
+            &ordo_domain::promotion::Promotion::new("TEN", ordo_domain::promotion::PromotionKind::Percent { bps: 1000 }),
         )
         .await
         .unwrap();
@@ -219,16 +210,11 @@ async fn changed_stock_price_or_total_is_a_409_with_differences() {
 async fn promotions_in_checkout_respect_limits() {
     let app = TestApp::spawn().await;
     app.product("A", 10_000, 100).await;
-    let mut p = ordo_domain::promotion::Promotion {
-        code: "ONCE".into(),
-        kind: ordo_domain::promotion::PromotionKind::Fixed { amount: ordo_domain::Money::new(1000, ordo_domain::Currency::parse("USD").unwrap()) },
-        min_subtotal: Some(ordo_domain::Money::new(5000, ordo_domain::Currency::parse("USD").unwrap())),
-        starts_at_ms: None,
-        ends_at_ms: None,
-        usage_limit: Some(2),
-        per_customer_limit: Some(1),
-        times_used: 0,
-    };
+    let usd = |a| ordo_domain::Money::new(a, ordo_domain::Currency::parse("USD").unwrap());
+    let mut p = ordo_domain::promotion::Promotion::new("ONCE", ordo_domain::promotion::PromotionKind::Fixed { amount: usd(1000) });
+    p.min_subtotal = Some(usd(5000));
+    p.usage_limit = Some(2);
+    p.per_customer_limit = Some(1);
     app.store.upsert_promotion(&app.tenant, &p).await.unwrap();
     p.code = "SHIPFREE".into();
     p.kind = ordo_domain::promotion::PromotionKind::FreeShipping;

@@ -31,27 +31,9 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
 
     // Tokens and bodies first, so the storm is only placements.
     let mut bodies = Vec::with_capacity(BUYERS);
-    let cart: Value = c
-        .post(format!("{base1}/v1/carts"))
-        .json(&serde_json::json!({"lines": [{"sku": SKU, "quantity": 1}], "shipments": [{"address": address()}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let total = cart["totals"]["total"]["amount"].as_i64().unwrap();
+    let total = total_at(&c, &base1).await;
     for _ in 0..BUYERS {
-        let r: Value = c
-            .post(format!("{base1}/v1/payment-tokens"))
-            .json(&serde_json::json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        bodies.push(inline_order(SKU, 1, r["token"].as_str().unwrap(), total));
+        bodies.push(inline_order(SKU, 1, &token_at(&c, &base1).await, total));
     }
 
     // The storm: kill -9 the server once a few orders were acknowledged.
@@ -135,25 +117,7 @@ async fn a_crash_between_authorization_and_commit_leaves_no_authorization_behind
     // A slow gateway keeps the order between "authorization recorded" and "committed".
     let (mut p1, base1) = spawn_ordo_with(&storage, true, &["--sandbox-gateway-latency", "5s"]);
     let c = client();
-    let token: Value = c
-        .post(format!("{base1}/v1/payment-tokens"))
-        .json(&serde_json::json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cart: Value = c
-        .post(format!("{base1}/v1/carts"))
-        .json(&serde_json::json!({"lines": [{"sku": SKU, "quantity": 1}], "shipments": [{"address": address()}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let body = inline_order(SKU, 1, token["token"].as_str().unwrap(), cart["totals"]["total"]["amount"].as_i64().unwrap());
+    let body = inline_order(SKU, 1, &token_at(&c, &base1).await, total_at(&c, &base1).await);
     let (b, u) = (body.clone(), base1.clone());
     let in_flight = tokio::spawn(async move {
         client().post(format!("{u}/v1/orders")).header("Idempotency-Key", "auth-crash").json(&b).send().await.map(|r| r.status()).ok()
@@ -190,4 +154,32 @@ async fn a_crash_between_authorization_and_commit_leaves_no_authorization_behind
     assert_eq!(s, StatusCode::CREATED, "{order}");
     let after = counts(store.clone()).await;
     assert_eq!((after.get("voided"), after.get("attached"), after.get("pending")), (Some(&1), Some(&1), None));
+}
+
+/// A fresh payment token from the server at `base`.
+async fn token_at(c: &reqwest::Client, base: &str) -> String {
+    let r: Value = c
+        .post(format!("{base}/v1/payment-tokens"))
+        .json(&serde_json::json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["token"].as_str().unwrap().to_string()
+}
+
+/// The total of one unit of `SKU` shipped to the test address, as the server prices it.
+async fn total_at(c: &reqwest::Client, base: &str) -> i64 {
+    let cart: Value = c
+        .post(format!("{base}/v1/carts"))
+        .json(&serde_json::json!({"lines": [{"sku": SKU, "quantity": 1}], "shipments": [{"address": address()}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    cart["totals"]["total"]["amount"].as_i64().unwrap()
 }
