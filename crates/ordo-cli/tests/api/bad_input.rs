@@ -74,6 +74,16 @@ async fn order_input_is_validated_with_paths() {
     let r = app.post("/v1/orders", &json!({})).await;
     let v = expect_problem(r, StatusCode::BAD_REQUEST).await;
     assert!(v["type"].as_str().unwrap().ends_with("idempotency-key-missing"));
+    let r = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes("clé-ü".as_bytes()).unwrap())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let v = expect_problem(r, StatusCode::BAD_REQUEST).await;
+    assert!(v["type"].as_str().unwrap().ends_with("idempotency-key-invalid"), "{v}");
     // Nothing at all.
     let (s, v) = app.place("v-1", &json!({})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);

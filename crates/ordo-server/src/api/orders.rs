@@ -27,7 +27,8 @@ fn json_response(status: StatusCode, body: String) -> Response {
               (status = 409, body = Problem, description = "stock, prices, promotions or the total changed; see differences"),
               (status = 422, body = Problem, description = "invalid fields; see errors")))]
 pub async fn place(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<OrderInput>) -> Result<Response, ApiError> {
-    let key = parse_idempotency_key(headers.get("idempotency-key").and_then(|v| v.to_str().ok()))?;
+    // A header that is not visible ASCII is present but invalid, not missing.
+    let key = parse_idempotency_key(headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}")))?;
     let placed = checkout::place_order(&state, key, input).await?;
     let mut res = json_response(StatusCode::CREATED, placed.body);
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/orders/{}", placed.order_id)) {
