@@ -121,8 +121,17 @@ pub struct AddressInput<'a> {
     pub lon: Option<f64>,
 }
 
+/// Printable text only: control characters (NUL above all) are refused.
+pub fn has_control_chars(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 fn required_text(errs: &mut FieldErrors, path: &str, v: Option<&str>, max: usize) -> Option<String> {
     match v.map(str::trim) {
+        Some(s) if has_control_chars(s) => {
+            errs.add(path, "invalid_characters", "control characters are not allowed");
+            None
+        }
         None | Some("") => {
             errs.add(path, "required", "this field is required");
             None
@@ -137,6 +146,10 @@ fn required_text(errs: &mut FieldErrors, path: &str, v: Option<&str>, max: usize
 
 fn optional_text(errs: &mut FieldErrors, path: &str, v: Option<&str>, max: usize) -> Option<String> {
     match v.map(str::trim) {
+        Some(s) if has_control_chars(s) => {
+            errs.add(path, "invalid_characters", "control characters are not allowed");
+            None
+        }
         None | Some("") => None,
         Some(s) if s.chars().count() > max => {
             errs.add(path, "too_long", format!("at most {max} characters"));

@@ -199,7 +199,7 @@ pub fn price_cart(input: &PricingInput<'_>) -> PricedCart {
     };
 
     let subtotal = Money::new(lines.iter().map(|l| l.line_total.amount).fold(0i64, i64::saturating_add), cur);
-    let shipping_full = if input.shipments.is_empty() {
+    let shipping_full = if input.shipments.is_empty() || lines.is_empty() {
         Money::zero(cur)
     } else {
         Money::new(standard_shipping(cur).amount * input.shipments.len() as i64, cur)

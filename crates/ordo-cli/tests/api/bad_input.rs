@@ -20,6 +20,8 @@ async fn malformed_bodies_and_unknown_routes_are_problems() {
     let app = TestApp::spawn().await;
     let r = app.client.post(app.url("/v1/carts")).header("content-type", "application/json").body("{\"lines\": [").send().await.unwrap();
     expect_problem(r, StatusCode::BAD_REQUEST).await;
+    let r = app.client.post(app.url("/v1/carts")).header("content-type", "application/json").body("{\"lines\": []}{\"x\": 1}").send().await.unwrap();
+    expect_problem(r, StatusCode::BAD_REQUEST).await;
     let r = app.client.post(app.url("/v1/carts")).header("content-type", "text/plain").body("{}").send().await.unwrap();
     expect_problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     let r = app.client.post(app.url("/v1/carts")).header("content-type", "application/json").body(vec![b' '; 2 << 20]).send().await.unwrap();
@@ -57,6 +59,13 @@ async fn cart_fields_are_validated_with_paths() {
     ] {
         assert!(paths.contains(&p.to_string()), "{p} missing from {paths:?}");
     }
+    // Control characters (NUL above all) never reach storage.
+    let v = expect_problem(
+        app.post("/v1/carts", &json!({"customer": {"email": "a@example.com", "phone": "+14155550100", "name": "Ana\u{0}Lima"}})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(problem_paths(&v), ["customer.name"]);
     // Type errors carry the path of the offending field.
     let v = expect_problem(app.post("/v1/carts", &json!({"lines": [{"sku": "A", "quantity": "two"}]})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(problem_paths(&v), ["lines[0].quantity"]);

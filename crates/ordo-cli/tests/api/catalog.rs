@@ -98,6 +98,8 @@ async fn inventory_adjustments_keep_reservations_safe() {
         (json!({"sku": "A", "location_id": "mars", "delta": 1, "reason": "receipt"}), "location_id"),
         (json!({"sku": "A", "location_id": "wh-1", "delta": 9_000_000_000_000_000_000i64, "reason": "receipt"}), "delta"),
         (json!({"sku": "A", "location_id": "wh-1", "reason": "receipt"}), "delta"),
+        (json!({"sku": "A", "location_id": "wh-1", "delta": i64::MIN, "reason": "receipt"}), "delta"),
+        (json!({"sku": "A", "location_id": "wh-1", "delta": 1, "reason": "receipt", "note": "a\u{0}b"}), "note"),
     ] {
         let r = app.post("/v1/inventory/adjustments", &body).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");

@@ -308,3 +308,26 @@ async fn card_validation_names_the_field_without_echoing_the_number() {
         assert!(problem_paths(&v).contains(&path.to_string()), "{body} → {v}");
     }
 }
+
+#[tokio::test]
+async fn confirming_the_new_total_accepts_the_changes() {
+    let app = TestApp::spawn().await;
+    app.product("A", 1000, 5).await;
+    let c = cart(&app, json!({"lines": [{"sku": "A", "quantity": 2}], "customer": guest(), "shipments": [{"address": address()}]})).await;
+    let old_total = c["totals"]["total"].clone();
+    let token = app.token("4242424242424242").await;
+    app.put("/v1/products/A", &json!({"name": "A", "price": {"amount": 1200, "currency": "USD"}})).await;
+    let body = |total: &Value| json!({"cart_id": c["id"], "payments": [{"token": token, "amount": total}], "expected_total": total});
+    let (s, p) = app.place("confirm-1", &body(&old_total)).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let kinds: Vec<&str> = p["differences"].as_array().unwrap().iter().map(|d| d["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["price_changed", "total_changed"]);
+    // The app shows the new cart; the shopper confirms its total.
+    let now: Value = app.get(&format!("/v1/carts/{}", c["id"].as_str().unwrap())).await.json().await.unwrap();
+    let new_total = now["totals"]["total"].clone();
+    assert_ne!(new_total, old_total);
+    let (s, o) = app.place("confirm-2", &body(&new_total)).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(o["lines"][0]["unit_price"]["amount"], 1200);
+    assert_eq!(o["totals"]["total"], new_total);
+}

@@ -179,7 +179,7 @@ pub fn parse_shipments(shipments: &[ShipmentInput], path: &str, errs: &mut Field
 pub fn parse_customer(c: &CustomerInput, path: &str, errs: &mut FieldErrors) -> Option<CustomerRef> {
     if let Some(id) = c.customer_id.as_deref() {
         let id = id.trim();
-        if id.is_empty() || id.len() > 64 {
+        if id.is_empty() || id.len() > 64 || ordo_domain::contact::has_control_chars(id) {
             errs.add(format!("{path}.customer_id"), "invalid_id", "a customer id has 1 to 64 characters");
             return None;
         }

@@ -93,7 +93,7 @@ pub async fn adjust(
             errs.add("delta", "exactly_one", "give exactly one of delta and set_on_hand");
             None
         }
-        (Some(d), None) if d == 0 || d.abs() > MAX_UNITS => {
+        (Some(d), None) if d == 0 || d.unsigned_abs() > MAX_UNITS as u64 => {
             errs.add("delta", "out_of_range", format!("delta is a non-zero integer within ±{MAX_UNITS}"));
             None
         }
@@ -109,6 +109,9 @@ pub async fn adjust(
         errs.add("reason", "unknown_reason", format!("reason is one of {}", REASONS.join(", ")));
     }
     let note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    if note.as_deref().is_some_and(ordo_domain::contact::has_control_chars) {
+        errs.add("note", "invalid_characters", "control characters are not allowed");
+    }
     if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
         errs.add("note", "too_long", "a note has at most 500 characters");
     }

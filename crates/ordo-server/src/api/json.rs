@@ -42,8 +42,8 @@ pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -61,7 +61,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             };
             ApiError::field(path, code, msg)
         }
-    })
+    })?;
+    de.end().map_err(|e| ApiError::BadRequest {
+        kind: "malformed-json",
+        title: "Malformed JSON",
+        detail: format!("the body has more than one JSON value: {e}"),
+    })?;
+    Ok(value)
 }
 
 /// The single path parameter of a route (`{sku}`, `{id}`). A parameter that is not valid

@@ -140,6 +140,9 @@ pub async fn upsert(
         errs.add("sku", "invalid_format", "a SKU has 1 to 64 letters, digits, '-', '_' or '.'");
     }
     let name = input.name.trim();
+    if ordo_domain::contact::has_control_chars(name) || input.category.as_deref().is_some_and(ordo_domain::contact::has_control_chars) {
+        errs.add(if ordo_domain::contact::has_control_chars(name) { "name" } else { "category" }, "invalid_characters", "control characters are not allowed");
+    }
     if name.is_empty() || name.chars().count() > 200 {
         errs.add("name", "invalid_length", "a product name has 1 to 200 characters");
     }

@@ -190,16 +190,21 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
     let priced = pricing::price(state, &c.doc, &c.quoted).await?;
     let mut differences: Vec<Value> = priced.changes.iter().filter(|ch| ch.alters_order()).map(change_value).collect();
     let totals = priced.totals;
-    if let (Some(expected), Some(t)) = (c.expected_total, totals) {
-        if expected != t.total {
-            differences.push(json!({"type": "total_changed", "expected": expected, "actual": t.total}));
-        }
+    match (c.expected_total, totals) {
+        // The shopper confirmed exactly the current total: the changes were seen and accepted.
+        (Some(expected), Some(t)) if expected == t.total => differences.clear(),
+        (Some(expected), Some(t)) => differences.push(json!({"type": "total_changed", "expected": expected, "actual": t.total})),
+        _ => {}
     }
     if !differences.is_empty() {
+        let actual = totals.map(|t| t.total.to_string()).unwrap_or_else(|| "no total".into());
         return Err(ApiError::Conflict {
             kind: "checkout-changed",
             title: "Stock or prices changed",
-            detail: "the order was not placed: review the differences and confirm again".into(),
+            detail: format!(
+                "the order was not placed: show the shopper the differences (GET the cart for the reconciled lines), then \
+                 confirm again with expected_total set to the new total ({actual}), or sync the cart first"
+            ),
             differences,
         });
     }
