@@ -223,6 +223,27 @@ pub(crate) async fn place_set<S: Sql>(
         }
     }
 
+    // 4b. A cart becomes an order once.
+    let cart_pairs: Vec<(Val, Val)> = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| results[*i].is_none() && b.order.cart_id.is_some())
+        .map(|(_, b)| (Val::from(b.order.cart_id.clone().unwrap_or_default()), Val::from(b.order.id.to_string())))
+        .collect();
+    if !cart_pairs.is_empty() {
+        let (_, got) =
+            update_each(tx, "carts", "id", "order_id = {case}", "tenant_id = $1 AND order_id IS NULL", "RETURNING id", &[tenant.into()], &cart_pairs)
+                .await?;
+        let got: HashSet<String> = got.iter().map(|r| r[0].text()).collect::<Result<_, _>>()?;
+        for (i, b) in batch.iter().enumerate() {
+            if let (None, Some(c)) = (&results[i], &b.order.cart_id) {
+                if !got.contains(c) {
+                    results[i] = Some(Err(PlaceError::CartOrdered(c.clone())));
+                }
+            }
+        }
+    }
+
     // 5. Load what the checks need: promotions, past redemptions, locked stock levels.
     let mut promos: HashMap<String, (Promotion, i64)> = HashMap::new();
     let mut customer_uses: HashMap<(String, String), i64> = HashMap::new();
@@ -346,6 +367,7 @@ pub(crate) async fn place_set<S: Sql>(
         batch.iter().enumerate().filter(|(i, _)| matches!(&results[*i], Some(Err(_)))).map(|(_, b)| b.order.id.to_string()).collect();
     if !failed_orders.is_empty() {
         exec_in(tx, "UPDATE payment_tokens SET order_id = NULL WHERE tenant_id = $1 AND order_id IN", vec![tenant.into()], &failed_orders).await?;
+        exec_in(tx, "UPDATE carts SET order_id = NULL WHERE tenant_id = $1 AND order_id IN", vec![tenant.into()], &failed_orders).await?;
     }
 
     // 8. Write the survivors: stock, promotions, orders and their rows, authorizations, answers.

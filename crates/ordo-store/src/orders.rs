@@ -57,6 +57,8 @@ pub enum PlaceError {
     TokenUsed(usize),
     #[error("an authorization of this order was voided before it committed")]
     AuthorizationLost,
+    #[error("cart {0} has already become an order")]
+    CartOrdered(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -101,7 +103,8 @@ impl Store {
         let mut seen_tokens = std::collections::HashSet::new();
         for (i, (tenant, new)) in batch.iter().enumerate() {
             let key = (tenant.clone(), new.idempotency_key.clone());
-            let tokens: Vec<(String, String)> = new.order.payments.iter().map(|p| (tenant.clone(), p.token.clone())).collect();
+            let mut tokens: Vec<(String, String)> = new.order.payments.iter().map(|p| (tenant.clone(), p.token.clone())).collect();
+            tokens.extend(new.order.cart_id.iter().map(|c| (tenant.clone(), format!("cart:{c}"))));
             if seen_keys.contains(&key) || tokens.iter().any(|t| seen_tokens.contains(t)) {
                 later.push(i);
                 continue;
@@ -252,6 +255,19 @@ pub(crate) async fn place_in_tx<S: Sql>(tx: &mut S, tenant: &str, new: NewOrder)
             .await?;
         if used == 0 {
             return Err(PlaceError::TokenUsed(i));
+        }
+    }
+
+    // 4b. A cart becomes an order once.
+    if let Some(cart_id) = &order.cart_id {
+        let taken = tx
+            .exec(
+                "UPDATE carts SET order_id = $3 WHERE tenant_id = $1 AND id = $2 AND order_id IS NULL",
+                vec![tenant.into(), cart_id.into(), (&order_id).into()],
+            )
+            .await?;
+        if taken == 0 {
+            return Err(PlaceError::CartOrdered(cart_id.clone()));
         }
     }
 

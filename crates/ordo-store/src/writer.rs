@@ -135,6 +135,7 @@ fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<Outcom
         if let Job::Place { tenant, new, .. } = job {
             let mut marks = vec![format!("k:{tenant}:{}", new.idempotency_key)];
             marks.extend(new.order.payments.iter().map(|p| format!("t:{tenant}:{}", p.token)));
+            marks.extend(new.order.cart_id.iter().map(|c| format!("c:{tenant}:{c}")));
             if marks.iter().any(|m| seen.contains(m)) {
                 later.push(i);
                 continue;

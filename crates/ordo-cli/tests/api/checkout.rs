@@ -331,3 +331,20 @@ async fn confirming_the_new_total_accepts_the_changes() {
     assert_eq!(o["lines"][0]["unit_price"]["amount"], 1200);
     assert_eq!(o["totals"]["total"], new_total);
 }
+
+#[tokio::test]
+async fn a_cart_becomes_an_order_once() {
+    let app = TestApp::spawn().await;
+    app.product("A", 1000, 10).await;
+    let c = cart(&app, json!({"lines": [{"sku": "A", "quantity": 1}], "customer": guest(), "shipments": [{"address": address()}]})).await;
+    let total = c["totals"]["total"].clone();
+    let body = |token: &str| json!({"cart_id": c["id"], "payments": [{"token": token, "amount": total}]});
+    let (s, first) = app.place("cart-once-1", &body(&app.token("4242424242424242").await)).await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    // The app lost the key and makes a new one: no second order from the same cart.
+    let (s, p) = app.place("cart-once-2", &body(&app.token("4242424242424242").await)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{p}");
+    assert_eq!(p["differences"][0]["type"], "cart_already_ordered");
+    assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), 1);
+    assert_eq!(app.inventory("A").await["reserved"], 1);
+}

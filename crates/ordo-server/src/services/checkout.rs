@@ -355,6 +355,14 @@ pub async fn place_order(state: &AppState, key: String, input: OrderInput) -> Re
                     detail: "the order was not placed: its card authorization expired before it could commit; place it again".into(),
                     differences: vec![json!({"type": "authorization_expired"})],
                 },
+                PlaceError::CartOrdered(cart) => ApiError::Conflict {
+                    kind: "cart-already-ordered",
+                    title: "Cart already ordered",
+                    detail: format!(
+                        "cart {cart} has already become an order; a retry must reuse that checkout's Idempotency-Key, a new order needs a new cart"
+                    ),
+                    differences: vec![json!({"type": "cart_already_ordered", "cart_id": cart})],
+                },
                 PlaceError::TokenUsed(i) => ApiError::field(format!("payments[{i}].token"), "token_used", "this token already paid for an order"),
                 PlaceError::Store(e) => e.into(),
             })
