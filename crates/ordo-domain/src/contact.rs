@@ -234,13 +234,6 @@ impl Customer {
             Customer::Member { email, .. } => email,
         }
     }
-    /// The key per-customer limits count against.
-    pub fn key(&self) -> String {
-        match self {
-            Customer::Guest(g) => format!("guest:{}", g.email.as_str().to_lowercase()),
-            Customer::Member { customer_id, .. } => format!("member:{customer_id}"),
-        }
-    }
 }
 
 /// Parses a guest's contact fields, reporting each bad one under `prefix`.
