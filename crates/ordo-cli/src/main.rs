@@ -65,6 +65,10 @@ struct ServeArgs {
     /// Group commit: batches committed concurrently (default 1 on SQLite, 2 on PostgreSQL).
     #[arg(long, env = "ORDO_BATCH_WORKERS", value_parser = clap::value_parser!(u32).range(1..=64))]
     batch_workers: Option<u32>,
+
+    /// Most writes waiting for the write path; one more is answered 429 with Retry-After at once.
+    #[arg(long, env = "ORDO_WRITE_QUEUE_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    write_queue_capacity: u32,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -139,6 +143,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 batch_max_orders: args.batch_max_orders as usize,
                 batch_max_wait: args.batch_max_wait,
                 batch_workers: args.batch_workers.map(|w| w as usize),
+                write_queue_capacity: args.write_queue_capacity as usize,
             };
             let server = ordo_server::start(config).await.map_err(|e| e.to_string())?;
             println!("Ordo is serving on http://{} ({what})", server.addr);

@@ -2,6 +2,7 @@
 //! Every value type here can only be built valid (parse, don't validate); after the API edge,
 //! code never re-checks them. Every rule is testable in microseconds.
 
+pub mod cart;
 pub mod contact;
 pub mod error;
 pub mod ids;
@@ -14,6 +15,7 @@ pub mod promotion;
 pub mod stock;
 pub mod tax;
 
+pub use cart::{CartDoc, CustomerRef};
 pub use contact::{Address, CountryCode, Customer, Email, GuestContact, PhoneE164};
 pub use error::{FieldError, FieldErrors};
 pub use ids::{CartId, LocationId, OrderId, OrderNumber, Sku, TenantId};

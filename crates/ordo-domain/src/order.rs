@@ -60,21 +60,61 @@ pub struct IllegalTransition {
     pub event: OrderEvent,
 }
 
-/// The lifecycle, every legal pair listed; anything else is rejected.
+/// The lifecycle as one table: for every status, every event is listed — legal moves with
+/// their target, the rest refused. No wildcard arm: adding a status or an event does not compile
+/// until its row is written here.
 pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<OrderStatus, IllegalTransition> {
     use OrderEvent as E;
     use OrderStatus as S;
-    let to = match (from, event) {
-        (S::Placed, E::Confirm) => S::Confirmed,
-        (S::Confirmed, E::Allocate) => S::Allocated,
-        (S::Allocated, E::StartPicking) => S::Picking,
-        (S::Picking, E::Pack) => S::Packed,
-        (S::Packed | S::Allocated | S::PartiallyShipped, E::ShipPart) => S::PartiallyShipped,
-        (S::Packed | S::PartiallyShipped, E::ShipAll) => S::Shipped,
-        (S::Shipped, E::Deliver) => S::Delivered,
-        (S::Placed | S::Confirmed | S::Allocated | S::Picking | S::Packed, E::Cancel) => S::Cancelled,
-        (S::Delivered | S::PartiallyShipped | S::Shipped, E::Return) => S::Returned,
-        _ => return Err(IllegalTransition { from, event }),
+    let refused = Err(IllegalTransition { from, event });
+    let to = match from {
+        S::Placed => match event {
+            E::Confirm => S::Confirmed,
+            E::Cancel => S::Cancelled,
+            E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Return => return refused,
+        },
+        S::Confirmed => match event {
+            E::Allocate => S::Allocated,
+            E::Cancel => S::Cancelled,
+            E::Confirm | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Return => return refused,
+        },
+        S::Allocated => match event {
+            E::StartPicking => S::Picking,
+            E::ShipPart => S::PartiallyShipped,
+            E::Cancel => S::Cancelled,
+            E::Confirm | E::Allocate | E::Pack | E::ShipAll | E::Deliver | E::Return => return refused,
+        },
+        S::Picking => match event {
+            E::Pack => S::Packed,
+            E::Cancel => S::Cancelled,
+            E::Confirm | E::Allocate | E::StartPicking | E::ShipPart | E::ShipAll | E::Deliver | E::Return => return refused,
+        },
+        S::Packed => match event {
+            E::ShipPart => S::PartiallyShipped,
+            E::ShipAll => S::Shipped,
+            E::Cancel => S::Cancelled,
+            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Return => return refused,
+        },
+        S::PartiallyShipped => match event {
+            E::ShipPart => S::PartiallyShipped,
+            E::ShipAll => S::Shipped,
+            E::Return => S::Returned,
+            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Cancel => return refused,
+        },
+        S::Shipped => match event {
+            E::Deliver => S::Delivered,
+            E::Return => S::Returned,
+            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Cancel => return refused,
+        },
+        S::Delivered => match event {
+            E::Return => S::Returned,
+            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Cancel => return refused,
+        },
+        S::Cancelled | S::Returned => match event {
+            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Cancel | E::Return => {
+                return refused;
+            }
+        },
     };
     Ok(to)
 }
@@ -137,5 +177,20 @@ mod tests {
         assert!(transition(OrderStatus::Shipped, OrderEvent::Cancel).is_err());
         assert!(transition(OrderStatus::Cancelled, OrderEvent::Confirm).is_err());
         assert!(transition(OrderStatus::Placed, OrderEvent::ShipAll).is_err());
+    }
+
+    #[test]
+    fn terminal_states_take_no_event_and_every_legal_move_is_listed() {
+        use OrderEvent as E;
+        use OrderStatus as S;
+        let events = [E::Confirm, E::Allocate, E::StartPicking, E::Pack, E::ShipPart, E::ShipAll, E::Deliver, E::Cancel, E::Return];
+        for e in events {
+            assert!(transition(S::Cancelled, e).is_err());
+            assert!(transition(S::Returned, e).is_err());
+        }
+        let statuses = [S::Placed, S::Confirmed, S::Allocated, S::Picking, S::Packed, S::PartiallyShipped, S::Shipped, S::Delivered, S::Cancelled, S::Returned];
+        let legal: usize = statuses.iter().map(|s| events.iter().filter(|e| transition(*s, **e).is_ok()).count()).sum();
+        assert_eq!(legal, 18, "the table's legal moves");
+        assert_eq!(transition(S::Shipped, E::Cancel), Err(IllegalTransition { from: S::Shipped, event: E::Cancel }));
     }
 }

@@ -24,6 +24,8 @@ pub struct Config {
     pub batch_max_wait: Duration,
     /// Group commit: concurrent batches (None: 1 on SQLite, 2 on PostgreSQL).
     pub batch_workers: Option<usize>,
+    /// Most writes waiting for the write path; one more is answered 429 at once.
+    pub write_queue_capacity: usize,
 }
 
 impl Config {
@@ -36,6 +38,7 @@ impl Config {
             max_orders: self.batch_max_orders.max(1),
             max_wait: self.batch_max_wait,
             workers: self.batch_workers.unwrap_or(standard.workers).max(1),
+            queue_capacity: self.write_queue_capacity.max(1),
         }
     }
 }

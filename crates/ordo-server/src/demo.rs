@@ -64,6 +64,7 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
                                 category: Some(category.to_string()),
                                 attributes,
                             },
+                            None,
                         )
                         .await?;
                     // Deterministic, varied stock: some SKUs are scarce, a few sold out in stores.
@@ -79,7 +80,7 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
                             reason: "receipt".into(),
                             note: Some("demo seed".into()),
                         };
-                        store.adjust_stock(tenant, &adj).await.map_err(|e| match e {
+                        store.adjust_stock(tenant, &adj, None).await.map_err(|e| match e {
                             ordo_store::AdjustError::Store(s) => s,
                             other => StoreError::Corrupt(other.to_string()),
                         })?;

@@ -61,9 +61,10 @@ impl SandboxGateway {
         }
     }
 
-    /// Releases, by Ordo's reference, an authorization that will not become an order (a no-op
+    /// Releases an authorization that will not become an order: by the gateway's own id when
+    /// Ordo stored it, else by Ordo's reference (given to the gateway at authorization; a no-op
     /// for a reference the gateway never authorized).
-    pub async fn void(&self, reference: &str) {
-        tracing::debug!(reference, "sandbox authorization voided");
+    pub async fn void(&self, reference: &str, gateway_authorization: Option<&str>) {
+        tracing::debug!(reference, gateway_authorization, "sandbox authorization voided");
     }
 }

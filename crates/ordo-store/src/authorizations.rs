@@ -1,12 +1,49 @@
-//! Card authorizations as Ordo records them: each one is written as `pending` (and committed)
-//! before the gateway is asked, becomes `attached` in the transaction that commits its order,
-//! or `declined` / `voided`. Recovery finds pending ones whose order never committed (a crash,
-//! a lost batch) and hands them back to be voided. Never holds a transaction across a gateway call.
+//! Card authorizations as Ordo records them. Before the gateway is asked, the checkout's
+//! idempotency key is claimed and each authorization is recorded `pending` — one commit, so a
+//! concurrent duplicate of the request never reaches the gateway. The gateway's own authorization
+//! id is stored as soon as it answers; the record becomes `attached` in the transaction that
+//! commits its order, or `declined` / `voided`. Recovery finds pending ones whose order never
+//! committed and voids them at the gateway by that id (or by Ordo's reference when the crash
+//! came before it was stored). Never holds a transaction across a gateway call.
 
+use crate::idempotency::{self, Claim, IdempotencyKey};
+use crate::sql::{Sql, Tx, Val};
 use crate::{Result, Store, now_ms, placeholders};
 use ordo_domain::Money;
-use crate::sql::Val;
 use sqlx::Row;
+
+/// Where an authorization record is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AuthorizationStatus {
+    /// Recorded before the gateway call; not yet part of an order.
+    Pending,
+    /// Part of a committed order.
+    Attached,
+    /// The gateway refused it.
+    Declined,
+    /// Claimed for voiding; the void at the gateway may not have happened yet.
+    Voiding,
+    /// Released at the gateway.
+    Voided,
+}
+
+impl AuthorizationStatus {
+    pub const ALL: [AuthorizationStatus; 5] = [Self::Pending, Self::Attached, Self::Declined, Self::Voiding, Self::Voided];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Attached => "attached",
+            Self::Declined => "declined",
+            Self::Voiding => "voiding",
+            Self::Voided => "voided",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AuthorizationStatus> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
 
 /// One authorization about to be requested from the gateway.
 #[derive(Debug, Clone)]
@@ -22,99 +59,120 @@ pub struct PendingAuthorization {
 pub struct StaleAuthorization {
     pub tenant_id: String,
     pub id: String,
+    /// The gateway's id for it, when it answered before the crash.
+    pub gateway_authorization: Option<String>,
     /// Already claimed for voiding by an interrupted void.
     pub voiding: bool,
 }
 
 impl Store {
-    /// Records authorizations as pending, durably, before the gateway is called.
-    pub async fn record_pending_authorizations(&self, tenant: &str, idempotency_key: &str, auths: &[PendingAuthorization]) -> Result<()> {
-        if auths.is_empty() {
-            return Ok(());
-        }
-        let now = now_ms();
-        let mut sql = String::from(
-            "INSERT INTO payment_authorizations (tenant_id, id, idempotency_key, token, amount, currency, status, created_at_ms, updated_at_ms) VALUES ",
-        );
-        for i in 0..auths.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            sql.push_str(&placeholders(i * 8 + 1, 6));
-            sql.push_str(&format!(", 'pending', ${}, ${})", i * 8 + 7, i * 8 + 8));
-        }
-        let mut args: Vec<Val> = Vec::with_capacity(auths.len() * 8);
-        for a in auths {
-            args.extend([
-                tenant.into(),
-                (&a.id).into(),
-                idempotency_key.into(),
-                (&a.token).into(),
-                a.amount.amount.into(),
-                a.amount.currency.code().into(),
-                now.into(),
-                now.into(),
-            ]);
-        }
-        self.write_rows(&sql, args).await?;
-        Ok(())
+    /// Claims the checkout's idempotency key and, if this attempt got it, records its
+    /// authorizations as pending — in one commit, before the gateway is called. A claim of the
+    /// same request older than `lease_cutoff_ms` (its holder died) is taken over.
+    pub async fn claim_checkout(&self, tenant: &str, key: &IdempotencyKey, lease_cutoff_ms: i64, auths: &[PendingAuthorization]) -> Result<Claim> {
+        let claim_id = idempotency::new_claim_id();
+        let (tenant, key, auths, id) = (tenant.to_string(), key.clone(), auths.to_vec(), claim_id.clone());
+        let (claim, _) = self
+            .unit(move |tx| {
+                let (tenant, key, auths, id) = (tenant.clone(), key.clone(), auths.clone(), id.clone());
+                Box::pin(async move {
+                    let now = now_ms();
+                    if let Some(existing) = idempotency::claim(tx, &tenant, &key, &id, now, lease_cutoff_ms).await? {
+                        return Ok((Claim::Existing(existing), false));
+                    }
+                    record_pending(tx, &tenant, &key.key, &auths, now).await?;
+                    Ok((Claim::Claimed { claim_id: id }, true))
+                })
+            })
+            .await?;
+        Ok(claim)
     }
 
-    /// Marks authorizations that will not become part of an order: `declined` (from pending)
-    /// or `voided` (from voiding, once the gateway released it).
-    pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: &str) -> Result<()> {
-        for id in ids {
+    /// Stores the gateway's ids of approved authorizations (so recovery can void them by it).
+    pub async fn record_gateway_authorizations(&self, tenant: &str, ids: &[(String, String)]) -> Result<()> {
+        for (id, gateway_id) in ids {
             self.write_rows(
-                "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 \
-                 WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'voiding')",
-                vec![tenant.into(), id.into(), status.into(), now_ms().into()],
+                "UPDATE payment_authorizations SET gateway_authorization = $3 WHERE tenant_id = $1 AND id = $2",
+                vec![tenant.into(), id.into(), gateway_id.into()],
             )
             .await?;
         }
         Ok(())
     }
 
-    /// Claims pending authorizations for voiding (`pending` → `voiding`) and returns the ids it
-    /// claimed. Only a claimed authorization may be voided at the gateway: one that became
-    /// `attached` to a committed order in the meantime is left alone, and an order can no longer
-    /// attach one that is being voided.
-    pub async fn claim_for_void(&self, tenant: &str, ids: &[String]) -> Result<Vec<String>> {
+    /// Marks authorizations that will not become part of an order: `Declined` (from pending)
+    /// or `Voided` (from voiding, once the gateway released it).
+    pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: AuthorizationStatus) -> Result<()> {
+        for id in ids {
+            self.write_rows(
+                "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status IN ($5, $6)",
+                vec![
+                    tenant.into(),
+                    id.into(),
+                    status.as_str().into(),
+                    now_ms().into(),
+                    AuthorizationStatus::Pending.as_str().into(),
+                    AuthorizationStatus::Voiding.as_str().into(),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims pending authorizations for voiding (`Pending` → `Voiding`) and returns the ids it
+    /// claimed with the gateway's id of each. Only a claimed authorization may be voided at the
+    /// gateway: one that became `Attached` to a committed order in the meantime is left alone,
+    /// and an order can no longer attach one that is being voided.
+    pub async fn claim_for_void(&self, tenant: &str, ids: &[String]) -> Result<Vec<(String, Option<String>)>> {
         let mut claimed = Vec::new();
         for id in ids {
             let rows = self
                 .write_rows(
-                    "UPDATE payment_authorizations SET status = 'voiding', updated_at_ms = $3 \
-                     WHERE tenant_id = $1 AND id = $2 AND status = 'pending' RETURNING id",
-                    vec![tenant.into(), id.into(), now_ms().into()],
+                    "UPDATE payment_authorizations SET status = $4, updated_at_ms = $3 \
+                     WHERE tenant_id = $1 AND id = $2 AND status = $5 RETURNING id, gateway_authorization",
+                    vec![
+                        tenant.into(),
+                        id.into(),
+                        now_ms().into(),
+                        AuthorizationStatus::Voiding.as_str().into(),
+                        AuthorizationStatus::Pending.as_str().into(),
+                    ],
                 )
                 .await?;
-            if !rows.is_empty() {
-                claimed.push(id.clone());
+            if let Some(r) = rows.first() {
+                claimed.push((id.clone(), r[1].opt_text()?));
             }
         }
         Ok(claimed)
     }
 
-    /// Authorizations older than `older_than_ms` (unix ms) still `pending` (their order never
-    /// committed) or `voiding` (a void was interrupted).
+    /// Authorizations older than `older_than_ms` (unix ms) still `Pending` (their order never
+    /// committed) or `Voiding` (a void was interrupted).
     pub async fn stale_authorizations(&self, older_than_ms: i64) -> Result<Vec<StaleAuthorization>> {
         let rows = sqlx::query(
-            "SELECT tenant_id, id, status FROM payment_authorizations WHERE status IN ('pending', 'voiding') AND created_at_ms <= $1 \
+            "SELECT tenant_id, id, status, gateway_authorization FROM payment_authorizations WHERE status IN ($2, $3) AND created_at_ms <= $1 \
              ORDER BY created_at_ms LIMIT 500",
         )
         .bind(older_than_ms)
+        .bind(AuthorizationStatus::Pending.as_str())
+        .bind(AuthorizationStatus::Voiding.as_str())
         .fetch_all(&self.read)
         .await?;
         rows.iter()
             .map(|r| {
                 let status: String = r.try_get("status")?;
-                Ok(StaleAuthorization { tenant_id: r.try_get("tenant_id")?, id: r.try_get("id")?, voiding: status == "voiding" })
+                Ok(StaleAuthorization {
+                    tenant_id: r.try_get("tenant_id")?,
+                    id: r.try_get("id")?,
+                    gateway_authorization: r.try_get("gateway_authorization")?,
+                    voiding: AuthorizationStatus::parse(&status) == Some(AuthorizationStatus::Voiding),
+                })
             })
             .collect()
     }
 
-    /// Counts authorizations by status for one tenant (operators and tests read it).
+    /// Counts authorizations by status for one tenant (operators, `/metrics` and tests read it).
     pub async fn authorization_counts(&self, tenant: &str) -> Result<std::collections::BTreeMap<String, i64>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM payment_authorizations WHERE tenant_id = $1 GROUP BY status")
             .bind(tenant)
@@ -122,4 +180,38 @@ impl Store {
             .await?;
         rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
     }
+}
+
+/// Inserts the pending records of one checkout in the caller's transaction.
+async fn record_pending(tx: &mut Tx<'_>, tenant: &str, idempotency_key: &str, auths: &[PendingAuthorization], now: i64) -> Result<()> {
+    if auths.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from(
+        "INSERT INTO payment_authorizations (tenant_id, id, idempotency_key, token, amount, currency, status, created_at_ms, updated_at_ms) VALUES ",
+    );
+    for i in 0..auths.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        sql.push_str(&placeholders(i * 9 + 1, 9));
+        sql.push(')');
+    }
+    let mut args: Vec<Val> = Vec::with_capacity(auths.len() * 9);
+    for a in auths {
+        args.extend([
+            tenant.into(),
+            (&a.id).into(),
+            idempotency_key.into(),
+            (&a.token).into(),
+            a.amount.amount.into(),
+            a.amount.currency.code().into(),
+            AuthorizationStatus::Pending.as_str().into(),
+            now.into(),
+            now.into(),
+        ]);
+    }
+    tx.exec(&sql, args).await?;
+    Ok(())
 }

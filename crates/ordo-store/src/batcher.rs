@@ -1,33 +1,40 @@
-//! Group commit for order placement. Placements queue here; a worker takes every placement that
-//! is waiting (up to `max_orders`, waiting at most `max_wait` for more), commits them in one
-//! transaction with `Store::place_batch`, and only then answers each caller. Under load many
-//! orders share one commit (and one fsync); alone, an order is placed at once. Per-order
-//! atomicity is kept by savepoints; the queue is bounded, so callers wait instead of piling up.
+//! Group commit on PostgreSQL: placements queue here; each of `workers` tasks takes every
+//! placement waiting (up to `max_orders`, waiting at most `max_wait` for more), hands them to the
+//! group-commit driver (`commit.rs`, each round a transaction of its own) and answers each caller
+//! after the commit that holds its order. The queue is bounded: when it is full a placement is
+//! refused at once (`StoreError::Busy`, 429 at the API). A worker that panics answers its batch
+//! with an error and goes on; `/readyz` fails if a worker is gone.
 
+use crate::commit::{self, Scope};
 use crate::orders::{NewOrder, PlaceError};
-use crate::sql::{Row, Sql, Val};
+use crate::sql::Tx;
+use crate::writer::AliveGuard;
 use crate::{Store, StoreError};
+use futures::FutureExt as _;
 use ordo_domain::Order;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How placements are grouped. Documented in README (`--batch-*` flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchConfig {
-    /// Most orders in one commit.
+    /// Most orders (or, on SQLite, writes) in one commit.
     pub max_orders: usize,
     /// Longest a worker waits for more orders after the first arrives (0: take what is queued).
     pub max_wait: Duration,
     /// Batches committed concurrently (1 for SQLite's single writer; several for PostgreSQL).
     pub workers: usize,
+    /// Most writes waiting in the queue; one more is refused at once (429).
+    pub queue_capacity: usize,
 }
 
 impl BatchConfig {
     /// The documented defaults: up to 64 orders per commit, no added wait, one writer on
     /// SQLite and two concurrent batches per process on PostgreSQL (measured: more batches in
     /// flight help orders spread over many SKUs a little and hurt a hot SKU a lot, since
-    /// batches touching one row queue behind each other; BENCHMARKS.md).
+    /// batches touching one row queue behind each other; BENCHMARKS.md), 4,096 queued writes.
     pub fn standard(backend: crate::Backend) -> BatchConfig {
         BatchConfig {
             max_orders: 64,
@@ -36,127 +43,151 @@ impl BatchConfig {
                 crate::Backend::Sqlite => 1,
                 crate::Backend::Postgres => 2,
             },
+            queue_capacity: 4096,
         }
     }
 }
 
 enum Job {
     Place { tenant: String, new: NewOrder, reply: oneshot::Sender<Result<Order, PlaceError>> },
-    /// A single write statement (cart, token, authorization record) sharing the batch's commit.
-    Write { sql: String, args: Vec<Val>, reply: oneshot::Sender<Result<Vec<Row>, StoreError>> },
+    Halt,
 }
 
-/// The handle services place orders through. Cheap to clone.
+/// The handle placements go through on PostgreSQL. Cheap to clone.
 #[derive(Clone)]
 pub struct Placer {
     queue: mpsc::Sender<Job>,
+    alive: Arc<AtomicUsize>,
+    workers: usize,
 }
 
 impl Placer {
     /// Starts the batch workers on the current runtime.
-    pub fn start(store: Store, config: BatchConfig) -> Placer {
-        let (tx, rx) = mpsc::channel::<Job>(config.max_orders.max(1) * 64);
+    pub(crate) fn start(pool: sqlx::AnyPool, config: BatchConfig) -> Placer {
+        let (tx, rx) = mpsc::channel::<Job>(config.queue_capacity.max(1));
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..config.workers.max(1) {
-            let (store, rx) = (store.clone(), rx.clone());
-            tokio::spawn(async move { run_worker(store, rx, config).await });
+        let workers = config.workers.max(1);
+        let alive = Arc::new(AtomicUsize::new(workers));
+        for _ in 0..workers {
+            let (pool, rx, guard) = (pool.clone(), rx.clone(), AliveGuard(alive.clone()));
+            tokio::spawn(async move {
+                let _guard = guard;
+                run_worker(pool, rx, config).await
+            });
         }
-        Placer { queue: tx }
+        Placer { queue: tx, alive, workers }
     }
 
     /// Places one order; returns after the commit that holds it (or its failure).
     pub async fn place(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job::Place { tenant: tenant.to_string(), new, reply })
-            .await
-            .map_err(|_| PlaceError::Store(StoreError::Corrupt("the placement queue is closed".into())))?;
-        answer.await.map_err(|_| PlaceError::Store(StoreError::Corrupt("the placement worker stopped".into())))?
+        let sent = self.queue.try_send(Job::Place { tenant: tenant.to_string(), new, reply });
+        metrics::gauge!("ordo_write_queue_depth").set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        sent.map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => PlaceError::Store(StoreError::Busy),
+            mpsc::error::TrySendError::Closed(_) => PlaceError::Store(stopped()),
+        })?;
+        answer.await.map_err(|_| PlaceError::Store(stopped()))?
     }
 
-    /// Runs one write statement in the next batch's commit; returns its rows.
-    pub(crate) async fn write(&self, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job::Write { sql: sql.to_string(), args, reply })
-            .await
-            .map_err(|_| StoreError::Corrupt("the write queue is closed".into()))?;
-        answer.await.map_err(|_| StoreError::Corrupt("the write worker stopped".into()))?
+    pub(crate) fn alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst) == self.workers && !self.queue.is_closed()
+    }
+
+    pub(crate) async fn halt(&self) {
+        for _ in 0..self.workers {
+            let _ = self.queue.send(Job::Halt).await;
+        }
     }
 }
 
-async fn run_worker(store: Store, rx: Arc<Mutex<mpsc::Receiver<Job>>>, config: BatchConfig) {
+fn stopped() -> StoreError {
+    StoreError::Corrupt("the placement workers stopped".into())
+}
+
+async fn run_worker(pool: sqlx::AnyPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, config: BatchConfig) {
     loop {
         let mut jobs = Vec::with_capacity(config.max_orders);
         {
             let mut rx = rx.lock().await;
             match rx.recv().await {
+                Some(Job::Halt) | None => return,
                 Some(job) => jobs.push(job),
-                None => return,
             }
             let deadline = tokio::time::Instant::now() + config.max_wait;
             while jobs.len() < config.max_orders {
-                match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) if config.max_wait.is_zero() => break,
-                    Err(_) => match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(job)) => jobs.push(job),
-                        _ => break,
-                    },
+                let next = match rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(_) if config.max_wait.is_zero() => None,
+                    Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                };
+                match next {
+                    Some(Job::Halt) => {
+                        for job in jobs {
+                            answer(job, Err(PlaceError::Store(stopped())));
+                        }
+                        return;
+                    }
+                    Some(job) => jobs.push(job),
+                    None => break,
                 }
             }
         }
-        let mut places = Vec::new();
-        let mut place_replies = Vec::new();
-        let mut writes = Vec::new();
-        for job in jobs {
-            match job {
-                Job::Place { tenant, new, reply } => {
-                    places.push((tenant, new));
-                    place_replies.push(reply);
-                }
-                Job::Write { sql, args, reply } => writes.push((sql, args, reply)),
+        metrics::histogram!("ordo_batch_size").record(jobs.len() as f64);
+        let batch: Vec<(String, NewOrder)> = jobs
+            .iter()
+            .filter_map(|j| match j {
+                Job::Place { tenant, new, .. } => Some((tenant.clone(), new.clone())),
+                Job::Halt => None,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let results = std::panic::AssertUnwindSafe(place(&pool, batch)).catch_unwind().await;
+        let results = match results {
+            Ok(rs) => {
+                metrics::histogram!("ordo_commit_seconds").record(started.elapsed().as_secs_f64());
+                rs
             }
-        }
-        if !writes.is_empty() {
-            for (reply, result) in run_writes(&store, &writes).await.into_iter().zip(writes.into_iter().map(|w| w.2)).map(|(r, reply)| (reply, r)) {
-                let _ = reply.send(result);
+            Err(_) => {
+                tracing::error!(orders = jobs.len(), "a placement worker caught a panic; its batch got an error");
+                (0..jobs.len()).map(|_| Err(PlaceError::Store(StoreError::Corrupt("the placement failed unexpectedly".into())))).collect()
             }
-        }
-        if !places.is_empty() {
-            let results = store.place_batch(places).await;
-            for (reply, result) in place_replies.into_iter().zip(results) {
-                let _ = reply.send(result);
-            }
+        };
+        for (job, result) in jobs.into_iter().zip(results) {
+            answer(job, result);
         }
     }
 }
 
-/// Runs the batch's write statements in one transaction (one commit); if that fails, each one
-/// on its own.
-async fn run_writes(store: &Store, writes: &[(String, Vec<Val>, oneshot::Sender<Result<Vec<Row>, StoreError>>)]) -> Vec<Result<Vec<Row>, StoreError>> {
-    async fn together(store: &Store, writes: &[(String, Vec<Val>, oneshot::Sender<Result<Vec<Row>, StoreError>>)]) -> Result<Vec<Vec<Row>>, StoreError> {
-        let mut tx = store.begin_write().await?;
-        let mut out = Vec::with_capacity(writes.len());
-        for (sql, args, _) in writes {
-            out.push((*tx).rows(sql, args.clone()).await?);
+async fn place(pool: &sqlx::AnyPool, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
+    let n = batch.len();
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            let msg = e.to_string();
+            return (0..n).map(|_| Err(PlaceError::Store(StoreError::Corrupt(format!("no database connection: {msg}"))))).collect();
         }
-        tx.commit().await?;
-        Ok(out)
+    };
+    let results = commit::place_batch(&mut Tx::Pooled(&mut conn), Scope::Transaction, batch).await;
+    if results.iter().any(|r| matches!(r, Err(PlaceError::Store(_)))) {
+        // The connection may be left mid-transaction by a failure; never hand it back.
+        conn.close_on_drop();
     }
-    if writes.len() == 1 {
-        // Alone, a statement commits by itself: one round trip instead of three.
-        let (sql, args, _) = &writes[0];
-        return vec![store.write_direct(sql, args.clone()).await];
+    results
+}
+
+fn answer(job: Job, result: Result<Order, PlaceError>) {
+    if let Job::Place { reply, .. } = job {
+        let _ = reply.send(result);
     }
-    match together(store, writes).await {
-        Ok(rows) => rows.into_iter().map(Ok).collect(),
-        Err(_) => {
-            let mut out = Vec::with_capacity(writes.len());
-            for (sql, args, _) in writes {
-                out.push(store.write_direct(sql, args.clone()).await);
-            }
-            out
-        }
+}
+
+/// Runs one unit on a pooled connection in a transaction of its own (PostgreSQL).
+pub(crate) async fn run_unit(store: &Store, f: &crate::unit::UnitFn) -> Result<(crate::unit::Erased, bool), StoreError> {
+    let mut conn = store.read.acquire().await?;
+    let r = crate::unit::alone(&mut Tx::Pooled(&mut conn), "BEGIN", f).await;
+    if r.is_err() {
+        conn.close_on_drop();
     }
+    r
 }

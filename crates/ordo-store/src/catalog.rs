@@ -5,7 +5,8 @@ use crate::{Result, Store, corrupt, now_ms, placeholders};
 use ordo_domain::pricing::CatalogEntry;
 use ordo_domain::promotion::Promotion;
 use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Product, Sku};
-use crate::sql::{Row, Val};
+use crate::idempotency::{IdempotencyKey, Idempotent, Render};
+use crate::sql::{Row, Sql, Val};
 use sqlx::Row as _;
 use std::collections::HashMap;
 
@@ -58,27 +59,41 @@ fn like_pattern(q: &str) -> String {
 }
 
 impl Store {
-    pub async fn upsert_product(&self, tenant: &str, p: &ProductUpsert) -> Result<ProductView> {
-        let attributes = serde_json::Value::Object(p.attributes.clone()).to_string();
-        sqlx::query(
-            "INSERT INTO products (tenant_id, sku, name, name_lc, category, attributes, price_amount, currency, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (tenant_id, sku) DO UPDATE SET name = excluded.name, name_lc = excluded.name_lc, \
-             category = excluded.category, attributes = excluded.attributes, price_amount = excluded.price_amount, \
-             currency = excluded.currency, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(tenant)
-        .bind(p.sku.as_str())
-        .bind(&p.name)
-        .bind(p.name.to_lowercase())
-        .bind(p.category.as_deref())
-        .bind(attributes)
-        .bind(p.price.amount)
-        .bind(p.price.currency.code())
-        .bind(now_ms())
-        .execute(&self.write)
-        .await?;
-        self.product(tenant, &p.sku).await?.ok_or_else(|| corrupt("product vanished after upsert"))
+    /// Creates or updates a product (idempotently, when given a key and how to render the
+    /// answer); returns it with whether it was new.
+    pub async fn upsert_product(&self, tenant: &str, p: &ProductUpsert, key: Option<(IdempotencyKey, Render<(ProductView, bool)>)>) -> Result<Idempotent<(ProductView, bool)>> {
+        let (t, p) = (tenant.to_string(), p.clone());
+        self.idempotent(tenant, key, move |tx| {
+            let (t, p) = (t.clone(), p.clone());
+            Box::pin(async move {
+                let existed = !tx.rows("SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2", vec![t.as_str().into(), p.sku.as_str().into()]).await?.is_empty();
+                let attributes = serde_json::Value::Object(p.attributes.clone()).to_string();
+                tx.exec(
+                    "INSERT INTO products (tenant_id, sku, name, name_lc, category, attributes, price_amount, currency, updated_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (tenant_id, sku) DO UPDATE SET name = excluded.name, name_lc = excluded.name_lc, \
+                     category = excluded.category, attributes = excluded.attributes, price_amount = excluded.price_amount, \
+                     currency = excluded.currency, updated_at_ms = excluded.updated_at_ms",
+                    vec![
+                        t.as_str().into(),
+                        p.sku.as_str().into(),
+                        p.name.as_str().into(),
+                        p.name.to_lowercase().into(),
+                        p.category.as_deref().into(),
+                        attributes.into(),
+                        p.price.amount.into(),
+                        p.price.currency.code().into(),
+                        now_ms().into(),
+                    ],
+                )
+                .await?;
+                let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2");
+                let rows = tx.rows(&sql, vec![t.as_str().into(), p.sku.as_str().into()]).await?;
+                let view = rows.first().map(product_view).transpose()?.ok_or_else(|| corrupt("product vanished after upsert"))?;
+                Ok(((view, !existed), true))
+            })
+        })
+        .await
     }
 
     pub async fn product(&self, tenant: &str, sku: &Sku) -> Result<Option<ProductView>> {
@@ -129,17 +144,11 @@ impl Store {
     }
 
     pub async fn upsert_location(&self, tenant: &str, l: &Location) -> Result<()> {
-        sqlx::query(
+        self.write_rows(
             "INSERT INTO locations (tenant_id, id, name, kind, lat, lon) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, kind = excluded.kind, lat = excluded.lat, lon = excluded.lon",
+            vec![tenant.into(), l.id.as_str().into(), l.name.as_str().into(), l.kind.as_str().into(), l.lat.into(), l.lon.into()],
         )
-        .bind(tenant)
-        .bind(l.id.as_str())
-        .bind(&l.name)
-        .bind(l.kind.as_str())
-        .bind(l.lat)
-        .bind(l.lon)
-        .execute(&self.write)
         .await?;
         Ok(())
     }
@@ -165,16 +174,11 @@ impl Store {
     }
 
     pub async fn upsert_customer(&self, tenant: &str, id: &str, email: &str, name: &str, phone: Option<&str>) -> Result<()> {
-        sqlx::query(
+        self.write_rows(
             "INSERT INTO customers (tenant_id, id, email, name, phone) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET email = excluded.email, name = excluded.name, phone = excluded.phone",
+            vec![tenant.into(), id.into(), email.into(), name.into(), phone.into()],
         )
-        .bind(tenant)
-        .bind(id)
-        .bind(email)
-        .bind(name)
-        .bind(phone)
-        .execute(&self.write)
         .await?;
         Ok(())
     }
@@ -188,15 +192,11 @@ impl Store {
     /// Creates or replaces a promotion's definition (its usage count is kept).
     pub async fn upsert_promotion(&self, tenant: &str, p: &Promotion) -> Result<()> {
         let body = serde_json::to_string(p).map_err(corrupt)?;
-        sqlx::query(
+        self.write_rows(
             "INSERT INTO promotions (tenant_id, code, body, usage_limit, times_used) VALUES ($1, $2, $3, $4, 0) \
              ON CONFLICT (tenant_id, code) DO UPDATE SET body = excluded.body, usage_limit = excluded.usage_limit",
+            vec![tenant.into(), p.code.as_str().into(), body.into(), p.usage_limit.into()],
         )
-        .bind(tenant)
-        .bind(&p.code)
-        .bind(body)
-        .bind(p.usage_limit)
-        .execute(&self.write)
         .await?;
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! keeps `0 <= reserved <= on_hand`; each adjustment is logged with its reason and emits an
 //! `InventoryAdjusted` outbox event in the same transaction.
 
+use crate::idempotency::{IdempotencyKey, Idempotent, Render};
+use crate::sql::{Sql, Tx, Val};
 use crate::{Result, Store, StoreError, corrupt, now_ms};
 use ordo_domain::{LocationId, Sku, StockLevel};
 use sqlx::Row;
@@ -63,113 +65,39 @@ impl Store {
             .collect()
     }
 
-    /// Applies one adjustment atomically and returns the new level.
-    pub async fn adjust_stock(&self, tenant: &str, a: &Adjustment) -> Result<StockLevel, AdjustError> {
-        let mut tx = self.begin_write().await?;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2")
-            .bind(tenant)
-            .bind(a.sku.as_str())
-            .fetch_optional(&mut *tx)
+    /// Applies one adjustment atomically (idempotently, when given a key and how to render the
+    /// answer) and returns the new level. A refused adjustment changes nothing and stores no
+    /// answer, so its retry is evaluated again.
+    pub async fn adjust_stock(
+        &self,
+        tenant: &str,
+        a: &Adjustment,
+        key: Option<(IdempotencyKey, Render<StockLevel>)>,
+    ) -> Result<Idempotent<StockLevel>, AdjustError> {
+        let (t, a) = (tenant.to_string(), a.clone());
+        let refused: std::sync::Arc<std::sync::Mutex<Option<AdjustError>>> = Default::default();
+        let seen = refused.clone();
+        let outcome = self
+            .idempotent(tenant, key, move |tx| {
+                let (t, a, seen) = (t.clone(), a.clone(), seen.clone());
+                Box::pin(async move {
+                    match adjust_in(tx, &t, &a).await? {
+                        Ok(level) => Ok((level, true)),
+                        Err(e) => {
+                            if let Ok(mut s) = seen.lock() {
+                                *s = Some(e);
+                            }
+                            // The value is not used: the refusal travels beside it.
+                            Ok((StockLevel { sku: a.sku.clone(), location_id: a.location_id.clone(), on_hand: 0, reserved: 0 }, false))
+                        }
+                    }
+                })
+            })
             .await?;
-        if known.is_none() {
-            return Err(AdjustError::UnknownSku(a.sku.to_string()));
+        if let Some(e) = refused.lock().ok().and_then(|mut s| s.take()) {
+            return Err(e);
         }
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM locations WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(a.location_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known.is_none() {
-            return Err(AdjustError::UnknownLocation(a.location_id.to_string()));
-        }
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO stock (tenant_id, sku, location_id, on_hand, reserved, updated_at_ms) VALUES ($1, $2, $3, 0, 0, $4) \
-             ON CONFLICT (tenant_id, sku, location_id) DO NOTHING",
-        )
-        .bind(tenant)
-        .bind(a.sku.as_str())
-        .bind(a.location_id.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        // Lock the row (PostgreSQL; SQLite has a single writer) so the logged delta is exact.
-        let lock = if self.backend == crate::Backend::Postgres { " FOR UPDATE" } else { "" };
-        let before: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(&*format!(
-            "SELECT on_hand FROM stock WHERE tenant_id = $1 AND sku = $2 AND location_id = $3{lock}"
-        )))
-        .bind(tenant)
-        .bind(a.sku.as_str())
-        .bind(a.location_id.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let (new_on_hand_expr, value) = match a.change {
-            StockChange::Delta(d) => ("on_hand + $4", d),
-            StockChange::SetOnHand(n) => ("$4", n),
-        };
-        let sql = format!(
-            "UPDATE stock SET on_hand = {new_on_hand_expr}, updated_at_ms = $5 \
-             WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND {new_on_hand_expr} >= reserved \
-             RETURNING on_hand, reserved"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(tenant)
-            .bind(a.sku.as_str())
-            .bind(a.location_id.as_str())
-            .bind(value)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            let r = sqlx::query("SELECT on_hand, reserved FROM stock WHERE tenant_id = $1 AND sku = $2 AND location_id = $3")
-                .bind(tenant)
-                .bind(a.sku.as_str())
-                .bind(a.location_id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            let (on_hand, reserved): (i64, i64) = (r.try_get("on_hand")?, r.try_get("reserved")?);
-            let would_be = match a.change {
-                StockChange::Delta(d) => on_hand + d,
-                StockChange::SetOnHand(n) => n,
-            };
-            return Err(AdjustError::BelowReserved { would_be, reserved });
-        };
-        let level = StockLevel {
-            sku: a.sku.clone(),
-            location_id: a.location_id.clone(),
-            on_hand: row.try_get("on_hand")?,
-            reserved: row.try_get("reserved")?,
-        };
-        let delta = level.on_hand - before;
-        sqlx::query(
-            "INSERT INTO stock_adjustments (tenant_id, sku, location_id, delta, on_hand_after, reason, note, at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(tenant)
-        .bind(a.sku.as_str())
-        .bind(a.location_id.as_str())
-        .bind(delta)
-        .bind(level.on_hand)
-        .bind(&a.reason)
-        .bind(a.note.as_deref())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let payload = serde_json::json!({
-            "sku": level.sku, "location_id": level.location_id, "on_hand": level.on_hand,
-            "reserved": level.reserved, "reason": a.reason,
-        });
-        sqlx::query(
-            "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'InventoryAdjusted', $2, $3, $4)",
-        )
-        .bind(tenant)
-        .bind(a.sku.as_str())
-        .bind(payload.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(level)
+        Ok(outcome)
     }
 
     /// Network totals for one SKU: (on_hand, reserved, units held by order allocations).
@@ -192,4 +120,83 @@ impl Store {
         .await?;
         Ok((r.try_get("on_hand")?, r.try_get("reserved")?, allocated))
     }
+}
+
+/// The adjustment inside the write path's transaction. `Ok(Err(_))`: refused, nothing to keep.
+async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std::result::Result<StockLevel, AdjustError>> {
+    let t = || Val::from(tenant);
+    if tx.rows("SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2", vec![t(), a.sku.as_str().into()]).await?.is_empty() {
+        return Ok(Err(AdjustError::UnknownSku(a.sku.to_string())));
+    }
+    if tx.rows("SELECT 1 FROM locations WHERE tenant_id = $1 AND id = $2", vec![t(), a.location_id.as_str().into()]).await?.is_empty() {
+        return Ok(Err(AdjustError::UnknownLocation(a.location_id.to_string())));
+    }
+    let now = now_ms();
+    tx.exec(
+        "INSERT INTO stock (tenant_id, sku, location_id, on_hand, reserved, updated_at_ms) VALUES ($1, $2, $3, 0, 0, $4) \
+         ON CONFLICT (tenant_id, sku, location_id) DO NOTHING",
+        vec![t(), a.sku.as_str().into(), a.location_id.as_str().into(), now.into()],
+    )
+    .await?;
+    // The stock row is the only row an adjustment locks, so it cannot take part in a lock cycle
+    // with placements. Locked first on PostgreSQL so the logged delta is exact.
+    let lock = if tx.locks_rows() { " FOR UPDATE" } else { "" };
+    let before = tx
+        .rows(
+            &format!("SELECT on_hand FROM stock WHERE tenant_id = $1 AND sku = $2 AND location_id = $3{lock}"),
+            vec![t(), a.sku.as_str().into(), a.location_id.as_str().into()],
+        )
+        .await?;
+    let before = before.first().ok_or_else(|| corrupt("stock row vanished"))?[0].int()?;
+    let (expr, value) = match a.change {
+        StockChange::Delta(d) => ("on_hand + $4", d),
+        StockChange::SetOnHand(n) => ("$4", n),
+    };
+    let sql = format!(
+        "UPDATE stock SET on_hand = {expr}, updated_at_ms = $5 \
+         WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND {expr} >= reserved \
+         RETURNING on_hand, reserved"
+    );
+    let rows = tx.rows(&sql, vec![t(), a.sku.as_str().into(), a.location_id.as_str().into(), value.into(), now.into()]).await?;
+    let Some(row) = rows.first() else {
+        let r = tx
+            .rows(
+                "SELECT on_hand, reserved FROM stock WHERE tenant_id = $1 AND sku = $2 AND location_id = $3",
+                vec![t(), a.sku.as_str().into(), a.location_id.as_str().into()],
+            )
+            .await?;
+        let r = r.first().ok_or_else(|| corrupt("stock row vanished"))?;
+        let (on_hand, reserved) = (r[0].int()?, r[1].int()?);
+        let would_be = match a.change {
+            StockChange::Delta(d) => on_hand + d,
+            StockChange::SetOnHand(n) => n,
+        };
+        return Ok(Err(AdjustError::BelowReserved { would_be, reserved }));
+    };
+    let level = StockLevel { sku: a.sku.clone(), location_id: a.location_id.clone(), on_hand: row[0].int()?, reserved: row[1].int()? };
+    tx.exec(
+        "INSERT INTO stock_adjustments (tenant_id, sku, location_id, delta, on_hand_after, reason, note, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        vec![
+            t(),
+            a.sku.as_str().into(),
+            a.location_id.as_str().into(),
+            (level.on_hand - before).into(),
+            level.on_hand.into(),
+            a.reason.as_str().into(),
+            a.note.as_deref().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    let payload = serde_json::json!({
+        "sku": level.sku, "location_id": level.location_id, "on_hand": level.on_hand,
+        "reserved": level.reserved, "reason": a.reason,
+    });
+    tx.exec(
+        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'InventoryAdjusted', $2, $3, $4)",
+        vec![t(), a.sku.as_str().into(), payload.to_string().into(), now.into()],
+    )
+    .await?;
+    Ok(Ok(level))
 }

@@ -6,24 +6,30 @@
 //! together, and a 'placed' answer is only returned after that commit.
 
 mod authorizations;
-mod batch;
 mod batcher;
 mod carts;
 mod catalog;
+mod commit;
+mod engine;
+mod idempotency;
 mod inventory;
 mod orders;
 mod payments;
 mod sql;
+mod unit;
 mod writer;
 pub mod testing;
 
-pub use authorizations::{PendingAuthorization, StaleAuthorization};
-pub use batcher::{BatchConfig, Placer};
-pub use carts::CartRecord;
+pub use authorizations::{AuthorizationStatus, PendingAuthorization, StaleAuthorization};
+pub use batcher::BatchConfig;
+pub use carts::{CartRecord, CartSave};
 pub use catalog::{ProductUpsert, ProductView};
+pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};
 pub use inventory::{AdjustError, Adjustment, StockChange};
-pub use orders::{IdempotencyRecord, NewOrder, PlaceError, Shortage};
+pub use orders::{NewOrder, PlaceError, Shortage};
 pub use payments::TokenRecord;
+pub use sql::Tx;
+pub use unit::BoxFuture;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -58,6 +64,9 @@ pub enum StoreError {
     Embedded(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The write queue is full: the caller should retry shortly (429 with Retry-After).
+    #[error("the write queue is full")]
+    Busy,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -65,22 +74,21 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The handle every service uses. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    backend: Backend,
-    /// Serves reads. On SQLite, several read connections run beside the writer (WAL).
+    /// Serves reads (and, on PostgreSQL, units of writes). On SQLite, read-only connections
+    /// beside the single writer (WAL).
     read: AnyPool,
-    /// Serves writes. On SQLite this pool has exactly one connection, so writers queue instead
-    /// of failing with SQLITE_BUSY; on PostgreSQL it is the same pool as `read`.
-    write: AnyPool,
-    /// SQLite only: the writer thread that group-commits placements and the hot writes.
-    writer: Option<writer::Writer>,
-    /// PostgreSQL only: the group-commit queue for placements.
-    queue: Option<batcher::Placer>,
-    /// SQLite only: read connections used inline (an indexed lookup takes microseconds, less
-    /// than handing it to another thread and back).
-    readers: Option<std::sync::Arc<sql::Readers>>,
-    /// How many batches had to be re-placed order by order (an operations signal; tests use it
-    /// to prove the set-based path ran).
-    fallbacks: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    engine: Engine,
+}
+
+/// How writes reach the database — one variant per backend, nothing optional.
+#[derive(Clone)]
+enum Engine {
+    /// One writer thread owns the only write connection; every write goes through it. Hot reads
+    /// run inline on pooled read-only rusqlite connections (an indexed lookup takes
+    /// microseconds, less than a hop to another thread and back).
+    Sqlite { writer: writer::Writer, readers: std::sync::Arc<sql::Readers> },
+    /// Placements through the group-commit queue; other writes as units on the pool.
+    Postgres { placer: batcher::Placer },
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -111,23 +119,20 @@ impl Store {
                 let file = data_dir.join("ordo.db");
                 let url = format!("sqlite://{}?mode=rwc", file.display());
                 let opts = AnyConnectOptions::from_str(&url)?;
-                let write = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .acquire_timeout(Duration::from_secs(60))
-                    .after_connect(sqlite_pragmas)
-                    .connect_with(opts.clone())
-                    .await?;
-                MIGRATE_SQLITE.run(&write).await?;
+                // Migrations run on a connection of their own, closed before the writer starts:
+                // from then on the writer is the only connection that writes.
+                let migrator = AnyPoolOptions::new().max_connections(1).after_connect(sqlite_pragmas).connect_with(opts.clone()).await?;
+                MIGRATE_SQLITE.run(&migrator).await?;
+                migrator.close().await;
                 let read = AnyPoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(sqlite_pragmas)
                     .connect_with(opts)
                     .await?;
-                let writer = Some(writer::Writer::start(&file, batch)?);
-                let readers = Some(std::sync::Arc::new(sql::Readers::new(file.clone())));
-                Store { backend: Backend::Sqlite, read, write, writer, queue: None, readers, fallbacks: Default::default() }
+                let writer = writer::Writer::start(&file, batch)?;
+                let readers = std::sync::Arc::new(sql::Readers::new(file.clone()));
+                Store { read, engine: Engine::Sqlite { writer, readers } }
             }
             StorageConfig::Postgres { url, max_connections } => {
                 let opts = AnyConnectOptions::from_str(url)?;
@@ -144,68 +149,131 @@ impl Store {
                     .connect_with(opts)
                     .await?;
                 MIGRATE_POSTGRES.run(&pool).await?;
-                let store = Store { backend: Backend::Postgres, read: pool.clone(), write: pool, writer: None, queue: None, readers: None, fallbacks: Default::default() };
-                Store { queue: Some(batcher::Placer::start(store.clone(), batch)), ..store }
+                let placer = batcher::Placer::start(pool.clone(), batch);
+                Store { read: pool, engine: Engine::Postgres { placer } }
             }
         };
         Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// Starts a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so
-    /// that writers from several processes on one file queue on the busy timeout instead of
-    /// failing when a read lock cannot be upgraded.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.write.begin().await,
+        match self.engine {
+            Engine::Sqlite { .. } => Backend::Sqlite,
+            Engine::Postgres { .. } => Backend::Postgres,
         }
     }
 
     /// Places one order through group commit; returns after the commit that holds it.
     pub async fn place(&self, tenant: &str, new: orders::NewOrder) -> Result<ordo_domain::Order, orders::PlaceError> {
-        match (&self.writer, &self.queue) {
-            (Some(w), _) => w.place(tenant, new).await,
-            (None, Some(q)) => q.place(tenant, new).await,
-            (None, None) => self.place_order(tenant, new).await,
+        let r = match &self.engine {
+            Engine::Sqlite { writer, .. } => writer.place(tenant, new).await,
+            Engine::Postgres { placer } => placer.place(tenant, new).await,
+        };
+        metrics::counter!("ordo_placements_total", "outcome" => place_outcome(&r)).increment(1);
+        r
+    }
+
+    /// Places these orders as one batch now, bypassing the queue (bulk imports; tests that need
+    /// a batch's exact composition). Answers come back in input order after the commit.
+    pub async fn place_batch(&self, batch: Vec<(String, orders::NewOrder)>) -> Vec<std::result::Result<ordo_domain::Order, orders::PlaceError>> {
+        let n = batch.len();
+        let failed = |e: &StoreError| (0..n).map(|_| Err(orders::PlaceError::Store(StoreError::Corrupt(e.to_string())))).collect();
+        match &self.engine {
+            Engine::Sqlite { .. } => {
+                let r = self
+                    .unit(move |tx| {
+                        let batch = batch.clone();
+                        Box::pin(async move { Ok((commit::place_batch(tx, commit::Scope::Savepoint, batch).await, true)) })
+                    })
+                    .await;
+                r.map(|(rs, _)| rs).unwrap_or_else(|e| failed(&e))
+            }
+            Engine::Postgres { .. } => match self.read.acquire().await {
+                Ok(mut conn) => commit::place_batch(&mut Tx::Pooled(&mut conn), commit::Scope::Transaction, batch).await,
+                Err(e) => failed(&e.into()),
+            },
         }
     }
 
-    /// Runs one write statement: through the SQLite writer (sharing its batch's commit) or on
-    /// the PostgreSQL pool. Returns the statement's rows (for `RETURNING`).
+    /// Batches the group-commit driver had to re-place order by order since the process
+    /// started (an operations signal, also `ordo_batch_fallbacks_total`; tests use it to prove the
+    /// set-based path ran).
+    pub fn batch_fallbacks() -> u64 {
+        commit::FALLBACKS.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs a unit of write logic in the write path's transaction (see `unit.rs`): `f` returns
+    /// its value and whether its writes stand. Returns after the commit.
+    pub async fn unit<T, F>(&self, f: F) -> Result<(T, bool)>
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
+    {
+        let f = unit::erase(f);
+        let (v, keep) = match &self.engine {
+            Engine::Sqlite { writer, .. } => writer.unit(f).await?,
+            Engine::Postgres { .. } => batcher::run_unit(self, &f).await?,
+        };
+        let v = v.downcast::<T>().map_err(|_| corrupt("a write unit returned a value of the wrong type"))?;
+        Ok((*v, keep))
+    }
+
+    /// Runs one write statement in the write path; returns its rows (for `RETURNING`).
     pub(crate) async fn write_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
-        match (&self.writer, &self.queue) {
-            (Some(w), _) => w.write(sql, args).await,
-            (None, Some(q)) => q.write(sql, args).await,
-            (None, None) => self.write_direct(sql, args).await,
+        use sql::Sql;
+        let sql = sql.to_string();
+        match &self.engine {
+            Engine::Sqlite { .. } => {
+                let (rows, _) = self
+                    .unit(move |tx| {
+                        let (sql, args) = (sql.clone(), args.clone());
+                        Box::pin(async move { Ok((tx.rows(&sql, args).await?, true)) })
+                    })
+                    .await?;
+                Ok(rows)
+            }
+            Engine::Postgres { .. } => {
+                // A single statement commits by itself: one round trip.
+                let mut conn = self.read.acquire().await?;
+                (*conn).rows(&sql, args).await
+            }
         }
     }
 
-    /// Runs one write statement on its own, on the pool.
-    pub(crate) async fn write_direct(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
-        use sql::Sql;
-        let mut conn = self.write.acquire().await?;
-        (*conn).rows(sql, args).await
+    /// Whether the write path is running: the SQLite writer thread, or every PostgreSQL batch
+    /// worker. `/readyz` reports not ready when it is not.
+    pub fn write_path_alive(&self) -> bool {
+        match &self.engine {
+            Engine::Sqlite { writer, .. } => writer.alive(),
+            Engine::Postgres { placer } => placer.alive(),
+        }
+    }
+
+    /// Stops the write path, as a crash of the writer would (tests of `/readyz`).
+    #[doc(hidden)]
+    pub async fn halt_write_path(&self) {
+        match &self.engine {
+            Engine::Sqlite { writer, .. } => writer.halt().await,
+            Engine::Postgres { placer } => placer.halt().await,
+        }
+        for _ in 0..200 {
+            if !self.write_path_alive() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Runs one read query: inline on SQLite, on the pool on PostgreSQL.
     pub(crate) async fn read_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
         use sql::Sql;
-        match &self.readers {
-            Some(r) => r.rows(sql, &args),
-            None => {
+        match &self.engine {
+            Engine::Sqlite { readers, .. } => readers.rows(sql, &args),
+            Engine::Postgres { .. } => {
                 let mut conn = self.read.acquire().await?;
                 (*conn).rows(sql, args).await
             }
         }
-    }
-
-    /// Batches that fell back to order-by-order placement since this handle was opened.
-    pub fn batch_fallbacks(&self) -> u64 {
-        self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A cheap round trip to the database, for `/readyz`.
@@ -216,7 +284,6 @@ impl Store {
 
     pub async fn close(&self) {
         self.read.close().await;
-        self.write.close().await;
     }
 
     /// A per-tenant marker (e.g. `demo_seeded`), set once.
@@ -230,13 +297,10 @@ impl Store {
     }
 
     pub async fn set_meta(&self, tenant: &str, key: &str, value: &str) -> Result<()> {
-        sqlx::query(
+        self.write_rows(
             "INSERT INTO meta (tenant_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value",
+            vec![tenant.into(), key.into(), value.into()],
         )
-        .bind(tenant)
-        .bind(key)
-        .bind(value)
-        .execute(&self.write)
         .await?;
         Ok(())
     }
@@ -273,4 +337,21 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
+}
+
+/// The `outcome` label of `ordo_placements_total`.
+fn place_outcome(r: &std::result::Result<ordo_domain::Order, orders::PlaceError>) -> &'static str {
+    use orders::PlaceError as E;
+    match r {
+        Ok(_) => "placed",
+        Err(E::Shortage(_)) => "out_of_stock",
+        Err(E::PriceMoved(_)) => "price_moved",
+        Err(E::PromotionExhausted(_) | E::CustomerLimitReached(_) | E::PromotionInvalid(..)) => "promotion_refused",
+        Err(E::TokenUsed(_)) => "token_used",
+        Err(E::CartOrdered(_)) => "cart_ordered",
+        Err(E::ClaimLost) => "claim_lost",
+        Err(E::AuthorizationLost) => "authorization_lost",
+        Err(E::Store(StoreError::Busy)) => "busy",
+        Err(E::Store(_)) => "error",
+    }
 }

@@ -1,6 +1,8 @@
 //! Payment tokens issued by the sandbox gateway: token, brand, last four digits, expiry and the
 //! sandbox outcome. Never a card number or CVC. A token pays for at most one order.
 
+use crate::idempotency::{IdempotencyKey, Idempotent, Render};
+use crate::sql::Sql;
 use crate::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -17,23 +19,31 @@ pub struct TokenRecord {
 }
 
 impl Store {
-    pub async fn insert_payment_token(&self, tenant: &str, t: &TokenRecord) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO payment_tokens (tenant_id, token, brand, last4, exp_month, exp_year, outcome, created_at_ms, order_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
-            vec![
-                tenant.into(),
-                (&t.token).into(),
-                (&t.brand).into(),
-                (&t.last4).into(),
-                t.exp_month.into(),
-                t.exp_year.into(),
-                (&t.outcome).into(),
-                crate::now_ms().into(),
-            ],
-        )
-        .await?;
-        Ok(())
+    /// Stores a new token (idempotently, when given a key and how to render the answer).
+    pub async fn insert_payment_token(&self, tenant: &str, t: &TokenRecord, key: Option<(IdempotencyKey, Render<TokenRecord>)>) -> Result<Idempotent<TokenRecord>> {
+        let (tenant_id, t) = (tenant.to_string(), t.clone());
+        self.idempotent(tenant, key, move |tx| {
+            let (tenant_id, t) = (tenant_id.clone(), t.clone());
+            Box::pin(async move {
+                tx.exec(
+                    "INSERT INTO payment_tokens (tenant_id, token, brand, last4, exp_month, exp_year, outcome, created_at_ms, order_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+                    vec![
+                        tenant_id.as_str().into(),
+                        (&t.token).into(),
+                        (&t.brand).into(),
+                        (&t.last4).into(),
+                        t.exp_month.into(),
+                        t.exp_year.into(),
+                        (&t.outcome).into(),
+                        crate::now_ms().into(),
+                    ],
+                )
+                .await?;
+                Ok((t, true))
+            })
+        })
+        .await
     }
 
     pub async fn payment_token(&self, tenant: &str, token: &str) -> Result<Option<TokenRecord>> {

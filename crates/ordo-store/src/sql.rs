@@ -236,3 +236,46 @@ impl Readers {
         result
     }
 }
+
+/// The connection a write runs on inside its transaction: the SQLite writer's (rusqlite) or a
+/// pooled sqlx connection (PostgreSQL). Every write path — placements, idempotent writes,
+/// adjustments, single statements — is written once against this.
+pub enum Tx<'c> {
+    Embedded(Embedded<'c>),
+    Pooled(&'c mut sqlx::AnyConnection),
+}
+
+impl Sql for Tx<'_> {
+    async fn exec(&mut self, sql: &str, args: Vec<Val>) -> Result<u64, StoreError> {
+        match self {
+            Tx::Embedded(e) => e.exec_now(sql, &args),
+            Tx::Pooled(c) => (**c).exec(sql, args).await,
+        }
+    }
+    async fn rows(&mut self, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Tx::Embedded(e) => e.rows_now(sql, &args),
+            Tx::Pooled(c) => (**c).rows(sql, args).await,
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// Whether rows must be locked explicitly (`FOR UPDATE`): on PostgreSQL. SQLite's single
+    /// writer holds the whole database while it writes.
+    pub fn locks_rows(&self) -> bool {
+        matches!(self, Tx::Pooled(_))
+    }
+
+    /// Runs transaction-control SQL (`BEGIN`, `SAVEPOINT s`, `COMMIT`, …).
+    pub async fn control(&mut self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Tx::Embedded(e) => e.0.execute_batch(sql).map_err(embedded),
+            Tx::Pooled(c) => {
+                use sqlx::Executor as _;
+                (**c).execute(sqlx::AssertSqlSafe(sql.to_string())).await?;
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,32 +1,43 @@
-//! The embedded database's writer: one thread owns SQLite's write connection (rusqlite) and
-//! commits everything that is queued together — order placements (set-based, `batch.rs`), carts,
-//! payment tokens, authorization records — in one transaction with one fsync.
-//! Callers are answered only after that commit. A whole batch runs without a thread hop per
-//! statement, which is what keeps the single writer fast. If the batch as a whole fails, every
-//! job runs again in a transaction of its own.
+//! The embedded database's single writer: one thread owns SQLite's only write connection
+//! (rusqlite) and every write of the process goes through it — placements, idempotent creates,
+//! adjustments, admin upserts, single statements. It takes everything queued, runs it in one
+//! transaction (each unit in a savepoint, placements through the group-commit driver) and commits
+//! once, with one fsync; callers hear back only after that commit. The queue is bounded: a full
+//! queue refuses at once (`StoreError::Busy`) rather than letting callers pile up. A panic inside a
+//! batch is caught: the batch is rolled back, its callers get an error, and the writer goes on.
 
 use crate::batcher::BatchConfig;
-use crate::batch::place_set;
-use crate::orders::{NewOrder, PlaceError, place_in_tx};
-use crate::sql::{Embedded, Row, Val, embedded};
+use crate::commit::{self, Scope};
+use crate::orders::{NewOrder, PlaceError};
+use crate::sql::{Embedded, Tx, embedded};
+use crate::unit::{self, Erased, UnitFn};
 use crate::StoreError;
 use ordo_domain::Order;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) enum Job {
     Place { tenant: String, new: NewOrder, reply: oneshot::Sender<Result<Order, PlaceError>> },
-    Write { sql: String, args: Vec<Val>, reply: oneshot::Sender<Result<Vec<Row>, StoreError>> },
-}
-
-enum Outcome {
-    Placed(Result<Order, PlaceError>),
-    Wrote(Result<Vec<Row>, StoreError>),
+    Unit { f: UnitFn, reply: oneshot::Sender<Result<(Erased, bool), StoreError>> },
+    /// Stops the writer (tests of the watched write path).
+    Halt,
 }
 
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
+    alive: Arc<AtomicUsize>,
+}
+
+/// Counts a worker as alive for as long as it runs (also through a panic).
+pub(crate) struct AliveGuard(pub Arc<AtomicUsize>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Writer {
@@ -34,31 +45,53 @@ impl Writer {
     pub fn start(file: &Path, batch: BatchConfig) -> Result<Writer, StoreError> {
         let conn = rusqlite::Connection::open(file).map_err(embedded)?;
         // FULL: every commit is fsync'd before its callers hear of it. Savepoint journals stay in
-        // memory.
+        // memory. The busy timeout only matters when another process shares the file.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; \
              PRAGMA temp_store = MEMORY;",
         )
         .map_err(embedded)?;
         conn.set_prepared_statement_cache_capacity(64);
-        let (tx, rx) = mpsc::channel::<Job>(batch.max_orders.max(1) * 64);
+        let (tx, rx) = mpsc::channel::<Job>(batch.queue_capacity.max(1));
+        let alive = Arc::new(AtomicUsize::new(1));
+        let guard = AliveGuard(alive.clone());
         std::thread::Builder::new()
             .name("ordo-sqlite-writer".into())
-            .spawn(move || run(conn, rx, batch))
+            .spawn(move || {
+                let _guard = guard;
+                run(conn, rx, batch)
+            })
             .map_err(|e| StoreError::Embedded(e.to_string()))?;
-        Ok(Writer { queue: tx })
+        Ok(Writer { queue: tx, alive })
+    }
+
+    fn enqueue(&self, job: Job) -> Result<(), StoreError> {
+        let r = self.queue.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        });
+        metrics::gauge!("ordo_write_queue_depth").set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        r
     }
 
     pub async fn place(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Job::Place { tenant: tenant.to_string(), new, reply }).await.map_err(|_| stopped())?;
+        self.enqueue(Job::Place { tenant: tenant.to_string(), new, reply })?;
         answer.await.map_err(|_| stopped())?
     }
 
-    pub async fn write(&self, sql: &str, args: Vec<Val>) -> Result<Vec<Row>, StoreError> {
+    pub async fn unit(&self, f: UnitFn) -> Result<(Erased, bool), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Job::Write { sql: sql.to_string(), args, reply }).await.map_err(|_| stopped())?;
+        self.enqueue(Job::Unit { f, reply })?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst) > 0 && !self.queue.is_closed()
+    }
+
+    pub async fn halt(&self) {
+        let _ = self.queue.send(Job::Halt).await;
     }
 }
 
@@ -78,137 +111,134 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, batch: Batch
                 Err(_) => std::thread::sleep(std::time::Duration::from_micros(50)),
             }
         }
-        let outcomes = match run_batch(&mut conn, &jobs) {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
+        if jobs.iter().any(|j| matches!(j, Job::Halt)) {
+            for job in jobs {
+                answer_error(job, || stopped());
+            }
+            return;
+        }
+        metrics::histogram!("ordo_batch_size").record(jobs.len() as f64);
+        let started = std::time::Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(run_batch(&mut conn, &jobs))));
+        let outcomes: Vec<Done> = match outcome {
+            Ok(Ok(outcomes)) => {
+                metrics::histogram!("ordo_commit_seconds").record(started.elapsed().as_secs_f64());
+                outcomes
+            }
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, jobs = jobs.len(), "SQLite batch failed as a whole; running its jobs one by one");
                 let _ = conn.execute_batch("ROLLBACK");
-                jobs.iter().map(|j| run_alone(&mut conn, j)).collect()
+                let mut outcomes = Vec::with_capacity(jobs.len());
+                for job in &jobs {
+                    let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(run_alone(&mut conn, job))));
+                    outcomes.push(one.unwrap_or_else(|_| {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        failed(job, StoreError::Embedded("the write failed unexpectedly".into()))
+                    }));
+                }
+                outcomes
+            }
+            Err(_) => {
+                tracing::error!(jobs = jobs.len(), "the SQLite writer caught a panic; its batch was rolled back");
+                let _ = conn.execute_batch("ROLLBACK");
+                jobs.iter().map(|j| failed(j, StoreError::Embedded("the write failed unexpectedly".into()))).collect()
             }
         };
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
-            match (job, outcome) {
-                (Job::Place { reply, .. }, Outcome::Placed(r)) => {
-                    let _ = reply.send(r);
-                }
-                (Job::Write { reply, .. }, Outcome::Wrote(r)) => {
-                    let _ = reply.send(r);
-                }
-                _ => unreachable_pairing(),
-            }
+        for (job, done) in jobs.into_iter().zip(outcomes) {
+            deliver(job, done);
         }
     }
 }
 
-/// Jobs and outcomes are produced pairwise in order; a mismatch would be a bug in this file.
-fn unreachable_pairing() {
-    tracing::error!("SQLite writer paired a job with the wrong outcome");
+/// A job with its outcome, kept until the batch's commit.
+enum Done {
+    Placed(Result<Order, PlaceError>),
+    Ran(Result<(Erased, bool), StoreError>),
 }
 
-fn run_job(conn: &mut rusqlite::Connection, job: &Job) -> Outcome {
-    match job {
-        Job::Place { tenant, new, .. } => {
-            Outcome::Placed(futures_executor::block_on(place_in_tx(&mut Embedded(conn), tenant, new.clone())))
-        }
-        Job::Write { sql, args, .. } => Outcome::Wrote(Embedded(conn).rows_now(sql, args)),
-    }
-}
-
-fn failed(o: &Outcome) -> bool {
-    matches!(o, Outcome::Placed(Err(_)) | Outcome::Wrote(Err(_)))
-}
-
-fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<Outcome>, rusqlite::Error> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let mut outcomes: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
-    // Writes first, each in a savepoint.
+/// Runs every job of the batch in one transaction and returns the outcomes in job order; the
+/// caller delivers them only after this returned, i.e. after `COMMIT` succeeded.
+async fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<Done>, StoreError> {
+    let mut tx = Tx::Embedded(Embedded(conn));
+    tx.control("BEGIN IMMEDIATE").await?;
+    let mut outcomes: Vec<Option<Done>> = (0..jobs.len()).map(|_| None).collect();
     for (i, job) in jobs.iter().enumerate() {
-        if let Job::Write { .. } = job {
-            outcomes[i] = Some(in_savepoint(conn, job)?);
+        if let Job::Unit { f, .. } = job {
+            outcomes[i] = Some(Done::Ran(unit::in_savepoint(&mut tx, f).await));
         }
     }
-    // Placements: set-based per tenant; repeats of a key or token in the batch go after, alone.
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    let mut later = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, job) in jobs.iter().enumerate() {
-        if let Job::Place { tenant, new, .. } = job {
-            let mut marks = vec![format!("k:{tenant}:{}", new.idempotency_key)];
-            marks.extend(new.order.payments.iter().map(|p| format!("t:{tenant}:{}", p.token)));
-            marks.extend(new.order.cart_id.iter().map(|c| format!("c:{tenant}:{c}")));
-            if marks.iter().any(|m| seen.contains(m)) {
-                later.push(i);
-                continue;
-            }
-            seen.extend(marks);
-            match groups.iter_mut().find(|(t, _)| *t == tenant.as_str()) {
-                Some((_, idx)) => idx.push(i),
-                None => groups.push((tenant.as_str(), vec![i])),
-            }
-        }
-    }
-    for (tenant, idx) in groups {
-        let orders: Vec<NewOrder> = idx
+    let places: Vec<usize> = jobs.iter().enumerate().filter(|(_, j)| matches!(j, Job::Place { .. })).map(|(i, _)| i).collect();
+    if !places.is_empty() {
+        let batch: Vec<(String, NewOrder)> = places
             .iter()
             .filter_map(|i| match &jobs[*i] {
-                Job::Place { new, .. } => Some(new.clone()),
-                Job::Write { .. } => None,
+                Job::Place { tenant, new, .. } => Some((tenant.clone(), new.clone())),
+                _ => None,
             })
             .collect();
-        conn.execute_batch("SAVEPOINT batch")?;
-        match futures_executor::block_on(place_set(&mut Embedded(conn), tenant, orders, false)) {
-            Ok(results) => {
-                conn.execute_batch("RELEASE SAVEPOINT batch")?;
-                for (i, r) in idx.iter().zip(results) {
-                    outcomes[*i] = Some(Outcome::Placed(r));
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, orders = idx.len(), "set-based placement failed; placing the batch's orders one by one");
-                conn.execute_batch("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch")?;
-                for i in idx {
-                    outcomes[i] = Some(in_savepoint(conn, &jobs[i])?);
-                }
-            }
+        for (i, r) in places.iter().zip(commit::place_batch(&mut tx, Scope::Savepoint, batch).await) {
+            outcomes[*i] = Some(Done::Placed(r));
         }
     }
-    for i in later {
-        outcomes[i] = Some(in_savepoint(conn, &jobs[i])?);
-    }
-    conn.execute_batch("COMMIT")?;
-    Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Wrote(Err(StoreError::Embedded("job skipped".into()))))).collect())
+    tx.control("COMMIT").await?;
+    Ok(outcomes.into_iter().zip(jobs).map(|(o, j)| o.unwrap_or_else(|| failed(j, StoreError::Corrupt("a job got no outcome".into())))).collect())
 }
 
-/// Runs one job inside a savepoint, rolled back if the job fails.
-fn in_savepoint(conn: &mut rusqlite::Connection, job: &Job) -> Result<Outcome, rusqlite::Error> {
-    conn.execute_batch("SAVEPOINT job")?;
-    let o = run_job(conn, job);
-    if failed(&o) {
-        conn.execute_batch("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")?;
-    } else {
-        conn.execute_batch("RELEASE SAVEPOINT job")?;
-    }
-    Ok(o)
-}
-
-fn run_alone(conn: &mut rusqlite::Connection, job: &Job) -> Outcome {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        return error_outcome(job, e);
-    }
-    let o = run_job(conn, job);
-    let end = if failed(&o) { conn.execute_batch("ROLLBACK") } else { conn.execute_batch("COMMIT") };
-    match end {
-        Ok(()) => o,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            error_outcome(job, e)
-        }
-    }
-}
-
-fn error_outcome(job: &Job, e: rusqlite::Error) -> Outcome {
+/// Runs one job in a transaction of its own (after its batch failed as a whole).
+async fn run_alone(conn: &mut rusqlite::Connection, job: &Job) -> Done {
+    let mut tx = Tx::Embedded(Embedded(conn));
     match job {
-        Job::Place { .. } => Outcome::Placed(Err(PlaceError::Store(embedded(e)))),
-        Job::Write { .. } => Outcome::Wrote(Err(embedded(e))),
+        Job::Unit { f, .. } => Done::Ran(unit::alone(&mut tx, "BEGIN IMMEDIATE", f).await),
+        Job::Place { tenant, new, .. } => Done::Placed(match tx.control("BEGIN IMMEDIATE").await {
+            Err(e) => Err(PlaceError::Store(e)),
+            Ok(()) => {
+                let mut rs = commit::place_batch(&mut tx, Scope::Savepoint, vec![(tenant.clone(), new.clone())]).await;
+                match tx.control("COMMIT").await {
+                    Ok(()) => rs.pop().unwrap_or_else(|| Err(PlaceError::Store(stopped()))),
+                    Err(e) => {
+                        let _ = tx.control("ROLLBACK").await;
+                        Err(PlaceError::Store(e))
+                    }
+                }
+            }
+        }),
+        Job::Halt => Done::Ran(Err(stopped())),
+    }
+}
+
+fn failed(job: &Job, e: StoreError) -> Done {
+    match job {
+        Job::Place { .. } => Done::Placed(Err(PlaceError::Store(e))),
+        Job::Unit { .. } | Job::Halt => Done::Ran(Err(e)),
+    }
+}
+
+fn deliver(job: Job, done: Done) {
+    match (job, done) {
+        (Job::Place { reply, .. }, Done::Placed(r)) => {
+            let _ = reply.send(r);
+        }
+        (Job::Unit { reply, .. }, Done::Ran(r)) => {
+            let _ = reply.send(r);
+        }
+        (Job::Place { reply, .. }, Done::Ran(_)) => {
+            let _ = reply.send(Err(PlaceError::Store(StoreError::Corrupt("the writer paired a placement with the wrong outcome".into()))));
+        }
+        (Job::Unit { reply, .. }, Done::Placed(_)) => {
+            let _ = reply.send(Err(StoreError::Corrupt("the writer paired a unit with the wrong outcome".into())));
+        }
+        (Job::Halt, _) => {}
+    }
+}
+
+fn answer_error(job: Job, e: impl Fn() -> StoreError) {
+    match job {
+        Job::Place { reply, .. } => {
+            let _ = reply.send(Err(PlaceError::Store(e())));
+        }
+        Job::Unit { reply, .. } => {
+            let _ = reply.send(Err(e()));
+        }
+        Job::Halt => {}
     }
 }

@@ -139,7 +139,7 @@ async fn setup_skus(client: &reqwest::Client, base: &str, prefix: &str, n: usize
         )
         .await?;
         must(
-            client.post(format!("{base}/v1/inventory/adjustments")).json(&json!({"sku": sku, "location_id": location, "set_on_hand": stock, "reason": "receipt"})).send().await,
+            client.post(format!("{base}/v1/inventory/adjustments")).header("Idempotency-Key", format!("loadgen-stock-{sku}-{}", std::process::id())).json(&json!({"sku": sku, "location_id": location, "set_on_hand": stock, "reason": "receipt"})).send().await,
             "stock product",
         )
         .await?;

@@ -71,7 +71,7 @@ async fn product_upsert_creates_then_updates_and_validates() {
 async fn inventory_adjustments_keep_reservations_safe() {
     let app = TestApp::spawn().await;
     app.product("A", 1000, 10).await;
-    let r = app.post("/v1/inventory/adjustments", &json!({"sku": "A", "location_id": "store-2", "delta": 5, "reason": "receipt"})).await;
+    let r = app.adjust(&json!({"sku": "A", "location_id": "store-2", "delta": 5, "reason": "receipt"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let inv = app.inventory("A").await;
     assert_eq!(inv["on_hand"], 15);
@@ -87,7 +87,7 @@ async fn inventory_adjustments_keep_reservations_safe() {
     assert_eq!(inv["reserved"], 12);
     assert_eq!(inv["available"], 3);
     let wh1_reserved = inv["locations"].as_array().unwrap().iter().find(|l| l["location_id"] == "wh-1").unwrap()["reserved"].as_i64().unwrap();
-    let r = app.post("/v1/inventory/adjustments", &json!({"sku": "A", "location_id": "wh-1", "set_on_hand": wh1_reserved - 1, "reason": "count"})).await;
+    let r = app.adjust(&json!({"sku": "A", "location_id": "wh-1", "set_on_hand": wh1_reserved - 1, "reason": "count"})).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert_eq!(app.inventory("A").await["on_hand"], 15, "a refused adjustment changes nothing");
 
@@ -101,7 +101,7 @@ async fn inventory_adjustments_keep_reservations_safe() {
         (json!({"sku": "A", "location_id": "wh-1", "delta": i64::MIN, "reason": "receipt"}), "delta"),
         (json!({"sku": "A", "location_id": "wh-1", "delta": 1, "reason": "receipt", "note": "a\u{0}b"}), "note"),
     ] {
-        let r = app.post("/v1/inventory/adjustments", &body).await;
+        let r = app.adjust(&body).await;
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let v: Value = r.json().await.unwrap();
         assert!(problem_paths(&v).contains(&path.to_string()), "{body} → {v}");

@@ -78,8 +78,9 @@ async fn two_server_processes_sharing_one_database_never_oversell() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_retries_of_one_key_place_one_order() {
-    let app = TestApp::spawn().await;
+async fn concurrent_retries_of_one_key_place_one_order_and_reach_the_gateway_once() {
+    // A slow gateway keeps the first request in flight while its duplicates arrive.
+    let app = TestApp::spawn_with(|c| c.sandbox_gateway_latency = std::time::Duration::from_millis(400)).await;
     app.product("A", 1000, 100).await;
     let total = quote(&app, "A", 1).await;
     let token = app.token("4242424242424242").await;
@@ -92,9 +93,19 @@ async fn concurrent_retries_of_one_key_place_one_order() {
     .await;
     let ids: std::collections::HashSet<String> =
         results.iter().filter(|(s, _)| *s == StatusCode::CREATED).map(|(_, v)| v["id"].as_str().unwrap().to_string()).collect();
-    let bad: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED).collect();
-    assert!(bad.is_empty(), "every retry gets the first answer: {bad:?}");
+    let in_progress = results.iter().filter(|(s, v)| *s == StatusCode::CONFLICT && v["type"] == "https://ordo.dev/problems/request-in-progress").count();
+    let bad: Vec<_> = results.iter().filter(|(s, v)| *s != StatusCode::CREATED && !(*s == StatusCode::CONFLICT && v["type"] == "https://ordo.dev/problems/request-in-progress")).collect();
+    assert!(bad.is_empty(), "a duplicate gets the first answer or request-in-progress: {bad:?}");
+    assert!(in_progress > 0, "duplicates arriving during the first request are told it is in progress");
     assert_eq!(ids.len(), 1);
+    // The gateway was asked once: one authorization, attached; nothing authorized and voided after the fact.
+    let auths = app.store.authorization_counts(&app.tenant).await.unwrap();
+    assert_eq!(auths.into_iter().collect::<Vec<_>>(), vec![("attached".to_string(), 1)]);
+    // Once it finished, a retry replays the first answer.
+    let r = client().post(app.url("/v1/orders")).header("Idempotency-Key", "same-key").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap(), ids.iter().next().unwrap());
     assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), 1);
     assert_eq!(app.inventory("A").await["reserved"], 1);
 }

@@ -20,6 +20,7 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
     // A staff adjustment before the storm: a reseed on restart would undo it.
     let r = c
         .post(format!("{base1}/v1/inventory/adjustments"))
+        .header("Idempotency-Key", "pre-storm-damage")
         .json(&serde_json::json!({"sku": SKU, "location_id": "wh-east", "delta": -1, "reason": "damage"}))
         .send()
         .await
@@ -81,7 +82,9 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
     }
 
     // Restart on the same storage, with --demo again: nothing may be reseeded or reset.
-    let (_p2, base2) = spawn_ordo(&storage, true);
+    // Claims the killed process held are abandoned; they can be taken over once their lease
+    // (the authorization grace, 2 s here) ran out, and until then a retry is told to wait.
+    let (_p2, base2) = spawn_ordo_with(&storage, true, &["--authorization-grace", "2s"]);
     for v in acknowledged.values() {
         let id = v["id"].as_str().unwrap();
         let got: Value = c.get(format!("{base2}/v1/orders/{id}")).send().await.unwrap().json().await.unwrap();
@@ -90,7 +93,15 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
     // Every request retried with its key gets a definite answer; acknowledged ones the same order.
     let mut final_ids = HashSet::new();
     for (i, body) in bodies.iter().enumerate() {
-        let (s, v) = place_at(&c, &base2, &format!("crash-{i}"), body).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let (s, v) = loop {
+            let (s, v) = place_at(&c, &base2, &format!("crash-{i}"), body).await;
+            let in_progress = s == StatusCode::CONFLICT && v["type"] == "https://ordo.dev/problems/request-in-progress";
+            if !in_progress || std::time::Instant::now() > deadline {
+                break (s, v);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        };
         assert!(s == StatusCode::CREATED || s == StatusCode::CONFLICT, "retry {i}: {s} {v}");
         if let Some(first) = acknowledged.get(&i) {
             assert_eq!(s, StatusCode::CREATED);

@@ -39,6 +39,7 @@ pub fn config(storage: StorageConfig) -> Config {
         batch_max_orders: 64,
         batch_max_wait: Duration::ZERO,
         batch_workers: None,
+        write_queue_capacity: 4096,
     }
 }
 
@@ -54,8 +55,19 @@ impl TestApp {
     }
 
     pub async fn spawn_on(storage: StorageConfig, tmp: tempfile::TempDir, demo: bool) -> TestApp {
+        Self::spawn_configured(storage, tmp, |c| c.demo = demo).await
+    }
+
+    /// A server on fresh storage with its configuration adjusted by `adjust`.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = ordo_store::testing::test_storage(tmp.path()).await.expect("test storage");
+        Self::spawn_configured(storage, tmp, adjust).await
+    }
+
+    async fn spawn_configured(storage: StorageConfig, tmp: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let mut cfg = config(storage.clone());
-        cfg.demo = demo;
+        adjust(&mut cfg);
         let server = ordo_server::start(cfg).await.expect("server starts");
         let app = TestApp {
             base: format!("http://{}", server.addr),
@@ -120,8 +132,20 @@ impl TestApp {
         }
     }
 
+    /// `POST /v1/inventory/adjustments` under a fresh Idempotency-Key.
+    pub async fn adjust(&self, body: &Value) -> Response {
+        self.client.post(self.url("/v1/inventory/adjustments")).header("Idempotency-Key", uuid::Uuid::new_v4().to_string()).json(body).send().await.unwrap()
+    }
+
     pub async fn set_stock(&self, sku: &str, location: &str, n: i64) {
-        let r = self.post("/v1/inventory/adjustments", &json!({"sku": sku, "location_id": location, "set_on_hand": n, "reason": "count"})).await;
+        let r = self
+            .client
+            .post(self.url("/v1/inventory/adjustments"))
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"sku": sku, "location_id": location, "set_on_hand": n, "reason": "count"}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED, "adjustment: {}", r.text().await.unwrap());
     }
 

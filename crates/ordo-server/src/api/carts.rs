@@ -1,34 +1,51 @@
 //! `/v1/carts`: the app's whole local cart in, the reconciled cart out (with every change).
 
-use super::inputs::CartInput;
+use super::inputs::{CartInput, parse_cart};
 use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
+use super::{answer_response, idempotency_header};
 use crate::AppState;
 use crate::services::carts::{self, CartView};
+use crate::services::idempotency::{self, Operation};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Json;
 
-/// Create a cart from the app's local lines.
+/// Create a cart from the app's local lines. With an `Idempotency-Key`, a retry returns the
+/// first cart instead of creating a second one.
 #[utoipa::path(post, path = "/v1/carts", tag = "carts", request_body = CartInput,
-    responses((status = 201, body = CartView), (status = 422, body = Problem)))]
-pub async fn create(State(state): State<AppState>, ApiJson(input): ApiJson<CartInput>) -> Result<Response, ApiError> {
-    let cart = carts::create_cart(&state, &input).await?;
-    let location = format!("/v1/carts/{}", cart.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(cart)).into_response())
+    params(("Idempotency-Key" = Option<String>, Header, description = "optional; a retry with the same key returns the same cart")),
+    responses((status = 201, body = CartView),
+              (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "the same key is in progress"),
+              (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, body = Problem, content_type = "application/problem+json")))]
+pub async fn create(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<CartInput>) -> Result<Response, ApiError> {
+    let key = idempotency::parse_key(idempotency_header(&headers), Operation::CreateCart, false)?;
+    let (doc, hints) = parse_cart(&input)?;
+    let key = key.map(|k| idempotency::scoped(Operation::CreateCart, "", &k, &input));
+    let answer = carts::create_cart(&state, &doc, hints, key).await?;
+    Ok(answer_response(answer, Some("/v1/carts")))
 }
 
-/// Sync the whole local cart (lines, promo codes, customer, shipments).
+/// Sync the whole local cart (lines, promo codes, customer, shipments). A cart that became an
+/// order is read-only: 409 `cart-already-ordered`.
 #[utoipa::path(put, path = "/v1/carts/{id}", tag = "carts", request_body = CartInput,
-    responses((status = 200, body = CartView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = String, Path, description = "the cart's id (cart_…)")),
+    responses((status = 200, body = CartView), (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "the cart already became an order"),
+              (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub async fn sync(State(state): State<AppState>, PathParam(id): PathParam, ApiJson(input): ApiJson<CartInput>) -> Result<Json<CartView>, ApiError> {
-    Ok(Json(carts::sync_cart(&state, &id, &input).await?))
+    let (doc, hints) = parse_cart(&input)?;
+    Ok(Json(carts::sync_cart(&state, &id, &doc, hints).await?))
 }
 
 /// The reconciled cart with current prices, stock and totals.
 #[utoipa::path(get, path = "/v1/carts/{id}", tag = "carts",
-    responses((status = 200, body = CartView), (status = 404, body = Problem)))]
+    params(("id" = String, Path, description = "the cart's id (cart_…)")),
+    responses((status = 200, body = CartView), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, PathParam(id): PathParam) -> Result<Json<CartView>, ApiError> {
     Ok(Json(carts::get_cart(&state, &id).await?))
 }

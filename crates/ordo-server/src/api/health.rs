@@ -1,4 +1,4 @@
-//! Operations endpoints: liveness, readiness (the database answers) and the OpenAPI document.
+//! Operations endpoints: liveness, and readiness (the write path runs and the database answers).
 
 use super::problem::Problem;
 use crate::AppState;
@@ -15,6 +15,18 @@ pub async fn healthz() -> Json<Value> {
 /// The process can serve: storage answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, body = Object), (status = 503, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, axum::response::Response> {
+    if !state.store.write_path_alive() {
+        tracing::error!("readiness check failed: the write path (writer thread or batch workers) is gone");
+        return Err(super::problem::problem_response(Problem {
+            kind: "https://ordo.dev/problems/not-ready".into(),
+            title: "Not ready".into(),
+            status: 503,
+            detail: "the write path is not running: writes cannot be accepted".into(),
+            errors: vec![],
+            differences: vec![],
+            payment: None,
+        }));
+    }
     match state.store.ping().await {
         Ok(()) => Ok(Json(json!({"status": "ready", "backend": format!("{:?}", state.store.backend()).to_lowercase()}))),
         Err(e) => {

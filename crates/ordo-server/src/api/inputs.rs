@@ -4,7 +4,8 @@
 
 use ordo_domain::contact::{AddressInput, parse_guest};
 use ordo_domain::pricing::{LineRequest, ShipmentRequest};
-use ordo_domain::{Address, Currency, FieldErrors, GuestContact, Money, Quantity, Sku};
+use crate::services::checkout::{CheckoutRequest, CheckoutSource};
+use ordo_domain::{Address, CartDoc, Currency, CustomerRef, FieldErrors, Money, Quantity, Sku};
 use serde::{Deserialize, Serialize};
 
 pub const MAX_LINES: usize = 100;
@@ -93,23 +94,6 @@ pub struct OrderInput {
     pub payments: Vec<TenderInput>,
     /// The total the shopper saw; a different total is a 409, never a silent change.
     pub expected_total: Option<MoneyInput>,
-}
-
-/// Who buys, as parsed: a guest's validated contact or a member id still to be looked up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum CustomerRef {
-    Guest(GuestContact),
-    Member { customer_id: String },
-}
-
-/// A cart as parsed: what is stored for it and priced.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct CartDoc {
-    pub lines: Vec<LineRequest>,
-    pub promo_codes: Vec<String>,
-    pub customer: Option<CustomerRef>,
-    pub shipments: Vec<ShipmentRequest>,
 }
 
 pub fn parse_money(m: &MoneyInput, path: &str, errs: &mut FieldErrors) -> Option<Money> {
@@ -219,4 +203,68 @@ pub fn parse_cart(input: &CartInput) -> Result<(CartDoc, Vec<(Sku, Money)>), Fie
 
 pub fn currency_or(c: &str) -> Option<Currency> {
     Currency::parse(c).ok()
+}
+
+/// Parses a `POST /v1/orders` body into the checkout's domain values; every invalid field is
+/// reported at once with its path.
+pub fn parse_order(input: &OrderInput) -> Result<CheckoutRequest, FieldErrors> {
+    let mut errs = FieldErrors::default();
+    let source = match (&input.cart_id, &input.lines) {
+        (Some(_), Some(_)) => {
+            errs.add("lines", "conflicting", "give either cart_id or lines, not both");
+            None
+        }
+        (Some(id), None) => Some(CheckoutSource::Cart(id.clone())),
+        (None, Some(lines)) => {
+            let mut quoted = Vec::new();
+            let lines = parse_lines(lines, "lines", &mut errs, &mut quoted);
+            Some(CheckoutSource::Lines { lines, quoted })
+        }
+        (None, None) => {
+            errs.add("lines", "required", "give cart_id or lines");
+            None
+        }
+    };
+    let promo_codes = input.promo_codes.as_ref().map(|c| parse_promo_codes(c, "promo_codes", &mut errs));
+    let customer = input.customer.as_ref().and_then(|c| parse_customer(c, "customer", &mut errs));
+    let shipments = input.shipments.as_ref().map(|s| parse_shipments(s, "shipments", &mut errs));
+    if !matches!(source, Some(CheckoutSource::Cart(_))) {
+        // Inline lines have no cart to take who buys and where it goes from.
+        if input.customer.is_none() {
+            errs.add("customer", "required", "a guest's email, phone and name, or a member's customer_id");
+        }
+        if input.shipments.as_ref().is_none_or(|s| s.is_empty()) {
+            errs.add("shipments", "required", "an order needs at least one shipping address");
+        }
+    }
+    let tenders = parse_tenders(&input.payments, &mut errs);
+    let expected_total = input.expected_total.as_ref().and_then(|m| parse_money(m, "expected_total", &mut errs));
+    errs.into_result()?;
+    let source = source.ok_or_else(|| FieldErrors(vec![ordo_domain::FieldError::new("lines", "required", "give cart_id or lines")]))?;
+    Ok(CheckoutRequest { source, promo_codes, customer, shipments, tenders, expected_total })
+}
+
+fn parse_tenders(payments: &[TenderInput], errs: &mut FieldErrors) -> Vec<(String, Money)> {
+    if payments.len() > MAX_TENDERS {
+        errs.add("payments", "too_many", format!("at most {MAX_TENDERS} tenders"));
+        return vec![];
+    }
+    let mut out = Vec::new();
+    for (i, t) in payments.iter().enumerate() {
+        let p = format!("payments[{i}]");
+        let token = t.token.trim();
+        if token.is_empty() || token.len() > 64 {
+            errs.add(format!("{p}.token"), "invalid_token", "a payment token from POST /v1/payment-tokens is required");
+        }
+        if payments[..i].iter().any(|o| o.token.trim() == token) {
+            errs.add(format!("{p}.token"), "duplicate_token", "each tender needs its own token");
+        }
+        if let Some(m) = parse_money(&t.amount, &format!("{p}.amount"), errs) {
+            if m.amount == 0 {
+                errs.add(format!("{p}.amount.amount"), "not_positive", "a tender amount must be positive");
+            }
+            out.push((token.to_string(), m));
+        }
+    }
+    out
 }

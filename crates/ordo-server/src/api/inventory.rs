@@ -6,7 +6,12 @@ use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use ordo_domain::{FieldErrors, LocationId, Sku};
-use ordo_store::{AdjustError, Adjustment, StockChange};
+use super::{answer_response, idempotency_header};
+use crate::services::idempotency::{self, Operation};
+use crate::services::inventory::{self, AdjustmentBody};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use ordo_store::{Adjustment, StockChange};
 use serde::{Deserialize, Serialize};
 
 const REASONS: &[&str] = &["receipt", "count", "damage", "loss", "return", "correction", "transfer_in", "transfer_out"];
@@ -41,16 +46,6 @@ pub struct AdjustmentInput {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AdjustmentBody {
-    pub sku: String,
-    pub location_id: String,
-    pub on_hand: i64,
-    pub reserved: i64,
-    pub available: i64,
-    pub reason: String,
-}
-
 async fn inventory_of(state: &AppState, sku: &Sku) -> Result<InventoryBody, ApiError> {
     let levels = state.store.stock_levels(state.tenant(), sku).await?;
     let locations: Vec<LocationStock> = levels
@@ -68,7 +63,8 @@ async fn inventory_of(state: &AppState, sku: &Sku) -> Result<InventoryBody, ApiE
 
 /// Stock of one SKU per location.
 #[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory",
-    responses((status = 200, body = InventoryBody), (status = 404, body = Problem)))]
+    params(("sku" = String, Path, description = "the product's SKU")),
+    responses((status = 200, body = InventoryBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Result<Json<InventoryBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
     if state.store.product(state.tenant(), &parsed).await?.is_none() {
@@ -77,14 +73,17 @@ pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Re
     Ok(Json(inventory_of(&state, &parsed).await?))
 }
 
-/// Receipts, counts, damages: change or set on-hand at one location, with a reason.
+/// Receipts, counts, damages: change or set on-hand at one location, with a reason. Needs an
+/// `Idempotency-Key`: a retried receipt returns the first answer and never adds the stock twice.
 #[utoipa::path(post, path = "/v1/inventory/adjustments", tag = "inventory", request_body = AdjustmentInput,
-    responses((status = 201, body = AdjustmentBody), (status = 409, body = Problem, description = "would go below reserved"),
-              (status = 422, body = Problem)))]
-pub async fn adjust(
-    State(state): State<AppState>,
-    ApiJson(input): ApiJson<AdjustmentInput>,
-) -> Result<(axum::http::StatusCode, Json<AdjustmentBody>), ApiError> {
+    params(("Idempotency-Key" = String, Header, description = "unique per adjustment; reuse it to retry")),
+    responses((status = 201, body = AdjustmentBody, description = "applied (or replayed)"),
+              (status = 400, body = Problem, content_type = "application/problem+json", description = "missing or invalid Idempotency-Key, malformed JSON"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "would go below reserved"),
+              (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, body = Problem, content_type = "application/problem+json")))]
+pub async fn adjust(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<AdjustmentInput>) -> Result<Response, ApiError> {
+    let key = idempotency::parse_key(idempotency_header(&headers), Operation::AdjustInventory, true)?.unwrap_or_default();
     let mut errs = FieldErrors::default();
     let sku = errs.take("sku", Sku::parse(&input.sku));
     let location_id = errs.take("location_id", LocationId::parse(&input.location_id));
@@ -119,27 +118,11 @@ pub async fn adjust(
     let (Some(sku), Some(location_id), Some(change)) = (sku, location_id, change) else {
         return Err(ApiError::Internal("validated adjustment lost a field".into()));
     };
-    let adjustment = Adjustment { sku, location_id, change, reason: reason.clone(), note };
-    match state.store.adjust_stock(state.tenant(), &adjustment).await {
-        Ok(level) => Ok((
-            axum::http::StatusCode::CREATED,
-            Json(AdjustmentBody {
-                sku: level.sku.to_string(),
-                location_id: level.location_id.to_string(),
-                on_hand: level.on_hand,
-                reserved: level.reserved,
-                available: level.available(),
-                reason,
-            }),
-        )),
-        Err(AdjustError::UnknownSku(s)) => Err(ApiError::field("sku", "unknown_sku", format!("no product has SKU {s}"))),
-        Err(AdjustError::UnknownLocation(l)) => Err(ApiError::field("location_id", "unknown_location", format!("no location has id {l}"))),
-        Err(AdjustError::BelowReserved { would_be, reserved }) => Err(ApiError::Conflict {
-            kind: "below-reserved",
-            title: "Stock would fall below reservations",
-            detail: format!("on hand would become {would_be}, but {reserved} units are reserved for placed orders"),
-            differences: vec![serde_json::json!({"type": "below_reserved", "would_be": would_be, "reserved": reserved})],
-        }),
-        Err(AdjustError::Store(e)) => Err(e.into()),
-    }
+    let canonical = serde_json::json!({
+        "sku": sku, "location_id": location_id, "reason": reason, "note": note,
+        "delta": input.delta, "set_on_hand": input.set_on_hand,
+    });
+    let key = idempotency::scoped(Operation::AdjustInventory, "", &key, &canonical);
+    let adjustment = Adjustment { sku, location_id, change, reason, note };
+    Ok(answer_response(inventory::adjust(&state, adjustment, key).await?, None))
 }

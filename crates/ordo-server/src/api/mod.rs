@@ -61,3 +61,30 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
+
+/// The `Idempotency-Key` header as the services take it: `None` when absent, `Some("\0")` when
+/// present but not visible ASCII (so it is reported as invalid, not missing).
+pub(crate) fn idempotency_header(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"))
+}
+
+/// A service's finished answer as a response: its status and JSON body, `Location` when the
+/// body names a created resource under `collection`, and `Idempotent-Replayed: true` on a replay.
+pub(crate) fn answer_response(answer: crate::services::idempotency::Answer, collection: Option<&str>) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let location = collection.and_then(|c| {
+        let id = serde_json::from_str::<serde_json::Value>(&answer.body).ok()?.get("id")?.as_str()?.to_string();
+        HeaderValue::from_str(&format!("{c}/{id}")).ok()
+    });
+    let mut res = (status, answer.body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(l) = location {
+        res.headers_mut().insert(header::LOCATION, l);
+    }
+    if answer.replayed {
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}

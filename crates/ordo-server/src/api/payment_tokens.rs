@@ -5,16 +5,16 @@
 use super::json::parse_json;
 use super::problem::{ApiError, Problem};
 use crate::AppState;
-use crate::gateway::outcome_for;
+use super::{answer_response, idempotency_header};
+use crate::services::idempotency::{self, Operation};
+use crate::services::payments::{self, TokenBody};
 use crate::services::year_month_now;
+use axum::response::Response;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::Json;
+use axum::http::{HeaderMap, header};
 use ordo_domain::FieldErrors;
 use ordo_domain::payment::CardNumber;
-use ordo_store::TokenRecord;
-use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
@@ -27,15 +27,6 @@ pub struct CardInput {
     exp_year: i64,
     /// 3 or 4 digits.
     cvc: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenBody {
-    pub token: String,
-    pub brand: String,
-    pub last4: String,
-    pub exp_month: i64,
-    pub exp_year: i64,
 }
 
 fn int_field(v: &Value, field: &str, errs: &mut FieldErrors) -> Option<i64> {
@@ -71,12 +62,19 @@ fn text_field<'a>(v: &'a Value, field: &str, errs: &mut FieldErrors) -> Option<S
 /// Tokenize a card (sandbox). Test cards: 4242424242424242 approves, 4000000000000002 is
 /// declined, 4000000000009995 fails for insufficient funds.
 #[utoipa::path(post, path = "/v1/payment-tokens", tag = "payments", request_body = CardInput,
-    responses((status = 201, body = TokenBody), (status = 422, body = Problem)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = "optional; a retry with the same key returns the same token")),
+    responses((status = 201, body = TokenBody),
+              (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "the same key is in progress"),
+              (status = 415, body = Problem, content_type = "application/problem+json"),
+              (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency::parse_key(idempotency_header(&headers), Operation::CreatePaymentToken, false)?;
     let body = body.map_err(super::json::body_error)?;
     let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json"));
     if !is_json {
@@ -114,20 +112,12 @@ pub async fn create(
     let (Some(number), Some(exp_month), Some(exp_year)) = (number, exp_month, exp_year) else {
         return Err(ApiError::Internal("validated card lost a field".into()));
     };
-    let record = TokenRecord {
-        token: format!("tok_{}", uuid::Uuid::new_v4().simple()),
-        brand: number.brand().as_str().to_string(),
-        last4: number.last4().to_string(),
-        exp_month,
-        exp_year,
-        outcome: outcome_for(number.digits()).to_string(),
-        order_id: None,
-    };
-    drop(number);
+    // The retry check hashes what may be kept of a card (first six and last four digits,
+    // expiry), never the whole number or the CVC.
+    let canonical = serde_json::json!({
+        "bin": number.digits().get(..6), "last4": number.last4(), "exp_month": exp_month, "exp_year": exp_year,
+    });
     drop(cvc);
-    state.store.insert_payment_token(state.tenant(), &record).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenBody { token: record.token, brand: record.brand, last4: record.last4, exp_month, exp_year }),
-    ))
+    let key = key.map(|k| idempotency::scoped(Operation::CreatePaymentToken, "", &k, &canonical));
+    Ok(answer_response(payments::tokenize(&state, number, exp_month, exp_year, key).await?, None))
 }

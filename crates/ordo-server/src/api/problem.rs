@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use crate::services::{ConflictReason, ServiceError};
 use ordo_domain::FieldError;
 use serde::Serialize;
 use serde_json::Value;
@@ -45,6 +46,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The write path is saturated (its queue is full): retry after `Retry-After` seconds.
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -57,7 +61,49 @@ impl ApiError {
 
 impl From<ordo_store::StoreError> for ApiError {
     fn from(e: ordo_store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        ServiceError::from(e).into()
+    }
+}
+
+/// The one mapping of service errors to problems: status, stable `type`, title.
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(errors) => ApiError::Validation(errors),
+            ServiceError::NotFound(what) => ApiError::NotFound(what),
+            ServiceError::Conflict { reason, detail, differences } => {
+                let (kind, title) = conflict_type(reason);
+                ApiError::Conflict { kind, title, detail, differences }
+            }
+            ServiceError::PaymentDeclined { detail, payment } => ApiError::PaymentDeclined { detail, payment },
+            ServiceError::IdempotencyKeyMissing { operation } => ApiError::BadRequest {
+                kind: "idempotency-key-missing",
+                title: "Idempotency-Key required",
+                detail: format!("{operation} needs an Idempotency-Key header (e.g. a UUID the client makes per attempt and reuses on retry)"),
+            },
+            ServiceError::IdempotencyKeyInvalid => ApiError::BadRequest {
+                kind: "idempotency-key-invalid",
+                title: "Invalid Idempotency-Key",
+                detail: "an Idempotency-Key has 1 to 255 visible ASCII characters".into(),
+            },
+            ServiceError::Busy => ApiError::TooManyRequests,
+            ServiceError::Internal(msg) => ApiError::Internal(msg),
+        }
+    }
+}
+
+fn conflict_type(reason: ConflictReason) -> (&'static str, &'static str) {
+    match reason {
+        ConflictReason::CheckoutChanged => ("checkout-changed", "Stock or prices changed"),
+        ConflictReason::OutOfStock => ("out-of-stock", "Not enough stock"),
+        ConflictReason::PricesChanged => ("checkout-changed", "Prices changed"),
+        ConflictReason::PromotionUsedUp => ("checkout-changed", "Promotion used up"),
+        ConflictReason::PromotionAlreadyUsed => ("checkout-changed", "Promotion already used"),
+        ConflictReason::PromotionNoLongerApplies => ("checkout-changed", "Promotion no longer applies"),
+        ConflictReason::AuthorizationExpired => ("authorization-expired", "Payment authorization expired"),
+        ConflictReason::CartAlreadyOrdered => ("cart-already-ordered", "Cart already ordered"),
+        ConflictReason::RequestInProgress => ("request-in-progress", "Request in progress"),
+        ConflictReason::BelowReserved => ("below-reserved", "Stock would fall below reservations"),
     }
 }
 
@@ -98,6 +144,11 @@ impl IntoResponse for ApiError {
             ApiError::Conflict { kind, title, detail, differences } => {
                 let mut p = problem(StatusCode::CONFLICT, kind, title, detail);
                 p.differences = differences;
+                if kind == "request-in-progress" {
+                    let mut res = problem_response(p);
+                    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    return res;
+                }
                 p
             }
             ApiError::PaymentDeclined { detail, payment } => {
@@ -117,6 +168,17 @@ impl IntoResponse for ApiError {
                 "Payload too large",
                 "the request body exceeds the 1 MiB limit".into(),
             ),
+            ApiError::TooManyRequests => {
+                let p = problem(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too-many-requests",
+                    "Too many requests",
+                    "Ordo's write queue is full; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key".into(),
+                );
+                let mut res = problem_response(p);
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return res;
+            }
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; it has been logged".into())

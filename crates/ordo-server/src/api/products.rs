@@ -4,9 +4,12 @@ use super::inputs::{MoneyInput, parse_money};
 use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
 use crate::AppState;
-use crate::services::rfc3339;
+use super::{answer_response, idempotency_header};
+use crate::services::idempotency::{self, Operation};
+use crate::services::{catalog, rfc3339};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::Json;
 use ordo_domain::{FieldErrors, Money, Sku};
 use ordo_store::{ProductUpsert, ProductView};
@@ -118,7 +121,8 @@ fn parse_sku_path(sku: &str) -> Result<Sku, ApiError> {
 
 /// One product with its price and availability.
 #[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalog",
-    responses((status = 200, body = ProductBody), (status = 404, body = Problem)))]
+    params(("sku" = String, Path, description = "the product's SKU")),
+    responses((status = 200, body = ProductBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Result<Json<ProductBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
     let v = state.store.product(state.tenant(), &parsed).await?.ok_or_else(|| ApiError::NotFound(format!("product {sku}")))?;
@@ -127,13 +131,19 @@ pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Re
 
 /// Create or update a product (staff).
 #[utoipa::path(put, path = "/v1/products/{sku}", tag = "catalog", request_body = ProductUpsertInput,
+    params(("sku" = String, Path, description = "the product's SKU"),
+           ("Idempotency-Key" = Option<String>, Header, description = "optional; a retry with the same key returns the first answer")),
     responses((status = 200, body = ProductBody, description = "updated"), (status = 201, body = ProductBody, description = "created"),
-              (status = 422, body = Problem)))]
+              (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),
+              (status = 422, body = Problem, content_type = "application/problem+json"),
+              (status = 429, body = Problem, content_type = "application/problem+json")))]
 pub async fn upsert(
     State(state): State<AppState>,
     PathParam(sku): PathParam,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<ProductUpsertInput>,
-) -> Result<(StatusCode, Json<ProductBody>), ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency::parse_key(idempotency_header(&headers), Operation::UpsertProduct, false)?;
     let mut errs = FieldErrors::default();
     let sku = parse_sku_path(&sku).ok();
     if sku.is_none() {
@@ -159,12 +169,11 @@ pub async fn upsert(
     let (Some(sku), Some(price)) = (sku, price) else {
         return Err(ApiError::Internal("validated product upsert lost its sku or price".into()));
     };
-    let existed = state.store.product(state.tenant(), &sku).await?.is_some();
-    let v = state
-        .store
-        .upsert_product(state.tenant(), &ProductUpsert { sku, name: name.to_string(), price, category, attributes })
-        .await?;
-    Ok((if existed { StatusCode::OK } else { StatusCode::CREATED }, Json(v.into())))
+    let canonical = serde_json::json!({"name": name, "price": price, "category": category, "attributes": attributes});
+    let key = key.map(|k| idempotency::scoped(Operation::UpsertProduct, sku.as_str(), &k, &canonical));
+    let product = ProductUpsert { sku, name: name.to_string(), price, category, attributes };
+    let answer = catalog::upsert_product(&state, product, key, |v| serde_json::to_string(&ProductBody::from(v.clone())).unwrap_or_default()).await?;
+    Ok(answer_response(answer, None))
 }
 
 #[cfg(test)]

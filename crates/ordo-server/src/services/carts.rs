@@ -1,16 +1,18 @@
 //! Cart sync: the app sends its whole local cart; the server stores the reconciled cart (lines
 //! limited to stock, rejected codes dropped) with the unit prices it quoted, and answers with
-//! every change it made. Reading a cart re-prices it without storing anything.
+//! every change it made. Reading a cart re-prices it without storing anything. A cart that
+//! became an order is read-only: syncing it is refused (409), never applied.
 
-use crate::api::inputs::{CartDoc, CartInput, CustomerRef, parse_cart};
-use crate::api::problem::ApiError;
+use super::error::{ConflictReason, Result, ServiceError};
+use super::idempotency::{self, Answer};
 use crate::services::{pricing, rfc3339};
 use crate::AppState;
 use ordo_domain::pricing::{AppliedPromotion, Change, PricedCart, PricedLine, ShipmentRequest, Totals};
-use ordo_domain::{CartId, Money, Sku};
-use ordo_store::CartRecord;
+use ordo_domain::{CartDoc, CartId, CustomerRef, Money, Sku};
+use ordo_store::{CartRecord, CartSave, IdempotencyKey, Idempotent, Render};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The reconciled cart the app renders.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,6 +30,9 @@ pub struct CartView {
     pub totals: Totals,
     /// Every adjustment the server made to what the app sent, with the reason.
     pub changes: Vec<Change>,
+    /// The order this cart became, once it did (the cart is read-only from then on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -45,6 +50,7 @@ fn view(state: &AppState, rec: &CartRecord, doc: &CartDoc, priced: PricedCart) -
         shipments: doc.shipments.clone(),
         totals: priced.totals.unwrap_or(Totals { subtotal: zero, discount: zero, shipping: zero, tax: zero, total: zero }),
         changes: priced.changes,
+        order_id: rec.order_id.clone(),
         created_at: rfc3339(rec.created_at_ms),
         updated_at: rfc3339(rec.updated_at_ms),
     }
@@ -62,48 +68,82 @@ fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Mone
     (CartDoc { lines, promo_codes, customer: doc.customer.clone(), shipments: doc.shipments.clone() }, quoted)
 }
 
-async fn sync(state: &AppState, id: &str, input: &CartInput, mut quoted: HashMap<Sku, Money>) -> Result<CartView, ApiError> {
-    let (doc, hints) = parse_cart(input)?;
-    quoted.extend(hints);
+/// Prices `doc` and returns what to store and the view to answer with (given the record).
+async fn reconcile(state: &AppState, doc: &CartDoc, quoted: &HashMap<Sku, Money>) -> Result<(CartDoc, serde_json::Value, serde_json::Value, PricedCart)> {
     if let Some(CustomerRef::Member { customer_id }) = &doc.customer {
         if state.store.customer(state.tenant(), customer_id).await?.is_none() {
-            return Err(ApiError::field("customer.customer_id", "unknown_customer", format!("no customer has id {customer_id}")));
+            return Err(ServiceError::field("customer.customer_id", "unknown_customer", format!("no customer has id {customer_id}")));
         }
     }
-    let priced = pricing::price(state, &doc, &quoted).await?;
-    let (stored, new_quoted) = reconciled(&doc, &priced);
-    let body = serde_json::to_value(&stored).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let quoted_json = serde_json::to_value(&new_quoted).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let rec = state.store.save_cart(state.tenant(), id, &body, &quoted_json).await?;
-    Ok(view(state, &rec, &stored, priced))
+    let priced = pricing::price(state, doc, quoted).await?;
+    let (stored, new_quoted) = reconciled(doc, &priced);
+    let body = serde_json::to_value(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let quoted_json = serde_json::to_value(&new_quoted).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok((stored, body, quoted_json, priced))
 }
 
-pub async fn create_cart(state: &AppState, input: &CartInput) -> Result<CartView, ApiError> {
-    sync(state, &CartId::new().to_string(), input, HashMap::new()).await
+/// Creates a cart from the app's parsed cart (`hints`: unit prices the app says it showed).
+/// With a key, a retry returns the first answer instead of a second cart.
+pub async fn create_cart(state: &AppState, doc: &CartDoc, hints: Vec<(Sku, Money)>, key: Option<IdempotencyKey>) -> Result<Answer> {
+    let tenant = state.tenant();
+    if let Some(k) = &key {
+        if let Some(rec) = state.store.idempotency_record(tenant, &k.key).await? {
+            return idempotency::settle(&rec, &k.request_hash);
+        }
+    }
+    let (stored, body, quoted, priced) = reconcile(state, doc, &hints.into_iter().collect()).await?;
+    let now = ordo_store::now_ms();
+    let rec = CartRecord { id: CartId::new().to_string(), body, quoted, created_at_ms: now, updated_at_ms: now, order_id: None };
+    let answer = serde_json::to_string(&view(state, &rec, &stored, priced)).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let rendered = answer.clone();
+    let render: Render<CartRecord> = Arc::new(move |_| (201, rendered.clone()));
+    let hash = key.as_ref().map(|k| k.request_hash.clone()).unwrap_or_default();
+    match state.store.create_cart(tenant, &rec, key.map(|k| (k, render))).await? {
+        Idempotent::Done(_) => Ok(Answer { status: 201, body: answer, replayed: false }),
+        Idempotent::Replay(rec) => idempotency::settle(&rec, &hash),
+    }
 }
 
-pub async fn sync_cart(state: &AppState, id: &str, input: &CartInput) -> Result<CartView, ApiError> {
+/// Syncs the whole local cart; refused once the cart became an order.
+pub async fn sync_cart(state: &AppState, id: &str, doc: &CartDoc, hints: Vec<(Sku, Money)>) -> Result<CartView> {
     let rec = load(state, id).await?;
-    sync(state, id, input, quoted_of(&rec)).await
+    if let Some(order_id) = &rec.order_id {
+        return Err(ordered(id, order_id));
+    }
+    let mut quoted = quoted_of(&rec);
+    quoted.extend(hints);
+    let (stored, body, quoted_json, priced) = reconcile(state, doc, &quoted).await?;
+    match state.store.sync_cart(state.tenant(), id, &body, &quoted_json, ordo_store::now_ms()).await? {
+        CartSave::Saved(rec) => Ok(view(state, &rec, &stored, priced)),
+        CartSave::Ordered(order_id) => Err(ordered(id, &order_id)),
+    }
 }
 
-pub async fn get_cart(state: &AppState, id: &str) -> Result<CartView, ApiError> {
+fn ordered(id: &str, order_id: &str) -> ServiceError {
+    ServiceError::conflict(
+        ConflictReason::CartAlreadyOrdered,
+        format!("cart {id} has already become order {order_id} and can no longer change; start a new cart"),
+        vec![serde_json::json!({"type": "cart_already_ordered", "cart_id": id, "order_id": order_id})],
+    )
+}
+
+pub async fn get_cart(state: &AppState, id: &str) -> Result<CartView> {
     let rec = load(state, id).await?;
     let doc = cart_doc(&rec)?;
     let priced = pricing::price(state, &doc, &quoted_of(&rec)).await?;
     Ok(view(state, &rec, &doc, priced))
 }
 
-/// A stored cart and its parsed document, or 404.
-pub async fn load(state: &AppState, id: &str) -> Result<CartRecord, ApiError> {
+/// A stored cart, or 404.
+pub async fn load(state: &AppState, id: &str) -> Result<CartRecord> {
     if CartId::parse(id).is_err() {
-        return Err(ApiError::NotFound(format!("cart {id}")));
+        return Err(ServiceError::NotFound(format!("cart {id}")));
     }
-    state.store.cart(state.tenant(), id).await?.ok_or_else(|| ApiError::NotFound(format!("cart {id}")))
+    state.store.cart(state.tenant(), id).await?.ok_or_else(|| ServiceError::NotFound(format!("cart {id}")))
 }
 
-pub fn cart_doc(rec: &CartRecord) -> Result<CartDoc, ApiError> {
-    serde_json::from_value(rec.body.clone()).map_err(|e| ApiError::Internal(format!("stored cart {} unreadable: {e}", rec.id)))
+pub fn cart_doc(rec: &CartRecord) -> Result<CartDoc> {
+    serde_json::from_value(rec.body.clone()).map_err(|e| ServiceError::Internal(format!("stored cart {} unreadable: {e}", rec.id)))
 }
 
 pub fn cart_quoted(rec: &CartRecord) -> HashMap<Sku, Money> {

@@ -1,10 +1,19 @@
 //! Use cases that compose domain rules with storage: pricing a cart against the live catalog,
-//! syncing carts, and placing orders. Each function is one use case; handlers call exactly one.
+//! syncing carts, tokenizing cards, placing orders, adjusting stock, upserting products. Each
+//! function is one use case; handlers call exactly one. Services take parsed domain values and
+//! return `ServiceError`; they know nothing of HTTP (the API layer maps both ways).
 
 pub mod carts;
+pub mod catalog;
 pub mod checkout;
+pub mod error;
+pub mod idempotency;
+pub mod inventory;
+pub mod payments;
 pub mod pricing;
 pub mod recovery;
+
+pub use error::{ConflictReason, ServiceError};
 
 /// RFC 3339 (UTC, always three fractional digits) for a unix-millisecond timestamp.
 pub fn rfc3339(ms: i64) -> String {

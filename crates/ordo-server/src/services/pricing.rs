@@ -1,28 +1,19 @@
 //! Prices a parsed cart against the live catalog: loads prices, availability, promotions and the
 //! customer's past redemptions, then runs the pure `ordo_domain::pricing::price_cart`.
 
-use crate::api::inputs::{CartDoc, CustomerRef};
-use crate::api::problem::ApiError;
+use super::error::Result;
 use crate::AppState;
 use ordo_domain::pricing::{PricedCart, PricingInput, price_cart};
-use ordo_domain::{Money, Sku};
+use ordo_domain::{CartDoc, Money, Sku};
 use std::collections::HashMap;
 
-/// The key per-customer promotion limits count against, when the customer is known.
-pub fn customer_key(c: &CustomerRef) -> String {
-    match c {
-        CustomerRef::Guest(g) => format!("guest:{}", g.email.as_str().to_lowercase()),
-        CustomerRef::Member { customer_id } => format!("member:{customer_id}"),
-    }
-}
-
-pub async fn price(state: &AppState, doc: &CartDoc, quoted: &HashMap<Sku, Money>) -> Result<PricedCart, ApiError> {
+pub async fn price(state: &AppState, doc: &CartDoc, quoted: &HashMap<Sku, Money>) -> Result<PricedCart> {
     let tenant = state.tenant();
     let skus: Vec<&Sku> = doc.lines.iter().map(|l| &l.sku).collect();
     let catalog = state.store.catalog_entries(tenant, &skus).await?;
     let promotions = state.store.promotions(tenant, &doc.promo_codes).await?;
     let customer_uses = match (&doc.customer, doc.promo_codes.is_empty()) {
-        (Some(c), false) => state.store.customer_redemptions(tenant, &customer_key(c), &doc.promo_codes).await?,
+        (Some(c), false) => state.store.customer_redemptions(tenant, &c.promotion_key(), &doc.promo_codes).await?,
         _ => HashMap::new(),
     };
     Ok(price_cart(&PricingInput {

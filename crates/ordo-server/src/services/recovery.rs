@@ -51,8 +51,9 @@ pub async fn recover_authorizations(state: &AppState, grace: Duration) -> Result
         if !a.voiding && state.store.claim_for_void(&a.tenant_id, id).await?.is_empty() {
             continue;
         }
-        state.gateway.void(&a.id).await;
-        state.store.finish_authorizations(&a.tenant_id, id, "voided").await?;
+        // By the gateway's own id when it was stored before the crash, else by Ordo's reference.
+        state.gateway.void(&a.id, a.gateway_authorization.as_deref()).await;
+        state.store.finish_authorizations(&a.tenant_id, id, ordo_store::AuthorizationStatus::Voided).await?;
         voided += 1;
     }
     if voided > 0 {

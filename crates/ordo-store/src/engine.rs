@@ -1,19 +1,28 @@
-//! Set-based group commit: places a whole batch of orders with a fixed number of statements
-//! (about fifteen, whatever the batch size) instead of a dozen per order. This is what lets one
-//! hot SKU sell thousands of units a second on PostgreSQL: the batch locks each stock row once
-//! (sorted, so batches from any number of processes queue instead of deadlocking), plans every
-//! reservation in memory against the locked levels, and writes them back in one statement.
+//! The placement engine: the one place orders are placed, on both backends. A single order is
+//! a batch of one; a batch is placed with a fixed number of statements (about fifteen, whatever
+//! its size): lock what it will change, run every check against the locked rows in memory, then
+//! write every survivor's effects set-based. This is what lets one hot SKU sell thousands of units
+//! a second on PostgreSQL.
 //!
-//! Per-order atomicity is kept by construction: every check (idempotency key, price, promotion
-//! limits, token, stock) happens before any of the order's effects are written, and an order that
-//! fails a check leaves nothing behind (its key claim and token claim are removed in the same
-//! transaction). Anything unexpected aborts the batch; the caller then places its orders one by one.
+//! Lock order (the only one in Ordo; documented in ARCHITECTURE.md and decision 0002): stock rows
+//! (sku, location) → promotion rows (code) → idempotency rows (key) → payment tokens (token) →
+//! carts (id) → payment authorizations (id), each set sorted. PostgreSQL takes the first three
+//! with `SELECT … ORDER BY … FOR UPDATE`; tokens, carts and authorizations are locked by their
+//! updates over sorted key lists. A batch never repeats a key, token or cart (the group-commit
+//! driver, `commit.rs`, moves repeats to a later round), so batches from any number of processes
+//! queue instead of deadlocking.
+//!
+//! Per-order atomicity holds by construction: every check (claim, price, promotion rules and
+//! limits, token, cart, stock) happens before any of the order's effects are written, and an order
+//! that fails a check leaves nothing behind. Anything unexpected aborts the batch (`Err`); the
+//! driver then places its orders as batches of one.
 
-use crate::orders::{IdempotencyRecord, NewOrder, PlaceError, Shortage};
+use crate::orders::{NewOrder, PlaceError, Shortage};
+use crate::authorizations::AuthorizationStatus;
 use crate::sql::{Sql, Val};
 use crate::{StoreError, corrupt, now_ms, placeholders};
 use ordo_domain::order::Allocation;
-use ordo_domain::promotion::Promotion;
+use ordo_domain::promotion::{PromoRejection, Promotion};
 use ordo_domain::stock::plan_reservation;
 use ordo_domain::{LocationId, Money, Order, OrderNumber, Sku};
 use std::collections::{HashMap, HashSet};
@@ -116,8 +125,8 @@ async fn exec_in<S: Sql>(tx: &mut S, sql_before: &str, fixed: Vec<Val>, values: 
     Ok(n)
 }
 
-/// Places `batch` (one tenant; distinct idempotency keys and tokens) inside the caller's
-/// transaction. `Err` means the batch must be rolled back and retried order by order.
+/// Places `batch` (one tenant; distinct idempotency keys, tokens and carts) inside the caller's
+/// transaction. `Err` means the batch must be rolled back and placed again order by order.
 pub(crate) async fn place_set<S: Sql>(
     tx: &mut S,
     tenant: &str,
@@ -133,8 +142,12 @@ pub(crate) async fn place_set<S: Sql>(
     let mut codes: Vec<String> = batch.iter().flat_map(|b| b.order.promotions.iter().map(|p| p.code.clone())).collect();
     codes.sort_unstable();
     codes.dedup();
+    let mut keys: Vec<String> = batch.iter().map(|b| b.idempotency_key.clone()).collect();
+    keys.sort_unstable();
+    keys.dedup();
 
-    // 1. Lock what the batch will change, in one global order (PostgreSQL; SQLite has one writer).
+    // 1. Lock what the batch will change, in the one global order (PostgreSQL; SQLite has one writer).
+    let lock = if lock_rows { "FOR UPDATE" } else { "" };
     if lock_rows {
         rows_in(tx, "SELECT 1 FROM stock WHERE tenant_id = $1 AND sku IN", "ORDER BY sku, location_id FOR UPDATE", vec![tenant.into()], &skus).await?;
         if !codes.is_empty() {
@@ -142,33 +155,25 @@ pub(crate) async fn place_set<S: Sql>(
         }
     }
 
-    // 2. Claim the idempotency keys; a key already claimed is answered with its first answer.
-    // Claimed in sorted order, like every other lock of the batch.
-    let mut sorted: Vec<&NewOrder> = batch.iter().collect();
-    sorted.sort_by(|a, b| a.idempotency_key.cmp(&b.idempotency_key));
-    let claims: Vec<Vec<Val>> =
-        sorted.iter().map(|b| vec![Val::from(&b.idempotency_key), Val::from(&b.request_hash), now.into()]).collect();
-    let (_, claimed_rows) = many(
+    // 2. Each order's idempotency key must still be claimed by this very attempt (the service
+    //    claimed it before calling the gateway; an abandoned claim can be taken over by a retry
+    //    once its lease ran out, and then this attempt must not place anything).
+    let claims = rows_in(
         tx,
-        "INSERT INTO idempotency (tenant_id, key, request_hash, created_at_ms, status, response) SELECT $1, column1, column2, column3, 0, NULL FROM (VALUES",
-        ") AS v WHERE true ON CONFLICT (tenant_id, key) DO NOTHING RETURNING key",
-        &[tenant.into()],
-        &claims,
+        "SELECT key, claim_id, status FROM idempotency WHERE tenant_id = $1 AND key IN",
+        &format!("ORDER BY key {lock}"),
+        vec![tenant.into()],
+        &keys,
     )
     .await?;
-    let claimed: HashSet<String> = claimed_rows.iter().map(|r| r[0].text()).collect::<Result<_, _>>()?;
-    let taken: Vec<String> = batch.iter().filter(|b| !claimed.contains(&b.idempotency_key)).map(|b| b.idempotency_key.clone()).collect();
-    if !taken.is_empty() {
-        let recs = rows_in(tx, "SELECT key, request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key IN", "", vec![tenant.into()], &taken).await?;
-        let by_key: HashMap<String, IdempotencyRecord> = recs
-            .iter()
-            .map(|r| Ok((r[0].text()?, IdempotencyRecord { request_hash: r[1].text()?, status: r[2].int()?, response: r[3].opt_text()? })))
-            .collect::<Result<_, StoreError>>()?;
-        for (i, b) in batch.iter().enumerate() {
-            if !claimed.contains(&b.idempotency_key) {
-                let rec = by_key.get(&b.idempotency_key).cloned().ok_or_else(|| corrupt("claimed key has no record"))?;
-                results[i] = Some(Err(PlaceError::KeyTaken(rec)));
-            }
+    let mut held: HashMap<String, (Option<String>, i64)> = HashMap::with_capacity(claims.len());
+    for r in &claims {
+        held.insert(r[0].text()?, (r[1].opt_text()?, r[2].int()?));
+    }
+    for (i, b) in batch.iter().enumerate() {
+        let ours = held.get(&b.idempotency_key).is_some_and(|(claim, status)| *status == 0 && claim.as_deref() == Some(b.claim_id.as_str()));
+        if !ours {
+            results[i] = Some(Err(PlaceError::ClaimLost));
         }
     }
 
@@ -197,12 +202,14 @@ pub(crate) async fn place_set<S: Sql>(
     }
 
     // 4. Each token pays for one order only.
-    let token_pairs: Vec<(Val, Val)> = batch
+    let mut token_pairs: Vec<(String, String)> = batch
         .iter()
         .enumerate()
         .filter(|(i, _)| results[*i].is_none())
-        .flat_map(|(_, b)| b.order.payments.iter().map(move |t| (Val::from(&t.token), Val::from(b.order.id.to_string()))))
+        .flat_map(|(_, b)| b.order.payments.iter().map(move |t| (t.token.clone(), b.order.id.to_string())))
         .collect();
+    token_pairs.sort_unstable();
+    let token_pairs: Vec<(Val, Val)> = token_pairs.into_iter().map(|(t, o)| (Val::S(t), Val::S(o))).collect();
     let (_, used_rows) = update_each(
         tx,
         "payment_tokens",
@@ -224,12 +231,14 @@ pub(crate) async fn place_set<S: Sql>(
     }
 
     // 4b. A cart becomes an order once.
-    let cart_pairs: Vec<(Val, Val)> = batch
+    let mut cart_pairs: Vec<(String, String)> = batch
         .iter()
         .enumerate()
-        .filter(|(i, b)| results[*i].is_none() && b.order.cart_id.is_some())
-        .map(|(_, b)| (Val::from(b.order.cart_id.clone().unwrap_or_default()), Val::from(b.order.id.to_string())))
+        .filter(|(i, _)| results[*i].is_none())
+        .filter_map(|(_, b)| b.order.cart_id.clone().map(|c| (c, b.order.id.to_string())))
         .collect();
+    cart_pairs.sort_unstable();
+    let cart_pairs: Vec<(Val, Val)> = cart_pairs.into_iter().map(|(c, o)| (Val::S(c), Val::S(o))).collect();
     if !cart_pairs.is_empty() {
         let (_, got) =
             update_each(tx, "carts", "id", "order_id = {case}", "tenant_id = $1 AND order_id IS NULL", "RETURNING id", &[tenant.into()], &cart_pairs)
@@ -294,15 +303,25 @@ pub(crate) async fn place_set<S: Sql>(
                 failure = Some(PlaceError::PromotionExhausted(p.code.clone()));
                 break;
             };
-            let used = used + promo_uses.get(&p.code).copied().unwrap_or(0);
-            if promo.usage_limit.is_some_and(|l| used >= l) {
-                failure = Some(PlaceError::PromotionExhausted(p.code.clone()));
-                break;
-            }
+            // Every rule of the code is checked again at commit, against the locked usage count
+            // plus this batch's earlier redemptions: window, minimum subtotal, currency, limits.
+            let mut current = promo.clone();
+            current.times_used = used + promo_uses.get(&p.code).copied().unwrap_or(0);
             let by_customer = customer_uses.get(&(p.code.clone(), b.customer_key.clone())).copied().unwrap_or(0);
-            if promo.per_customer_limit.is_some_and(|l| by_customer >= l) {
-                failure = Some(PlaceError::CustomerLimitReached(p.code.clone()));
-                break;
+            match current.check(b.order.totals.subtotal, now, by_customer) {
+                Ok(()) => {}
+                Err(PromoRejection::UsageLimitReached) => {
+                    failure = Some(PlaceError::PromotionExhausted(p.code.clone()));
+                    break;
+                }
+                Err(PromoRejection::CustomerLimitReached) => {
+                    failure = Some(PlaceError::CustomerLimitReached(p.code.clone()));
+                    break;
+                }
+                Err(reason) => {
+                    failure = Some(PlaceError::PromotionInvalid(p.code.clone(), reason));
+                    break;
+                }
             }
         }
         if let Some(e) = failure {
@@ -353,11 +372,12 @@ pub(crate) async fn place_set<S: Sql>(
         }
     }
 
-    // 7. Undo the claims of orders that failed after claiming.
+    // 7. Orders that failed a check leave nothing behind: their claims are released (a retry is
+    //    evaluated afresh) and their token and cart claims undone. A lost claim is not ours.
     let failed_keys: Vec<String> = batch
         .iter()
         .enumerate()
-        .filter(|(i, b)| matches!(&results[*i], Some(Err(e)) if !matches!(e, PlaceError::KeyTaken(_))) && claimed.contains(&b.idempotency_key))
+        .filter(|(i, _)| matches!(&results[*i], Some(Err(e)) if !matches!(e, PlaceError::ClaimLost)))
         .map(|(_, b)| b.idempotency_key.clone())
         .collect();
     if !failed_keys.is_empty() {
@@ -511,14 +531,15 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
         &pays,
     )
     .await?;
-    let auths: Vec<(Val, Val)> =
-        placed.iter().flat_map(|(_, o, _, ids)| ids.iter().map(move |id| (Val::from(id), Val::from(o.id.to_string())))).collect();
+    let mut auths: Vec<(String, String)> = placed.iter().flat_map(|(_, o, _, ids)| ids.iter().map(move |id| (id.clone(), o.id.to_string()))).collect();
+    auths.sort_unstable();
+    let auths: Vec<(Val, Val)> = auths.into_iter().map(|(a, o)| (Val::S(a), Val::S(o))).collect();
     let (attached, _) = update_each(
         tx,
         "payment_authorizations",
         "id",
-        "status = 'attached', order_id = {case}, updated_at_ms = $2",
-        "tenant_id = $1 AND status = 'pending'",
+        &format!("status = '{}', order_id = {{case}}, updated_at_ms = $2", AuthorizationStatus::Attached.as_str()),
+        &format!("tenant_id = $1 AND status = '{}'", AuthorizationStatus::Pending.as_str()),
         "",
         &[tenant.into(), now.into()],
         &auths,

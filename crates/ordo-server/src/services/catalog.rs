@@ -1,0 +1,29 @@
+//! Staff's create-or-update of a product. A product upsert is idempotent by nature (it sets, it
+//! does not add); with an Idempotency-Key a retry also gets the first answer back unchanged.
+
+use super::error::Result;
+use super::idempotency::{self, Answer};
+use crate::AppState;
+use ordo_store::{IdempotencyKey, Idempotent, ProductUpsert, ProductView, Render};
+use std::sync::Arc;
+
+/// Upserts the product; `render` turns the stored product into the answer's JSON body.
+pub async fn upsert_product(
+    state: &AppState,
+    product: ProductUpsert,
+    key: Option<IdempotencyKey>,
+    render: fn(&ProductView) -> String,
+) -> Result<Answer> {
+    if let Some(k) = &key {
+        if let Some(rec) = state.store.idempotency_record(state.tenant(), &k.key).await? {
+            return idempotency::settle(&rec, &k.request_hash);
+        }
+    }
+    let status = |created: bool| if created { 201 } else { 200 };
+    let stored: Render<(ProductView, bool)> = Arc::new(move |(v, created)| (i64::from(status(*created)), render(v)));
+    let hash = key.as_ref().map(|k| k.request_hash.clone()).unwrap_or_default();
+    match state.store.upsert_product(state.tenant(), &product, key.map(|k| (k, stored))).await? {
+        Idempotent::Done((v, created)) => Ok(Answer { status: status(created), body: render(&v), replayed: false }),
+        Idempotent::Replay(rec) => idempotency::settle(&rec, &hash),
+    }
+}

@@ -1,0 +1,53 @@
+//! Payment tokens: the sandbox gateway's client-side tokenization. The card number and CVC
+//! live only in the caller's memory; what is stored is the token, brand, last four digits,
+//! expiry and the sandbox's outcome for the card. With an Idempotency-Key a retry gets the same
+//! token back instead of a second one.
+
+use super::error::Result;
+use super::idempotency::{self, Answer};
+use crate::AppState;
+use crate::gateway::outcome_for;
+use ordo_domain::payment::CardNumber;
+use ordo_store::{IdempotencyKey, Idempotent, Render, TokenRecord};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What the app gets back: never the card number.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenBody {
+    pub token: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+}
+
+fn body(t: &TokenRecord) -> String {
+    let b = TokenBody { token: t.token.clone(), brand: t.brand.clone(), last4: t.last4.clone(), exp_month: t.exp_month, exp_year: t.exp_year };
+    serde_json::to_string(&b).unwrap_or_default()
+}
+
+/// Tokenizes a validated card.
+pub async fn tokenize(state: &AppState, number: CardNumber, exp_month: i64, exp_year: i64, key: Option<IdempotencyKey>) -> Result<Answer> {
+    if let Some(k) = &key {
+        if let Some(rec) = state.store.idempotency_record(state.tenant(), &k.key).await? {
+            return idempotency::settle(&rec, &k.request_hash);
+        }
+    }
+    let record = TokenRecord {
+        token: format!("tok_{}", uuid::Uuid::new_v4().simple()),
+        brand: number.brand().as_str().to_string(),
+        last4: number.last4().to_string(),
+        exp_month,
+        exp_year,
+        outcome: outcome_for(number.digits()).to_string(),
+        order_id: None,
+    };
+    drop(number);
+    let render: Render<TokenRecord> = Arc::new(|t| (201, body(t)));
+    let hash = key.as_ref().map(|k| k.request_hash.clone()).unwrap_or_default();
+    match state.store.insert_payment_token(state.tenant(), &record, key.map(|k| (k, render))).await? {
+        Idempotent::Done(t) => Ok(Answer { status: 201, body: body(&t), replayed: false }),
+        Idempotent::Replay(rec) => idempotency::settle(&rec, &hash),
+    }
+}

@@ -1,0 +1,123 @@
+//! The group-commit driver, the same on both backends: it takes the placements that queued up
+//! together and feeds them to the placement engine (`engine::place_set`). Placements that repeat
+//! an earlier one's idempotency key, payment token or cart go to a later round, so no batch
+//! ever holds two claims on one row. Each round runs in its own scope — a transaction of its own
+//! on PostgreSQL (so no connection mixes two rounds' locks), a savepoint inside the writer's batch
+//! transaction on SQLite (one fsync for everything). If the engine fails a round as a whole,
+//! each of its orders is placed again as a batch of one — the same engine, the same lock order.
+
+use crate::engine::place_set;
+use crate::orders::{NewOrder, PlaceError};
+use crate::sql::Tx;
+use crate::{StoreError, corrupt};
+use ordo_domain::Order;
+use std::collections::HashSet;
+
+/// Rounds that failed as a whole and were re-placed order by order, since the process started.
+pub(crate) static FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How a round is made atomic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Each round is a transaction of its own (PostgreSQL); rows are locked `FOR UPDATE`.
+    Transaction,
+    /// Each round is a savepoint in the caller's open transaction (SQLite's single writer).
+    Savepoint,
+}
+
+impl Scope {
+    async fn begin(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.control(match self {
+            Scope::Transaction => "BEGIN",
+            Scope::Savepoint => "SAVEPOINT round",
+        })
+        .await
+    }
+    async fn commit(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.control(match self {
+            Scope::Transaction => "COMMIT",
+            Scope::Savepoint => "RELEASE SAVEPOINT round",
+        })
+        .await
+    }
+    async fn rollback(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        tx.control(match self {
+            Scope::Transaction => "ROLLBACK",
+            Scope::Savepoint => "ROLLBACK TO SAVEPOINT round; RELEASE SAVEPOINT round",
+        })
+        .await
+    }
+}
+
+/// Splits placements into rounds: a placement goes to the first round where none of its
+/// idempotency key, tokens and cart appear yet. Returns the indices of each round, in order.
+pub(crate) fn rounds(batch: &[(String, NewOrder)]) -> Vec<Vec<usize>> {
+    let mut out: Vec<(HashSet<String>, Vec<usize>)> = Vec::new();
+    for (i, (tenant, new)) in batch.iter().enumerate() {
+        let mut marks = vec![format!("k\u{1}{tenant}\u{1}{}", new.idempotency_key)];
+        marks.extend(new.order.payments.iter().map(|p| format!("t\u{1}{tenant}\u{1}{}", p.token)));
+        marks.extend(new.order.cart_id.iter().map(|c| format!("c\u{1}{tenant}\u{1}{c}")));
+        match out.iter_mut().find(|(seen, _)| marks.iter().all(|m| !seen.contains(m))) {
+            Some((seen, idx)) => {
+                seen.extend(marks);
+                idx.push(i);
+            }
+            None => out.push((marks.into_iter().collect(), vec![i])),
+        }
+    }
+    out.into_iter().map(|(_, idx)| idx).collect()
+}
+
+/// Places a batch; answers come back in input order. The caller answers its callers only after
+/// the commit that holds them (for `Scope::Savepoint`, its own commit).
+pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
+    let mut results: Vec<Option<Result<Order, PlaceError>>> = (0..batch.len()).map(|_| None).collect();
+    let lock_rows = scope == Scope::Transaction;
+    for round in rounds(&batch) {
+        // One engine call per tenant within the round.
+        let mut tenants: Vec<&str> = round.iter().map(|i| batch[*i].0.as_str()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        for tenant in tenants {
+            let idx: Vec<usize> = round.iter().copied().filter(|i| batch[*i].0 == tenant).collect();
+            let orders: Vec<NewOrder> = idx.iter().map(|i| batch[*i].1.clone()).collect();
+            match place_scoped(tx, scope, tenant, orders, lock_rows).await {
+                Ok(rs) => {
+                    for (i, r) in idx.iter().zip(rs) {
+                        results[*i] = Some(r);
+                    }
+                }
+                Err(e) if idx.len() == 1 => results[idx[0]] = Some(Err(PlaceError::Store(e))),
+                Err(e) => {
+                    tracing::warn!(error = %e, orders = idx.len(), "a placement batch failed as a whole; placing its orders one by one");
+                    metrics::counter!("ordo_batch_fallbacks_total").increment(1);
+                    FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    for i in idx {
+                        results[i] = Some(match place_scoped(tx, scope, tenant, vec![batch[i].1.clone()], lock_rows).await {
+                            Ok(mut one) => one.pop().unwrap_or_else(|| Err(PlaceError::Store(corrupt("a batch of one gave no outcome")))),
+                            Err(e) => Err(PlaceError::Store(e)),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    results.into_iter().map(|r| r.unwrap_or_else(|| Err(PlaceError::Store(corrupt("a placement got no outcome"))))).collect()
+}
+
+async fn place_scoped(tx: &mut Tx<'_>, scope: Scope, tenant: &str, orders: Vec<NewOrder>, lock_rows: bool) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {
+    scope.begin(tx).await?;
+    match place_set(tx, tenant, orders, lock_rows).await {
+        Ok(rs) => match scope.commit(tx).await {
+            Ok(()) => Ok(rs),
+            Err(e) => {
+                let _ = scope.rollback(tx).await;
+                Err(e)
+            }
+        },
+        Err(e) => {
+            scope.rollback(tx).await?;
+            Err(e)
+        }
+    }
+}
