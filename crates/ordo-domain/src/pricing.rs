@@ -58,7 +58,7 @@ pub struct Totals {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AppliedPromotion {
     pub code: String,
-    /// `percent`, `fixed` or `free_shipping`.
+    /// `percent`, `fixed`, `buy_x_get_y` or `free_shipping`.
     pub kind: String,
     /// What the code took off (goods discount or shipping waived).
     pub amount: Money,
@@ -205,7 +205,7 @@ pub fn price_cart(input: &PricingInput<'_>) -> PricedCart {
         Money::new(standard_shipping(cur).amount * input.shipments.len() as i64, cur)
     };
 
-    let (promotions, discount, shipping) = apply_promotions(input, subtotal, shipping_full, &mut changes);
+    let (promotions, discount, shipping) = apply_promotions(input, &lines, subtotal, shipping_full, &mut changes);
     let tax = compute_tax(&lines, input.shipments, discount, shipping, cur);
     let total = Money::new(subtotal.amount - discount.amount + shipping.amount + tax.amount, cur);
     PricedCart {
@@ -223,6 +223,7 @@ fn promo_rejected(code: &str, reason: PromoRejection) -> Change {
 
 fn apply_promotions(
     input: &PricingInput<'_>,
+    lines: &[PricedLine],
     subtotal: Money,
     shipping_full: Money,
     changes: &mut Vec<Change>,
@@ -263,6 +264,16 @@ fn apply_promotions(
                 have_discount = true;
                 ("fixed", Money::new(amount.amount.min(subtotal.amount), cur))
             }
+            PromotionKind::BuyXGetY(rule) => match rule.free_units_amount(lines) {
+                Ok(free) => {
+                    have_discount = true;
+                    ("buy_x_get_y", Money::new(free.min(subtotal.amount).max(0), cur))
+                }
+                Err(r) => {
+                    changes.push(promo_rejected(&code, r));
+                    continue;
+                }
+            },
             PromotionKind::FreeShipping => {
                 have_free_shipping = true;
                 let waived = shipping;
@@ -354,7 +365,9 @@ pub fn check_shipment_split(lines: &[PricedLine], shipments: &[ShipmentRequest])
 mod tests {
     use super::*;
     use crate::contact::{AddressInput, CountryCode};
+    use crate::promotion::BuyXGetY;
     use crate::FieldErrors;
+    use proptest::prelude::*;
 
     fn usd(a: i64) -> Money {
         Money::new(a, Currency::parse("USD").unwrap())
@@ -385,6 +398,9 @@ mod tests {
         let mut c = HashMap::new();
         c.insert(sku("A"), CatalogEntry { name: "A".into(), price: usd(1000), available: 5 });
         c.insert(sku("B"), CatalogEntry { name: "B".into(), price: usd(2500), available: 0 });
+        for (s, price) in [("TEE-1", 1900), ("TEE-2", 2200), ("TEE-3", 2500), ("MUG-1", 1400)] {
+            c.insert(sku(s), CatalogEntry { name: s.into(), price: usd(price), available: 10 });
+        }
         c
     }
     fn promo(code: &str, kind: PromotionKind) -> Promotion {
@@ -403,6 +419,8 @@ mod tests {
             promotions.insert("TEN".into(), promo("TEN", PromotionKind::Percent { bps: 1000 }));
             promotions.insert("FIVE".into(), promo("FIVE", PromotionKind::Fixed { amount: usd(500) }));
             promotions.insert("SHIP".into(), promo("SHIP", PromotionKind::FreeShipping));
+            let tees = BuyXGetY::new(2, 1, vec!["TEE-".into()]).unwrap();
+            promotions.insert("TEES".into(), promo("TEES", PromotionKind::BuyXGetY(tees)));
             let mut big = promo("BIG", PromotionKind::Percent { bps: 5000 });
             big.min_subtotal = Some(usd(100_000));
             promotions.insert("BIG".into(), big);
@@ -512,5 +530,122 @@ mod tests {
         let bad = [ShipmentRequest { address: addr("US", None), lines: vec![line("A", 2)] }, ship[1].clone()];
         let bad = [bad[0].clone(), ShipmentRequest { address: addr("DE", None), lines: vec![line("A", 2)] }];
         assert_eq!(check_shipment_split(&p.lines, &bad)[0].code, "split_mismatch");
+    }
+
+    fn rejections(p: &PricedCart) -> Vec<(String, PromoRejection)> {
+        p.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::PromoRejected { code, reason, .. } => Some((code.clone(), *reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn buy_x_get_y_frees_the_cheapest_eligible_unit_and_stacks_with_free_shipping() {
+        let f = Fixture::new();
+        let ship = [ShipmentRequest { address: addr("US", Some("CA")), lines: vec![] }];
+        let cart = [line("TEE-1", 1), line("TEE-2", 1), line("TEE-3", 1), line("MUG-1", 1)];
+        let p = f.price(&cart, &["tees", "SHIP"], &ship);
+        assert_eq!(rejections(&p), vec![]);
+        let t = p.totals.unwrap();
+        assert_eq!(t.subtotal, usd(8000));
+        assert_eq!(t.discount, usd(1900));
+        assert_eq!(t.shipping, usd(0));
+        // CA 7.25 % of 6 100 = 442.25 → 442.
+        assert_eq!(t.tax, usd(442));
+        assert_eq!(t.total, usd(8000 - 1900 + 442));
+        let applied: Vec<(&str, &str, Money)> = p.promotions.iter().map(|a| (a.code.as_str(), a.kind.as_str(), a.amount)).collect();
+        assert_eq!(applied, vec![("TEES", "buy_x_get_y", usd(1900)), ("SHIP", "free_shipping", usd(599))]);
+    }
+
+    #[test]
+    fn buy_x_get_y_does_not_stack_with_another_discount_code() {
+        let f = Fixture::new();
+        let cart = [line("TEE-1", 3)];
+        let p = f.price(&cart, &["TEES", "TEN"], &[]);
+        assert_eq!(p.totals.unwrap().discount, usd(1900));
+        assert_eq!(rejections(&p), vec![("TEN".into(), PromoRejection::NotStackable)]);
+        let p = f.price(&cart, &["FIVE", "TEES"], &[]);
+        assert_eq!(p.totals.unwrap().discount, usd(500));
+        assert_eq!(rejections(&p), vec![("TEES".into(), PromoRejection::NotStackable)]);
+    }
+
+    #[test]
+    fn buy_x_get_y_without_a_complete_group_is_rejected_and_frees_the_discount_slot() {
+        let f = Fixture::new();
+        // Three units, but only two tees: the code is refused, so TEN may apply.
+        let p = f.price(&[line("TEE-1", 1), line("TEE-3", 1), line("MUG-1", 1)], &["TEES", "TEN"], &[]);
+        assert_eq!(rejections(&p), vec![("TEES".into(), PromoRejection::NotEnoughEligibleItems)]);
+        assert!(matches!(&p.changes[0], Change::PromoRejected { message, .. } if message == PromoRejection::NotEnoughEligibleItems.message()));
+        assert_eq!(p.totals.unwrap().discount, usd(580));
+        assert_eq!(p.promotions.iter().map(|a| a.code.as_str()).collect::<Vec<_>>(), ["TEN"]);
+    }
+
+    #[test]
+    fn buy_x_get_y_never_takes_more_than_the_subtotal() {
+        // Prices so large that the subtotal saturates: the free units are worth more than
+        // i64::MAX, and the discount stops at the subtotal.
+        let mut f = Fixture::new();
+        let huge = i64::MAX - 1;
+        f.catalog.insert(sku("TEE-BIG"), CatalogEntry { name: "big".into(), price: usd(huge), available: 10 });
+        let every_other = BuyXGetY::new(1, 1, vec!["TEE-".into()]).unwrap();
+        f.promotions.insert("HALF".into(), promo("HALF", PromotionKind::BuyXGetY(every_other)));
+        let t = f.price(&[line("TEE-BIG", 6)], &["HALF"], &[]).totals.unwrap();
+        assert_eq!(t.subtotal, usd(i64::MAX));
+        assert_eq!(t.discount, t.subtotal);
+        assert_eq!(t.total, usd(0));
+    }
+
+    /// The rule spelled out unit by unit: every eligible unit's price, most expensive first, cut
+    /// into groups of buy + get; the last `get` of each complete group are free.
+    fn free_units_by_hand(lines: &[PricedLine], buy: i64, get: i64, prefix: &str) -> Option<i64> {
+        let mut units: Vec<i64> = lines
+            .iter()
+            .filter(|l| l.sku.as_str().starts_with(prefix))
+            .flat_map(|l| std::iter::repeat_n(l.unit_price.amount, l.quantity as usize))
+            .collect();
+        units.sort_unstable_by(|a, b| b.cmp(a));
+        let group = (buy + get) as usize;
+        if units.len() < group {
+            return None;
+        }
+        Some(units.chunks_exact(group).map(|g| g[buy as usize..].iter().sum::<i64>()).sum())
+    }
+
+    proptest! {
+        #[test]
+        fn buy_x_get_y_discount_is_the_free_units_and_within_the_subtotal(
+            buy in 1i64..5,
+            get in 1i64..5,
+            cart in proptest::collection::vec((0usize..6, 0i64..50_000, 1i64..12), 0..8),
+        ) {
+            let mut f = Fixture::new();
+            let mut lines = Vec::new();
+            for (i, (kind, price, quantity)) in cart.iter().enumerate() {
+                let s = sku(&format!("{}-{i}", ["TEE", "TEE", "TEE", "MUG", "TEEX", "BAG"][*kind]));
+                f.catalog.insert(s.clone(), CatalogEntry { name: s.to_string(), price: usd(*price), available: 100 });
+                lines.push(LineRequest { sku: s, quantity: *quantity });
+            }
+            let rule = BuyXGetY::new(buy, get, vec!["TEE-".into()]).unwrap();
+            f.promotions.insert("BXGY".into(), promo("BXGY", PromotionKind::BuyXGetY(rule)));
+            let p = f.price(&lines, &["BXGY"], &[]);
+            let Some(t) = p.totals else {
+                prop_assert!(lines.is_empty());
+                return Ok(());
+            };
+            prop_assert!(t.discount.amount >= 0 && t.discount.amount <= t.subtotal.amount);
+            match free_units_by_hand(&p.lines, buy, get, "TEE-") {
+                Some(free) => {
+                    prop_assert_eq!(t.discount.amount, free);
+                    prop_assert!(p.changes.is_empty());
+                }
+                None => {
+                    prop_assert_eq!(t.discount.amount, 0);
+                    prop_assert_eq!(rejections(&p), vec![("BXGY".to_string(), PromoRejection::NotEnoughEligibleItems)]);
+                }
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! locations with coordinates and stock, a member customer and a few promotion codes. Seeding
 //! happens once per tenant (a marker in `meta`); a restart with `--demo` never resets anything.
 
-use ordo_domain::promotion::{Promotion, PromotionKind};
+use ordo_domain::promotion::{BuyXGetY, Promotion, PromotionKind};
 use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Sku};
 use ordo_store::{Adjustment, ProductUpsert, StockChange, Store, StoreError};
 
@@ -100,7 +100,9 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
     flash.usage_limit = Some(100);
     let mut expired = promo("SUMMER24", PromotionKind::Percent { bps: 2000 });
     expired.ends_at_ms = Some(1_727_740_800_000); // 2024-10-01
-    for p in [welcome, save5, ship, flash, expired] {
+    let tees = BuyXGetY::new(2, 1, vec!["TEE-".into()]).expect("demo promotions are valid");
+    let tees = promo("TEES3FOR2", PromotionKind::BuyXGetY(tees));
+    for p in [welcome, save5, ship, flash, expired, tees] {
         store.upsert_promotion(tenant, &p).await?;
     }
     store.upsert_customer(tenant, "cus_demo_ana", "ana@example.com", "Ana Lima", Some("+14155550100")).await?;

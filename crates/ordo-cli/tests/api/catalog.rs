@@ -123,6 +123,10 @@ async fn demo_seed_is_rich_and_happens_once() {
     };
     assert!(categories.len() >= 3, "{categories:?}");
     assert!(app.store.locations(&app.tenant).await.unwrap().len() >= 3);
+    // The demo's buy-2-get-1 code on tees: of tees at 19, 22 and 25, the 19 one is free.
+    let tees = json!([{"sku": "TEE-1-BLA-S", "quantity": 1}, {"sku": "TEE-2-BLA-S", "quantity": 1}, {"sku": "TEE-3-BLA-S", "quantity": 1}]);
+    let c: Value = app.post("/v1/carts", &json!({"lines": tees, "promo_codes": ["TEES3FOR2"]})).await.json().await.unwrap();
+    assert_eq!(c["totals"]["discount"]["amount"], 1900, "{c}");
     // Sell something, then restart with --demo: nothing may be reseeded or reset.
     let sku = "TEE-1-BLA-S";
     let before = app.inventory(sku).await["available"].as_i64().unwrap();

@@ -348,3 +348,56 @@ async fn a_cart_becomes_an_order_once() {
     assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), 1);
     assert_eq!(app.inventory("A").await["reserved"], 1);
 }
+
+#[tokio::test]
+async fn buy_two_tees_get_the_cheapest_free() {
+    let app = TestApp::spawn().await;
+    for (sku, price) in [("TEE-CREW", 1900), ("TEE-VNECK", 2200), ("TEE-POCKET", 2500), ("MUG-1", 1400)] {
+        app.product(sku, price, 10).await;
+    }
+    let tees = ordo_domain::promotion::BuyXGetY::new(2, 1, vec!["TEE-".into()]).unwrap();
+    let promo = ordo_domain::promotion::Promotion::new("TEES3FOR2", ordo_domain::promotion::PromotionKind::BuyXGetY(tees));
+    app.store.upsert_promotion(&app.tenant, &promo).await.unwrap();
+
+    // Three tees and a mug: the cheapest tee is free; the mug is cheaper but not eligible.
+    let c = cart(
+        &app,
+        json!({
+            "lines": [{"sku": "TEE-CREW", "quantity": 1}, {"sku": "TEE-VNECK", "quantity": 1}, {"sku": "TEE-POCKET", "quantity": 1}, {"sku": "MUG-1", "quantity": 1}],
+            "promo_codes": ["tees3for2"],
+            "customer": guest(),
+            "shipments": [{"address": address()}]
+        }),
+    )
+    .await;
+    assert_eq!(c["changes"].as_array().unwrap().len(), 0, "{c}");
+    assert_eq!(c["promo_codes"], json!(["TEES3FOR2"]));
+    assert_eq!(c["promotions"][0], json!({"code": "TEES3FOR2", "kind": "buy_x_get_y", "amount": {"amount": 1900, "currency": "USD"}}));
+    assert_eq!(c["totals"]["subtotal"]["amount"], 8000);
+    assert_eq!(c["totals"]["discount"]["amount"], 1900);
+    // CA 7.25 % of (8 000 − 1 900 + 5.99 shipping) = 485.68 → 486.
+    assert_eq!(c["totals"]["tax"]["amount"], 486);
+    let total = c["totals"]["total"].clone();
+    assert_eq!(total["amount"], 8000 - 1900 + 599 + 486);
+
+    let token = app.token("4242424242424242").await;
+    let (s, o) = app.place("tees-1", &json!({"cart_id": c["id"], "payments": [{"token": token, "amount": total}], "expected_total": total})).await;
+    assert_eq!(s, StatusCode::CREATED, "{o}");
+    assert_eq!(o["totals"], c["totals"]);
+    assert_eq!(o["promotions"], c["promotions"]);
+    assert_eq!(app.store.promotions(&app.tenant, &["TEES3FOR2".into()]).await.unwrap()["TEES3FOR2"].times_used, 1);
+
+    // Two tees and a mug are three units, but not three tees: the code is rejected.
+    let c = cart(
+        &app,
+        json!({"lines": [{"sku": "TEE-CREW", "quantity": 1}, {"sku": "TEE-POCKET", "quantity": 1}, {"sku": "MUG-1", "quantity": 1}], "promo_codes": ["TEES3FOR2"]}),
+    )
+    .await;
+    assert_eq!(c["changes"].as_array().unwrap().len(), 1, "{c}");
+    assert_eq!(c["changes"][0]["type"], "promo_rejected");
+    assert_eq!(c["changes"][0]["code"], "TEES3FOR2");
+    assert_eq!(c["changes"][0]["reason"], "not_enough_eligible_items");
+    assert!(!c["changes"][0]["message"].as_str().unwrap().is_empty());
+    assert_eq!(c["totals"]["discount"]["amount"], 0);
+    assert_eq!(c["promo_codes"], json!([]));
+}
