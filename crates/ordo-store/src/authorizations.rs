@@ -91,7 +91,7 @@ impl Store {
     /// Stores the gateway's ids of approved authorizations (so recovery can void them by it).
     pub async fn record_gateway_authorizations(&self, tenant: &str, ids: &[(String, String)]) -> Result<()> {
         for (id, gateway_id) in ids {
-            self.write_rows(
+            self.follow_up_rows(
                 "UPDATE payment_authorizations SET gateway_authorization = $3 WHERE tenant_id = $1 AND id = $2",
                 vec![tenant.into(), id.into(), gateway_id.into()],
             )
@@ -104,7 +104,7 @@ impl Store {
     /// or `Voided` (from voiding, once the gateway released it).
     pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: AuthorizationStatus) -> Result<()> {
         for id in ids {
-            self.write_rows(
+            self.follow_up_rows(
                 "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status IN ($5, $6)",
                 vec![
                     tenant.into(),
@@ -128,7 +128,7 @@ impl Store {
         let mut claimed = Vec::new();
         for id in ids {
             let rows = self
-                .write_rows(
+                .follow_up_rows(
                     "UPDATE payment_authorizations SET status = $4, updated_at_ms = $3 \
                      WHERE tenant_id = $1 AND id = $2 AND status = $5 RETURNING id, gateway_authorization",
                     vec![

@@ -209,9 +209,17 @@ impl Store {
         T: Send + 'static,
         F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
     {
+        self.unit_admitted(f, writer::Admission::New).await
+    }
+
+    pub(crate) async fn unit_admitted<T, F>(&self, f: F, admission: writer::Admission) -> Result<(T, bool)>
+    where
+        T: Send + 'static,
+        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
+    {
         let f = unit::erase(f);
         let (v, keep) = match &self.engine {
-            Engine::Sqlite { writer, .. } => writer.unit(f).await?,
+            Engine::Sqlite { writer, .. } => writer.unit(f, admission).await?,
             Engine::Postgres { .. } => batcher::run_unit(self, &f).await?,
         };
         let v = v.downcast::<T>().map_err(|_| corrupt("a write unit returned a value of the wrong type"))?;
@@ -220,15 +228,28 @@ impl Store {
 
     /// Runs one write statement in the write path; returns its rows (for `RETURNING`).
     pub(crate) async fn write_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        self.write_rows_admitted(sql, args, writer::Admission::New).await
+    }
+
+    /// A write that finishes work already accepted (a void, a claim release): never refused
+    /// for a full queue.
+    pub(crate) async fn follow_up_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        self.write_rows_admitted(sql, args, writer::Admission::FollowUp).await
+    }
+
+    async fn write_rows_admitted(&self, sql: &str, args: Vec<sql::Val>, admission: writer::Admission) -> Result<Vec<sql::Row>> {
         use sql::Sql;
         let sql = sql.to_string();
         match &self.engine {
             Engine::Sqlite { .. } => {
                 let (rows, _) = self
-                    .unit(move |tx| {
-                        let (sql, args) = (sql.clone(), args.clone());
-                        Box::pin(async move { Ok((tx.rows(&sql, args).await?, true)) })
-                    })
+                    .unit_admitted(
+                        move |tx| {
+                            let (sql, args) = (sql.clone(), args.clone());
+                            Box::pin(async move { Ok((tx.rows(&sql, args).await?, true)) })
+                        },
+                        admission,
+                    )
                     .await?;
                 Ok(rows)
             }
@@ -274,6 +295,24 @@ impl Store {
                 (*conn).rows(sql, args).await
             }
         }
+    }
+
+    /// PostgreSQL's count of deadlocks detected in this database (`pg_stat_database`; a backend
+    /// reports its own when it ends or goes idle) and how many other sessions are connected to
+    /// it under another `application_name`. `None` on SQLite, whose single writer cannot deadlock.
+    pub async fn postgres_activity(&self) -> Result<Option<(i64, i64)>> {
+        if self.backend() != Backend::Postgres {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT CAST((SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()) AS BIGINT) AS deadlocks, \
+             CAST((SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' \
+             AND application_name <> current_setting('application_name')) AS BIGINT) AS others",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        use sqlx::Row as _;
+        Ok(Some((row.try_get("deadlocks")?, row.try_get("others")?)))
     }
 
     /// A cheap round trip to the database, for `/readyz`.

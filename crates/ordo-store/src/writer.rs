@@ -25,6 +25,15 @@ pub(crate) enum Job {
     Halt,
 }
 
+/// Whether a write may be refused when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// New work: refused at once when the queue is full (429).
+    New,
+    /// Finishing work already accepted: waits for room.
+    FollowUp,
+}
+
 #[derive(Clone)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
@@ -80,9 +89,15 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
-    pub async fn unit(&self, f: UnitFn) -> Result<(Erased, bool), StoreError> {
+    /// Runs a unit. New work is refused when the queue is full (`Admission::New`); follow-ups of
+    /// work already accepted (voids, claim releases) wait for room instead, so refusing new work
+    /// never strands what was started.
+    pub async fn unit(&self, f: UnitFn, admission: Admission) -> Result<(Erased, bool), StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.enqueue(Job::Unit { f, reply })?;
+        match admission {
+            Admission::New => self.enqueue(Job::Unit { f, reply })?,
+            Admission::FollowUp => self.queue.send(Job::Unit { f, reply }).await.map_err(|_| stopped())?,
+        }
         answer.await.map_err(|_| stopped())?
     }
 
