@@ -5,7 +5,8 @@
 //! open loop (`--rate R`: requests start on a schedule and latency counts from the scheduled
 //! start, so queueing is not hidden), and flash sale (`--flash-stock S --buyers B`: B buyers fire
 //! at once at one SKU with S units). `--mode checkout` runs cart → token → order per iteration;
-//! `--mode order` places orders with pre-made tokens.
+//! `--mode order` places orders with pre-made tokens and, by default, from pre-synced carts
+//! (`cart_id`, the mobile app's path; `--from lines` sends inline lines instead).
 
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
@@ -19,8 +20,23 @@ use tokio::sync::Mutex;
 enum Mode {
     /// Cart → payment token → order (three calls per checkout).
     Checkout,
-    /// Order placement only (tokens are made before the clock starts).
+    /// Order placement only (carts and tokens are made before the clock starts).
     Order,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum From {
+    /// From a synced cart (`cart_id`), as the mobile app places orders.
+    Cart,
+    /// From inline lines.
+    Lines,
+}
+
+/// What one order-mode request needs, made before the clock starts.
+struct Prepared {
+    token: String,
+    /// The synced cart and its total (`--from cart`).
+    cart: Option<(Value, Value)>,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -34,6 +50,9 @@ struct Args {
     also_url: Vec<String>,
     #[arg(long, value_enum, default_value_t = Mode::Order)]
     mode: Mode,
+    /// Order mode: place from pre-synced carts (the mobile path) or from inline lines.
+    #[arg(long, value_enum, default_value_t = From::Cart)]
+    from: From,
     /// Closed loop: this many concurrent clients.
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -101,7 +120,7 @@ struct Shared {
     tally: Mutex<Tally>,
     counter: AtomicU64,
     skus: Vec<String>,
-    tokens: Mutex<Vec<String>>,
+    tokens: Mutex<Vec<Prepared>>,
 }
 
 impl Shared {
@@ -157,13 +176,16 @@ async fn one(shared: &Shared, scheduled: Instant) -> bool {
     let client = &shared.client;
     let (status, order_us) = match shared.args.mode {
         Mode::Order => {
-            let token = shared.tokens.lock().await.pop();
-            let Some(token) = token else {
+            let prepared = shared.tokens.lock().await.pop();
+            let Some(Prepared { token, cart }) = prepared else {
                 shared.tally.lock().await.by_status.entry("no_token_left".into()).and_modify(|c| *c += 1).or_insert(1);
                 return false;
             };
-            let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i), "shipments": [{"address": address()}],
-                              "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]});
+            let body = match cart {
+                Some((id, total)) => json!({"cart_id": id, "payments": [{"token": token, "amount": total}], "expected_total": total}),
+                None => json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i), "shipments": [{"address": address()}],
+                               "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]}),
+            };
             let t0 = Instant::now();
             let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("lg-{}-{i}", std::process::id())).json(&body).send().await;
             let s = match r {
@@ -307,18 +329,27 @@ async fn run(args: Args) -> Result<(), String> {
     let mut tokens = Vec::new();
     if args.mode == Mode::Order {
         if !args.json {
-            eprintln!("making {expected} payment tokens…");
+            eprintln!("making {expected} payment tokens{}…", if args.from == From::Cart { " and synced carts" } else { "" });
         }
         let mut futs = Vec::new();
         for chunk in 0..32 {
-            let (client, base) = (client.clone(), base.clone());
+            let (client, base, skus, from) = (client.clone(), base.clone(), skus.clone(), args.from);
             let n = expected / 32 + 1;
             futs.push(tokio::spawn(async move {
                 let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    v.push(make_token(&client, &base).await?);
+                for k in 0..n {
+                    let token = make_token(&client, &base).await?;
+                    let cart = match from {
+                        From::Lines => None,
+                        From::Cart => {
+                            let sku = &skus[((chunk * n + k) * 7919) % skus.len()];
+                            let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer((chunk * n + k) as u64), "shipments": [{"address": address()}]});
+                            let c = must(client.post(format!("{base}/v1/carts")).json(&body).send().await, "sync cart").await?;
+                            Some((c["id"].clone(), c["totals"]["total"].clone()))
+                        }
+                    };
+                    v.push(Prepared { token, cart });
                 }
-                let _ = chunk;
                 Ok::<_, String>(v)
             }));
         }
