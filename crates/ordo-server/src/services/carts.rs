@@ -86,10 +86,8 @@ async fn reconcile(state: &AppState, doc: &CartDoc, quoted: &HashMap<Sku, Money>
 /// With a key, a retry returns the first answer instead of a second cart.
 pub async fn create_cart(state: &AppState, doc: &CartDoc, hints: Vec<(Sku, Money)>, key: Option<IdempotencyKey>) -> Result<Answer> {
     let tenant = state.tenant();
-    if let Some(k) = &key {
-        if let Some(rec) = state.store.idempotency_record(tenant, &k.key).await? {
-            return idempotency::settle(&rec, &k.request_hash);
-        }
+    if let Some(answer) = idempotency::answered(state, key.as_ref()).await? {
+        return Ok(answer);
     }
     let (stored, body, quoted, priced) = reconcile(state, doc, &hints.into_iter().collect()).await?;
     let now = ordo_store::now_ms();

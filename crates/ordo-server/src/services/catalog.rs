@@ -14,10 +14,8 @@ pub async fn upsert_product(
     key: Option<IdempotencyKey>,
     render: fn(&ProductView) -> String,
 ) -> Result<Answer> {
-    if let Some(k) = &key {
-        if let Some(rec) = state.store.idempotency_record(state.tenant(), &k.key).await? {
-            return idempotency::settle(&rec, &k.request_hash);
-        }
+    if let Some(answer) = idempotency::answered(state, key.as_ref()).await? {
+        return Ok(answer);
     }
     let status = |created: bool| if created { 201 } else { 200 };
     let stored: Render<(ProductView, bool)> = Arc::new(move |(v, created)| (i64::from(status(*created)), render(v)));

@@ -81,6 +81,16 @@ pub fn request_hash(request: &impl Serialize) -> String {
     Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The answer already stored under `key`, if any (checked before doing any work; the write's
+/// own unit checks again atomically).
+pub async fn answered(state: &crate::AppState, key: Option<&IdempotencyKey>) -> Result<Option<Answer>> {
+    let Some(k) = key else { return Ok(None) };
+    match state.store.idempotency_record(state.tenant(), &k.key).await? {
+        Some(rec) => settle(&rec, &k.request_hash).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// What a stored record means for a request with `request_hash`.
 pub fn settle(rec: &IdempotencyRecord, request_hash: &str) -> Result<Answer> {
     if rec.request_hash != request_hash {

@@ -22,8 +22,8 @@ pub struct AdjustmentBody {
 }
 
 pub async fn adjust(state: &AppState, adjustment: Adjustment, key: IdempotencyKey) -> Result<Answer> {
-    if let Some(rec) = state.store.idempotency_record(state.tenant(), &key.key).await? {
-        return idempotency::settle(&rec, &key.request_hash);
+    if let Some(answer) = idempotency::answered(state, Some(&key)).await? {
+        return Ok(answer);
     }
     let reason = adjustment.reason.clone();
     let render_body = move |l: &StockLevel| {

@@ -29,10 +29,8 @@ fn body(t: &TokenRecord) -> String {
 
 /// Tokenizes a validated card.
 pub async fn tokenize(state: &AppState, number: CardNumber, exp_month: i64, exp_year: i64, key: Option<IdempotencyKey>) -> Result<Answer> {
-    if let Some(k) = &key {
-        if let Some(rec) = state.store.idempotency_record(state.tenant(), &k.key).await? {
-            return idempotency::settle(&rec, &k.request_hash);
-        }
+    if let Some(answer) = idempotency::answered(state, key.as_ref()).await? {
+        return Ok(answer);
     }
     let record = TokenRecord {
         token: format!("tok_{}", uuid::Uuid::new_v4().simple()),
