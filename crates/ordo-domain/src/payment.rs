@@ -105,6 +105,17 @@ pub enum TenderStatus {
     Captured,
 }
 
+impl TenderStatus {
+    /// The stored form (`order_payments.status`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorized => "authorized",
+            Self::Voided => "voided",
+            Self::Captured => "captured",
+        }
+    }
+}
+
 /// One tender of an order: which token paid how much, and its authorization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Tender {

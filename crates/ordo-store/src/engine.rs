@@ -518,7 +518,7 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
                     p.amount.amount.into(),
                     p.amount.currency.code().into(),
                     Val::from(&p.authorization_id),
-                    "authorized".into(),
+                    p.status.as_str().into(),
                 ]
             })
         })
