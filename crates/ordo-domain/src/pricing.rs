@@ -264,7 +264,7 @@ fn apply_promotions(
                 have_discount = true;
                 ("fixed", Money::new(amount.amount.min(subtotal.amount), cur))
             }
-            PromotionKind::BuyXGetY(rule) => match rule.free_units_amount(lines) {
+            PromotionKind::BuyXGetY(rule) => match rule.free_units_amount(lines.iter().map(|l| (&l.sku, l.unit_price.amount, l.quantity))) {
                 Ok(free) => {
                     have_discount = true;
                     ("buy_x_get_y", Money::new(free.min(subtotal.amount).max(0), cur))

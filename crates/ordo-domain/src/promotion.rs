@@ -5,7 +5,6 @@
 use crate::error::FieldError;
 use crate::ids::Sku;
 use crate::money::{Currency, Money};
-use crate::pricing::PricedLine;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,11 +113,12 @@ impl BuyXGetY {
     ///
     /// Refuses with `NotEnoughEligibleItems` when the cart holds no complete group. The sum never
     /// exceeds the eligible lines' total; the caller still caps the discount at the subtotal.
-    pub fn free_units_amount(&self, lines: &[PricedLine]) -> Result<i64, PromoRejection> {
+    /// `lines` are (SKU, unit price in minor units, quantity).
+    pub fn free_units_amount<'a>(&self, lines: impl IntoIterator<Item = (&'a Sku, i64, i64)>) -> Result<i64, PromoRejection> {
         let mut runs: Vec<(i64, i64)> = lines
-            .iter()
-            .filter(|l| l.quantity > 0 && self.is_eligible(&l.sku))
-            .map(|l| (l.unit_price.amount, l.quantity))
+            .into_iter()
+            .filter(|(sku, _, quantity)| *quantity > 0 && self.is_eligible(sku))
+            .map(|(_, unit_price, quantity)| (unit_price, quantity))
             .collect();
         runs.sort_by_key(|&(unit_price, _)| std::cmp::Reverse(unit_price));
         // Walk the row one run of units at a time instead of unit by unit: position p (0-based)
@@ -252,15 +252,11 @@ mod tests {
     fn usd(a: i64) -> Money {
         Money::new(a, Currency::parse("USD").unwrap())
     }
-    fn line(sku: &str, unit_price: i64, quantity: i64) -> PricedLine {
-        PricedLine {
-            sku: Sku::parse(sku).unwrap(),
-            name: sku.into(),
-            quantity,
-            unit_price: usd(unit_price),
-            line_total: usd(unit_price * quantity),
-            available: quantity,
-        }
+    fn line(sku: &str, unit_price: i64, quantity: i64) -> (Sku, i64, i64) {
+        (Sku::parse(sku).unwrap(), unit_price, quantity)
+    }
+    fn units(lines: &[(Sku, i64, i64)]) -> impl Iterator<Item = (&Sku, i64, i64)> {
+        lines.iter().map(|(s, p, q)| (s, *p, *q))
     }
     fn tees(buy: i64, get: i64) -> BuyXGetY {
         BuyXGetY::new(buy, get, vec!["TEE-".into()]).unwrap()
@@ -313,47 +309,47 @@ mod tests {
     fn every_complete_group_frees_its_cheapest_units() {
         // Buy 2 get 1: 25, 22, 19 → 19 free.
         let rule = tees(2, 1);
-        assert_eq!(rule.free_units_amount(&[line("TEE-1", 1900, 1), line("TEE-2", 2200, 1), line("TEE-3", 2500, 1)]), Ok(1900));
+        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1900, 1), line("TEE-2", 2200, 1), line("TEE-3", 2500, 1)])), Ok(1900));
         // Six equal units are two groups; a seventh starts a group that is not complete.
-        assert_eq!(rule.free_units_amount(&[line("TEE-1", 1000, 6)]), Ok(2000));
-        assert_eq!(rule.free_units_amount(&[line("TEE-1", 1000, 7)]), Ok(2000));
+        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1000, 6)])), Ok(2000));
+        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1000, 7)])), Ok(2000));
         // Buy 1 get 1 over several units of one line: every second unit is free.
-        assert_eq!(tees(1, 1).free_units_amount(&[line("TEE-1", 700, 5)]), Ok(1400));
+        assert_eq!(tees(1, 1).free_units_amount(units(&[line("TEE-1", 700, 5)])), Ok(1400));
         // Units after the last complete group pay, even those past `buy` in the unfinished group.
-        assert_eq!(tees(3, 3).free_units_amount(&[line("TEE-1", 100, 10)]), Ok(300));
-        assert_eq!(tees(1, 2).free_units_amount(&[line("TEE-1", 100, 5)]), Ok(200));
+        assert_eq!(tees(3, 3).free_units_amount(units(&[line("TEE-1", 100, 10)])), Ok(300));
+        assert_eq!(tees(1, 2).free_units_amount(units(&[line("TEE-1", 100, 5)])), Ok(200));
     }
 
     #[test]
     fn mixed_prices_are_grouped_most_expensive_first() {
         let lines = [line("TEE-A", 1000, 2), line("TEE-B", 3000, 1), line("TEE-C", 500, 3)];
         // 30, 10, 10 | 5, 5, 5 → 10 and 5 free.
-        assert_eq!(tees(2, 1).free_units_amount(&lines), Ok(1500));
+        assert_eq!(tees(2, 1).free_units_amount(units(&lines)), Ok(1500));
         // Buy 2 get 2: 30, 10, 10, 5 → 10 and 5 free; the other two 5s pay.
-        assert_eq!(tees(2, 2).free_units_amount(&lines), Ok(1500));
+        assert_eq!(tees(2, 2).free_units_amount(units(&lines)), Ok(1500));
         // Buy 1 get 2: 30, 10, 10 | 5, 5, 5 → 10 + 10 + 5 + 5.
-        assert_eq!(tees(1, 2).free_units_amount(&lines), Ok(3000));
+        assert_eq!(tees(1, 2).free_units_amount(units(&lines)), Ok(3000));
     }
 
     #[test]
     fn units_of_other_skus_neither_count_nor_become_free() {
         let rule = tees(2, 1);
         // Three units, but only two are tees.
-        assert_eq!(rule.free_units_amount(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 5)]), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 5)])), Err(PromoRejection::NotEnoughEligibleItems));
         // The mug is the cheapest unit in the cart, yet the cheapest tee is the one that is free.
-        assert_eq!(rule.free_units_amount(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 1), line("TEE-2", 1500, 1)]), Ok(1500));
+        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 1), line("TEE-2", 1500, 1)])), Ok(1500));
         // Prefixes are case-sensitive, like SKUs; no prefixes means every SKU counts.
-        assert_eq!(rule.free_units_amount(&[line("tee-1", 2000, 3)]), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(rule.free_units_amount(units(&[line("tee-1", 2000, 3)])), Err(PromoRejection::NotEnoughEligibleItems));
         let any = BuyXGetY::new(2, 1, vec![]).unwrap();
-        assert_eq!(any.free_units_amount(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 1)]), Ok(100));
+        assert_eq!(any.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 1)])), Ok(100));
     }
 
     #[test]
     fn an_incomplete_group_is_refused() {
         let rule = tees(2, 1);
-        assert_eq!(rule.free_units_amount(&[]), Err(PromoRejection::NotEnoughEligibleItems));
-        assert_eq!(rule.free_units_amount(&[line("TEE-1", 1900, 1), line("TEE-2", 2200, 1)]), Err(PromoRejection::NotEnoughEligibleItems));
-        assert_eq!(tees(3, 3).free_units_amount(&[line("TEE-1", 1900, 5)]), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(rule.free_units_amount(units(&[])), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1900, 1), line("TEE-2", 2200, 1)])), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(tees(3, 3).free_units_amount(units(&[line("TEE-1", 1900, 5)])), Err(PromoRejection::NotEnoughEligibleItems));
         assert!(!PromoRejection::NotEnoughEligibleItems.message().is_empty());
         assert_eq!(serde_json::to_value(PromoRejection::NotEnoughEligibleItems).unwrap(), "not_enough_eligible_items");
     }

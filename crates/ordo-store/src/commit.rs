@@ -12,6 +12,49 @@ use crate::sql::Tx;
 use crate::{StoreError, corrupt};
 use ordo_domain::Order;
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How placements are grouped. Documented in README (`--batch-*` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    /// Most orders (or, on SQLite, writes) in one commit.
+    pub max_orders: usize,
+    /// Longest a worker waits for more orders after the first arrives (0: take what is queued).
+    pub max_wait: Duration,
+    /// Batches committed concurrently (1 for SQLite's single writer; several for PostgreSQL).
+    pub workers: usize,
+    /// Most writes waiting in the queue; one more is refused at once (429).
+    pub queue_capacity: usize,
+}
+
+impl BatchConfig {
+    /// The documented defaults: up to 64 orders per commit, no added wait, one writer on
+    /// SQLite and two concurrent batches per process on PostgreSQL (measured: more batches in
+    /// flight help orders spread over many SKUs a little and hurt a hot SKU a lot, since
+    /// batches touching one row queue behind each other; BENCHMARKS.md), 4,096 queued writes.
+    pub fn standard(backend: crate::Backend) -> BatchConfig {
+        BatchConfig {
+            max_orders: 64,
+            max_wait: Duration::ZERO,
+            workers: match backend {
+                crate::Backend::Sqlite => 1,
+                crate::Backend::Postgres => 2,
+            },
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// Counts a write-path worker as alive for as long as it runs (also through a panic).
+pub(crate) struct AliveGuard(pub Arc<AtomicUsize>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Rounds that failed as a whole and were re-placed order by order, since the process started.
 pub(crate) static FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -21,7 +21,7 @@ mod writer;
 pub mod testing;
 
 pub use authorizations::{AuthorizationStatus, PendingAuthorization, StaleAuthorization};
-pub use batcher::BatchConfig;
+pub use commit::BatchConfig;
 pub use carts::{CartRecord, CartSave};
 pub use catalog::{ProductUpsert, ProductView};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};

@@ -1,6 +1,7 @@
-//! The handful of SQL operations the write paths need, over either driver: sqlx (PostgreSQL,
-//! and SQLite's infrequent writes) or rusqlite (the SQLite writer thread, which runs a whole
-//! batch without a thread hop per statement). The same SQL text runs on both.
+//! The handful of SQL operations the write paths need, over either driver: sqlx (PostgreSQL) or
+//! rusqlite (SQLite's single writer thread, which runs a whole batch without a thread hop per
+//! statement, and the inline readers). The same SQL text runs on both; `Tx` is the one
+//! connection type every write is written against.
 
 use crate::StoreError;
 use sqlx::any::{Any, AnyTypeInfoKind};

@@ -6,8 +6,7 @@
 //! queue refuses at once (`StoreError::Busy`) rather than letting callers pile up. A panic inside a
 //! batch is caught: the batch is rolled back, its callers get an error, and the writer goes on.
 
-use crate::batcher::BatchConfig;
-use crate::commit::{self, Scope};
+use crate::commit::{self, AliveGuard, BatchConfig, Scope};
 use crate::orders::{NewOrder, PlaceError};
 use crate::sql::{Embedded, Tx, embedded};
 use crate::unit::{self, Erased, UnitFn};
@@ -38,15 +37,6 @@ pub(crate) enum Admission {
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
     alive: Arc<AtomicUsize>,
-}
-
-/// Counts a worker as alive for as long as it runs (also through a panic).
-pub(crate) struct AliveGuard(pub Arc<AtomicUsize>);
-
-impl Drop for AliveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 impl Writer {
