@@ -3,6 +3,7 @@
 # with loadgen; prints one JSON line per run. Usage:
 #   tools/bench/run.sh sqlite|postgres [--two-processes] -- <loadgen args…>
 # Example: tools/bench/run.sh sqlite -- --mode checkout --clients 16 --duration 10s
+# ORDO_SERVE_ARGS adds flags to `ordo serve`; ORDO_BIN runs another server binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ordo-target}
@@ -12,6 +13,8 @@ if [ "${1:-}" = "--two-processes" ]; then two=1; shift; fi
 [ "${1:-}" = "--" ] && shift
 cargo build --release -q -p ordo-cli -p loadgen
 bin=$CARGO_TARGET_DIR/release
+# ORDO_BIN runs another build of the server (e.g. an older revision) under the same load generator.
+ordo_bin=${ORDO_BIN:-$bin/ordo}
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
@@ -26,7 +29,7 @@ case $backend in
   *) echo "backend is sqlite or postgres" >&2; exit 2 ;;
 esac
 start() {
-  "$bin/ordo" serve --addr 127.0.0.1:0 --demo "${storage[@]}" ${ORDO_SERVE_ARGS:-} > "$dir/out$1" 2> "$dir/err$1" &
+  "$ordo_bin" serve --addr 127.0.0.1:0 --demo "${storage[@]}" ${ORDO_SERVE_ARGS:-} > "$dir/out$1" 2> "$dir/err$1" &
   pids+=($!)
   for _ in $(seq 1 300); do grep -q "serving on" "$dir/out$1" 2>/dev/null && break; sleep 0.1; done
   grep -q "serving on" "$dir/out$1" || { echo "ordo did not start:" >&2; cat "$dir/err$1" >&2; exit 1; }

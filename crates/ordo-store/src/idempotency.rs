@@ -101,6 +101,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes claims still in progress that were made before `older_than_ms`: their holders
+    /// died (a live holder's claim is younger than the lease). A retry then starts afresh, and
+    /// anything the dead holder would still commit finds its claim gone and gives up.
+    pub async fn release_abandoned_claims(&self, older_than_ms: i64) -> Result<u64> {
+        let rows = self
+            .follow_up_rows("DELETE FROM idempotency WHERE status = 0 AND claimed_at_ms <= $1 RETURNING key", vec![older_than_ms.into()])
+            .await?;
+        Ok(rows.len() as u64)
+    }
+}
+
 pub(crate) fn new_claim_id() -> String {
     format!("clm_{}", uuid::Uuid::now_v7().simple())
 }

@@ -1,6 +1,7 @@
 //! Authorization recovery: voids card authorizations that were recorded as pending but whose
 //! order never committed (the process crashed between the gateway call and the commit, or a
-//! placement failed without voiding). Runs at start-up and then periodically. Authorizations
+//! placement failed without voiding), and frees the idempotency claims such crashes abandoned.
+//! Runs at start-up and then periodically. Authorizations
 //! this process is still working on are skipped; `grace` protects other processes' in-flight ones.
 
 use crate::AppState;
@@ -58,6 +59,11 @@ pub async fn recover_authorizations(state: &AppState, grace: Duration) -> Result
     }
     if voided > 0 {
         tracing::warn!(voided, "recovery voided authorizations whose orders never committed");
+    }
+    // Their idempotency claims were abandoned too: free the keys for a fresh retry.
+    let released = state.store.release_abandoned_claims(cutoff).await?;
+    if released > 0 {
+        tracing::warn!(released, "recovery released idempotency claims abandoned by a crash");
     }
     Ok(voided)
 }
