@@ -518,3 +518,16 @@ async fn a_full_queue_refuses_at_once_and_a_halted_write_path_is_not_alive() {
     assert!(!tight.write_path_alive());
     assert!(f.store.write_path_alive(), "only the halted handle's write path stopped");
 }
+
+#[tokio::test]
+async fn abandoned_claims_are_released_answered_keys_are_kept() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 5)]).await;
+    let t = f.token("tok1").await;
+    f.store.place(T, claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), "done").await).await.unwrap();
+    assert!(matches!(f.store.claim_checkout(T, &idem("abandoned"), 0, &[]).await.unwrap(), Claim::Claimed { .. }));
+    assert_eq!(f.store.release_abandoned_claims(0).await.unwrap(), 0, "younger than the cutoff: kept");
+    assert_eq!(f.store.release_abandoned_claims(i64::MAX).await.unwrap(), 1);
+    assert!(f.store.idempotency_record(T, "abandoned").await.unwrap().is_none());
+    assert_eq!(f.store.idempotency_record(T, "done").await.unwrap().unwrap().status, 201, "an answer is never released");
+}
