@@ -65,6 +65,12 @@ struct ServeArgs {
     /// Group commit: batches committed concurrently (default 1 on SQLite, 2 on PostgreSQL).
     #[arg(long, env = "ORDO_BATCH_WORKERS", value_parser = clap::value_parser!(u32).range(1..=64))]
     batch_workers: Option<u32>,
+    /// A request still running after this is answered 503 (request-timeout, with Retry-After).
+    #[arg(long, env = "ORDO_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    request_timeout: Duration,
+    /// Mount the routes the API tests use to provoke failures (a panicking handler, a slow one).
+    #[arg(long, env = "ORDO_TEST_ROUTES", hide = true)]
+    test_routes: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -76,6 +82,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => Ok(Duration::from_secs(n)),
         _ => Err(format!("'{s}': use ms or s, e.g. 150ms")),
     }
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).and_then(|d| if d.is_zero() { Err(format!("'{s}' must be longer than zero")) } else { Ok(d) })
 }
 
 impl StorageArgs {
@@ -139,6 +149,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 batch_max_orders: args.batch_max_orders as usize,
                 batch_max_wait: args.batch_max_wait,
                 batch_workers: args.batch_workers.map(|w| w as usize),
+                request_timeout: args.request_timeout,
+                test_routes: args.test_routes,
             };
             let server = ordo_server::start(config).await.map_err(|e| e.to_string())?;
             println!("Ordo is serving on http://{} ({what})", server.addr);

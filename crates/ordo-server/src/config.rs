@@ -24,6 +24,10 @@ pub struct Config {
     pub batch_max_wait: Duration,
     /// Group commit: concurrent batches (None: 1 on SQLite, 2 on PostgreSQL).
     pub batch_workers: Option<usize>,
+    /// A request still running after this is answered 503 `request-timeout` (with Retry-After).
+    pub request_timeout: Duration,
+    /// Mount the routes the API tests use to provoke failures (`/v1/_test/…`); never in production.
+    pub test_routes: bool,
 }
 
 impl Config {

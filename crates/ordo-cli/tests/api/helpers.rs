@@ -39,6 +39,8 @@ pub fn config(storage: StorageConfig) -> Config {
         batch_max_orders: 64,
         batch_max_wait: Duration::ZERO,
         batch_workers: None,
+        request_timeout: Duration::from_secs(30),
+        test_routes: false,
     }
 }
 
@@ -53,9 +55,22 @@ impl TestApp {
         Self::spawn_on(storage, tmp, false).await
     }
 
+    /// A server on fresh storage whose configuration `configure` adjusts first (e.g. turning on
+    /// `test_routes` or shortening `request_timeout` for one test).
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = ordo_store::testing::test_storage(tmp.path()).await.expect("test storage");
+        Self::start(storage, tmp, false, configure).await
+    }
+
     pub async fn spawn_on(storage: StorageConfig, tmp: tempfile::TempDir, demo: bool) -> TestApp {
+        Self::start(storage, tmp, demo, |_| {}).await
+    }
+
+    async fn start(storage: StorageConfig, tmp: tempfile::TempDir, demo: bool, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut cfg = config(storage.clone());
         cfg.demo = demo;
+        configure(&mut cfg);
         let server = ordo_server::start(cfg).await.expect("server starts");
         let app = TestApp {
             base: format!("http://{}", server.addr),

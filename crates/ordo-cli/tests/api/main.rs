@@ -6,4 +6,5 @@ mod catalog;
 mod checkout;
 mod concurrency;
 mod crash;
+mod edge;
 mod helpers;

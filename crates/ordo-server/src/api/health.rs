@@ -27,6 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, axum::
                 errors: vec![],
                 differences: vec![],
                 payment: None,
+                request_id: None,
             }))
         }
     }
