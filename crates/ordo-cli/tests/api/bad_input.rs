@@ -140,7 +140,7 @@ async fn operations_endpoints_answer() {
     assert_eq!(r["status"], "ready");
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for p in ["/v1/products", "/v1/products/{sku}", "/v1/carts", "/v1/carts/{id}", "/v1/payment-tokens", "/v1/orders", "/v1/orders/{id}", "/v1/inventory/{sku}", "/v1/inventory/adjustments"] {
+    for p in ["/v1/products", "/v1/products/{sku}", "/v1/carts", "/v1/carts/{id}", "/v1/payment-tokens", "/v1/orders", "/v1/orders/{id}", "/v1/inventory/{sku}", "/v1/inventory/adjustments", "/metrics"] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());

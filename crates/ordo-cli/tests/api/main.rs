@@ -8,3 +8,4 @@ mod concurrency;
 mod crash;
 mod edge;
 mod helpers;
+mod metrics;

@@ -1,6 +1,6 @@
 //! The HTTP API, one module per resource. Handlers extract, call one service function and map
 //! the result; every error leaves through `problem::ApiError` as RFC 9457 problem+json. Every
-//! route sits behind the same edge (`router`): request id, trace span, timeout, panics.
+//! route sits behind the same edge (`router`): request id, trace span, metrics, timeout, panics.
 
 pub mod carts;
 pub mod edge;
@@ -12,6 +12,7 @@ pub mod orders;
 pub mod payment_tokens;
 pub mod problem;
 pub mod products;
+pub mod telemetry;
 mod test_routes;
 
 use crate::AppState;
@@ -34,7 +35,7 @@ use utoipa::OpenApi;
         payment_tokens::create,
         orders::place, orders::get,
         inventory::get, inventory::adjust,
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, telemetry::scrape,
     ),
     components(schemas(problem::Problem, ordo_domain::FieldError))
 )]
@@ -48,10 +49,10 @@ async fn index() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("index.html"))
 }
 
-/// Every route behind the edge. Layers run outermost first, after routing: a client's unsafe
-/// `x-request-id` is dropped, one is generated if missing and returned on every response; the
-/// trace span carries it; problem bodies get it; the request gets `request_timeout` to finish;
-/// a panic becomes a 500 problem.
+/// Every route behind the edge. Layers run outermost first, after routing (so metrics see the
+/// route template): a client's unsafe `x-request-id` is dropped, one is generated if missing and
+/// returned on every response; the trace span carries it; problem bodies get it; the request is
+/// counted and timed; it gets `request_timeout` to finish; a panic becomes a 500 problem.
 pub fn router(state: AppState) -> Router {
     let mut routes = Router::new()
         .route("/", get(index))
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/inventory/{sku}", get(inventory::get))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(telemetry::scrape))
         .route("/openapi.json", get(openapi));
     if state.config.test_routes {
         routes = routes.merge(test_routes::routes());
@@ -76,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(edge::REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(edge::request_span))
         .layer(from_fn(edge::stamp_request_id_on_problems))
+        .layer(from_fn(telemetry::record_request))
         .layer(from_fn_with_state(state.config.request_timeout, edge::enforce_timeout))
         .layer(CatchPanicLayer::custom(edge::panic_problem));
     routes
