@@ -69,6 +69,12 @@ struct ServeArgs {
     /// Most writes waiting for the write path; one more is answered 429 with Retry-After at once.
     #[arg(long, env = "ORDO_WRITE_QUEUE_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     write_queue_capacity: u32,
+    /// A request still running after this is answered 503 (request-timeout, with Retry-After).
+    #[arg(long, env = "ORDO_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    request_timeout: Duration,
+    /// Mount the routes the API tests use to provoke failures (a panicking handler, a slow one).
+    #[arg(long, env = "ORDO_TEST_ROUTES", hide = true)]
+    test_routes: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -80,6 +86,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => Ok(Duration::from_secs(n)),
         _ => Err(format!("'{s}': use ms or s, e.g. 150ms")),
     }
+}
+
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    parse_duration(s).and_then(|d| if d.is_zero() { Err(format!("'{s}' must be longer than zero")) } else { Ok(d) })
 }
 
 impl StorageArgs {
@@ -144,6 +154,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 batch_max_wait: args.batch_max_wait,
                 batch_workers: args.batch_workers.map(|w| w as usize),
                 write_queue_capacity: args.write_queue_capacity as usize,
+                request_timeout: args.request_timeout,
+                test_routes: args.test_routes,
             };
             let server = ordo_server::start(config).await.map_err(|e| e.to_string())?;
             println!("Ordo is serving on http://{} ({what})", server.addr);

@@ -26,6 +26,10 @@ pub struct Config {
     pub batch_workers: Option<usize>,
     /// Most writes waiting for the write path; one more is answered 429 at once.
     pub write_queue_capacity: usize,
+    /// A request still running after this is answered 503 `request-timeout` (with Retry-After).
+    pub request_timeout: Duration,
+    /// Mount the routes the API tests use to provoke failures (`/v1/_test/…`); never in production.
+    pub test_routes: bool,
 }
 
 impl Config {

@@ -22,6 +22,8 @@ pub struct AppState {
     /// Authorizations this process is working on (recovery leaves them alone).
     pub inflight: services::recovery::InFlight,
     pub config: Arc<Config>,
+    /// The process's Prometheus recorder (`api::telemetry`), rendered by `GET /metrics`.
+    pub prometheus: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         gateway: Arc::new(gateway::SandboxGateway::new(config.sandbox_gateway_latency)),
         inflight: services::recovery::InFlight::default(),
         config: Arc::new(config),
+        prometheus: api::telemetry::prometheus(),
     };
     services::recovery::spawn(state.clone(), state.config.authorization_grace, std::time::Duration::from_secs(10));
     let app = api::router(state);

@@ -140,8 +140,69 @@ async fn operations_endpoints_answer() {
     assert_eq!(r["status"], "ready");
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for p in ["/v1/products", "/v1/products/{sku}", "/v1/carts", "/v1/carts/{id}", "/v1/payment-tokens", "/v1/orders", "/v1/orders/{id}", "/v1/inventory/{sku}", "/v1/inventory/adjustments"] {
+    for p in ["/v1/products", "/v1/products/{sku}", "/v1/carts", "/v1/carts/{id}", "/v1/payment-tokens", "/v1/orders", "/v1/orders/{id}", "/v1/inventory/{sku}", "/v1/inventory/adjustments", "/metrics"] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());
+}
+
+/// A 422 naming exactly one unknown field.
+async fn expect_unknown_field(r: reqwest::Response, path: &str) -> Value {
+    let v = expect_problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem_paths(&v), [path], "{v}");
+    assert_eq!(v["errors"][0]["code"], "unknown_field", "{v}");
+    v
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_by_their_full_path() {
+    let app = TestApp::spawn().await;
+    app.product("A", 1000, 5).await;
+    let token = app.token("4242424242424242").await;
+    let total = quote(&app, "A", 1).await;
+
+    // A typo'd promo field would silently drop the discount: it is a 422 naming it instead.
+    let mut order = inline_order("A", 1, &token, total);
+    order["promo_code"] = json!("WELCOME10");
+    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "typo-1").json(&order).send().await.unwrap();
+    let v = expect_unknown_field(r, "promo_code").await;
+    let msg = v["errors"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("promo_codes"), "the message lists the expected fields: {msg}");
+
+    // Nested: an address field and a line field.
+    let mut order = inline_order("A", 1, &token, total);
+    order["shipments"][0]["address"]["zip"] = json!("94105");
+    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "typo-2").json(&order).send().await.unwrap();
+    expect_unknown_field(r, "shipments[0].address.zip").await;
+    let r = app.post("/v1/carts", &json!({"lines": [{"sku": "A", "quantity": 1}, {"sku": "A", "qty": 1}]})).await;
+    expect_unknown_field(r, "lines[1].qty").await;
+    let mut order = inline_order("A", 1, &token, total);
+    order["payments"][0]["amount"]["cents"] = json!(1);
+    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "typo-3").json(&order).send().await.unwrap();
+    expect_unknown_field(r, "payments[0].amount.cents").await;
+    assert_eq!(app.inventory("A").await["reserved"], 0, "no typo'd order was placed");
+
+    // Cart sync.
+    let r = app.post("/v1/carts", &json!({"lines": [{"sku": "A", "quantity": 1}]})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let cart: Value = r.json().await.unwrap();
+    let id = cart["id"].as_str().unwrap();
+    expect_unknown_field(app.put(&format!("/v1/carts/{id}"), &json!({"lines": [], "promo_code": "SAVE5"})).await, "promo_code").await;
+    expect_unknown_field(app.put(&format!("/v1/carts/{id}"), &json!({"lines": [{"sku": "A", "qty": 2}]})).await, "lines[0].qty").await;
+    expect_unknown_field(app.put(&format!("/v1/carts/{id}"), &json!({"customer": {"email": "a@example.com", "mail": "x"}})).await, "customer.mail").await;
+
+    // Staff endpoints.
+    let r = app.post("/v1/inventory/adjustments", &json!({"sku": "A", "location_id": "wh-1", "delta": 1, "reason": "receipt", "notes": "x"})).await;
+    expect_unknown_field(r, "notes").await;
+    let r = app.put("/v1/products/A", &json!({"name": "A", "price": {"amount": 1, "currency": "USD"}, "categroy": "x"})).await;
+    expect_unknown_field(r, "categroy").await;
+    let r = app.put("/v1/products/A", &json!({"name": "A", "price": {"amount": 1, "currency": "USD", "tax": 0}})).await;
+    expect_unknown_field(r, "price.tax").await;
+    assert_eq!(app.get("/v1/products/A").await.json::<Value>().await.unwrap()["price"]["amount"], 1000, "nothing was updated");
+
+    // Payment tokens: an extra key is named, its value (maybe a card number) is never echoed.
+    let r = app.post("/v1/payment-tokens", &json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123", "card_number": "4000000000000002"})).await;
+    let v = expect_unknown_field(r, "card_number").await;
+    let text = v.to_string();
+    assert!(!text.contains("4242424242424242") && !text.contains("4000000000000002"), "{text}");
 }

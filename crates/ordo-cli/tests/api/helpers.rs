@@ -40,6 +40,8 @@ pub fn config(storage: StorageConfig) -> Config {
         batch_max_wait: Duration::ZERO,
         batch_workers: None,
         write_queue_capacity: 4096,
+        request_timeout: Duration::from_secs(30),
+        test_routes: false,
     }
 }
 
@@ -58,7 +60,8 @@ impl TestApp {
         Self::spawn_configured(storage, tmp, |c| c.demo = demo).await
     }
 
-    /// A server on fresh storage with its configuration adjusted by `adjust`.
+    /// A server on fresh storage whose configuration `adjust` changes first (e.g. turning on
+    /// `test_routes`, shortening `request_timeout`, a slow gateway or a tiny write queue).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let tmp = tempfile::tempdir().unwrap();
         let storage = ordo_store::testing::test_storage(tmp.path()).await.expect("test storage");

@@ -7,4 +7,6 @@ mod checkout;
 mod concurrency;
 mod crash;
 mod foundations;
+mod edge;
 mod helpers;
+mod metrics;

@@ -25,6 +25,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, axum::
             errors: vec![],
             differences: vec![],
             payment: None,
+            request_id: None,
         }));
     }
     match state.store.ping().await {
@@ -39,6 +40,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, axum::
                 errors: vec![],
                 differences: vec![],
                 payment: None,
+                request_id: None,
             }))
         }
     }

@@ -1,6 +1,7 @@
 //! Request bodies as clients send them, and their parsing into domain values. Every field is
 //! checked and every failure is reported at once with its path; nothing past this module
-//! re-validates.
+//! re-validates. Every input struct denies unknown fields: a typo (`promo_code`) is a 422 naming
+//! it, never a silently dropped discount.
 
 use ordo_domain::contact::{AddressInput, parse_guest};
 use ordo_domain::pricing::{LineRequest, ShipmentRequest};
@@ -14,6 +15,7 @@ pub const MAX_PROMO_CODES: usize = 5;
 pub const MAX_TENDERS: usize = 5;
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MoneyInput {
     /// Integer minor units.
     pub amount: i64,
@@ -22,6 +24,7 @@ pub struct MoneyInput {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LineInput {
     pub sku: String,
     pub quantity: i64,
@@ -32,6 +35,7 @@ pub struct LineInput {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddressBody {
     pub name: Option<String>,
     pub line1: Option<String>,
@@ -48,6 +52,7 @@ pub struct AddressBody {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ShipmentInput {
     pub address: AddressBody,
     /// The lines (and quantities) going to this address; may be omitted with a single shipment.
@@ -57,6 +62,7 @@ pub struct ShipmentInput {
 
 /// A guest (`email`, `phone`, `name`) or a member (`customer_id`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -66,6 +72,7 @@ pub struct CustomerInput {
 
 /// The app's whole local cart.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CartInput {
     #[serde(default)]
     pub lines: Vec<LineInput>,
@@ -77,6 +84,7 @@ pub struct CartInput {
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TenderInput {
     pub token: String,
     pub amount: MoneyInput,
@@ -84,6 +92,7 @@ pub struct TenderInput {
 
 /// Place an order from a synced cart (`cart_id`) or from inline `lines`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OrderInput {
     pub cart_id: Option<String>,
     pub lines: Option<Vec<LineInput>>,

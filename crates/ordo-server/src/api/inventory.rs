@@ -36,6 +36,7 @@ pub struct InventoryBody {
 
 /// Set or change on-hand at one location: give exactly one of `delta` and `set_on_hand`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AdjustmentInput {
     pub sku: String,
     pub location_id: String,

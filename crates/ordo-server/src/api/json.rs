@@ -1,5 +1,6 @@
 //! The JSON body extractor: requires a JSON content type, limits the size, and reports a
-//! malformed body as a problem naming the exact field path (`lines[2].quantity`).
+//! malformed body as a problem naming the exact field path (`lines[2].quantity`), including
+//! fields the input structs do not know (`code: unknown_field`).
 
 use super::problem::ApiError;
 use axum::body::Bytes;
@@ -53,10 +54,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let msg = inner.to_string();
             // serde's message ends with " at line L column C"; the path says where instead.
             let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            let code = if msg.starts_with("missing field") { "required" } else { "invalid_type" };
-            let path = match (code, msg.split('`').nth(1)) {
-                ("required", Some(field)) if path.is_empty() => field.to_string(),
-                ("required", Some(field)) => format!("{path}.{field}"),
+            // For a missing field serde_path_to_error stops at the parent object: the field's
+            // name is in serde's message, between backticks. An unknown field's path already ends
+            // with its key (captured while the key was read); the message names it otherwise.
+            let code = if msg.starts_with("missing field") {
+                "required"
+            } else if msg.starts_with("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_type"
+            };
+            let path = match (code, named_field(&msg)) {
+                ("required", Some(field)) => child_path(&path, field),
+                ("unknown_field", Some(field)) if path.is_empty() => field.to_string(),
                 _ => path,
             };
             ApiError::field(path, code, msg)
@@ -68,6 +78,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         detail: format!("the body has more than one JSON value: {e}"),
     })?;
     Ok(value)
+}
+
+/// The field a serde message names: `missing field `x`` or
+/// `unknown field `x`, expected one of `a`, `b``. An unknown name may itself contain a
+/// backtick, so it ends at the last "`, " before serde's own text (or at the message's end).
+fn named_field(msg: &str) -> Option<&str> {
+    let rest = msg.split_once('`')?.1;
+    let end = [rest.find("`, expected"), rest.find("`, there are no fields"), rest.rfind('`')].into_iter().flatten().next()?;
+    Some(&rest[..end])
+}
+
+/// `parent.field`, or `field` at the top level (an empty parent).
+pub fn child_path(parent: &str, field: &str) -> String {
+    if parent.is_empty() { field.to_string() } else { format!("{parent}.{field}") }
 }
 
 /// The single path parameter of a route (`{sku}`, `{id}`). A parameter that is not valid
@@ -82,5 +106,47 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
             Ok(axum::extract::Path(v)) => Ok(PathParam(v)),
             Err(_) => Err(ApiError::NotFound(format!("the path {}", parts.uri.path()))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ordo_domain::FieldError;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Line {
+        sku: String,
+        quantity: i64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        #[serde(default)]
+        lines: Vec<Line>,
+    }
+
+    fn field_error(body: &str) -> FieldError {
+        match parse_json::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation(mut errors)) if errors.len() == 1 => errors.remove(0),
+            other => panic!("expected one field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_full_path() {
+        let e = field_error(r#"{"lines": [], "promo_code": "X"}"#);
+        assert_eq!((e.path.as_str(), e.code.as_str()), ("promo_code", "unknown_field"));
+        assert!(e.message.contains("expected") && e.message.contains("lines"), "{}", e.message);
+        let e = field_error(r#"{"lines": [{"sku": "A", "quantity": 1}, {"sku": "A", "qty": 1}]}"#);
+        assert_eq!((e.path.as_str(), e.code.as_str()), ("lines[1].qty", "unknown_field"));
+        let e = field_error(r#"{"lines": [{"sku": "A"}]}"#);
+        assert_eq!((e.path.as_str(), e.code.as_str()), ("lines[0].quantity", "required"));
+        let e = field_error(r#"{"we`ird": 1}"#);
+        assert_eq!(e.path, "we`ird");
     }
 }

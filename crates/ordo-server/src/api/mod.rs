@@ -1,7 +1,9 @@
 //! The HTTP API, one module per resource. Handlers extract, call one service function and map
-//! the result; every error leaves through `problem::ApiError` as RFC 9457 problem+json.
+//! the result; every error leaves through `problem::ApiError` as RFC 9457 problem+json. Every
+//! route sits behind the same edge (`router`): request id, trace span, metrics, timeout, panics.
 
 pub mod carts;
+pub mod edge;
 pub mod health;
 pub mod inputs;
 pub mod inventory;
@@ -10,11 +12,18 @@ pub mod orders;
 pub mod payment_tokens;
 pub mod problem;
 pub mod products;
+pub mod telemetry;
+mod test_routes;
 
 use crate::AppState;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
@@ -26,7 +35,7 @@ use utoipa::OpenApi;
         payment_tokens::create,
         orders::place, orders::get,
         inventory::get, inventory::adjust,
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, telemetry::scrape,
     ),
     components(schemas(problem::Problem, ordo_domain::FieldError))
 )]
@@ -40,8 +49,12 @@ async fn index() -> axum::response::Html<&'static str> {
     axum::response::Html(include_str!("index.html"))
 }
 
+/// Every route behind the edge. Layers run outermost first, after routing (so metrics see the
+/// route template): a client's unsafe `x-request-id` is dropped, one is generated if missing and
+/// returned on every response; the trace span carries it; problem bodies get it; the request is
+/// counted and timed; it gets `request_timeout` to finish; a panic becomes a 500 problem.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut routes = Router::new()
         .route("/", get(index))
         .route("/v1/products", get(products::list))
         .route("/v1/products/{sku}", get(products::get).put(products::upsert))
@@ -54,11 +67,25 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/inventory/{sku}", get(inventory::get))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(telemetry::scrape))
+        .route("/openapi.json", get(openapi));
+    if state.config.test_routes {
+        routes = routes.merge(test_routes::routes());
+    }
+    let edge = ServiceBuilder::new()
+        .layer(map_request(edge::drop_unsafe_request_id))
+        .layer(SetRequestIdLayer::new(edge::REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(edge::REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(edge::request_span))
+        .layer(from_fn(edge::stamp_request_id_on_problems))
+        .layer(from_fn(telemetry::record_request))
+        .layer(from_fn_with_state(state.config.request_timeout, edge::enforce_timeout))
+        .layer(CatchPanicLayer::custom(edge::panic_problem));
+    routes
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(json::BODY_LIMIT))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(edge)
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! `POST /v1/payment-tokens`: the sandbox gateway's client-side tokenization. The body is read
 //! as loose JSON and the card number and CVC are never echoed, logged or stored: only the
-//! token, brand, last four digits and expiry are kept.
+//! token, brand, last four digits and expiry are kept. Keys other than the card's four are
+//! refused by name (422 `unknown_field`), like every other body.
 
 use super::json::parse_json;
 use super::problem::{ApiError, Problem};
@@ -18,6 +19,7 @@ use ordo_domain::payment::CardNumber;
 use serde_json::Value;
 
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // documents the request shape; the handler reads it field by field
 pub struct CardInput {
     /// 12 to 19 digits (spaces and dashes allowed).
@@ -59,6 +61,17 @@ fn text_field<'a>(v: &'a Value, field: &str, errs: &mut FieldErrors) -> Option<S
     }
 }
 
+const CARD_FIELDS: [&str; 4] = ["number", "exp_month", "exp_year", "cvc"];
+
+/// A key other than the card's four is a typo or a field this endpoint does not take: it is
+/// named in `errors[]` (its value, possibly a card number, is never echoed).
+fn refuse_unknown_keys(v: &Value, errs: &mut FieldErrors) {
+    let Some(fields) = v.as_object() else { return };
+    for key in fields.keys().filter(|k| !CARD_FIELDS.contains(&k.as_str())) {
+        errs.add(key.as_str(), "unknown_field", "unknown field; expected one of `number`, `exp_month`, `exp_year`, `cvc`");
+    }
+}
+
 /// Tokenize a card (sandbox). Test cards: 4242424242424242 approves, 4000000000000002 is
 /// declined, 4000000000009995 fails for insufficient funds.
 #[utoipa::path(post, path = "/v1/payment-tokens", tag = "payments", request_body = CardInput,
@@ -85,6 +98,7 @@ pub async fn create(
         return Err(ApiError::field("", "invalid_type", "the body is a JSON object"));
     }
     let mut errs = FieldErrors::default();
+    refuse_unknown_keys(&v, &mut errs);
     let number = text_field(&v, "number", &mut errs).and_then(|n| errs.take("number", CardNumber::parse(&n)));
     let exp_month = int_field(&v, "exp_month", &mut errs);
     let exp_year = int_field(&v, "exp_year", &mut errs).map(|y| if (0..100).contains(&y) { 2000 + y } else { y });

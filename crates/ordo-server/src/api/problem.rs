@@ -1,5 +1,6 @@
 //! The one place errors become HTTP: RFC 9457 `application/problem+json` with a stable `type`
-//! URI per kind, and `errors[]` with field paths for validation failures.
+//! URI per kind, and `errors[]` with field paths for validation failures. `request_id` is left
+//! empty here and stamped by `api::edge` for every problem, whoever produced it.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,9 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub payment: Option<Value>,
+    /// The request's `x-request-id`, stamped on every problem at the edge (`api::edge`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +117,7 @@ impl From<ordo_domain::FieldErrors> for ApiError {
     }
 }
 
-fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Problem {
+pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Problem {
     Problem {
         kind: format!("{TYPE_BASE}{kind}"),
         title: title.to_string(),
@@ -122,6 +126,7 @@ fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> Probl
         errors: vec![],
         differences: vec![],
         payment: None,
+        request_id: None,
     }
 }
 

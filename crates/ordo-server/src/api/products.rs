@@ -51,6 +51,7 @@ pub struct ProductPage {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProductUpsertInput {
     pub name: String,
     pub price: MoneyInput,
