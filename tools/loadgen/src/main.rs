@@ -441,18 +441,32 @@ async fn flash_sale(
 ) -> Result<(), String> {
     let base = &bases[0];
     let sku = setup_skus(client, base, &format!("FLASH{run_id}"), 1, stock, &args.location).await?.remove(0);
-    let mut tokens = Vec::with_capacity(args.buyers);
-    for _ in 0..args.buyers {
-        tokens.push(make_token(client, base).await?);
+    // Every buyer syncs a cart and tokenizes a card before the sale opens (`--from lines`:
+    // inline orders instead).
+    let mut prepared = Vec::with_capacity(args.buyers);
+    for i in 0..args.buyers {
+        let token = make_token(client, base).await?;
+        let cart = match args.from {
+            From::Lines => None,
+            From::Cart => {
+                let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i as u64), "shipments": [{"address": address()}]});
+                let c = must(client.post(format!("{base}/v1/carts")).json(&body).send().await, "sync cart").await?;
+                Some((c["id"].clone(), c["totals"]["total"].clone()))
+            }
+        };
+        prepared.push(Prepared { token, cart });
     }
     let start = Instant::now();
-    let futs = tokens.into_iter().enumerate().map(|(i, token)| {
+    let futs = prepared.into_iter().enumerate().map(|(i, Prepared { token, cart })| {
         let client = client.clone();
         let base = bases[i % bases.len()].clone();
         let sku = sku.clone();
         async move {
-            let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i as u64), "shipments": [{"address": address()}],
-                              "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]});
+            let body = match cart {
+                Some((id, total)) => json!({"cart_id": id, "payments": [{"token": token, "amount": total}], "expected_total": total}),
+                None => json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i as u64), "shipments": [{"address": address()}],
+                               "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]}),
+            };
             let t0 = Instant::now();
             let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("flash-{sku}-{i}")).json(&body).send().await;
             let status = match r {
