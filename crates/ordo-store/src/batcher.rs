@@ -3,7 +3,8 @@
 //! group-commit driver (`commit.rs`, each round a transaction of its own) and answers each caller
 //! after the commit that holds its order. The queue is bounded: when it is full a placement is
 //! refused at once (`StoreError::Busy`, 429 at the API). A worker that panics answers its batch
-//! with an error and goes on; `/readyz` fails if a worker is gone.
+//! with an error, closes the connection it may have left mid-transaction and goes on; `/readyz`
+//! fails if a worker is gone.
 
 use crate::commit::{self, AliveGuard, BatchConfig, Scope};
 use crate::orders::{NewOrder, PlaceError};
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-enum Job {
+pub(crate) enum Job {
     Place { tenant: String, new: NewOrder, reply: oneshot::Sender<Result<Order, PlaceError>> },
     Halt,
 }
@@ -45,15 +46,20 @@ impl Placer {
         Placer { queue: tx, alive, workers }
     }
 
-    /// Places one order; returns after the commit that holds it (or its failure).
-    pub async fn place(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
-        let (reply, answer) = oneshot::channel();
-        let sent = self.queue.try_send(Job::Place { tenant: tenant.to_string(), new, reply });
+    /// Holds a place in the queue for a placement to come.
+    pub(crate) fn reserve(&self) -> Result<mpsc::OwnedPermit<Job>, StoreError> {
+        let r = self.queue.clone().try_reserve_owned().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        });
         metrics::gauge!("ordo_write_queue_depth").set((self.queue.max_capacity() - self.queue.capacity()) as f64);
-        sent.map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => PlaceError::Store(StoreError::Busy),
-            mpsc::error::TrySendError::Closed(_) => PlaceError::Store(stopped()),
-        })?;
+        r
+    }
+
+    /// Places one order in a reserved place; returns after the commit that holds it.
+    pub(crate) async fn place_with(permit: mpsc::OwnedPermit<Job>, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+        let (reply, answer) = oneshot::channel();
+        permit.send(Job::Place { tenant: tenant.to_string(), new, reply });
         answer.await.map_err(|_| PlaceError::Store(stopped()))?
     }
 
@@ -69,7 +75,7 @@ impl Placer {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Corrupt("the placement workers stopped".into())
+    StoreError::Unavailable("the placement workers stopped".into())
 }
 
 async fn run_worker(pool: sqlx::AnyPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, config: BatchConfig) {
@@ -109,15 +115,28 @@ async fn run_worker(pool: sqlx::AnyPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, co
             })
             .collect();
         let started = std::time::Instant::now();
-        let results = std::panic::AssertUnwindSafe(place(&pool, batch)).catch_unwind().await;
-        let results = match results {
-            Ok(rs) => {
-                metrics::histogram!("ordo_commit_seconds").record(started.elapsed().as_secs_f64());
-                rs
+        let results = match pool.acquire().await {
+            Err(e) => {
+                let e = StoreError::from(e);
+                jobs.iter().map(|_| Err(PlaceError::Store(StoreError::Unavailable(e.to_string())))).collect()
             }
-            Err(_) => {
-                tracing::error!(orders = jobs.len(), "a placement worker caught a panic; its batch got an error");
-                (0..jobs.len()).map(|_| Err(PlaceError::Store(StoreError::Corrupt("the placement failed unexpectedly".into())))).collect()
+            Ok(mut conn) => {
+                let placed = std::panic::AssertUnwindSafe(commit::place_batch(&mut Tx::Pooled(&mut conn), Scope::Transaction, batch)).catch_unwind().await;
+                match placed {
+                    Ok(rs) => {
+                        metrics::histogram!("ordo_commit_seconds").record(started.elapsed().as_secs_f64());
+                        if rs.iter().any(|r| matches!(r, Err(PlaceError::Store(_)))) {
+                            // A failure may have left the connection mid-transaction: never hand it back.
+                            conn.close_on_drop();
+                        }
+                        rs
+                    }
+                    Err(_) => {
+                        tracing::error!(orders = jobs.len(), "a placement worker caught a panic; its batch got an error");
+                        conn.close_on_drop();
+                        jobs.iter().map(|_| Err(PlaceError::Store(StoreError::Corrupt("the placement failed unexpectedly".into())))).collect()
+                    }
+                }
             }
         };
         for (job, result) in jobs.into_iter().zip(results) {
@@ -126,35 +145,58 @@ async fn run_worker(pool: sqlx::AnyPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, co
     }
 }
 
-async fn place(pool: &sqlx::AnyPool, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
-    let n = batch.len();
-    let mut conn = match pool.acquire().await {
-        Ok(c) => c,
-        Err(e) => {
-            let msg = e.to_string();
-            return (0..n).map(|_| Err(PlaceError::Store(StoreError::Corrupt(format!("no database connection: {msg}"))))).collect();
-        }
-    };
-    let results = commit::place_batch(&mut Tx::Pooled(&mut conn), Scope::Transaction, batch).await;
-    if results.iter().any(|r| matches!(r, Err(PlaceError::Store(_)))) {
-        // The connection may be left mid-transaction by a failure; never hand it back.
-        conn.close_on_drop();
-    }
-    results
-}
-
 fn answer(job: Job, result: Result<Order, PlaceError>) {
     if let Job::Place { reply, .. } = job {
         let _ = reply.send(result);
     }
 }
 
-/// Runs one unit on a pooled connection in a transaction of its own (PostgreSQL).
-pub(crate) async fn run_unit(store: &Store, f: &crate::unit::UnitFn) -> Result<(crate::unit::Erased, bool), StoreError> {
-    let mut conn = store.read.acquire().await?;
-    let r = crate::unit::alone(&mut Tx::Pooled(&mut conn), "BEGIN", f).await;
-    if r.is_err() {
-        conn.close_on_drop();
-    }
-    r
+/// Runs one unit on a pooled connection in a transaction of its own (PostgreSQL). The unit runs
+/// in a task of its own, so a caller that goes away (a timed-out request, a client that hung up)
+/// never leaves a transaction open on a pooled connection: the unit finishes, commits or rolls
+/// back, and only then is the connection handed back. A connection a failure or panic may have
+/// left mid-transaction is closed, never reused.
+pub(crate) async fn run_unit(store: &Store, f: crate::unit::UnitFn) -> Result<(crate::unit::Erased, bool), StoreError> {
+    let pool = store.read.clone();
+    let task = tokio::spawn(async move {
+        let mut conn = pool.acquire().await?;
+        let r = std::panic::AssertUnwindSafe(crate::unit::alone(&mut Tx::Pooled(&mut conn), "BEGIN", &f)).catch_unwind().await;
+        match r {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(e)) => {
+                conn.close_on_drop();
+                Err(e)
+            }
+            Err(_) => {
+                conn.close_on_drop();
+                Err(StoreError::Corrupt("a write failed unexpectedly".into()))
+            }
+        }
+    });
+    task.await.map_err(|e| StoreError::Corrupt(format!("a write task failed: {e}")))?
+}
+
+/// Places a batch now on a pooled connection, in a task of its own (see `run_unit`).
+pub(crate) async fn place_now(store: &Store, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
+    let (pool, n) = (store.read.clone(), batch.len());
+    let task = tokio::spawn(async move {
+        let mut conn = match pool.acquire().await {
+            Ok(c) => c,
+            Err(e) => return (0..n).map(|_| Err(PlaceError::Store(StoreError::Unavailable(e.to_string())))).collect(),
+        };
+        let placed = std::panic::AssertUnwindSafe(commit::place_batch(&mut Tx::Pooled(&mut conn), Scope::Transaction, batch)).catch_unwind().await;
+        match placed {
+            Ok(rs) => {
+                if rs.iter().any(|r| matches!(r, Err(PlaceError::Store(_)))) {
+                    conn.close_on_drop();
+                }
+                rs
+            }
+            Err(_) => {
+                conn.close_on_drop();
+                (0..n).map(|_| Err(PlaceError::Store(StoreError::Corrupt("the placement failed unexpectedly".into())))).collect()
+            }
+        }
+    });
+    task.await.unwrap_or_else(|e| (0..n).map(|_| Err(PlaceError::Store(StoreError::Corrupt(format!("a placement task failed: {e}"))))).collect())
 }

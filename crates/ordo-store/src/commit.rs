@@ -130,7 +130,7 @@ pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(Strin
                         results[*i] = Some(r);
                     }
                 }
-                Err(e) if idx.len() == 1 => results[idx[0]] = Some(Err(PlaceError::Store(e))),
+                Err(e) if idx.len() == 1 => results[idx[0]] = Some(Err(place_error(e))),
                 Err(e) => {
                     tracing::warn!(error = %e, orders = idx.len(), "a placement batch failed as a whole; placing its orders one by one");
                     metrics::counter!("ordo_batch_fallbacks_total").increment(1);
@@ -138,7 +138,7 @@ pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(Strin
                     for i in idx {
                         results[i] = Some(match place_scoped(tx, scope, tenant, vec![batch[i].1.clone()], lock_rows).await {
                             Ok(mut one) => one.pop().unwrap_or_else(|| Err(PlaceError::Store(corrupt("a batch of one gave no outcome")))),
-                            Err(e) => Err(PlaceError::Store(e)),
+                            Err(e) => Err(place_error(e)),
                         });
                     }
                 }
@@ -146,6 +146,14 @@ pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(Strin
         }
     }
     results.into_iter().map(|r| r.unwrap_or_else(|| Err(PlaceError::Store(corrupt("a placement got no outcome"))))).collect()
+}
+
+/// A whole-batch failure of a batch of one, as that order's outcome.
+fn place_error(e: StoreError) -> PlaceError {
+    match e {
+        StoreError::AuthorizationLost => PlaceError::AuthorizationLost,
+        other => PlaceError::Store(other),
+    }
 }
 
 async fn place_scoped(tx: &mut Tx<'_>, scope: Scope, tenant: &str, orders: Vec<NewOrder>, lock_rows: bool) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {

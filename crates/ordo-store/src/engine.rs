@@ -6,9 +6,9 @@
 //!
 //! Lock order (the only one in Ordo; documented in ARCHITECTURE.md and decision 0002): stock rows
 //! (sku, location) → promotion rows (code) → idempotency rows (key) → payment tokens (token) →
-//! carts (id) → payment authorizations (id), each set sorted. PostgreSQL takes the first three
-//! with `SELECT … ORDER BY … FOR UPDATE`; tokens, carts and authorizations are locked by their
-//! updates over sorted key lists. A batch never repeats a key, token or cart (the group-commit
+//! carts (id) → payment authorizations (id), each set sorted. PostgreSQL takes each set with
+//! `SELECT … ORDER BY … FOR UPDATE` before changing it (an update over a key list would lock in
+//! the planner's order, not the list's). A batch never repeats a key, token or cart (the group-commit
 //! driver, `commit.rs`, moves repeats to a later round), so batches from any number of processes
 //! queue instead of deadlocking.
 //!
@@ -174,6 +174,23 @@ pub(crate) async fn place_set<S: Sql>(
         let ours = held.get(&b.idempotency_key).is_some_and(|(claim, status)| *status == 0 && claim.as_deref() == Some(b.claim_id.as_str()));
         if !ours {
             results[i] = Some(Err(PlaceError::ClaimLost));
+        }
+    }
+
+    // 2b. Then the payment tokens and carts the batch will claim, sorted (PostgreSQL; an update
+    //     over a key list locks in the planner's order, not the list's).
+    if lock_rows {
+        let mut tokens: Vec<String> = batch.iter().flat_map(|b| b.order.payments.iter().map(|p| p.token.clone())).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        if !tokens.is_empty() {
+            rows_in(tx, "SELECT 1 FROM payment_tokens WHERE tenant_id = $1 AND token IN", "ORDER BY token FOR UPDATE", vec![tenant.into()], &tokens).await?;
+        }
+        let mut carts: Vec<String> = batch.iter().filter_map(|b| b.order.cart_id.clone()).collect();
+        carts.sort_unstable();
+        carts.dedup();
+        if !carts.is_empty() {
+            rows_in(tx, "SELECT 1 FROM carts WHERE tenant_id = $1 AND id IN", "ORDER BY id FOR UPDATE", vec![tenant.into()], &carts).await?;
         }
     }
 
@@ -474,11 +491,11 @@ pub(crate) async fn place_set<S: Sql>(
         let (retry, done): (Vec<_>, Vec<_>) = placed.into_iter().partition(|p| again.contains(&p.1.id));
         for (i, o, k, a) in done {
             results[i] = Some(Ok(o.clone()));
-            write_rest(tx, tenant, now, &[(i, o, k, a)]).await?;
+            write_rest(tx, tenant, now, &[(i, o, k, a)], lock_rows).await?;
         }
         placed = retry;
     }
-    write_rest(tx, tenant, now, &placed).await?;
+    write_rest(tx, tenant, now, &placed, lock_rows).await?;
     for (i, o, _, _) in placed {
         results[i] = Some(Ok(o));
     }
@@ -487,7 +504,7 @@ pub(crate) async fn place_set<S: Sql>(
 
 /// Lines, allocations, tenders, authorizations, outbox events and idempotency answers of
 /// orders already inserted.
-async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize, Order, String, Vec<String>)]) -> Result<(), StoreError> {
+async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize, Order, String, Vec<String>)], lock_rows: bool) -> Result<(), StoreError> {
     if placed.is_empty() {
         return Ok(());
     }
@@ -533,6 +550,10 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
     .await?;
     let mut auths: Vec<(String, String)> = placed.iter().flat_map(|(_, o, _, ids)| ids.iter().map(move |id| (id.clone(), o.id.to_string()))).collect();
     auths.sort_unstable();
+    if lock_rows && !auths.is_empty() {
+        let ids: Vec<String> = auths.iter().map(|(a, _)| a.clone()).collect();
+        rows_in(tx, "SELECT 1 FROM payment_authorizations WHERE tenant_id = $1 AND id IN", "ORDER BY id FOR UPDATE", vec![tenant.into()], &ids).await?;
+    }
     let auths: Vec<(Val, Val)> = auths.into_iter().map(|(a, o)| (Val::S(a), Val::S(o))).collect();
     let (attached, _) = update_each(
         tx,
@@ -546,8 +567,9 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
     )
     .await?;
     if attached != auths.len() as u64 {
-        // Recovery voided one of them: abort; order-by-order placement names the order.
-        return Err(corrupt("an authorization of the batch is no longer pending"));
+        // Recovery voided one of them: abort the batch; placed again as batches of one, the
+        // order it belongs to fails with `AuthorizationLost` (see `place_set`).
+        return Err(StoreError::AuthorizationLost);
     }
     let bodies: Vec<String> = placed.iter().map(|(_, o, _, _)| serde_json::to_string(o).map_err(corrupt)).collect::<Result<_, _>>()?;
     let events: Vec<Vec<Val>> =

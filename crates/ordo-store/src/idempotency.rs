@@ -106,10 +106,25 @@ impl Store {
     /// died (a live holder's claim is younger than the lease). A retry then starts afresh, and
     /// anything the dead holder would still commit finds its claim gone and gives up.
     pub async fn release_abandoned_claims(&self, older_than_ms: i64) -> Result<u64> {
-        let rows = self
-            .follow_up_rows("DELETE FROM idempotency WHERE status = 0 AND claimed_at_ms <= $1 RETURNING key", vec![older_than_ms.into()])
+        // PostgreSQL: only rows nobody holds (a round holding a stale claim keeps it), so this
+        // never waits on a placement and cannot close a lock cycle with one.
+        let (n, _) = self
+            .unit_admitted(
+                move |tx| {
+                    Box::pin(async move {
+                        let sql = if tx.locks_rows() {
+                            "DELETE FROM idempotency WHERE (tenant_id, key) IN \
+                             (SELECT tenant_id, key FROM idempotency WHERE status = 0 AND claimed_at_ms <= $1 FOR UPDATE SKIP LOCKED)"
+                        } else {
+                            "DELETE FROM idempotency WHERE status = 0 AND claimed_at_ms <= $1"
+                        };
+                        Ok((tx.exec(sql, vec![older_than_ms.into()]).await?, true))
+                    })
+                },
+                crate::writer::Admission::FollowUp,
+            )
             .await?;
-        Ok(rows.len() as u64)
+        Ok(n)
     }
 }
 

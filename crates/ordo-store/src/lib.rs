@@ -55,7 +55,7 @@ pub enum Backend {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot prepare the data directory {path}: {source}")]
@@ -67,6 +67,32 @@ pub enum StoreError {
     /// The write queue is full: the caller should retry shortly (429 with Retry-After).
     #[error("the write queue is full")]
     Busy,
+    /// An authorization of a batch was voided by recovery before the batch committed (the
+    /// batch is placed again order by order, and that order fails with this).
+    #[error("an authorization was voided before its order committed")]
+    AuthorizationLost,
+    /// The database or the write path cannot be reached right now (no pooled connection in
+    /// time, the writer gone, the file locked by another process): 503 with Retry-After.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+            other => StoreError::Db(other),
+        }
+    }
+}
+
+/// A place held in the placement queue: taken before the card is authorized, so a full queue
+/// refuses the checkout before any money is held, never after.
+pub struct PlacementSlot(SlotInner);
+
+enum SlotInner {
+    Sqlite(tokio::sync::mpsc::OwnedPermit<writer::Job>),
+    Postgres(tokio::sync::mpsc::OwnedPermit<batcher::Job>),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -165,9 +191,27 @@ impl Store {
 
     /// Places one order through group commit; returns after the commit that holds it.
     pub async fn place(&self, tenant: &str, new: orders::NewOrder) -> Result<ordo_domain::Order, orders::PlaceError> {
+        let slot = self.reserve_placement()?;
+        self.place_in(slot, tenant, new).await
+    }
+
+    /// Holds a place in the placement queue (`Busy` when it is full).
+    pub fn reserve_placement(&self) -> Result<PlacementSlot> {
         let r = match &self.engine {
-            Engine::Sqlite { writer, .. } => writer.place(tenant, new).await,
-            Engine::Postgres { placer } => placer.place(tenant, new).await,
+            Engine::Sqlite { writer, .. } => writer.reserve().map(SlotInner::Sqlite),
+            Engine::Postgres { placer } => placer.reserve().map(SlotInner::Postgres),
+        };
+        if matches!(r, Err(StoreError::Busy)) {
+            metrics::counter!("ordo_placements_total", "outcome" => "busy").increment(1);
+        }
+        r.map(PlacementSlot)
+    }
+
+    /// Places one order in a place reserved before; returns after the commit that holds it.
+    pub async fn place_in(&self, slot: PlacementSlot, tenant: &str, new: orders::NewOrder) -> Result<ordo_domain::Order, orders::PlaceError> {
+        let r = match slot.0 {
+            SlotInner::Sqlite(permit) => writer::Writer::place_with(permit, tenant, new).await,
+            SlotInner::Postgres(permit) => batcher::Placer::place_with(permit, tenant, new).await,
         };
         metrics::counter!("ordo_placements_total", "outcome" => place_outcome(&r)).increment(1);
         r
@@ -188,10 +232,7 @@ impl Store {
                     .await;
                 r.map(|(rs, _)| rs).unwrap_or_else(|e| failed(&e))
             }
-            Engine::Postgres { .. } => match self.read.acquire().await {
-                Ok(mut conn) => commit::place_batch(&mut Tx::Pooled(&mut conn), commit::Scope::Transaction, batch).await,
-                Err(e) => failed(&e.into()),
-            },
+            Engine::Postgres { .. } => batcher::place_now(self, batch).await,
         }
     }
 
@@ -220,7 +261,7 @@ impl Store {
         let f = unit::erase(f);
         let (v, keep) = match &self.engine {
             Engine::Sqlite { writer, .. } => writer.unit(f, admission).await?,
-            Engine::Postgres { .. } => batcher::run_unit(self, &f).await?,
+            Engine::Postgres { .. } => batcher::run_unit(self, f).await?,
         };
         let v = v.downcast::<T>().map_err(|_| corrupt("a write unit returned a value of the wrong type"))?;
         Ok((*v, keep))
@@ -333,6 +374,17 @@ impl Store {
             .fetch_optional(&self.read)
             .await?;
         Ok(v)
+    }
+
+    /// The marker's value, set to `value` first if it had none (whoever sets it first wins;
+    /// every caller gets the same value back).
+    pub async fn meta_or_insert(&self, tenant: &str, key: &str, value: &str) -> Result<String> {
+        self.write_rows(
+            "INSERT INTO meta (tenant_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key) DO NOTHING",
+            vec![tenant.into(), key.into(), value.into()],
+        )
+        .await?;
+        self.meta(tenant, key).await?.ok_or_else(|| corrupt(format!("meta {key} vanished")))
     }
 
     pub async fn set_meta(&self, tenant: &str, key: &str, value: &str) -> Result<()> {

@@ -73,9 +73,20 @@ impl Writer {
         r
     }
 
-    pub async fn place(&self, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+    /// Holds a place in the queue for a placement to come.
+    pub fn reserve(&self) -> Result<mpsc::OwnedPermit<Job>, StoreError> {
+        let r = self.queue.clone().try_reserve_owned().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Busy,
+            mpsc::error::TrySendError::Closed(_) => stopped(),
+        });
+        metrics::gauge!("ordo_write_queue_depth").set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        r
+    }
+
+    /// Places one order in a reserved place; returns after the commit that holds it.
+    pub async fn place_with(permit: mpsc::OwnedPermit<Job>, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
         let (reply, answer) = oneshot::channel();
-        self.enqueue(Job::Place { tenant: tenant.to_string(), new, reply })?;
+        permit.send(Job::Place { tenant: tenant.to_string(), new, reply });
         answer.await.map_err(|_| stopped())?
     }
 
@@ -101,7 +112,7 @@ impl Writer {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Embedded("the SQLite writer stopped".into())
+    StoreError::Unavailable("the SQLite writer stopped".into())
 }
 
 fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, batch: BatchConfig) {
@@ -165,7 +176,12 @@ enum Done {
 /// caller delivers them only after this returned, i.e. after `COMMIT` succeeded.
 async fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<Done>, StoreError> {
     let mut tx = Tx::Embedded(Embedded(conn));
-    tx.control("BEGIN IMMEDIATE").await?;
+    if let Err(e) = tx.control("BEGIN IMMEDIATE").await {
+        // The file is locked past the busy timeout (another process): retrying each job alone
+        // would wait that long again per job. The whole batch is told to retry later.
+        let why = format!("the database file is busy: {e}");
+        return Ok(jobs.iter().map(|j| failed(j, StoreError::Unavailable(why.clone()))).collect());
+    }
     let mut outcomes: Vec<Option<Done>> = (0..jobs.len()).map(|_| None).collect();
     for (i, job) in jobs.iter().enumerate() {
         if let Job::Unit { f, .. } = job {

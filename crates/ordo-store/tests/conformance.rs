@@ -531,3 +531,22 @@ async fn abandoned_claims_are_released_answered_keys_are_kept() {
     assert!(f.store.idempotency_record(T, "abandoned").await.unwrap().is_none());
     assert_eq!(f.store.idempotency_record(T, "done").await.unwrap().unwrap().status, 201, "an answer is never released");
 }
+
+#[tokio::test]
+async fn an_order_whose_authorization_was_voided_is_not_placed() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 5)]).await;
+    let t = f.token("tok1").await;
+    let auth = PendingAuthorization { id: "pa_lost".into(), token: t.clone(), amount: usd(500) };
+    let claim_id = match f.store.claim_checkout(T, &idem("k"), 0, &[auth]).await.unwrap() {
+        Claim::Claimed { claim_id } => claim_id,
+        other => panic!("{other:?}"),
+    };
+    // Recovery claimed it for voiding while the order waited.
+    assert_eq!(f.store.claim_for_void(T, &["pa_lost".into()]).await.unwrap().len(), 1);
+    let mut nw = NewOrder { order: order(&[("A", 1, 500)], &[&t], &[]), customer_key: "g".into(), idempotency_key: "k".into(), claim_id, authorization_ids: vec![] };
+    nw.authorization_ids = vec!["pa_lost".into()];
+    assert!(matches!(f.store.place(T, nw).await, Err(PlaceError::AuthorizationLost)));
+    assert_eq!(f.store.count_orders(T).await.unwrap(), 0);
+    assert_eq!(reserved(&f, "A").await, 0);
+}

@@ -161,6 +161,9 @@ async fn every_creating_write_replays_under_its_key() {
     assert!(!t2.to_string().contains("4242424242424242"), "the replay never holds the card number");
     let other_card = json!({"number": "4000000000000002", "exp_month": 12, "exp_year": 2031, "cvc": "123"});
     assert_eq!(post_keyed(&app.base, "/v1/payment-tokens", "t-1", &other_card).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    // Same first six, last four and expiry, another card: still another request.
+    let look_alike = json!({"number": "4242421000084242", "exp_month": 12, "exp_year": 2031, "cvc": "123"});
+    assert_eq!(post_keyed(&app.base, "/v1/payment-tokens", "t-1", &look_alike).await.0, StatusCode::UNPROCESSABLE_ENTITY);
 
     let receipt = json!({"sku": "A", "location_id": "wh-1", "delta": 5, "reason": "receipt"});
     let (s, a1, _) = post_keyed(&app.base, "/v1/inventory/adjustments", "r-1", &receipt).await;

@@ -126,12 +126,13 @@ pub async fn create(
     let (Some(number), Some(exp_month), Some(exp_year)) = (number, exp_month, exp_year) else {
         return Err(ApiError::Internal("validated card lost a field".into()));
     };
-    // The retry check hashes what may be kept of a card (first six and last four digits,
-    // expiry), never the whole number or the CVC.
-    let canonical = serde_json::json!({
-        "bin": number.digits().get(..6), "last4": number.last4(), "exp_month": exp_month, "exp_year": exp_year,
-    });
+    // The retry check hashes a keyed digest of the card (never the number itself or the CVC),
+    // so the same key with another card is refused, not answered with the first card's token.
     drop(cvc);
+    let canonical = match &key {
+        Some(_) => serde_json::json!({"card": payments::card_fingerprint(&state, &number, exp_month, exp_year).await?}),
+        None => serde_json::Value::Null,
+    };
     let key = key.map(|k| idempotency::scoped(Operation::CreatePaymentToken, "", &k, &canonical));
     Ok(answer_response(payments::tokenize(&state, number, exp_month, exp_year, key).await?, None))
 }

@@ -53,6 +53,9 @@ pub enum ApiError {
     /// The write path is saturated (its queue is full): retry after `Retry-After` seconds.
     #[error("too many requests")]
     TooManyRequests,
+    /// Storage cannot be reached right now: retry after `Retry-After` seconds.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -91,6 +94,7 @@ impl From<ServiceError> for ApiError {
                 detail: "an Idempotency-Key has 1 to 255 visible ASCII characters".into(),
             },
             ServiceError::Busy => ApiError::TooManyRequests,
+            ServiceError::Unavailable(why) => ApiError::Unavailable(why),
             ServiceError::Internal(msg) => ApiError::Internal(msg),
         }
     }
@@ -182,6 +186,18 @@ impl IntoResponse for ApiError {
                 );
                 let mut res = problem_response(p);
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return res;
+            }
+            ApiError::Unavailable(why) => {
+                tracing::warn!(reason = %why, "storage unavailable");
+                let p = problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage-unavailable",
+                    "Storage unavailable",
+                    "Ordo cannot reach its storage right now; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key".into(),
+                );
+                let mut res = problem_response(p);
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 return res;
             }
             ApiError::Internal(msg) => {

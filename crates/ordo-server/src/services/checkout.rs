@@ -185,6 +185,9 @@ pub async fn place_order(state: &AppState, key: &str, request_hash: &str, req: C
         .collect();
     let auth_ids: Vec<String> = pending.iter().map(|p| p.id.clone()).collect();
     let _inflight = state.inflight.hold(&auth_ids);
+    // Hold a place in the placement queue first: a full queue refuses the checkout (429) before
+    // any card is authorized, never after.
+    let slot = state.store.reserve_placement()?;
     let lease_cutoff = ordo_store::now_ms() - state.config.authorization_grace.as_millis() as i64;
     let claim_id = match state.store.claim_checkout(tenant, &key, lease_cutoff, &pending).await? {
         Claim::Claimed { claim_id } => claim_id,
@@ -203,7 +206,10 @@ pub async fn place_order(state: &AppState, key: &str, request_hash: &str, req: C
                 status: TenderStatus::Authorized,
             }),
             Err(reason) => {
-                state.store.finish_authorizations(tenant, &auth_ids[i..i + 1], AuthorizationStatus::Declined).await?;
+                if let Err(e) = state.store.finish_authorizations(tenant, &auth_ids[i..i + 1], AuthorizationStatus::Declined).await {
+                    // Left pending: recovery voids it (a void of a declined authorization is harmless).
+                    tracing::warn!(error = %e, "could not record a declined authorization");
+                }
                 let others: Vec<String> = auth_ids.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, id)| id.clone()).collect();
                 void_all(state, tenant, &others).await;
                 release(state, tenant, &key, &claim_id).await;
@@ -252,7 +258,7 @@ pub async fn place_order(state: &AppState, key: &str, request_hash: &str, req: C
     // The gateway's ids are stored beside the placement (sharing its commit when they can) so
     // recovery can void a real provider's authorization by its own id.
     let gateway_ids: Vec<(String, String)> = auth_ids.iter().cloned().zip(tenders.iter().map(|t| t.authorization_id.clone())).collect();
-    let (recorded, placed) = tokio::join!(state.store.record_gateway_authorizations(tenant, &gateway_ids), state.store.place(tenant, new));
+    let (recorded, placed) = tokio::join!(state.store.record_gateway_authorizations(tenant, &gateway_ids), state.store.place_in(slot, tenant, new));
     if let Err(e) = recorded {
         tracing::warn!(error = %e, "could not store the gateway's authorization ids; recovery will void by reference");
     }

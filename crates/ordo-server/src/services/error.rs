@@ -46,6 +46,9 @@ pub enum ServiceError {
     /// The write path is saturated; retry shortly.
     #[error("busy")]
     Busy,
+    /// Storage cannot be reached right now (no connection in time, the write path gone).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,6 +67,7 @@ impl From<ordo_store::StoreError> for ServiceError {
     fn from(e: ordo_store::StoreError) -> Self {
         match e {
             ordo_store::StoreError::Busy => ServiceError::Busy,
+            ordo_store::StoreError::Unavailable(why) => ServiceError::Unavailable(why),
             other => ServiceError::Internal(other.to_string()),
         }
     }

@@ -27,6 +27,20 @@ fn body(t: &TokenRecord) -> String {
     serde_json::to_string(&b).unwrap_or_default()
 }
 
+/// A keyed digest of a card for the retry check: the same card gives the same digest, and
+/// the digest cannot be turned back into the number without the tenant's secret (kept in the
+/// database, made once at random). Never stored beside the number: only as a request hash.
+pub async fn card_fingerprint(state: &AppState, number: &CardNumber, exp_month: i64, exp_year: i64) -> Result<String> {
+    use hmac::Mac;
+    let secret = state
+        .store
+        .meta_or_insert(state.tenant(), "card_fingerprint_key", &format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
+        .await?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| super::error::ServiceError::Internal(e.to_string()))?;
+    mac.update(format!("{}|{exp_month}|{exp_year}", number.digits()).as_bytes());
+    Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Tokenizes a validated card.
 pub async fn tokenize(state: &AppState, number: CardNumber, exp_month: i64, exp_year: i64, key: Option<IdempotencyKey>) -> Result<Answer> {
     if let Some(answer) = idempotency::answered(state, key.as_ref()).await? {
