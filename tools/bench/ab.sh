@@ -9,15 +9,16 @@ cd "$(dirname "$0")/../.."
 old=${1:?the other build of ordo to compare against}
 t=${2:-8}
 reps=${3:-2}
-run() { name=$1; shift; echo "== $name"; tools/bench/run.sh "$@" --json 2>/dev/null | tail -1; }
+run() { local label=$1; shift; echo "== $label"; tools/bench/run.sh "$@" --json 2>/dev/null | tail -1; }
 both() {
-  name=$1; shift
+  local label=$1; shift
   for r in $(seq 1 "$reps"); do
-    ORDO_BIN=$old run "$name [old] #$r" "$@"
-    run "$name [new] #$r" "$@"
+    ORDO_BIN=$old run "$label [old] #$r" "$@"
+    run "$label [new] #$r" "$@"
   done
 }
 echo "== git $(git rev-parse --short HEAD) against $old"
+CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/ordo-target} cargo build --release -q -p ordo-cli -p loadgen
 echo "== floor postgres"; ../shared/perf/pg_floor.sh "$t"
 echo "== floor sqlite FULL"; ../shared/perf/sqlite_floor.sh 20000 FULL
 both "sqlite saturation 64 clients" sqlite -- --mode order --clients 64 --duration "${t}s" --skus 1000 --tokens 40000

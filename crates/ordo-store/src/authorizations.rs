@@ -71,6 +71,9 @@ impl Store {
     /// same request older than `lease_cutoff_ms` (its holder died) is taken over.
     pub async fn claim_checkout(&self, tenant: &str, key: &IdempotencyKey, lease_cutoff_ms: i64, auths: &[PendingAuthorization]) -> Result<Claim> {
         let claim_id = idempotency::new_claim_id();
+        if self.backend() == crate::Backend::Postgres {
+            return self.claim_checkout_in_one_statement(tenant, key, lease_cutoff_ms, auths, claim_id).await;
+        }
         let (tenant, key, auths, id) = (tenant.to_string(), key.clone(), auths.to_vec(), claim_id.clone());
         let (claim, _) = self
             .unit(move |tx| {
@@ -86,6 +89,60 @@ impl Store {
             })
             .await?;
         Ok(claim)
+    }
+
+    /// `claim_checkout` on PostgreSQL: the claim and the pending records in one statement (data-
+    /// modifying CTEs), committed by itself — one round trip where a transaction would take four.
+    async fn claim_checkout_in_one_statement(
+        &self,
+        tenant: &str,
+        key: &IdempotencyKey,
+        lease_cutoff_ms: i64,
+        auths: &[PendingAuthorization],
+        claim_id: String,
+    ) -> Result<Claim> {
+        let now = now_ms();
+        let mut args: Vec<Val> = vec![
+            tenant.into(),
+            (&key.key).into(),
+            (&key.request_hash).into(),
+            now.into(),
+            (&claim_id).into(),
+            lease_cutoff_ms.into(),
+            AuthorizationStatus::Pending.as_str().into(),
+        ];
+        let mut sql = String::from(
+            "WITH claim AS (INSERT INTO idempotency (tenant_id, key, request_hash, status, response, created_at_ms, claim_id, claimed_at_ms) \
+             VALUES ($1, $2, $3, 0, NULL, $4, $5, $4) \
+             ON CONFLICT (tenant_id, key) DO UPDATE SET claim_id = excluded.claim_id, claimed_at_ms = excluded.claimed_at_ms \
+             WHERE idempotency.status = 0 AND idempotency.request_hash = excluded.request_hash AND idempotency.claimed_at_ms <= $6 \
+             RETURNING claim_id)",
+        );
+        if !auths.is_empty() {
+            let rows: Vec<String> = auths
+                .iter()
+                .map(|a| {
+                    let first = args.len() + 1;
+                    args.extend([Val::from(&a.id), Val::from(&a.token), a.amount.amount.into(), a.amount.currency.code().into()]);
+                    format!("(${first}, ${}, CAST(${} AS BIGINT), ${})", first + 1, first + 2, first + 3)
+                })
+                .collect();
+            sql.push_str(&format!(
+                ", pending AS (INSERT INTO payment_authorizations (tenant_id, id, idempotency_key, token, amount, currency, status, created_at_ms, updated_at_ms) \
+                 SELECT $1, v.id, $2, v.token, v.amount, v.currency, $7, $4, $4 FROM (VALUES {}) AS v(id, token, amount, currency) \
+                 WHERE EXISTS (SELECT 1 FROM claim WHERE claim_id = $5) RETURNING id)",
+                rows.join(", ")
+            ));
+        }
+        sql.push_str(" SELECT (SELECT claim_id FROM claim)");
+        let rows = self.write_rows(&sql, args).await?;
+        if rows.first().map(|r| r[0].opt_text()).transpose()?.flatten().as_deref() == Some(claim_id.as_str()) {
+            return Ok(Claim::Claimed { claim_id });
+        }
+        match self.idempotency_record(tenant, &key.key).await? {
+            Some(rec) => Ok(Claim::Existing(rec)),
+            None => Err(crate::corrupt("idempotency record vanished")),
+        }
     }
 
     /// Stores the gateway's ids of approved authorizations (so recovery can void them by it).

@@ -116,6 +116,7 @@ pub(crate) fn rounds(batch: &[(String, NewOrder)]) -> Vec<Vec<usize>> {
 pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
     let mut results: Vec<Option<Result<Order, PlaceError>>> = (0..batch.len()).map(|_| None).collect();
     let lock_rows = scope == Scope::Transaction;
+    record_gateway_ids(tx, &batch).await;
     for round in rounds(&batch) {
         // One engine call per tenant within the round.
         let mut tenants: Vec<&str> = round.iter().map(|i| batch[*i].0.as_str()).collect();
@@ -146,6 +147,44 @@ pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(Strin
         }
     }
     results.into_iter().map(|r| r.unwrap_or_else(|| Err(PlaceError::Store(corrupt("a placement got no outcome"))))).collect()
+}
+
+/// Stores the gateway's authorization id of every tender of the batch, in one statement per
+/// tenant, before any round begins: on PostgreSQL it commits by itself (so recovery can void by
+/// the gateway's id even if the round then fails); on SQLite it shares the writer's commit. A
+/// failure here is logged, never fatal: recovery then voids by Ordo's reference.
+async fn record_gateway_ids(tx: &mut Tx<'_>, batch: &[(String, NewOrder)]) {
+    use crate::sql::{Sql, Val};
+    let mut tenants: Vec<&str> = batch.iter().map(|(t, _)| t.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        let mut pairs: Vec<(String, String)> = batch
+            .iter()
+            .filter(|(t, _)| t == tenant)
+            .flat_map(|(_, b)| b.authorization_ids.iter().cloned().zip(b.order.payments.iter().map(|p| p.authorization_id.clone())))
+            .collect();
+        if pairs.is_empty() {
+            continue;
+        }
+        pairs.sort_unstable();
+        let mut args: Vec<Val> = vec![tenant.into()];
+        let mut case = String::new();
+        let mut keys = Vec::with_capacity(pairs.len());
+        for (id, gateway_id) in pairs {
+            case.push_str(&format!(" WHEN ${} THEN ${}", args.len() + 1, args.len() + 2));
+            keys.push(format!("${}", args.len() + 1));
+            args.push(Val::S(id));
+            args.push(Val::S(gateway_id));
+        }
+        let sql = format!(
+            "UPDATE payment_authorizations SET gateway_authorization = CASE id{case} END WHERE tenant_id = $1 AND id IN ({})",
+            keys.join(", ")
+        );
+        if let Err(e) = tx.exec(&sql, args).await {
+            tracing::warn!(error = %e, "could not store the gateway's authorization ids; recovery will void by reference");
+        }
+    }
 }
 
 /// A whole-batch failure of a batch of one, as that order's outcome.

@@ -177,21 +177,11 @@ pub(crate) async fn place_set<S: Sql>(
         }
     }
 
-    // 2b. Then the payment tokens and carts the batch will claim, sorted (PostgreSQL; an update
-    //     over a key list locks in the planner's order, not the list's).
+    // 2b. Then the payment tokens, carts and authorizations the batch will change, each sorted,
+    //     in one statement (PostgreSQL; an update over a key list would lock in the planner's
+    //     order, not the list's). The statement's subqueries run left to right.
     if lock_rows {
-        let mut tokens: Vec<String> = batch.iter().flat_map(|b| b.order.payments.iter().map(|p| p.token.clone())).collect();
-        tokens.sort_unstable();
-        tokens.dedup();
-        if !tokens.is_empty() {
-            rows_in(tx, "SELECT 1 FROM payment_tokens WHERE tenant_id = $1 AND token IN", "ORDER BY token FOR UPDATE", vec![tenant.into()], &tokens).await?;
-        }
-        let mut carts: Vec<String> = batch.iter().filter_map(|b| b.order.cart_id.clone()).collect();
-        carts.sort_unstable();
-        carts.dedup();
-        if !carts.is_empty() {
-            rows_in(tx, "SELECT 1 FROM carts WHERE tenant_id = $1 AND id IN", "ORDER BY id FOR UPDATE", vec![tenant.into()], &carts).await?;
-        }
+        lock_in_order(tx, tenant, &batch).await?;
     }
 
     // 3. Prices must be the ones each order was priced with.
@@ -491,11 +481,11 @@ pub(crate) async fn place_set<S: Sql>(
         let (retry, done): (Vec<_>, Vec<_>) = placed.into_iter().partition(|p| again.contains(&p.1.id));
         for (i, o, k, a) in done {
             results[i] = Some(Ok(o.clone()));
-            write_rest(tx, tenant, now, &[(i, o, k, a)], lock_rows).await?;
+            write_rest(tx, tenant, now, &[(i, o, k, a)]).await?;
         }
         placed = retry;
     }
-    write_rest(tx, tenant, now, &placed, lock_rows).await?;
+    write_rest(tx, tenant, now, &placed).await?;
     for (i, o, _, _) in placed {
         results[i] = Some(Ok(o));
     }
@@ -504,7 +494,7 @@ pub(crate) async fn place_set<S: Sql>(
 
 /// Lines, allocations, tenders, authorizations, outbox events and idempotency answers of
 /// orders already inserted.
-async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize, Order, String, Vec<String>)], lock_rows: bool) -> Result<(), StoreError> {
+async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize, Order, String, Vec<String>)]) -> Result<(), StoreError> {
     if placed.is_empty() {
         return Ok(());
     }
@@ -550,10 +540,6 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
     .await?;
     let mut auths: Vec<(String, String)> = placed.iter().flat_map(|(_, o, _, ids)| ids.iter().map(move |id| (id.clone(), o.id.to_string()))).collect();
     auths.sort_unstable();
-    if lock_rows && !auths.is_empty() {
-        let ids: Vec<String> = auths.iter().map(|(a, _)| a.clone()).collect();
-        rows_in(tx, "SELECT 1 FROM payment_authorizations WHERE tenant_id = $1 AND id IN", "ORDER BY id FOR UPDATE", vec![tenant.into()], &ids).await?;
-    }
     let auths: Vec<(Val, Val)> = auths.into_iter().map(|(a, o)| (Val::S(a), Val::S(o))).collect();
     let (attached, _) = update_each(
         tx,
@@ -577,5 +563,35 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
     many(tx, "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES", "", &[], &events).await?;
     let answers: Vec<(Val, Val)> = placed.iter().zip(&bodies).map(|((_, _, key, _), body)| (Val::from(key), Val::from(body))).collect();
     update_each(tx, "idempotency", "key", "status = 201, response = {case}", "tenant_id = $1", "", &[tenant.into()], &answers).await?;
+    Ok(())
+}
+
+/// Locks the batch's payment tokens, then carts, then authorizations, each sorted, with one
+/// round trip (PostgreSQL).
+async fn lock_in_order<S: Sql>(tx: &mut S, tenant: &str, batch: &[NewOrder]) -> Result<(), StoreError> {
+    let sorted = |mut v: Vec<String>| {
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let tokens = sorted(batch.iter().flat_map(|b| b.order.payments.iter().map(|p| p.token.clone())).collect());
+    let carts = sorted(batch.iter().filter_map(|b| b.order.cart_id.clone()).collect());
+    let auths = sorted(batch.iter().flat_map(|b| b.authorization_ids.iter().cloned()).collect());
+    let mut args: Vec<Val> = vec![tenant.into()];
+    let mut ctes = Vec::new();
+    let mut counts = Vec::new();
+    for (name, table, key, values) in [("t", "payment_tokens", "token", &tokens), ("c", "carts", "id", &carts), ("a", "payment_authorizations", "id", &auths)] {
+        if values.is_empty() || args.len() + values.len() > MAX_PARAMS {
+            continue;
+        }
+        let list = placeholders(args.len() + 1, values.len());
+        args.extend(values.iter().map(Val::from));
+        ctes.push(format!("{name} AS (SELECT {key} FROM {table} WHERE tenant_id = $1 AND {key} IN ({list}) ORDER BY {key} FOR UPDATE)"));
+        counts.push(format!("(SELECT count(*) FROM {name})"));
+    }
+    if ctes.is_empty() {
+        return Ok(());
+    }
+    tx.rows(&format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", ")), args).await?;
     Ok(())
 }

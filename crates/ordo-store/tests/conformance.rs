@@ -550,3 +550,22 @@ async fn an_order_whose_authorization_was_voided_is_not_placed() {
     assert_eq!(f.store.count_orders(T).await.unwrap(), 0);
     assert_eq!(reserved(&f, "A").await, 0);
 }
+
+#[tokio::test]
+async fn a_placement_stores_its_gateway_ids_even_when_it_fails() {
+    let f = fixture().await;
+    f.product("A", 500, &[("a", 1)]).await;
+    let t = f.token("tok1").await;
+    let auth = PendingAuthorization { id: "pa_gw".into(), token: t.clone(), amount: usd(1000) };
+    let claim_id = match f.store.claim_checkout(T, &idem("k"), 0, &[auth]).await.unwrap() {
+        Claim::Claimed { claim_id } => claim_id,
+        other => panic!("{other:?}"),
+    };
+    // Two units asked, one in stock: the order fails, its authorization stays pending for the
+    // caller (or recovery) to void — by the gateway's id ("auth_x"), stored by the driver.
+    let nw = NewOrder { order: order(&[("A", 2, 500)], &[&t], &[]), customer_key: "g".into(), idempotency_key: "k".into(), claim_id, authorization_ids: vec!["pa_gw".into()] };
+    assert!(matches!(f.store.place(T, nw).await, Err(PlaceError::Shortage(_))));
+    let stale = f.store.stale_authorizations(i64::MAX).await.unwrap();
+    let gw = stale.iter().find(|s| s.id == "pa_gw").and_then(|s| s.gateway_authorization.clone());
+    assert_eq!(gw.as_deref(), Some("auth_x"));
+}

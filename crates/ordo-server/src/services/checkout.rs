@@ -255,13 +255,9 @@ pub async fn place_order(state: &AppState, key: &str, request_hash: &str, req: C
         claim_id: claim_id.clone(),
         authorization_ids: auth_ids.clone(),
     };
-    // The gateway's ids are stored beside the placement (sharing its commit when they can) so
-    // recovery can void a real provider's authorization by its own id.
-    let gateway_ids: Vec<(String, String)> = auth_ids.iter().cloned().zip(tenders.iter().map(|t| t.authorization_id.clone())).collect();
-    let (recorded, placed) = tokio::join!(state.store.record_gateway_authorizations(tenant, &gateway_ids), state.store.place_in(slot, tenant, new));
-    if let Err(e) = recorded {
-        tracing::warn!(error = %e, "could not store the gateway's authorization ids; recovery will void by reference");
-    }
+    // The gateway's authorization ids travel with the order: the group-commit driver stores them
+    // before its round begins, so recovery can void a real provider's authorization by its own id.
+    let placed = state.store.place_in(slot, tenant, new).await;
     match placed {
         Ok(order) => {
             let body = serde_json::to_string(&order).map_err(|e| ServiceError::Internal(e.to_string()))?;
