@@ -168,6 +168,10 @@ async fn record_gateway_ids(tx: &mut Tx<'_>, batch: &[(String, NewOrder)]) {
             continue;
         }
         pairs.sort_unstable();
+        let n = crate::engine::padded(pairs.len());
+        if let Some(last) = pairs.last().cloned() {
+            pairs.resize(n, last);
+        }
         let mut args: Vec<Val> = vec![tenant.into()];
         let mut case = String::new();
         let mut keys = Vec::with_capacity(pairs.len());

@@ -30,6 +30,21 @@ use std::collections::{HashMap, HashSet};
 /// Most bound values in one statement (below SQLite's and PostgreSQL's limits).
 const MAX_PARAMS: usize = 30_000;
 
+/// The size an `IN (…)` list of `n` keys is padded to (the next power of two, repeating its last
+/// key), so that batches of any size use a handful of distinct statements, which stay prepared.
+pub(crate) fn padded(n: usize) -> usize {
+    n.max(1).next_power_of_two()
+}
+
+/// `values` padded to `padded(len)` by repeating the last one.
+fn pad<T: Clone>(values: &[T]) -> Vec<T> {
+    let mut v = values.to_vec();
+    if let Some(last) = values.last() {
+        v.resize(padded(values.len()), last.clone());
+    }
+    v
+}
+
 /// `VALUES (…), (…)` rows starting at parameter `first`, `width` values each.
 fn values_rows(first: usize, rows: usize, width: usize) -> String {
     (0..rows).map(|r| format!("({})", placeholders(first + r * width, width))).collect::<Vec<_>>().join(", ")
@@ -77,7 +92,9 @@ async fn update_each<S: Sql>(
 ) -> Result<(u64, Vec<Vec<Val>>), StoreError> {
     let mut affected = 0;
     let mut returned = Vec::new();
-    for chunk in pairs.chunks((MAX_PARAMS - fixed.len()) / 2) {
+    for chunk in pairs.chunks((MAX_PARAMS - fixed.len()) / 4) {
+        // A repeated key matches its first WHEN and counts once in IN (…).
+        let chunk = &pad(chunk);
         let base = fixed.len() + 1;
         let case: String = (0..chunk.len()).map(|i| format!(" WHEN ${} THEN ${}", base + 2 * i, base + 2 * i + 1)).collect();
         let keys: Vec<String> = (0..chunk.len()).map(|i| format!("${}", base + 2 * i)).collect();
@@ -105,7 +122,8 @@ async fn update_each<S: Sql>(
 /// `… IN ($k, …)` over text values, with `fixed` bound first.
 async fn rows_in<S: Sql>(tx: &mut S, sql_before: &str, sql_after: &str, fixed: Vec<Val>, values: &[String]) -> Result<Vec<Vec<Val>>, StoreError> {
     let mut out = Vec::new();
-    for chunk in values.chunks(MAX_PARAMS - fixed.len()) {
+    for chunk in values.chunks((MAX_PARAMS - fixed.len()) / 2) {
+        let chunk = &pad(chunk);
         let sql = format!("{sql_before} ({}) {sql_after}", placeholders(fixed.len() + 1, chunk.len()));
         let mut args = fixed.clone();
         args.extend(chunk.iter().map(Val::from));
@@ -116,7 +134,8 @@ async fn rows_in<S: Sql>(tx: &mut S, sql_before: &str, sql_after: &str, fixed: V
 
 async fn exec_in<S: Sql>(tx: &mut S, sql_before: &str, fixed: Vec<Val>, values: &[String]) -> Result<u64, StoreError> {
     let mut n = 0;
-    for chunk in values.chunks(MAX_PARAMS - fixed.len()) {
+    for chunk in values.chunks((MAX_PARAMS - fixed.len()) / 2) {
+        let chunk = &pad(chunk);
         let sql = format!("{sql_before} ({})", placeholders(fixed.len() + 1, chunk.len()));
         let mut args = fixed.clone();
         args.extend(chunk.iter().map(Val::from));
@@ -584,6 +603,7 @@ async fn lock_in_order<S: Sql>(tx: &mut S, tenant: &str, batch: &[NewOrder]) -> 
         if values.is_empty() || args.len() + values.len() > MAX_PARAMS {
             continue;
         }
+        let values = pad(values);
         let list = placeholders(args.len() + 1, values.len());
         args.extend(values.iter().map(Val::from));
         ctes.push(format!("{name} AS (SELECT {key} FROM {table} WHERE tenant_id = $1 AND {key} IN ({list}) ORDER BY {key} FOR UPDATE)"));

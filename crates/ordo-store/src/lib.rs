@@ -161,7 +161,13 @@ impl Store {
                 Store { read, engine: Engine::Sqlite { writer, readers } }
             }
             StorageConfig::Postgres { url, max_connections } => {
-                let opts = AnyConnectOptions::from_str(url)?;
+                // Keep every statement the write path uses prepared on each connection.
+                let url = if url.contains("statement-cache-capacity") {
+                    url.clone()
+                } else {
+                    format!("{url}{}statement-cache-capacity=512", if url.contains('?') { '&' } else { '?' })
+                };
+                let opts = AnyConnectOptions::from_str(&url)?;
                 let pool = AnyPoolOptions::new()
                     .max_connections(*max_connections)
                     .acquire_timeout(Duration::from_secs(30))

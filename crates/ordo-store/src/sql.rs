@@ -200,6 +200,10 @@ pub fn embedded(e: rusqlite::Error) -> StoreError {
     StoreError::Embedded(e.to_string())
 }
 
+/// Prepared statements kept per SQLite connection. Batches build `IN (…)` lists of padded sizes
+/// (`engine::padded`), so the distinct statements stay few; this keeps them all prepared.
+pub const STATEMENT_CACHE: usize = 512;
+
 /// A small pool of SQLite read connections used on the calling thread.
 pub struct Readers {
     file: std::path::PathBuf,
@@ -218,7 +222,7 @@ impl Readers {
         )
         .map_err(embedded)?;
         conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(embedded)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
 

@@ -50,7 +50,7 @@ impl Writer {
              PRAGMA temp_store = MEMORY;",
         )
         .map_err(embedded)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(crate::sql::STATEMENT_CACHE);
         let (tx, rx) = mpsc::channel::<Job>(batch.queue_capacity.max(1));
         let alive = Arc::new(AtomicUsize::new(1));
         let guard = AliveGuard(alive.clone());
