@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// `claim_checkout` on PostgreSQL: the claim and the pending records in one statement (data-
-    /// modifying CTEs), committed by itself — one round trip where a transaction would take four.
+    /// modifying CTEs), run by the claim worker, which commits the claims waiting together.
     async fn claim_checkout_in_one_statement(
         &self,
         tenant: &str,
@@ -135,7 +135,7 @@ impl Store {
             ));
         }
         sql.push_str(" SELECT (SELECT claim_id FROM claim)");
-        let rows = self.write_rows(&sql, args).await?;
+        let rows = self.run_claim(&key.key, sql, args).await?;
         if rows.first().map(|r| r[0].opt_text()).transpose()?.flatten().as_deref() == Some(claim_id.as_str()) {
             return Ok(Claim::Claimed { claim_id });
         }

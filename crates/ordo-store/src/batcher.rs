@@ -200,3 +200,94 @@ pub(crate) async fn place_now(store: &Store, batch: Vec<(String, NewOrder)>) -> 
     });
     task.await.unwrap_or_else(|e| (0..n).map(|_| Err(PlaceError::Store(StoreError::Corrupt(format!("a placement task failed: {e}"))))).collect())
 }
+
+/// One checkout's claim statement (`Store::claim_checkout` on PostgreSQL) waiting to be run.
+pub(crate) struct ClaimJob {
+    /// The idempotency key: claims of a batch run in key order, the order placement rounds lock
+    /// idempotency rows in, so a claim batch and a round can never wait on each other in a cycle.
+    pub key: String,
+    pub sql: String,
+    pub args: Vec<crate::sql::Val>,
+    pub reply: oneshot::Sender<Result<Vec<crate::sql::Row>, StoreError>>,
+}
+
+/// Claims share commits on PostgreSQL: one worker takes every claim waiting and runs them in one
+/// transaction, in key order (a claim touches only its own idempotency row and its own new
+/// authorization rows). A lone claim commits by itself.
+#[derive(Clone)]
+pub(crate) struct Claimer {
+    queue: mpsc::Sender<ClaimJob>,
+}
+
+impl Claimer {
+    pub(crate) fn start(pool: sqlx::AnyPool, max_batch: usize) -> Claimer {
+        let (tx, mut rx) = mpsc::channel::<ClaimJob>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < max_batch.max(1) {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                jobs.sort_by(|a, b| a.key.cmp(&b.key));
+                let results = run_claims(&pool, &jobs).await;
+                for (job, r) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(r);
+                }
+            }
+        });
+        Claimer { queue: tx }
+    }
+
+    pub(crate) async fn run(&self, key: String, sql: String, args: Vec<crate::sql::Val>) -> Result<Vec<crate::sql::Row>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue.send(ClaimJob { key, sql, args, reply }).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// Runs a batch of claims in one transaction (or a lone one by itself); if the transaction
+/// fails, each claim again on its own.
+async fn run_claims(pool: &sqlx::AnyPool, jobs: &[ClaimJob]) -> Vec<Result<Vec<crate::sql::Row>, StoreError>> {
+    use crate::sql::Sql;
+    let mut conn = match pool.acquire().await {
+        Ok(c) => c,
+        Err(e) => {
+            let e = StoreError::from(e).to_string();
+            return jobs.iter().map(|_| Err(StoreError::Unavailable(e.clone()))).collect();
+        }
+    };
+    if jobs.len() > 1 {
+        let together = async {
+            let mut tx = Tx::Pooled(&mut conn);
+            tx.control("BEGIN").await?;
+            let mut out = Vec::with_capacity(jobs.len());
+            for j in jobs {
+                out.push(tx.rows(&j.sql, j.args.clone()).await?);
+            }
+            tx.control("COMMIT").await?;
+            Ok::<_, StoreError>(out)
+        };
+        match std::panic::AssertUnwindSafe(together).catch_unwind().await {
+            Ok(Ok(rows)) => return rows.into_iter().map(Ok).collect(),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, claims = jobs.len(), "a claim batch failed as a whole; claiming one by one");
+                if Tx::Pooled(&mut conn).control("ROLLBACK").await.is_err() {
+                    conn.close_on_drop();
+                    return jobs.iter().map(|_| Err(StoreError::Unavailable("the claim connection broke".into()))).collect();
+                }
+            }
+            Err(_) => {
+                conn.close_on_drop();
+                return jobs.iter().map(|_| Err(StoreError::Corrupt("a claim failed unexpectedly".into()))).collect();
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in jobs {
+        out.push((*conn).rows(&j.sql, j.args.clone()).await);
+    }
+    out
+}

@@ -114,7 +114,7 @@ enum Engine {
     /// microseconds, less than a hop to another thread and back).
     Sqlite { writer: writer::Writer, readers: std::sync::Arc<sql::Readers> },
     /// Placements through the group-commit queue; other writes as units on the pool.
-    Postgres { placer: batcher::Placer },
+    Postgres { placer: batcher::Placer, claimer: batcher::Claimer },
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -182,7 +182,8 @@ impl Store {
                     .await?;
                 MIGRATE_POSTGRES.run(&pool).await?;
                 let placer = batcher::Placer::start(pool.clone(), batch);
-                Store { read: pool, engine: Engine::Postgres { placer } }
+                let claimer = batcher::Claimer::start(pool.clone(), batch.max_orders);
+                Store { read: pool, engine: Engine::Postgres { placer, claimer } }
             }
         };
         Ok(store)
@@ -205,7 +206,7 @@ impl Store {
     pub fn reserve_placement(&self) -> Result<PlacementSlot> {
         let r = match &self.engine {
             Engine::Sqlite { writer, .. } => writer.reserve().map(SlotInner::Sqlite),
-            Engine::Postgres { placer } => placer.reserve().map(SlotInner::Postgres),
+            Engine::Postgres { placer, .. } => placer.reserve().map(SlotInner::Postgres),
         };
         if matches!(r, Err(StoreError::Busy)) {
             metrics::counter!("ordo_placements_total", "outcome" => "busy").increment(1);
@@ -313,7 +314,7 @@ impl Store {
     pub fn write_path_alive(&self) -> bool {
         match &self.engine {
             Engine::Sqlite { writer, .. } => writer.alive(),
-            Engine::Postgres { placer } => placer.alive(),
+            Engine::Postgres { placer, .. } => placer.alive(),
         }
     }
 
@@ -322,7 +323,7 @@ impl Store {
     pub async fn halt_write_path(&self) {
         match &self.engine {
             Engine::Sqlite { writer, .. } => writer.halt().await,
-            Engine::Postgres { placer } => placer.halt().await,
+            Engine::Postgres { placer, .. } => placer.halt().await,
         }
         for _ in 0..200 {
             if !self.write_path_alive() {
@@ -450,5 +451,15 @@ fn place_outcome(r: &std::result::Result<ordo_domain::Order, orders::PlaceError>
         Err(E::AuthorizationLost) => "authorization_lost",
         Err(E::Store(StoreError::Busy)) => "busy",
         Err(E::Store(_)) => "error",
+    }
+}
+
+impl Store {
+    /// Runs a checkout's claim statement through the PostgreSQL claim worker (shared commits).
+    pub(crate) async fn run_claim(&self, key: &str, sql: String, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        match &self.engine {
+            Engine::Postgres { claimer, .. } => claimer.run(key.to_string(), sql, args).await,
+            Engine::Sqlite { .. } => self.write_rows(&sql, args).await,
+        }
     }
 }
