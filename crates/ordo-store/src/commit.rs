@@ -116,7 +116,6 @@ pub(crate) fn rounds(batch: &[(String, NewOrder)]) -> Vec<Vec<usize>> {
 pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
     let mut results: Vec<Option<Result<Order, PlaceError>>> = (0..batch.len()).map(|_| None).collect();
     let lock_rows = scope == Scope::Transaction;
-    record_gateway_ids(tx, &batch).await;
     for round in rounds(&batch) {
         // One engine call per tenant within the round.
         let mut tenants: Vec<&str> = round.iter().map(|i| batch[*i].0.as_str()).collect();
@@ -149,10 +148,11 @@ pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(Strin
     results.into_iter().map(|r| r.unwrap_or_else(|| Err(PlaceError::Store(corrupt("a placement got no outcome"))))).collect()
 }
 
-/// Stores the gateway's authorization id of every tender of the batch, in one statement per
-/// tenant, before any round begins: on PostgreSQL it commits by itself (so recovery can void by
-/// the gateway's id even if the round then fails); on SQLite it shares the writer's commit. A
-/// failure here is logged, never fatal: recovery then voids by Ordo's reference.
+/// Stores the gateway's authorization id of every tender of a round, in one statement, at the
+/// end of the round (its authorization rows are already locked on PostgreSQL), so it shares the
+/// round's commit: an order that failed a check in a committed round leaves its authorizations
+/// pending with the gateway's ids, for the service or recovery to void by them. A failure here
+/// is logged, never fatal: recovery then voids by Ordo's reference.
 async fn record_gateway_ids(tx: &mut Tx<'_>, batch: &[(String, NewOrder)]) {
     use crate::sql::{Sql, Val};
     let mut tenants: Vec<&str> = batch.iter().map(|(t, _)| t.as_str()).collect();
@@ -200,8 +200,14 @@ fn place_error(e: StoreError) -> PlaceError {
 }
 
 async fn place_scoped(tx: &mut Tx<'_>, scope: Scope, tenant: &str, orders: Vec<NewOrder>, lock_rows: bool) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {
+    let gateway_ids: Vec<(String, NewOrder)> = orders.iter().map(|o| (tenant.to_string(), o.clone())).collect();
     scope.begin(tx).await?;
-    match place_set(tx, tenant, orders, lock_rows).await {
+    let placed = place_set(tx, tenant, orders, lock_rows).await;
+    if placed.is_ok() {
+        // Last in the round, on rows the round already holds: no lock is taken out of order.
+        record_gateway_ids(tx, &gateway_ids).await;
+    }
+    match placed {
         Ok(rs) => match scope.commit(tx).await {
             Ok(()) => Ok(rs),
             Err(e) => {
