@@ -47,11 +47,15 @@ pub enum Idempotent<T> {
     Replay(IdempotencyRecord),
 }
 
-pub(crate) async fn lookup(tx: &mut Tx<'_>, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
-    let rows = tx
-        .rows("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2", vec![tenant.into(), key.into()])
-        .await?;
+const RECORD: &str = "SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2";
+
+/// Decodes the first row of `RECORD`.
+fn record(rows: &[crate::sql::Row]) -> Result<Option<IdempotencyRecord>> {
     rows.first().map(|r| Ok(IdempotencyRecord { request_hash: r[0].text()?, status: r[1].int()?, response: r[2].opt_text()? })).transpose()
+}
+
+pub(crate) async fn lookup(tx: &mut Tx<'_>, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+    record(&tx.rows(RECORD, vec![tenant.into(), key.into()]).await?)
 }
 
 /// Claims `key` as in progress (or takes over a claim of the same request older than
@@ -83,10 +87,7 @@ pub(crate) async fn claim(
 impl Store {
     /// The record stored for a key, if any (a cheap read before doing any work).
     pub async fn idempotency_record(&self, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
-        let rows = self
-            .read_rows("SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2", vec![tenant.into(), key.into()])
-            .await?;
-        rows.first().map(|r| Ok(IdempotencyRecord { request_hash: r[0].text()?, status: r[1].int()?, response: r[2].opt_text()? })).transpose()
+        record(&self.read_rows(RECORD, vec![tenant.into(), key.into()]).await?)
     }
 
     /// Releases a claim that will not become an answer (the request failed before committing

@@ -154,9 +154,7 @@ impl IntoResponse for ApiError {
                 let mut p = problem(StatusCode::CONFLICT, kind, title, detail);
                 p.differences = differences;
                 if kind == "request-in-progress" {
-                    let mut res = problem_response(p);
-                    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                    return res;
+                    return retry_later(p, "1");
                 }
                 p
             }
@@ -178,27 +176,13 @@ impl IntoResponse for ApiError {
                 "the request body exceeds the 1 MiB limit".into(),
             ),
             ApiError::TooManyRequests => {
-                let p = problem(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too-many-requests",
-                    "Too many requests",
-                    "Ordo's write queue is full; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key".into(),
-                );
-                let mut res = problem_response(p);
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return res;
+                let detail = "Ordo's write queue is full; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key";
+                return retry_later(problem(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests", detail.into()), "1");
             }
             ApiError::Unavailable(why) => {
                 tracing::warn!(reason = %why, "storage unavailable");
-                let p = problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage-unavailable",
-                    "Storage unavailable",
-                    "Ordo cannot reach its storage right now; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key".into(),
-                );
-                let mut res = problem_response(p);
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                return res;
+                let detail = "Ordo cannot reach its storage right now; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key";
+                return retry_later(problem(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable", detail.into()), "5");
             }
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
@@ -207,6 +191,13 @@ impl IntoResponse for ApiError {
         };
         problem_response(p)
     }
+}
+
+/// A problem the client should retry after `seconds` (429, 503, request in progress).
+fn retry_later(p: Problem, seconds: &'static str) -> Response {
+    let mut res = problem_response(p);
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+    res
 }
 
 pub fn problem_response(p: Problem) -> Response {
