@@ -20,7 +20,8 @@ use axum::Json;
               (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),
               (status = 409, body = Problem, content_type = "application/problem+json", description = "the same key is in progress"),
               (status = 422, body = Problem, content_type = "application/problem+json"),
-              (status = 429, body = Problem, content_type = "application/problem+json")))]
+              (status = 429, body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn create(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<CartInput>) -> Result<Response, ApiError> {
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::CreateCart, false)?;
     let (doc, hints) = parse_cart(&input)?;
@@ -36,7 +37,8 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, ApiJson(i
     responses((status = 200, body = CartView), (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 409, body = Problem, content_type = "application/problem+json", description = "the cart already became an order"),
               (status = 422, body = Problem, content_type = "application/problem+json"),
-              (status = 429, body = Problem, content_type = "application/problem+json")))]
+              (status = 429, body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn sync(State(state): State<AppState>, PathParam(id): PathParam, ApiJson(input): ApiJson<CartInput>) -> Result<Json<CartView>, ApiError> {
     let (doc, hints) = parse_cart(&input)?;
     Ok(Json(carts::sync_cart(&state, &id, &doc, hints).await?))

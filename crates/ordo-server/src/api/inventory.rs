@@ -82,7 +82,8 @@ pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Re
               (status = 400, body = Problem, content_type = "application/problem+json", description = "missing or invalid Idempotency-Key, malformed JSON"),
               (status = 409, body = Problem, content_type = "application/problem+json", description = "would go below reserved"),
               (status = 422, body = Problem, content_type = "application/problem+json"),
-              (status = 429, body = Problem, content_type = "application/problem+json")))]
+              (status = 429, body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn adjust(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<AdjustmentInput>) -> Result<Response, ApiError> {
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::AdjustInventory, true)?.unwrap_or_default();
     let mut errs = FieldErrors::default();

@@ -23,7 +23,8 @@ use ordo_domain::Order;
               (status = 402, body = Problem, content_type = "application/problem+json", description = "a tender was declined; nothing was charged"),
               (status = 409, body = Problem, content_type = "application/problem+json", description = "stock, prices, promotions or the total changed (see differences), or the same key is in progress"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields; see errors"),
-              (status = 429, body = Problem, content_type = "application/problem+json", description = "the write queue is full; retry after Retry-After")))]
+              (status = 429, body = Problem, content_type = "application/problem+json", description = "the write queue is full; retry after Retry-After"),
+              (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn place(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<OrderInput>) -> Result<Response, ApiError> {
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::PlaceOrder, true)?.unwrap_or_default();
     let hash = idempotency::request_hash(&input);

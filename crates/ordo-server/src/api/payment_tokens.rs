@@ -81,7 +81,8 @@ fn refuse_unknown_keys(v: &Value, errs: &mut FieldErrors) {
               (status = 409, body = Problem, content_type = "application/problem+json", description = "the same key is in progress"),
               (status = 415, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json"),
-              (status = 429, body = Problem, content_type = "application/problem+json")))]
+              (status = 429, body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -137,7 +137,8 @@ pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Re
     responses((status = 200, body = ProductBody, description = "updated"), (status = 201, body = ProductBody, description = "created"),
               (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),
               (status = 422, body = Problem, content_type = "application/problem+json"),
-              (status = 429, body = Problem, content_type = "application/problem+json")))]
+              (status = 429, body = Problem, content_type = "application/problem+json"),
+              (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn upsert(
     State(state): State<AppState>,
     PathParam(sku): PathParam,
