@@ -165,26 +165,39 @@ pub(crate) async fn place_set<S: Sql>(
     keys.sort_unstable();
     keys.dedup();
 
-    // 1. Lock what the batch will change, in the one global order (PostgreSQL; SQLite has one writer).
-    let lock = if lock_rows { "FOR UPDATE" } else { "" };
-    if lock_rows {
-        rows_in(tx, "SELECT 1 FROM stock WHERE tenant_id = $1 AND sku IN", "ORDER BY sku, location_id FOR UPDATE", vec![tenant.into()], &skus).await?;
-        if !codes.is_empty() {
-            rows_in(tx, "SELECT 1 FROM promotions WHERE tenant_id = $1 AND code IN", "ORDER BY code FOR UPDATE", vec![tenant.into()], &codes).await?;
+    // 1–3. Lock what the batch will change, in the one global order, and read the claims and
+    //      current prices. PostgreSQL does it in one statement while the hot rows are locked;
+    //      SQLite (one writer, nothing to lock) reads with plain statements.
+    let fast = if lock_rows { lock_and_read(tx, tenant, &batch, &skus, &codes, &keys).await? } else { None };
+    let (claims, price_rows) = match fast {
+        Some(read) => read,
+        None => {
+            let lock = if lock_rows { "FOR UPDATE" } else { "" };
+            if lock_rows {
+                rows_in(tx, "SELECT 1 FROM stock WHERE tenant_id = $1 AND sku IN", "ORDER BY sku, location_id FOR UPDATE", vec![tenant.into()], &skus).await?;
+                if !codes.is_empty() {
+                    rows_in(tx, "SELECT 1 FROM promotions WHERE tenant_id = $1 AND code IN", "ORDER BY code FOR UPDATE", vec![tenant.into()], &codes).await?;
+                }
+            }
+            let claims = rows_in(
+                tx,
+                "SELECT key, claim_id, status FROM idempotency WHERE tenant_id = $1 AND key IN",
+                &format!("ORDER BY key {lock}"),
+                vec![tenant.into()],
+                &keys,
+            )
+            .await?;
+            if lock_rows {
+                lock_in_order(tx, tenant, &batch).await?;
+            }
+            let prices = rows_in(tx, "SELECT sku, price_amount, currency FROM products WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await?;
+            (claims, prices)
         }
-    }
+    };
 
     // 2. Each order's idempotency key must still be claimed by this very attempt (the service
     //    claimed it before calling the gateway; an abandoned claim can be taken over by a retry
     //    once its lease ran out, and then this attempt must not place anything).
-    let claims = rows_in(
-        tx,
-        "SELECT key, claim_id, status FROM idempotency WHERE tenant_id = $1 AND key IN",
-        &format!("ORDER BY key {lock}"),
-        vec![tenant.into()],
-        &keys,
-    )
-    .await?;
     let mut held: HashMap<String, (Option<String>, i64)> = HashMap::with_capacity(claims.len());
     for r in &claims {
         held.insert(r[0].text()?, (r[1].opt_text()?, r[2].int()?));
@@ -196,15 +209,7 @@ pub(crate) async fn place_set<S: Sql>(
         }
     }
 
-    // 2b. Then the payment tokens, carts and authorizations the batch will change, each sorted,
-    //     in one statement (PostgreSQL; an update over a key list would lock in the planner's
-    //     order, not the list's). The statement's subqueries run left to right.
-    if lock_rows {
-        lock_in_order(tx, tenant, &batch).await?;
-    }
-
     // 3. Prices must be the ones each order was priced with.
-    let price_rows = rows_in(tx, "SELECT sku, price_amount, currency FROM products WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await?;
     let mut prices: HashMap<String, Money> = HashMap::new();
     for r in &price_rows {
         if let Ok(c) = ordo_domain::Currency::parse(&r[2].text()?) {
@@ -584,6 +589,69 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
     update_each(tx, "idempotency", "key", "status = 201, response = {case}", "tenant_id = $1", "", &[tenant.into()], &answers).await?;
     Ok(())
 }
+
+/// Separates the values of one list parameter (never part of a SKU, code, key, token or id).
+const LIST_SEPARATOR: char = '\u{1f}';
+
+/// PostgreSQL: locks stock → promotions → idempotency rows → tokens → carts → authorizations,
+/// each sorted, and reads the batch's claims and prices — one statement, one round trip, the same
+/// text for every batch (lists travel as one separated parameter each). The target list's
+/// subqueries run left to right, and a CTE with `FOR UPDATE` is materialized, so the locks are
+/// taken in that order. Returns `None` when a value contains the separator (the caller then
+/// takes the locks statement by statement).
+async fn lock_and_read<S: Sql>(
+    tx: &mut S,
+    tenant: &str,
+    batch: &[NewOrder],
+    skus: &[String],
+    codes: &[String],
+    keys: &[String],
+) -> Result<Option<(Vec<Vec<Val>>, Vec<Vec<Val>>)>, StoreError> {
+    let sorted = |mut v: Vec<String>| {
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let tokens = sorted(batch.iter().flat_map(|b| b.order.payments.iter().map(|p| p.token.clone())).collect());
+    let carts = sorted(batch.iter().filter_map(|b| b.order.cart_id.clone()).collect());
+    let auths = sorted(batch.iter().flat_map(|b| b.authorization_ids.iter().cloned()).collect());
+    let lists = [skus, codes, keys, &tokens[..], &carts[..], &auths[..]];
+    if lists.iter().any(|l| l.iter().any(|v| v.contains(LIST_SEPARATOR))) {
+        return Ok(None);
+    }
+    let mut args: Vec<Val> = vec![tenant.into()];
+    args.extend(lists.iter().map(|l| Val::S(l.join(&LIST_SEPARATOR.to_string()))));
+    let rows = tx.rows(LOCK_AND_READ, args).await?;
+    let row = rows.first().ok_or_else(|| corrupt("the lock statement returned no row"))?;
+    let decode = |v: &Val| -> Result<Vec<Vec<Val>>, StoreError> {
+        let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(&v.text()?).map_err(|e| corrupt(format!("lock statement: {e}")))?;
+        Ok(parsed
+            .into_iter()
+            .map(|r| {
+                r.into_iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => Val::S(s),
+                        serde_json::Value::Number(n) => n.as_i64().map(Val::I).unwrap_or(Val::NullInt),
+                        _ => Val::NullText,
+                    })
+                    .collect()
+            })
+            .collect())
+    };
+    Ok(Some((decode(&row[2])?, decode(&row[6])?)))
+}
+
+const LOCK_AND_READ: &str = "WITH \
+    s AS MATERIALIZED (SELECT 1 FROM stock WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31))) ORDER BY sku, location_id FOR UPDATE), \
+    p AS MATERIALIZED (SELECT 1 FROM promotions WHERE tenant_id = $1 AND code = ANY(string_to_array($3, chr(31))) ORDER BY code FOR UPDATE), \
+    k AS MATERIALIZED (SELECT key, claim_id, status FROM idempotency WHERE tenant_id = $1 AND key = ANY(string_to_array($4, chr(31))) ORDER BY key FOR UPDATE), \
+    t AS MATERIALIZED (SELECT 1 FROM payment_tokens WHERE tenant_id = $1 AND token = ANY(string_to_array($5, chr(31))) ORDER BY token FOR UPDATE), \
+    c AS MATERIALIZED (SELECT 1 FROM carts WHERE tenant_id = $1 AND id = ANY(string_to_array($6, chr(31))) ORDER BY id FOR UPDATE), \
+    a AS MATERIALIZED (SELECT 1 FROM payment_authorizations WHERE tenant_id = $1 AND id = ANY(string_to_array($7, chr(31))) ORDER BY id FOR UPDATE) \
+    SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM p), \
+    (SELECT coalesce(json_agg(json_build_array(key, claim_id, status)), '[]')::text FROM k), \
+    (SELECT count(*) FROM t), (SELECT count(*) FROM c), (SELECT count(*) FROM a), \
+    (SELECT coalesce(json_agg(json_build_array(sku, price_amount, currency)), '[]')::text FROM products WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31))))";
 
 /// Locks the batch's payment tokens, then carts, then authorizations, each sorted, with one
 /// round trip (PostgreSQL).
