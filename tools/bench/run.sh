@@ -15,6 +15,9 @@ cargo build --release -q -p ordo-cli -p loadgen
 bin=$CARGO_TARGET_DIR/release
 # ORDO_BIN runs another build of the server (e.g. an older revision) under the same load generator.
 ordo_bin=${ORDO_BIN:-$bin/ordo}
+# Benchmarks drive thousands of requests a second from one address: no abuse limits (env, so an
+# older binary without these flags runs too).
+export ORDO_RATE_LIMIT_PER_IP=${ORDO_RATE_LIMIT_PER_IP:-0} ORDO_RATE_LIMIT_PER_SUBJECT=${ORDO_RATE_LIMIT_PER_SUBJECT:-0}
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
@@ -34,7 +37,7 @@ start() {
   for _ in $(seq 1 300); do grep -q "serving on" "$dir/out$1" 2>/dev/null && break; sleep 0.1; done
   grep -q "serving on" "$dir/out$1" || { echo "ordo did not start:" >&2; cat "$dir/err$1" >&2; exit 1; }
 }
-url_of() { grep -o 'http://[0-9.:]*' "$dir/out$1"; }
+url_of() { grep 'serving on' "$dir/out$1" | grep -o 'http://[0-9.:]*'; }
 start 1
 url1=$(url_of 1)
 extra=()

@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use ordo_server::Config;
+use ordo_server::auth::Role;
 use ordo_store::{StorageConfig, Store};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,59 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(StorageArgs),
+    /// Create OAuth2 clients and users (staff, admins).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an OAuth2 client (client credentials); prints its secret once.
+    CreateClient(CreateClientArgs),
+    /// Create a user who signs in with the password grant; the password is read from stdin.
+    CreateUser(CreateUserArgs),
+}
+
+#[derive(Args)]
+struct CreateClientArgs {
+    /// The client id (letters, digits, '-', '_', '.').
+    #[arg(long)]
+    client_id: String,
+    /// app, staff, admin or channel.
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    #[arg(long, env = "ORDO_TENANT", default_value = "default")]
+    tenant: String,
+    /// The channel a channel client speaks for.
+    #[arg(long)]
+    channel: Option<String>,
+    /// Limit a staff client to these locations (repeatable).
+    #[arg(long = "location")]
+    locations: Vec<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+#[derive(Args)]
+struct CreateUserArgs {
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    name: String,
+    /// staff or admin (shoppers sign up through the API).
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    #[arg(long, env = "ORDO_TENANT", default_value = "default")]
+    tenant: String,
+    /// Limit a staff member to these locations (repeatable).
+    #[arg(long = "location")]
+    locations: Vec<String>,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("'{s}' is not a role; use app, staff, admin or channel"))
 }
 
 #[derive(Args)]
@@ -72,6 +126,28 @@ struct ServeArgs {
     /// A request still running after this is answered 503 (request-timeout, with Retry-After).
     #[arg(long, env = "ORDO_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
     request_timeout: Duration,
+    /// `iss` of the access tokens this process issues.
+    #[arg(long, env = "ORDO_TOKEN_ISSUER", default_value = "ordo")]
+    issuer: String,
+    /// `aud` of the access tokens.
+    #[arg(long, env = "ORDO_TOKEN_AUDIENCE", default_value = "ordo-api")]
+    audience: String,
+    /// Lifetime of access tokens (at most 1h).
+    #[arg(long, env = "ORDO_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_positive_duration)]
+    access_token_ttl: Duration,
+    /// Requests per second per client IP (bursts of twice that); 0 turns the limit off.
+    #[arg(long, env = "ORDO_RATE_LIMIT_PER_IP", default_value_t = 100)]
+    rate_limit_per_ip: u32,
+    /// Requests per second per token subject (the app's shared client is never limited as a
+    /// whole; its shoppers' IPs are); 0 turns the limit off.
+    #[arg(long, env = "ORDO_RATE_LIMIT_PER_SUBJECT", default_value_t = 50)]
+    rate_limit_per_subject: u32,
+    /// A web origin allowed to call the API from a browser (CORS), e.g. https://shop.example.com; repeatable.
+    #[arg(long = "cors-origin", env = "ORDO_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// A client must send its request headers within this.
+    #[arg(long, env = "ORDO_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    header_read_timeout: Duration,
     /// Mount the routes the API tests use to provoke failures (a panicking handler, a slow one).
     #[arg(long, env = "ORDO_TEST_ROUTES", hide = true)]
     test_routes: bool,
@@ -84,7 +160,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
-        _ => Err(format!("'{s}': use ms or s, e.g. 150ms")),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("'{s}': use ms, s, m or h, e.g. 150ms")),
     }
 }
 
@@ -104,6 +182,15 @@ impl StorageArgs {
     }
 }
 
+fn describe_service_error(e: &ordo_server::services::ServiceError) -> String {
+    match e {
+        ordo_server::services::ServiceError::Invalid(errors) => {
+            errors.iter().map(|f| format!("{}: {}", f.path, f.message)).collect::<Vec<_>>().join("; ")
+        }
+        other => other.to_string(),
+    }
+}
+
 fn describe(storage: &StorageConfig) -> String {
     match storage {
         StorageConfig::Sqlite { data_dir } => format!("embedded SQLite in {}", data_dir.display()),
@@ -113,10 +200,14 @@ fn describe(storage: &StorageConfig) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    // Colours only for a person at a terminal; ORDO_LOG_FORMAT=json gives one JSON object a line.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("ORDO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json().with_current_span(true).init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    }
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +226,42 @@ async fn run(cli: Cli) -> Result<(), String> {
             store.close().await;
             println!("migrations applied ({})", describe(&config));
             Ok(())
+        }
+        Command::Admin(AdminCommand::CreateClient(a)) => {
+            let store = Store::open(&a.storage.config()?).await.map_err(|e| e.to_string())?;
+            let created = ordo_server::services::accounts::create_client(&store, &a.tenant, &a.client_id, a.role, a.channel.as_deref(), &a.locations, None)
+                .await
+                .map_err(|e| describe_service_error(&e))?;
+            store.close().await;
+            match created {
+                Some(secret) => {
+                    println!("client {} (tenant {}, role {}) created", a.client_id, a.tenant, a.role.as_str());
+                    println!("client_secret: {secret}");
+                    println!("(shown once; Ordo stores only its hash)");
+                    Ok(())
+                }
+                None => Err(format!("client id {} is taken", a.client_id)),
+            }
+        }
+        Command::Admin(AdminCommand::CreateUser(a)) => {
+            if !matches!(a.role, Role::Staff | Role::Admin) {
+                return Err("--role must be staff or admin (shoppers sign up through POST /v1/auth/signup)".into());
+            }
+            eprintln!("password for {} (read from stdin, one line):", a.email);
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).map_err(|e| format!("cannot read the password: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let store = Store::open(&a.storage.config()?).await.map_err(|e| e.to_string())?;
+            let created = ordo_server::services::accounts::create_user(&store, &a.tenant, &a.email, &a.name, a.role, password, &a.locations)
+                .await
+                .map_err(|e| describe_service_error(&e))?;
+            store.close().await;
+            if created {
+                println!("user {} (tenant {}, role {}) created; sign in with grant_type=password", a.email, a.tenant, a.role.as_str());
+                Ok(())
+            } else {
+                Err(format!("a user with email {} exists in tenant {}", a.email, a.tenant))
+            }
         }
         Command::Serve(args) => {
             let storage = args.storage.config()?;
@@ -155,9 +282,29 @@ async fn run(cli: Cli) -> Result<(), String> {
                 batch_workers: args.batch_workers.map(|w| w as usize),
                 write_queue_capacity: args.write_queue_capacity as usize,
                 request_timeout: args.request_timeout,
+                issuer: args.issuer,
+                audience: args.audience,
+                access_token_ttl: args.access_token_ttl,
+                rate_limit_per_ip: args.rate_limit_per_ip,
+                rate_limit_per_subject: args.rate_limit_per_subject,
+                cors_origins: args.cors_origins,
+                header_read_timeout: args.header_read_timeout,
                 test_routes: args.test_routes,
             };
+            if args.access_token_ttl > Duration::from_secs(3600) {
+                return Err("--access-token-ttl must be at most 1h".into());
+            }
             let server = ordo_server::start(config).await.map_err(|e| e.to_string())?;
+            if !server.demo_credentials.is_empty() {
+                println!("Demo credentials (OAuth2 client credentials; printed once, never logged):");
+                for c in &server.demo_credentials {
+                    println!("  tenant {:<8} {:<11} {:<18} role {}", c.tenant, c.client_id, c.secret, c.role.as_str());
+                }
+                println!(
+                    "  get a token: curl -s http://{}/v1/auth/token -d grant_type=client_credentials -d client_id=demo-app -d client_secret=demo-secret",
+                    server.addr
+                );
+            }
             println!("Ordo is serving on http://{} ({what})", server.addr);
             let ordo_server::RunningServer { shutdown, mut task, store, .. } = server;
             tokio::select! {

@@ -234,6 +234,14 @@ impl Customer {
             Customer::Member { email, .. } => email,
         }
     }
+
+    /// The member's id; `None` for a guest.
+    pub fn customer_id(&self) -> Option<&str> {
+        match self {
+            Customer::Guest(_) => None,
+            Customer::Member { customer_id, .. } => Some(customer_id),
+        }
+    }
 }
 
 /// Parses a guest's contact fields, reporting each bad one under `prefix`.

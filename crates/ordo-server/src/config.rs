@@ -28,6 +28,20 @@ pub struct Config {
     pub write_queue_capacity: usize,
     /// A request still running after this is answered 503 `request-timeout` (with Retry-After).
     pub request_timeout: Duration,
+    /// `iss` of the access tokens this process issues (and requires of the ones it verifies).
+    pub issuer: String,
+    /// `aud` of the access tokens.
+    pub audience: String,
+    /// Lifetime of an access token (at most an hour).
+    pub access_token_ttl: Duration,
+    /// Requests per second per client IP (bursts of twice that); 0: no limit.
+    pub rate_limit_per_ip: u32,
+    /// Requests per second per token subject (not the app's shared client); 0: no limit.
+    pub rate_limit_per_subject: u32,
+    /// Web origins allowed to call the API from a browser (CORS); empty: none.
+    pub cors_origins: Vec<String>,
+    /// A client must send its request headers within this (slow-header clients are dropped).
+    pub header_read_timeout: Duration,
     /// Mount the routes the API tests use to provoke failures (`/v1/_test/…`); never in production.
     pub test_routes: bool,
 }

@@ -1,6 +1,8 @@
 //! Demo data for `ordo serve --demo`: a realistic catalog (240 SKUs in 8 categories), three
 //! locations with coordinates and stock, a member customer and a few promotion codes. Seeding
 //! happens once per tenant (a marker in `meta`); a restart with `--demo` never resets anything.
+//! Two tenants are seeded (the default one and `acme`) with OAuth2 clients whose well-known demo
+//! secrets the CLI prints once at start-up.
 
 use ordo_domain::promotion::{BuyXGetY, Promotion, PromotionKind};
 use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Sku};
@@ -109,4 +111,42 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
     store.set_meta(tenant, MARKER, &n.to_string()).await?;
     tracing::info!(products = n, "demo data seeded");
     Ok(true)
+}
+
+/// A demo client and its secret (printed by `ordo serve --demo`, never logged).
+#[derive(Debug, Clone)]
+pub struct DemoCredential {
+    pub tenant: String,
+    pub client_id: &'static str,
+    pub secret: &'static str,
+    pub role: crate::auth::Role,
+}
+
+/// The demo clients: the default tenant's app, admin and staff clients, and `acme`'s app and admin.
+pub fn credentials(default_tenant: &str) -> Vec<DemoCredential> {
+    use crate::auth::Role;
+    let c = |tenant: &str, client_id, secret, role| DemoCredential { tenant: tenant.to_string(), client_id, secret, role };
+    vec![
+        c(default_tenant, "demo-app", "demo-secret", Role::App),
+        c(default_tenant, "demo-admin", "demo-admin-secret", Role::Admin),
+        c(default_tenant, "demo-staff", "demo-staff-secret", Role::Staff),
+        c(SECOND_TENANT, "acme-app", "acme-secret", Role::App),
+        c(SECOND_TENANT, "acme-admin", "acme-admin-secret", Role::Admin),
+    ]
+}
+
+/// The second demo tenant, to see isolation at work.
+pub const SECOND_TENANT: &str = "acme";
+
+/// Seeds both demo tenants and their clients (each only once). Returns the credentials.
+pub async fn seed_all(store: &Store, default_tenant: &str) -> Result<Vec<DemoCredential>, crate::services::ServiceError> {
+    seed(store, default_tenant).await?;
+    if default_tenant != SECOND_TENANT {
+        seed(store, SECOND_TENANT).await?;
+    }
+    let creds = credentials(default_tenant);
+    for c in &creds {
+        crate::services::accounts::create_client(store, &c.tenant, c.client_id, c.role, None, &[], Some(c.secret.to_string())).await?;
+    }
+    Ok(creds)
 }

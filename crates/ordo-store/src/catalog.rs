@@ -1,6 +1,7 @@
 //! Catalog storage: products, locations, customers and promotions, plus the live catalog view
 //! (price and network-wide availability) that pricing reads.
 
+use crate::audit::AuditEntry;
 use crate::{Result, Store, corrupt, now_ms, placeholders};
 use ordo_domain::pricing::CatalogEntry;
 use ordo_domain::promotion::Promotion;
@@ -62,11 +63,24 @@ impl Store {
     /// Creates or updates a product (idempotently, when given a key and how to render the
     /// answer); returns it with whether it was new.
     pub async fn upsert_product(&self, tenant: &str, p: &ProductUpsert, key: Option<(IdempotencyKey, Render<(ProductView, bool)>)>) -> Result<Idempotent<(ProductView, bool)>> {
+        self.upsert_product_audited(tenant, p, key, None).await
+    }
+
+    /// `upsert_product`, with an audit entry (the product before and after) in the same transaction.
+    pub async fn upsert_product_audited(
+        &self,
+        tenant: &str,
+        p: &ProductUpsert,
+        key: Option<(IdempotencyKey, Render<(ProductView, bool)>)>,
+        audit: Option<AuditEntry>,
+    ) -> Result<Idempotent<(ProductView, bool)>> {
         let (t, p) = (tenant.to_string(), p.clone());
         self.idempotent(tenant, key, move |tx| {
-            let (t, p) = (t.clone(), p.clone());
+            let (t, p, audit) = (t.clone(), p.clone(), audit.clone());
             Box::pin(async move {
-                let existed = !tx.rows("SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2", vec![t.as_str().into(), p.sku.as_str().into()]).await?.is_empty();
+                let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2");
+                let before = tx.rows(&sql, vec![t.as_str().into(), p.sku.as_str().into()]).await?.first().map(product_view).transpose()?;
+                let existed = before.is_some();
                 let attributes = serde_json::Value::Object(p.attributes.clone()).to_string();
                 tx.exec(
                     "INSERT INTO products (tenant_id, sku, name, name_lc, category, attributes, price_amount, currency, updated_at_ms) \
@@ -90,6 +104,11 @@ impl Store {
                 let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2");
                 let rows = tx.rows(&sql, vec![t.as_str().into(), p.sku.as_str().into()]).await?;
                 let view = rows.first().map(product_view).transpose()?.ok_or_else(|| corrupt("product vanished after upsert"))?;
+                if let Some(who) = &audit {
+                    let action = if existed { "product.updated" } else { "product.created" };
+                    let state = |v: &ProductView| serde_json::json!({"name": v.product.name, "price": v.product.price.amount, "currency": v.product.price.currency.code(), "category": v.product.category}).to_string();
+                    crate::audit::append(tx, &t, who, action, &format!("product:{}", p.sku), before.as_ref().map(state), Some(state(&view))).await?;
+                }
                 Ok(((view, !existed), true))
             })
         })

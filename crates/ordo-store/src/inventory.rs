@@ -2,6 +2,7 @@
 //! keeps `0 <= reserved <= on_hand`; each adjustment is logged with its reason and emits an
 //! `InventoryAdjusted` outbox event in the same transaction.
 
+use crate::audit::AuditEntry;
 use crate::idempotency::{IdempotencyKey, Idempotent, Render};
 use crate::sql::{Sql, Tx, Val};
 use crate::{Result, Store, StoreError, corrupt, now_ms};
@@ -74,15 +75,34 @@ impl Store {
         a: &Adjustment,
         key: Option<(IdempotencyKey, Render<StockLevel>)>,
     ) -> Result<Idempotent<StockLevel>, AdjustError> {
+        self.adjust_stock_audited(tenant, a, key, None).await
+    }
+
+    /// `adjust_stock`, with an audit entry (on-hand before and after) in the same transaction.
+    pub async fn adjust_stock_audited(
+        &self,
+        tenant: &str,
+        a: &Adjustment,
+        key: Option<(IdempotencyKey, Render<StockLevel>)>,
+        audit: Option<AuditEntry>,
+    ) -> Result<Idempotent<StockLevel>, AdjustError> {
         let (t, a) = (tenant.to_string(), a.clone());
         let refused: std::sync::Arc<std::sync::Mutex<Option<AdjustError>>> = Default::default();
         let seen = refused.clone();
         let outcome = self
             .idempotent(tenant, key, move |tx| {
-                let (t, a, seen) = (t.clone(), a.clone(), seen.clone());
+                let (t, a, seen, audit) = (t.clone(), a.clone(), seen.clone(), audit.clone());
                 Box::pin(async move {
                     match adjust_in(tx, &t, &a).await? {
-                        Ok(level) => Ok((level, true)),
+                        Ok((level, before)) => {
+                            if let Some(who) = &audit {
+                                let target = format!("stock:{}@{}", a.sku, a.location_id);
+                                let before = serde_json::json!({"on_hand": before}).to_string();
+                                let after = serde_json::json!({"on_hand": level.on_hand, "reserved": level.reserved, "reason": a.reason, "note": a.note}).to_string();
+                                crate::audit::append(tx, &t, who, "stock.adjusted", &target, Some(before), Some(after)).await?;
+                            }
+                            Ok((level, true))
+                        }
                         Err(e) => {
                             if let Ok(mut s) = seen.lock() {
                                 *s = Some(e);
@@ -123,7 +143,8 @@ impl Store {
 }
 
 /// The adjustment inside the write path's transaction. `Ok(Err(_))`: refused, nothing to keep.
-async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std::result::Result<StockLevel, AdjustError>> {
+/// `Ok(Ok((level, on_hand_before)))` when done.
+async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std::result::Result<(StockLevel, i64), AdjustError>> {
     let t = || Val::from(tenant);
     if tx.rows("SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2", vec![t(), a.sku.as_str().into()]).await?.is_empty() {
         return Ok(Err(AdjustError::UnknownSku(a.sku.to_string())));
@@ -198,5 +219,5 @@ async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std:
         vec![t(), a.sku.as_str().into(), payload.to_string().into(), now.into()],
     )
     .await?;
-    Ok(Ok(level))
+    Ok(Ok((level, before)))
 }

@@ -5,12 +5,14 @@
 //! reservations, an order and its reservation, tenders, idempotency record and outbox event commit
 //! together, and a 'placed' answer is only returned after that commit.
 
+mod audit;
 mod authorizations;
 mod batcher;
 mod carts;
 mod catalog;
 mod commit;
 mod engine;
+mod identity;
 mod idempotency;
 mod inventory;
 mod orders;
@@ -20,10 +22,12 @@ mod unit;
 mod writer;
 pub mod testing;
 
+pub use audit::{AuditEntry, AuditRecord};
 pub use authorizations::{AuthorizationStatus, PendingAuthorization, StaleAuthorization};
 pub use commit::BatchConfig;
 pub use carts::{CartRecord, CartSave};
 pub use catalog::{ProductUpsert, ProductView};
+pub use identity::{ClientRecord, RefreshRecord, RefreshUse, SigningKeyRecord, UserRecord};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};
 pub use inventory::{AdjustError, Adjustment, StockChange};
 pub use orders::{NewOrder, PlaceError, Shortage};

@@ -38,3 +38,11 @@ pub async fn test_storage(tmp: &std::path::Path) -> Result<StorageConfig, StoreE
         None => Ok(StorageConfig::Sqlite { data_dir: tmp.to_path_buf() }),
     }
 }
+
+/// Whether storage refuses to update or delete audit entries of `tenant` (it must: the log is
+/// append-only). Tries both through the write path; each attempt must fail.
+pub async fn audit_log_refuses_changes(store: &crate::Store, tenant: &str) -> bool {
+    let update = store.write_rows("UPDATE audit_log SET actor = 'someone else' WHERE tenant_id = $1", vec![tenant.into()]).await;
+    let delete = store.write_rows("DELETE FROM audit_log WHERE tenant_id = $1", vec![tenant.into()]).await;
+    update.is_err() && delete.is_err()
+}

@@ -83,6 +83,40 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// OAuth2 client the shoppers' app uses (places the orders).
+    #[arg(long, default_value = "demo-app")]
+    app_client_id: String,
+    #[arg(long, default_value = "demo-secret")]
+    app_client_secret: String,
+    /// OAuth2 client with the admin role (creates the SKUs, sets and reads stock).
+    #[arg(long, default_value = "demo-admin")]
+    admin_client_id: String,
+    #[arg(long, default_value = "demo-admin-secret")]
+    admin_client_secret: String,
+}
+
+/// An access token from Ordo's token endpoint (client credentials); `None` from a server that
+/// predates authentication (no token endpoint), so older builds can be measured alike.
+async fn access_token(base: &str, id: &str, secret: &str) -> Result<Option<String>, String> {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/auth/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)])
+        .send()
+        .await;
+    if matches!(&r, Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND) {
+        return Ok(None);
+    }
+    let v = must(r, &format!("token for {id}")).await?;
+    v["access_token"].as_str().map(|t| Some(t.to_string())).ok_or_else(|| format!("token for {id}: no access_token in {v}"))
+}
+
+/// A client that sends `token` as its bearer token (none: no Authorization header).
+fn client_with(token: Option<String>, pool: usize) -> Result<reqwest::Client, String> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().map_err(|_| "a token that is not a header value".to_string())?);
+    }
+    reqwest::Client::builder().pool_max_idle_per_host(pool).timeout(Duration::from_secs(30)).default_headers(headers).build().map_err(|e| e.to_string())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -285,15 +319,14 @@ async fn main() {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients.max(args.buyers).max(64))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
     let mut bases = vec![args.url.trim_end_matches('/').to_string()];
     bases.extend(args.also_url.iter().map(|u| u.trim_end_matches('/').to_string()));
     let base = bases[0].clone();
-    must(client.get(format!("{base}/readyz")).send().await, "readyz").await?;
+    must(reqwest::Client::new().get(format!("{base}/readyz")).send().await, "readyz").await?;
+    // Tokens live 15 minutes by default: longer than any run this tool makes.
+    let pool = args.clients.max(args.buyers).max(64);
+    let client = client_with(access_token(&base, &args.app_client_id, &args.app_client_secret).await?, pool)?;
+    let admin = client_with(access_token(&base, &args.admin_client_id, &args.admin_client_secret).await?, 8)?;
     let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 0xffffff);
 
     // Peak RSS of the server(s), sampled every 100 ms.
@@ -311,13 +344,13 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     if let Some(stock) = args.flash_stock {
-        return flash_sale(&args, &client, &bases, &run_id, stock, peak_rss, sampling).await;
+        return flash_sale(&args, &client, &admin, &bases, &run_id, stock, peak_rss, sampling).await;
     }
 
     if !args.json {
         eprintln!("setting up {} SKUs…", args.skus);
     }
-    let skus = setup_skus(&client, &base, &format!("LG{run_id}"), args.skus, 1_000_000_000, &args.location).await?;
+    let skus = setup_skus(&admin, &base, &format!("LG{run_id}"), args.skus, 1_000_000_000, &args.location).await?;
     let expected = match (args.mode, args.rate) {
         (Mode::Order, Some(r)) => (r as f64 * args.duration.as_secs_f64() * 1.05) as usize + 16,
         (Mode::Order, None) => args.tokens.unwrap_or_else(|| {
@@ -430,9 +463,11 @@ async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn flash_sale(
     args: &Args,
     client: &reqwest::Client,
+    admin: &reqwest::Client,
     bases: &[String],
     run_id: &str,
     stock: i64,
@@ -440,7 +475,7 @@ async fn flash_sale(
     sampling: Arc<AtomicBool>,
 ) -> Result<(), String> {
     let base = &bases[0];
-    let sku = setup_skus(client, base, &format!("FLASH{run_id}"), 1, stock, &args.location).await?.remove(0);
+    let sku = setup_skus(admin, base, &format!("FLASH{run_id}"), 1, stock, &args.location).await?.remove(0);
     // Every buyer syncs a cart and tokenizes a card before the sale opens (`--from lines`:
     // inline orders instead).
     let mut prepared = Vec::with_capacity(args.buyers);
@@ -486,7 +521,7 @@ async fn flash_sale(
         lat.push(*us);
     }
     let placed = by_status.get("201").copied().unwrap_or(0) as i64;
-    let inv = must(client.get(format!("{base}/v1/inventory/{sku}")).send().await, "inventory").await?;
+    let inv = must(admin.get(format!("{base}/v1/inventory/{sku}")).send().await, "inventory").await?;
     let reserved = inv["reserved"].as_i64().unwrap_or(-1);
     let oversold = (placed - stock).max(0).max(reserved - stock);
     let report = json!({

@@ -103,6 +103,8 @@ async fn guest_checkout_with_split_shipments_and_split_payment() {
     // Readable by id and by number, identical.
     let by_id: Value = app.get(&format!("/v1/orders/{}", order["id"].as_str().unwrap())).await.json().await.unwrap();
     let by_number: Value = app.get(&format!("/v1/orders/{number}")).await.json().await.unwrap();
+    let mut order = order;
+    assert!(order.as_object_mut().unwrap().remove("guest_token").is_some(), "a guest order placed by the app carries its guest token");
     assert_eq!(by_id, order);
     assert_eq!(by_number, order);
     assert_eq!(app.inventory("A").await["reserved"], 3);
@@ -110,8 +112,9 @@ async fn guest_checkout_with_split_shipments_and_split_payment() {
     assert_eq!(app.store.outbox_count(&app.tenant, "OrderPlaced").await.unwrap(), 1);
 
     // Same key, same body: the same order, not a second one.
-    let (s2, again) = app.place("split-1", &body).await;
+    let (s2, mut again) = app.place("split-1", &body).await;
     assert_eq!(s2, StatusCode::CREATED);
+    assert!(again.as_object_mut().unwrap().remove("guest_token").is_some(), "a replay carries a fresh guest token");
     assert_eq!(again, order);
     assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), 1);
     assert_eq!(app.inventory("A").await["reserved"], 3);
@@ -267,15 +270,22 @@ async fn member_checkout_and_card_data_never_stored() {
     assert_eq!(tok["exp_year"], 2031);
     let mut body = inline_order("A", 1, tok["token"].as_str().unwrap(), total);
     body["customer"] = json!({"customer_id": "cus_1"});
-    let (s, o) = app.place("m-1", &body).await;
+    // The app's own token cannot order in a member's name; the member's token can.
+    let (s, p) = app.place("m-0", &body).await;
+    assert_eq!((s, p["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("sign_in_required")));
+    let mia = client_as(&app.token_as(ordo_server::auth::Role::Shopper, "cus_1"));
+    let (s, o) = place_at(&mia, &app.base, "m-1", &body).await;
     assert_eq!(s, StatusCode::CREATED, "{o}");
     assert_eq!(o["customer"]["kind"], "member");
     assert_eq!(o["customer"]["email"], "m@example.com");
 
     body["customer"] = json!({"customer_id": "cus_nobody"});
-    let (s, p) = app.place("m-2", &body).await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, p) = place_at(&mia, &app.base, "m-2", &body).await;
+    assert_eq!((s, p["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("not_you")));
     assert_eq!(problem_paths(&p), ["customer.customer_id"]);
+    let nobody = client_as(&app.token_as(ordo_server::auth::Role::Shopper, "cus_nobody"));
+    let (s, p) = place_at(&nobody, &app.base, "m-3", &body).await;
+    assert_eq!((s, p["errors"][0]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_customer")));
 
     // The card number and CVC are nowhere on disk (embedded backend: scan every file).
     if let ordo_store::StorageConfig::Sqlite { data_dir } = &app.storage {

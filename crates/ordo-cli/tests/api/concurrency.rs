@@ -18,12 +18,13 @@ async fn tokens(app: &TestApp, n: usize) -> Vec<String> {
 }
 
 /// Fires every buyer at once (each on its own connection) and tallies the answers.
-async fn storm(bases: &[String], sku: &str, tokens: &[String], total: i64) -> (usize, usize, Vec<(StatusCode, Value)>) {
+async fn storm(bases: &[String], bearer: &str, sku: &str, tokens: &[String], total: i64) -> (usize, usize, Vec<(StatusCode, Value)>) {
     let futures = tokens.iter().enumerate().map(|(i, t)| {
         let base = bases[i % bases.len()].clone();
         let body = inline_order(sku, 1, t, total);
+        let bearer = bearer.to_string();
         async move {
-            let client = client();
+            let client = client_as(&bearer);
             place_at(&client, &base, &format!("storm-{i}"), &body).await
         }
     });
@@ -50,7 +51,7 @@ async fn two_hundred_buyers_fifty_units_exactly_fifty_sold() {
     app.set_stock("HOT", "store-2", 20).await;
     let total = quote(&app, "HOT", 1).await;
     let toks = tokens(&app, BUYERS).await;
-    let (placed, sold_out, results) = storm(&[app.base.clone()], "HOT", &toks, total).await;
+    let (placed, sold_out, results) = storm(&[app.base.clone()], &app.tokens.app, "HOT", &toks, total).await;
     let others: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT).collect();
     assert!(others.is_empty(), "unexpected answers: {others:?}");
     assert_eq!(placed, UNITS as usize);
@@ -70,7 +71,7 @@ async fn two_server_processes_sharing_one_database_never_oversell() {
     let toks = tokens(&app, BUYERS).await;
     let (_p1, b1) = spawn_ordo(&app.storage, false);
     let (_p2, b2) = spawn_ordo(&app.storage, false);
-    let (placed, sold_out, results) = storm(&[b1, b2], "HOT2", &toks, total).await;
+    let (placed, sold_out, results) = storm(&[b1, b2], &app.tokens.app, "HOT2", &toks, total).await;
     let others: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT).collect();
     assert!(others.is_empty(), "unexpected answers: {others:?}");
     assert_eq!((placed, sold_out), (UNITS as usize, BUYERS - UNITS as usize));
@@ -88,7 +89,8 @@ async fn concurrent_retries_of_one_key_place_one_order_and_reach_the_gateway_onc
     let results = join_all((0..20).map(|_| {
         let base = app.base.clone();
         let body = body.clone();
-        async move { place_at(&client(), &base, "same-key", &body).await }
+        let bearer = app.tokens.app.clone();
+        async move { place_at(&client_as(&bearer), &base, "same-key", &body).await }
     }))
     .await;
     let ids: std::collections::HashSet<String> =
@@ -102,7 +104,7 @@ async fn concurrent_retries_of_one_key_place_one_order_and_reach_the_gateway_onc
     let auths = app.store.authorization_counts(&app.tenant).await.unwrap();
     assert_eq!(auths.into_iter().collect::<Vec<_>>(), vec![("attached".to_string(), 1)]);
     // Once it finished, a retry replays the first answer.
-    let r = client().post(app.url("/v1/orders")).header("Idempotency-Key", "same-key").json(&body).send().await.unwrap();
+    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "same-key").json(&body).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap(), ids.iter().next().unwrap());

@@ -16,9 +16,11 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
     let tmp = tempfile::tempdir().unwrap();
     let storage = ordo_store::testing::test_storage(tmp.path()).await.unwrap();
     let (mut p1, base1) = spawn_ordo(&storage, true);
-    let c = client();
+    let app_token = token_for(&base1, "demo-app", "demo-secret").await;
+    let c = client_as(&app_token);
+    let admin = client_as(&token_for(&base1, "demo-admin", "demo-admin-secret").await);
     // A staff adjustment before the storm: a reseed on restart would undo it.
-    let r = c
+    let r = admin
         .post(format!("{base1}/v1/inventory/adjustments"))
         .header("Idempotency-Key", "pre-storm-damage")
         .json(&serde_json::json!({"sku": SKU, "location_id": "wh-east", "delta": -1, "reason": "damage"}))
@@ -26,7 +28,7 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let inv0: Value = c.get(format!("{base1}/v1/inventory/{SKU}")).send().await.unwrap().json().await.unwrap();
+    let inv0: Value = admin.get(format!("{base1}/v1/inventory/{SKU}")).send().await.unwrap().json().await.unwrap();
     let on_hand0 = inv0["on_hand"].as_i64().unwrap();
     assert!(on_hand0 > 0 && on_hand0 < BUYERS as i64, "the storm must be able to sell out: {inv0}");
 
@@ -40,9 +42,8 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
     // The storm: kill -9 the server once a few orders were acknowledged.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Option<(StatusCode, Value)>)>();
     for (i, body) in bodies.iter().enumerate() {
-        let (tx, base, body) = (tx.clone(), base1.clone(), body.clone());
+        let (tx, base, body, c) = (tx.clone(), base1.clone(), body.clone(), client_as(&app_token));
         tokio::spawn(async move {
-            let c = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().unwrap();
             let r = c.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("crash-{i}")).json(&body).send().await;
             let answer = match r {
                 Ok(r) => {
@@ -87,8 +88,10 @@ async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice()
     let (_p2, base2) = spawn_ordo_with(&storage, true, &["--authorization-grace", "2s"]);
     for v in acknowledged.values() {
         let id = v["id"].as_str().unwrap();
-        let got: Value = c.get(format!("{base2}/v1/orders/{id}")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(&got, v, "an acknowledged order survives the crash unchanged");
+        let got: Value = admin.get(format!("{base2}/v1/orders/{id}")).send().await.unwrap().json().await.unwrap();
+        let mut acked = v.clone();
+        assert!(acked.as_object_mut().unwrap().remove("guest_token").is_some(), "a guest order's 201 carries its guest token");
+        assert_eq!(got, acked, "an acknowledged order survives the crash unchanged");
     }
     // Every request retried with its key gets a definite answer; acknowledged ones the same order.
     let mut final_ids = HashSet::new();
@@ -127,11 +130,11 @@ async fn a_crash_between_authorization_and_commit_leaves_no_authorization_behind
     let storage = ordo_store::testing::test_storage(tmp.path()).await.unwrap();
     // A slow gateway keeps the order between "authorization recorded" and "committed".
     let (mut p1, base1) = spawn_ordo_with(&storage, true, &["--sandbox-gateway-latency", "5s"]);
-    let c = client();
+    let c = client_as(&token_for(&base1, "demo-app", "demo-secret").await);
     let body = inline_order(SKU, 1, &token_at(&c, &base1).await, total_at(&c, &base1).await);
-    let (b, u) = (body.clone(), base1.clone());
+    let (b, u, c2) = (body.clone(), base1.clone(), c.clone());
     let in_flight = tokio::spawn(async move {
-        client().post(format!("{u}/v1/orders")).header("Idempotency-Key", "auth-crash").json(&b).send().await.map(|r| r.status()).ok()
+        c2.post(format!("{u}/v1/orders")).header("Idempotency-Key", "auth-crash").json(&b).send().await.map(|r| r.status()).ok()
     });
 
     let store = ordo_store::Store::open(&storage).await.unwrap();

@@ -10,8 +10,9 @@ use std::collections::{HashMap, HashSet};
 
 const IN_PROGRESS: &str = "https://ordo.dev/problems/request-in-progress";
 
-async fn post_keyed(base: &str, path: &str, key: &str, body: &Value) -> (StatusCode, Value, bool) {
-    let r = client().post(format!("{base}{path}")).header("Idempotency-Key", key).json(body).send().await.unwrap();
+async fn post_keyed(base: &str, tokens: &Tokens, path: &str, key: &str, body: &Value) -> (StatusCode, Value, bool) {
+    let bearer = if path.starts_with("/v1/inventory") { &tokens.admin } else { &tokens.app };
+    let r = client_as(bearer).post(format!("{base}{path}")).header("Idempotency-Key", key).json(body).send().await.unwrap();
     let status = r.status();
     let replayed = r.headers().get("idempotent-replayed").is_some();
     (status, r.json().await.unwrap_or(Value::Null), replayed)
@@ -35,7 +36,7 @@ fn order_from_cart(cart: &Value, token: &str) -> Value {
 async fn two_processes_with_repeated_keys_tokens_and_carts_never_deadlock() {
     let tmp = tempfile::tempdir().unwrap();
     let storage = ordo_store::testing::test_storage(tmp.path()).await.unwrap();
-    {
+    let auth = {
         let store = ordo_store::Store::open(&storage).await.unwrap();
         for (id, lat) in [("wh-1", 40.0), ("store-2", 41.0)] {
             let l = ordo_domain::Location { id: ordo_domain::LocationId::parse(id).unwrap(), name: id.into(), kind: ordo_domain::LocationKind::Warehouse, lat, lon: -80.0 };
@@ -46,26 +47,29 @@ async fn two_processes_with_repeated_keys_tokens_and_carts_never_deadlock() {
             ..ordo_domain::promotion::Promotion::new("LIMITED", ordo_domain::promotion::PromotionKind::Percent { bps: 1000 })
         };
         store.upsert_promotion("default", &limited).await.unwrap();
+        let auth = mint_tokens(&store, "default").await;
         store.close().await;
-    }
+        auth
+    };
     let (p1, b1) = spawn_ordo(&storage, false);
     let (p2, b2) = spawn_ordo(&storage, false);
     let bases = [b1.clone(), b2.clone()];
-    let c = client();
+    let auth = &auth;
+    let c = client_as(&auth.admin);
     let r = c.put(format!("{b1}/v1/products/HOT")).json(&json!({"name": "Hot", "price": {"amount": 2000, "currency": "USD"}})).send().await.unwrap();
     assert!(r.status().is_success());
     for (loc, n) in [("wh-1", 25), ("store-2", 15)] {
-        let (s, v, _) = post_keyed(&b1, "/v1/inventory/adjustments", &format!("stock-{loc}"), &json!({"sku": "HOT", "location_id": loc, "set_on_hand": n, "reason": "count"})).await;
+        let (s, v, _) = post_keyed(&b1, auth, "/v1/inventory/adjustments", &format!("stock-{loc}"), &json!({"sku": "HOT", "location_id": loc, "set_on_hand": n, "reason": "count"})).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
     }
     // 100 carts (half with the limited code) and a token each.
     let mut carts = Vec::new();
     let mut tokens = Vec::new();
     for i in 0..100 {
-        let (s, cart, _) = post_keyed(&bases[i % 2], "/v1/carts", &format!("cart-{i}"), &cart_body("HOT", i < 50)).await;
+        let (s, cart, _) = post_keyed(&bases[i % 2], auth, "/v1/carts", &format!("cart-{i}"), &cart_body("HOT", i < 50)).await;
         assert_eq!(s, StatusCode::CREATED, "{cart}");
         carts.push(cart);
-        let (s, t, _) = post_keyed(&bases[i % 2], "/v1/payment-tokens", &format!("tok-{i}"), &json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"})).await;
+        let (s, t, _) = post_keyed(&bases[i % 2], auth, "/v1/payment-tokens", &format!("tok-{i}"), &json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"})).await;
         assert_eq!(s, StatusCode::CREATED);
         tokens.push(t["token"].as_str().unwrap().to_string());
     }
@@ -76,7 +80,7 @@ async fn two_processes_with_repeated_keys_tokens_and_carts_never_deadlock() {
         requests.push((format!("order-{i}"), order_from_cart(&carts[i], &tokens[i])));
     }
     for i in 20..40 {
-        let (s, t, _) = post_keyed(&b2, "/v1/payment-tokens", &format!("tok-extra-{i}"), &json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"})).await;
+        let (s, t, _) = post_keyed(&b2, auth, "/v1/payment-tokens", &format!("tok-extra-{i}"), &json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"})).await;
         assert_eq!(s, StatusCode::CREATED);
         requests.push((format!("order-{i}-again"), order_from_cart(&carts[i], t["token"].as_str().unwrap())));
     }
@@ -85,7 +89,7 @@ async fn two_processes_with_repeated_keys_tokens_and_carts_never_deadlock() {
     }
     let answers = join_all(requests.iter().enumerate().map(|(n, (key, body))| {
         let base = bases[n % 2].clone();
-        async move { post_keyed(&base, "/v1/orders", key, body).await }
+        async move { post_keyed(&base, auth, "/v1/orders", key, body).await }
     }))
     .await;
 
@@ -145,30 +149,30 @@ async fn every_creating_write_replays_under_its_key() {
     app.product("A", 1000, 10).await;
 
     let cart = json!({"lines": [{"sku": "A", "quantity": 1}]});
-    let (s1, c1, r1) = post_keyed(&app.base, "/v1/carts", "c-1", &cart).await;
-    let (s2, c2, r2) = post_keyed(&app.base, "/v1/carts", "c-1", &cart).await;
+    let (s1, c1, r1) = post_keyed(&app.base, &app.tokens, "/v1/carts", "c-1", &cart).await;
+    let (s2, c2, r2) = post_keyed(&app.base, &app.tokens, "/v1/carts", "c-1", &cart).await;
     assert_eq!((s1, s2, r1, r2), (StatusCode::CREATED, StatusCode::CREATED, false, true));
     assert_eq!(c1, c2, "the same cart, not a second one");
-    let (s, v, _) = post_keyed(&app.base, "/v1/carts", "c-1", &json!({"lines": [{"sku": "A", "quantity": 2}]})).await;
+    let (s, v, _) = post_keyed(&app.base, &app.tokens, "/v1/carts", "c-1", &json!({"lines": [{"sku": "A", "quantity": 2}]})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["errors"][0]["code"], "key_reused");
 
     let card = json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"});
-    let (_, t1, _) = post_keyed(&app.base, "/v1/payment-tokens", "t-1", &card).await;
-    let (s, t2, replayed) = post_keyed(&app.base, "/v1/payment-tokens", "t-1", &card).await;
+    let (_, t1, _) = post_keyed(&app.base, &app.tokens, "/v1/payment-tokens", "t-1", &card).await;
+    let (s, t2, replayed) = post_keyed(&app.base, &app.tokens, "/v1/payment-tokens", "t-1", &card).await;
     assert_eq!((s, replayed), (StatusCode::CREATED, true));
     assert_eq!(t1["token"], t2["token"]);
     assert!(!t2.to_string().contains("4242424242424242"), "the replay never holds the card number");
     let other_card = json!({"number": "4000000000000002", "exp_month": 12, "exp_year": 2031, "cvc": "123"});
-    assert_eq!(post_keyed(&app.base, "/v1/payment-tokens", "t-1", &other_card).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(post_keyed(&app.base, &app.tokens, "/v1/payment-tokens", "t-1", &other_card).await.0, StatusCode::UNPROCESSABLE_ENTITY);
     // Same first six, last four and expiry, another card: still another request.
     let look_alike = json!({"number": "4242421000084242", "exp_month": 12, "exp_year": 2031, "cvc": "123"});
-    assert_eq!(post_keyed(&app.base, "/v1/payment-tokens", "t-1", &look_alike).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(post_keyed(&app.base, &app.tokens, "/v1/payment-tokens", "t-1", &look_alike).await.0, StatusCode::UNPROCESSABLE_ENTITY);
 
     let receipt = json!({"sku": "A", "location_id": "wh-1", "delta": 5, "reason": "receipt"});
-    let (s, a1, _) = post_keyed(&app.base, "/v1/inventory/adjustments", "r-1", &receipt).await;
+    let (s, a1, _) = post_keyed(&app.base, &app.tokens, "/v1/inventory/adjustments", "r-1", &receipt).await;
     assert_eq!(s, StatusCode::CREATED, "{a1}");
-    let (s, a2, replayed) = post_keyed(&app.base, "/v1/inventory/adjustments", "r-1", &receipt).await;
+    let (s, a2, replayed) = post_keyed(&app.base, &app.tokens, "/v1/inventory/adjustments", "r-1", &receipt).await;
     assert_eq!((s, replayed), (StatusCode::CREATED, true));
     assert_eq!(a1, a2);
     assert_eq!(app.inventory("A").await["on_hand"], 15, "a retried receipt adds the stock once");
@@ -178,8 +182,9 @@ async fn every_creating_write_replays_under_its_key() {
     let product = json!({"name": "B", "price": {"amount": 500, "currency": "USD"}});
     let put = |key: &'static str, body: Value| {
         let url = app.url("/v1/products/B");
+        let admin_token = app.tokens.admin.clone();
         async move {
-            let r = client().put(url).header("Idempotency-Key", key).json(&body).send().await.unwrap();
+            let r = client_as(&admin_token).put(url).header("Idempotency-Key", key).json(&body).send().await.unwrap();
             (r.status(), r.headers().get("idempotent-replayed").is_some(), r.json::<Value>().await.unwrap())
         }
     };
@@ -188,7 +193,7 @@ async fn every_creating_write_replays_under_its_key() {
     assert_eq!((s1, r1, s2, r2), (StatusCode::CREATED, false, StatusCode::CREATED, true), "the first answer, status included");
     assert_eq!(v1, v2);
     assert_eq!(put("p-1", json!({"name": "B2", "price": {"amount": 500, "currency": "USD"}})).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = app.client.put(app.url("/v1/products/B")).header("Idempotency-Key", "clé").json(&product).send().await.unwrap();
+    let r = app.admin.put(app.url("/v1/products/B")).header("Idempotency-Key", "clé").json(&product).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -205,10 +210,11 @@ async fn admin_writes_succeed_while_placements_saturate_the_writer() {
         toks.push(app.token("4242424242424242").await);
     }
     let base = app.base.clone();
+    let shopper = app.client.clone();
     let storm = tokio::spawn(async move {
         join_all(toks.iter().enumerate().map(|(i, t)| {
-            let (base, body) = (base.clone(), inline_order("HOT", 1, t, total));
-            async move { place_at(&client(), &base, &format!("sat-{i}"), &body).await.0 }
+            let (base, body, c) = (base.clone(), inline_order("HOT", 1, t, total), shopper.clone());
+            async move { place_at(&c, &base, &format!("sat-{i}"), &body).await.0 }
         }))
         .await
     });
@@ -243,9 +249,9 @@ async fn a_full_write_queue_answers_429_and_the_retry_succeeds() {
         bodies.push(inline_order("A", 1, &app.token("4242424242424242").await, total));
     }
     let answers = join_all(bodies.iter().enumerate().map(|(i, b)| {
-        let base = app.base.clone();
+        let (base, c) = (app.base.clone(), app.client.clone());
         async move {
-            let r = client().post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("q-{i}")).json(b).send().await.unwrap();
+            let r = c.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("q-{i}")).json(b).send().await.unwrap();
             let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
             (r.status(), retry_after, r.json::<Value>().await.unwrap())
         }
@@ -261,7 +267,7 @@ async fn a_full_write_queue_answers_429_and_the_retry_succeeds() {
         }
     }
     let i = refused[0];
-    let (s, v) = place_at(&client(), &app.base, &format!("q-{i}"), &bodies[i]).await;
+    let (s, v) = place_at(&app.client, &app.base, &format!("q-{i}"), &bodies[i]).await;
     assert_eq!(s, StatusCode::CREATED, "the retry under the same key places the order: {v}");
     let placed = answers.iter().filter(|a| a.0 == StatusCode::CREATED).count() + 1;
     assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), placed as i64);
@@ -289,7 +295,7 @@ async fn readyz_fails_when_the_write_path_is_gone() {
 async fn an_ordered_cart_cannot_change() {
     let app = TestApp::spawn().await;
     app.product("A", 1000, 10).await;
-    let (_, cart, _) = post_keyed(&app.base, "/v1/carts", "c", &cart_body("A", false)).await;
+    let (_, cart, _) = post_keyed(&app.base, &app.tokens, "/v1/carts", "c", &cart_body("A", false)).await;
     let token = app.token("4242424242424242").await;
     let (s, order) = app.place("o", &order_from_cart(&cart, &token)).await;
     assert_eq!(s, StatusCode::CREATED, "{order}");
@@ -312,7 +318,7 @@ async fn an_expired_promotion_is_not_granted_at_placement() {
     let p = ordo_domain::promotion::Promotion { ends_at_ms: Some(ends), ..ordo_domain::promotion::Promotion::new("BRIEF", ordo_domain::promotion::PromotionKind::Percent { bps: 2000 }) };
     app.store.upsert_promotion(&app.tenant, &p).await.unwrap();
     let body = json!({"lines": [{"sku": "A", "quantity": 1}], "promo_codes": ["BRIEF"], "customer": guest(), "shipments": [{"address": address()}]});
-    let (_, cart, _) = post_keyed(&app.base, "/v1/carts", "c", &body).await;
+    let (_, cart, _) = post_keyed(&app.base, &app.tokens, "/v1/carts", "c", &body).await;
     assert_eq!(cart["promo_codes"][0], "BRIEF", "{cart}");
     assert!(wait_until(5, || async { ordo_store::now_ms() > ends }).await);
     let token = app.token("4242424242424242").await;

@@ -2,6 +2,7 @@
 //! temp dir, or a new PostgreSQL database when ORDO_TEST_DATABASE_URL is set) and speaks HTTP.
 
 use ordo_server::Config;
+use ordo_server::auth::{Principal, Role};
 use ordo_store::{Store, StorageConfig};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -11,7 +12,13 @@ use std::time::Duration;
 
 pub struct TestApp {
     pub base: String,
+    /// Speaks as the mobile app (role app: catalog, carts, payment tokens, guest orders).
     pub client: reqwest::Client,
+    /// Speaks as an admin (products, inventory, reading any order, metrics).
+    pub admin: reqwest::Client,
+    pub tokens: Tokens,
+    /// The server's token authority, to mint tokens for any principal.
+    pub auth: std::sync::Arc<ordo_server::auth::tokens::Authority>,
     pub store: Store,
     pub storage: StorageConfig,
     pub tenant: String,
@@ -41,12 +48,74 @@ pub fn config(storage: StorageConfig) -> Config {
         batch_workers: None,
         write_queue_capacity: 4096,
         request_timeout: Duration::from_secs(30),
+        issuer: "ordo".into(),
+        audience: "ordo-api".into(),
+        access_token_ttl: Duration::from_secs(900),
+        rate_limit_per_ip: 0,
+        rate_limit_per_subject: 0,
+        cors_origins: vec![],
+        header_read_timeout: Duration::from_secs(10),
         test_routes: false,
     }
 }
 
+/// A client without credentials.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+/// A client that sends `token` as its bearer token on every request (a request's own
+/// Authorization header wins).
+pub fn client_as(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+    reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).default_headers(headers).build().unwrap()
+}
+
+/// Access tokens of the default tenant, one per role the tests speak as.
+#[derive(Clone)]
+pub struct Tokens {
+    pub app: String,
+    pub admin: String,
+    pub staff: String,
+}
+
+/// A principal of `tenant` with `role` (subject `test-<role>`).
+pub fn principal(tenant: &str, role: Role) -> Principal {
+    Principal {
+        tenant: tenant.into(),
+        subject: format!("test-{}", role.as_str()),
+        role,
+        scope: role.default_scope().into(),
+        order_id: None,
+        locations: vec![],
+        channel: None,
+    }
+}
+
+/// Mints tokens with the deployment's own signing keys, read from `store` (processes started on
+/// that storage afterwards verify them).
+pub async fn mint_tokens(store: &Store, tenant: &str) -> Tokens {
+    let keys = ordo_server::auth::keys::KeyRing::open(store).await.unwrap();
+    let settings = ordo_server::auth::tokens::TokenSettings { issuer: "ordo".into(), audience: "ordo-api".into(), access_ttl: Duration::from_secs(900) };
+    tokens_from(&ordo_server::auth::tokens::Authority::new(keys, settings), tenant)
+}
+
+pub fn tokens_from(auth: &ordo_server::auth::tokens::Authority, tenant: &str) -> Tokens {
+    let mint = |role| auth.access_token(&principal(tenant, role), Duration::from_secs(900)).unwrap().0;
+    Tokens { app: mint(Role::App), admin: mint(Role::Admin), staff: mint(Role::Staff) }
+}
+
+/// A token from a running server's token endpoint (client credentials).
+pub async fn token_for(base: &str, client_id: &str, secret: &str) -> String {
+    let r = client()
+        .post(format!("{base}/v1/auth/token"))
+        .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "token for {client_id}");
+    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
 }
 
 impl TestApp {
@@ -72,9 +141,13 @@ impl TestApp {
         let mut cfg = config(storage.clone());
         adjust(&mut cfg);
         let server = ordo_server::start(cfg).await.expect("server starts");
+        let tokens = tokens_from(&server.auth, "default");
         let app = TestApp {
             base: format!("http://{}", server.addr),
-            client: client(),
+            client: client_as(&tokens.app),
+            admin: client_as(&tokens.admin),
+            tokens,
+            auth: server.auth.clone(),
             store: server.store.clone(),
             storage,
             tenant: "default".into(),
@@ -110,20 +183,36 @@ impl TestApp {
         app
     }
 
+    /// A token of this tenant for `role` with subject `subject` (e.g. a shopper's customer id).
+    pub fn token_as(&self, role: Role, subject: &str) -> String {
+        let p = Principal { subject: subject.into(), ..principal(&self.tenant, role) };
+        self.auth.access_token(&p, Duration::from_secs(900)).unwrap().0
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// The client whose role may call `method path`: staff work (products, inventory, reading
+    /// orders, metrics) as admin, the shopping routes as the app.
+    pub fn as_needed(&self, method: &str, path: &str) -> &reqwest::Client {
+        let staff_work = path.starts_with("/v1/inventory")
+            || path.starts_with("/metrics")
+            || (method == "PUT" && path.starts_with("/v1/products"))
+            || (method == "GET" && path.starts_with("/v1/orders/"));
+        if staff_work { &self.admin } else { &self.client }
+    }
+
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+        self.as_needed("GET", path).get(self.url(path)).send().await.unwrap()
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.unwrap()
+        self.as_needed("POST", path).post(self.url(path)).json(body).send().await.unwrap()
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Response {
-        self.client.put(self.url(path)).json(body).send().await.unwrap()
+        self.as_needed("PUT", path).put(self.url(path)).json(body).send().await.unwrap()
     }
 
     /// Creates a product priced in USD cents with stock at wh-1 (and optionally store-2).
@@ -137,12 +226,12 @@ impl TestApp {
 
     /// `POST /v1/inventory/adjustments` under a fresh Idempotency-Key.
     pub async fn adjust(&self, body: &Value) -> Response {
-        self.client.post(self.url("/v1/inventory/adjustments")).header("Idempotency-Key", uuid::Uuid::new_v4().to_string()).json(body).send().await.unwrap()
+        self.admin.post(self.url("/v1/inventory/adjustments")).header("Idempotency-Key", uuid::Uuid::new_v4().to_string()).json(body).send().await.unwrap()
     }
 
     pub async fn set_stock(&self, sku: &str, location: &str, n: i64) {
         let r = self
-            .client
+            .admin
             .post(self.url("/v1/inventory/adjustments"))
             .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
             .json(&json!({"sku": sku, "location_id": location, "set_on_hand": n, "reason": "count"}))
@@ -223,7 +312,8 @@ pub fn spawn_ordo(storage: &ordo_store::StorageConfig, demo: bool) -> (Proc, Str
 /// `spawn_ordo` with extra `ordo serve` flags.
 pub fn spawn_ordo_with(storage: &ordo_store::StorageConfig, demo: bool, extra: &[&str]) -> (Proc, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(extra).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    // The tests fire hundreds of requests from one address: no per-IP limit unless a test asks.
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--rate-limit-per-ip", "0", "--rate-limit-per-subject", "0"]).args(extra).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
     match storage {
         ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
         ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
@@ -233,8 +323,15 @@ pub fn spawn_ordo_with(storage: &ordo_store::StorageConfig, demo: bool, extra: &
     }
     let mut child = cmd.spawn().expect("ordo starts");
     let stdout = child.stdout.take().unwrap();
+    // `--demo` prints its credentials first; the URL is on the "serving on" line.
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    while !line.contains("serving on") {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+    }
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
     (Proc(child), url)
 }

@@ -10,3 +10,4 @@ mod foundations;
 mod edge;
 mod helpers;
 mod metrics;
+mod security;

@@ -135,3 +135,40 @@ mod tests {
         assert!(!is_sane_request_id(&HeaderValue::from_bytes("clé".as_bytes()).unwrap()));
     }
 }
+
+/// Headers every answer carries: no MIME sniffing, no framing, no referrer leaks, and a strict
+/// content policy (the index page uses inline script and style, nothing from elsewhere).
+pub fn security_headers() -> tower::layer::util::Stack<
+    tower_http::set_header::SetResponseHeaderLayer<HeaderValue>,
+    tower::layer::util::Stack<tower_http::set_header::SetResponseHeaderLayer<HeaderValue>, tower_http::set_header::SetResponseHeaderLayer<HeaderValue>>,
+> {
+    use tower_http::set_header::SetResponseHeaderLayer as Set;
+    tower::layer::util::Stack::new(
+        Set::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        tower::layer::util::Stack::new(
+            Set::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            Set::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        ),
+    )
+}
+
+/// CORS for the configured web origins (none: browsers on other origins get no CORS headers).
+pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key"), REQUEST_ID])
+        .expose_headers([
+            REQUEST_ID,
+            header::RETRY_AFTER,
+            header::LOCATION,
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ])
+        .max_age(Duration::from_secs(600))
+}

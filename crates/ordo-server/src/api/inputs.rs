@@ -216,7 +216,8 @@ pub fn currency_or(c: &str) -> Option<Currency> {
 
 /// Parses a `POST /v1/orders` body into the checkout's domain values; every invalid field is
 /// reported at once with its path.
-pub fn parse_order(input: &OrderInput) -> Result<CheckoutRequest, FieldErrors> {
+/// `customer_required`: false for a signed-in shopper, who buys as themselves.
+pub fn parse_order(input: &OrderInput, customer_required: bool) -> Result<CheckoutRequest, FieldErrors> {
     let mut errs = FieldErrors::default();
     let source = match (&input.cart_id, &input.lines) {
         (Some(_), Some(_)) => {
@@ -239,7 +240,7 @@ pub fn parse_order(input: &OrderInput) -> Result<CheckoutRequest, FieldErrors> {
     let shipments = input.shipments.as_ref().map(|s| parse_shipments(s, "shipments", &mut errs));
     if !matches!(source, Some(CheckoutSource::Cart(_))) {
         // Inline lines have no cart to take who buys and where it goes from.
-        if input.customer.is_none() {
+        if input.customer.is_none() && customer_required {
             errs.add("customer", "required", "a guest's email, phone and name, or a member's customer_id");
         }
         if input.shipments.as_ref().is_none_or(|s| s.is_empty()) {

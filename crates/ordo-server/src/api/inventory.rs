@@ -3,6 +3,8 @@
 use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
 use crate::AppState;
+use crate::auth::Caller;
+use axum::Extension;
 use axum::extract::State;
 use axum::Json;
 use ordo_domain::{FieldErrors, LocationId, Sku};
@@ -47,8 +49,8 @@ pub struct AdjustmentInput {
     pub note: Option<String>,
 }
 
-async fn inventory_of(state: &AppState, sku: &Sku) -> Result<InventoryBody, ApiError> {
-    let levels = state.store.stock_levels(state.tenant(), sku).await?;
+async fn inventory_of(state: &AppState, caller: &Caller, sku: &Sku) -> Result<InventoryBody, ApiError> {
+    let levels = state.store.stock_levels(caller.tenant(), sku).await?;
     let locations: Vec<LocationStock> = levels
         .iter()
         .map(|l| LocationStock { location_id: l.location_id.to_string(), on_hand: l.on_hand, reserved: l.reserved, available: l.available() })
@@ -66,12 +68,12 @@ async fn inventory_of(state: &AppState, sku: &Sku) -> Result<InventoryBody, ApiE
 #[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory",
     params(("sku" = String, Path, description = "the product's SKU")),
     responses((status = 200, body = InventoryBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Result<Json<InventoryBody>, ApiError> {
+pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(sku): PathParam) -> Result<Json<InventoryBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
-    if state.store.product(state.tenant(), &parsed).await?.is_none() {
+    if state.store.product(caller.tenant(), &parsed).await?.is_none() {
         return Err(ApiError::NotFound(format!("product {sku}")));
     }
-    Ok(Json(inventory_of(&state, &parsed).await?))
+    Ok(Json(inventory_of(&state, &caller, &parsed).await?))
 }
 
 /// Receipts, counts, damages: change or set on-hand at one location, with a reason. Needs an
@@ -84,7 +86,7 @@ pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Re
               (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 429, body = Problem, content_type = "application/problem+json"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
-pub async fn adjust(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<AdjustmentInput>) -> Result<Response, ApiError> {
+pub async fn adjust(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, ApiJson(input): ApiJson<AdjustmentInput>) -> Result<Response, ApiError> {
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::AdjustInventory, true)?.unwrap_or_default();
     let mut errs = FieldErrors::default();
     let sku = errs.take("sku", Sku::parse(&input.sku));
@@ -124,7 +126,7 @@ pub async fn adjust(State(state): State<AppState>, headers: HeaderMap, ApiJson(i
         "sku": sku, "location_id": location_id, "reason": reason, "note": note,
         "delta": input.delta, "set_on_hand": input.set_on_hand,
     });
-    let key = idempotency::scoped(Operation::AdjustInventory, "", &key, &canonical);
+    let key = idempotency::scoped(Operation::AdjustInventory, &caller, "", &key, &canonical);
     let adjustment = Adjustment { sku, location_id, change, reason, note };
-    Ok(answer_response(inventory::adjust(&state, adjustment, key).await?, None))
+    Ok(answer_response(inventory::adjust(&state, &caller, adjustment, key).await?, None))
 }

@@ -1,13 +1,18 @@
 //! The HTTP API, one module per resource. Handlers extract, call one service function and map
 //! the result; every error leaves through `problem::ApiError` as RFC 9457 problem+json. Every
-//! route sits behind the same edge (`router`): request id, trace span, metrics, timeout, panics.
+//! route is registered in `endpoints` with its access policy (the one table; the OpenAPI
+//! document's security is written from it) and sits behind the same edge (`router`): request id,
+//! trace span, metrics, timeout, panics.
 
+pub mod audit;
+pub mod auth;
 pub mod carts;
 pub mod edge;
 pub mod health;
 pub mod inputs;
 pub mod inventory;
 pub mod json;
+pub mod limits;
 pub mod orders;
 pub mod payment_tokens;
 pub mod problem;
@@ -18,7 +23,9 @@ mod test_routes;
 use crate::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state, map_request};
-use axum::routing::{get, post};
+use crate::auth::policy::{self, ADMIN, ORDER_READERS, Policy, SHOPPING, STAFF};
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -28,8 +35,10 @@ use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Ordo API", description = "Order capture for mobile commerce: catalog, carts, payment tokens, orders, inventory."),
+    info(title = "Ordo API", description = "Order capture for mobile commerce: catalog, carts, payment tokens, orders, inventory. \
+        Get a token at POST /v1/auth/token (OAuth2) and send it as `Authorization: Bearer <token>`; each operation names the roles it admits."),
     paths(
+        auth::token, auth::signup, auth::jwks, audit::list,
         products::list, products::get, products::upsert,
         carts::create, carts::sync, carts::get,
         payment_tokens::create,
@@ -41,8 +50,91 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// One route: where, who may call it, and whether the OpenAPI document describes it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub method: Method,
+    pub path: &'static str,
+    pub policy: Policy,
+    pub documented: bool,
+}
+
+/// Every route of the API with its policy: the one table access is decided from. A route cannot
+/// be mounted without a policy; a test walks this table against the OpenAPI document.
+pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
+    use Policy::Anonymous;
+    let e = |method: Method, path: &'static str, policy: Policy, handler: MethodRouter<AppState>| (Endpoint { method, path, policy, documented: true }, handler);
+    let mut all = vec![
+        e(Method::GET, "/v1/products", Anonymous, get(products::list)),
+        e(Method::GET, "/v1/products/{sku}", Anonymous, get(products::get)),
+        e(Method::PUT, "/v1/products/{sku}", ADMIN, put(products::upsert)),
+        e(Method::POST, "/v1/carts", SHOPPING, post(carts::create)),
+        e(Method::GET, "/v1/carts/{id}", SHOPPING, get(carts::get)),
+        e(Method::PUT, "/v1/carts/{id}", SHOPPING, put(carts::sync)),
+        e(Method::POST, "/v1/payment-tokens", SHOPPING, post(payment_tokens::create)),
+        e(Method::POST, "/v1/orders", SHOPPING, post(orders::place)),
+        e(Method::GET, "/v1/orders/{id}", ORDER_READERS, get(orders::get)),
+        e(Method::POST, "/v1/inventory/adjustments", STAFF, post(inventory::adjust)),
+        e(Method::GET, "/v1/inventory/{sku}", STAFF, get(inventory::get)),
+        e(Method::POST, "/v1/auth/token", Anonymous, post(auth::token)),
+        e(Method::POST, "/v1/auth/signup", Anonymous, post(auth::signup)),
+        e(Method::GET, "/.well-known/jwks.json", Anonymous, get(auth::jwks)),
+        e(Method::GET, "/v1/audit", ADMIN, get(audit::list)),
+        e(Method::GET, "/healthz", Anonymous, get(health::healthz)),
+        e(Method::GET, "/readyz", Anonymous, get(health::readyz)),
+        e(Method::GET, "/metrics", ADMIN, get(telemetry::scrape)),
+    ];
+    // The document itself and the home page are not operations of the API.
+    all.push((Endpoint { method: Method::GET, path: "/openapi.json", policy: Anonymous, documented: false }, get(openapi)));
+    all.push((Endpoint { method: Method::GET, path: "/", policy: Anonymous, documented: false }, get(index)));
+    all
+}
+
+/// The OpenAPI document, with each operation's security and 401/403 answers written from the
+/// policy table.
+pub fn openapi_document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    doc["components"]["securitySchemes"] = serde_json::json!({
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "an access token from POST /v1/auth/token (client_credentials, password or refresh_token grant)"},
+        "oauth2": {"type": "oauth2", "flows": {
+            "clientCredentials": {"tokenUrl": "/v1/auth/token", "scopes": {"catalog": "catalog", "carts": "carts", "orders": "orders", "inventory": "stock", "admin": "administration"}},
+            "password": {"tokenUrl": "/v1/auth/token", "refreshUrl": "/v1/auth/token", "scopes": {"catalog": "catalog", "carts": "carts", "orders": "orders"}}}}
+    });
+    let problem = |description: &str| serde_json::json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    // Problems are sent as application/problem+json: say so wherever one is documented.
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for op in paths.values_mut().filter_map(|i| i.as_object_mut()).flat_map(|i| i.values_mut()) {
+            for response in op.get_mut("responses").and_then(|r| r.as_object_mut()).into_iter().flat_map(|r| r.values_mut()) {
+                let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut()) else { continue };
+                let is_problem = content.get("application/json").is_some_and(|j| j["schema"]["$ref"] == "#/components/schemas/Problem");
+                if is_problem {
+                    if let Some(body) = content.remove("application/json") {
+                        content.insert("application/problem+json".into(), body);
+                    }
+                }
+            }
+        }
+    }
+    for (e, _) in endpoints().into_iter().filter(|(e, _)| e.documented) {
+        let method = e.method.as_str().to_ascii_lowercase();
+        let Some(op) = doc.get_mut("paths").and_then(|p| p.get_mut(e.path)).and_then(|p| p.get_mut(&method)) else { continue };
+        let roles: Vec<&str> = e.policy.roles().iter().map(|r| r.as_str()).collect();
+        if roles.is_empty() {
+            op["security"] = serde_json::json!([{}, {"bearer": []}]);
+        } else {
+            op["security"] = serde_json::json!([{"bearer": []}, {"oauth2": []}]);
+            op["x-ordo-roles"] = serde_json::json!(roles);
+            op["responses"]["401"] = problem("missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer)");
+            op["responses"]["403"] = problem(&format!("the token's role may not do this (allowed: {})", roles.join(", ")));
+        }
+    }
+    doc
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(openapi_document).clone())
 }
 
 async fn index() -> axum::response::Html<&'static str> {
@@ -54,25 +146,18 @@ async fn index() -> axum::response::Html<&'static str> {
 /// returned on every response; the trace span carries it; problem bodies get it; the request is
 /// counted and timed; it gets `request_timeout` to finish; a panic becomes a 500 problem.
 pub fn router(state: AppState) -> Router {
-    let mut routes = Router::new()
-        .route("/", get(index))
-        .route("/v1/products", get(products::list))
-        .route("/v1/products/{sku}", get(products::get).put(products::upsert))
-        .route("/v1/carts", post(carts::create))
-        .route("/v1/carts/{id}", get(carts::get).put(carts::sync))
-        .route("/v1/payment-tokens", post(payment_tokens::create))
-        .route("/v1/orders", post(orders::place))
-        .route("/v1/orders/{id}", get(orders::get))
-        .route("/v1/inventory/adjustments", post(inventory::adjust))
-        .route("/v1/inventory/{sku}", get(inventory::get))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(telemetry::scrape))
-        .route("/openapi.json", get(openapi));
+    let mut routes = Router::new();
+    for (e, handler) in endpoints() {
+        let guarded = handler.route_layer(from_fn_with_state((state.clone(), e.policy), policy::authorize));
+        routes = routes.route(e.path, guarded);
+    }
     if state.config.test_routes {
         routes = routes.merge(test_routes::routes());
     }
     let edge = ServiceBuilder::new()
+        .layer(edge::security_headers())
+        .layer(edge::cors(&state.config.cors_origins))
+        .layer(from_fn_with_state(state.limits.clone(), limits::limit_per_ip))
         .layer(map_request(edge::drop_unsafe_request_id))
         .layer(SetRequestIdLayer::new(edge::REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(edge::REQUEST_ID))
@@ -114,4 +199,65 @@ pub(crate) fn answer_response(answer: crate::services::idempotency::Answer, coll
         res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every route has a policy (by construction: `endpoints` is the only way to mount one), and
+    /// the OpenAPI document and the table describe the same operations, each with its security.
+    #[test]
+    fn every_route_has_a_policy_and_the_document_declares_it() {
+        let doc = openapi_document();
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                documented.insert((method.to_uppercase(), path.clone()));
+                assert!(op["security"].is_array(), "{method} {path} declares no security");
+            }
+        }
+        let table: BTreeSet<(String, String)> =
+            endpoints().iter().filter(|(e, _)| e.documented).map(|(e, _)| (e.method.to_string(), e.path.to_string())).collect();
+        assert_eq!(documented, table, "the OpenAPI document and the policy table list the same operations");
+        // Every path parameter is declared; every problem is documented as problem+json.
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let names: Vec<&str> = path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+            for (method, op) in item.as_object().unwrap() {
+                for name in &names {
+                    let declared = op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" && p["name"] == *name && p["required"] == true));
+                    assert!(declared, "{method} {path} declares its path parameter {name}");
+                }
+                for (status, r) in op["responses"].as_object().unwrap() {
+                    assert!(r["content"].get("application/json").is_none_or(|j| j["schema"]["$ref"] != "#/components/schemas/Problem"), "{method} {path} {status}");
+                }
+            }
+        }
+        for (e, _) in endpoints() {
+            let op = if e.documented { doc["paths"][e.path][e.method.as_str().to_lowercase()].clone() } else { continue };
+            match e.policy {
+                Policy::Anonymous => assert!(op["security"].as_array().unwrap().contains(&serde_json::json!({})), "{} {} is anonymous", e.method, e.path),
+                Policy::Roles(roles) => {
+                    assert!(!roles.is_empty());
+                    assert_eq!(op["security"][0], serde_json::json!({"bearer": []}), "{} {}", e.method, e.path);
+                    assert!(op["responses"]["401"]["content"]["application/problem+json"].is_object(), "{} {} documents 401", e.method, e.path);
+                    assert!(op["responses"]["403"].is_object(), "{} {} documents 403", e.method, e.path);
+                }
+            }
+        }
+    }
+
+    /// What the issue's policy says, spelled out: a change to the table must change this test.
+    #[test]
+    fn the_policy_is_the_documented_one() {
+        use crate::auth::Role::*;
+        let policy = |m: Method, p: &str| endpoints().into_iter().find(|(e, _)| e.method == m && e.path == p).map(|(e, _)| e.policy.roles().to_vec());
+        assert_eq!(policy(Method::GET, "/v1/products"), Some(vec![]));
+        assert_eq!(policy(Method::PUT, "/v1/products/{sku}"), Some(vec![Admin]));
+        assert_eq!(policy(Method::POST, "/v1/orders"), Some(vec![App, Shopper]));
+        assert_eq!(policy(Method::GET, "/v1/orders/{id}"), Some(vec![Shopper, Guest, Staff, Admin]));
+        assert_eq!(policy(Method::POST, "/v1/inventory/adjustments"), Some(vec![Staff, Admin]));
+        assert_eq!(policy(Method::POST, "/v1/auth/token"), Some(vec![]));
+    }
 }

@@ -5,6 +5,8 @@ use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
 use super::{answer_response, idempotency_header};
 use crate::AppState;
+use crate::auth::{Caller, Role};
+use axum::Extension;
 use crate::services::checkout;
 use crate::services::idempotency::{self, Operation};
 use axum::extract::State;
@@ -25,11 +27,14 @@ use ordo_domain::Order;
               (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields; see errors"),
               (status = 429, body = Problem, content_type = "application/problem+json", description = "the write queue is full; retry after Retry-After"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
-pub async fn place(State(state): State<AppState>, headers: HeaderMap, ApiJson(input): ApiJson<OrderInput>) -> Result<Response, ApiError> {
+pub async fn place(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, ApiJson(input): ApiJson<OrderInput>) -> Result<Response, ApiError> {
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::PlaceOrder, true)?.unwrap_or_default();
     let hash = idempotency::request_hash(&input);
-    let request = parse_order(&input)?;
-    let answer = checkout::place_order(&state, &key, &hash, request).await?;
+    let request = parse_order(&input, caller.role() != Some(Role::Shopper))?;
+    let mut answer = checkout::place_order(&state, &caller, &key, &hash, request).await?;
+    if answer.status == 201 && caller.role() == Some(Role::App) {
+        answer.body = with_guest_token(&state, &caller, &answer.body)?;
+    }
     Ok(answer_response(answer, Some("/v1/orders")))
 }
 
@@ -37,7 +42,25 @@ pub async fn place(State(state): State<AppState>, headers: HeaderMap, ApiJson(in
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path, description = "internal id (ord_…) or order number (ORD-XXXX-XXXX)")),
     responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, PathParam(id): PathParam) -> Result<Json<Order>, ApiError> {
-    let order = state.store.order(state.tenant(), &id).await?.ok_or_else(|| ApiError::NotFound(format!("order {id}")))?;
+pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(id): PathParam) -> Result<Json<Order>, ApiError> {
+    let order = state
+        .store
+        .order(caller.tenant(), &id)
+        .await?
+        .filter(|o| caller.may_see_order(&o.id.to_string(), o.customer.customer_id()))
+        .ok_or_else(|| ApiError::NotFound(format!("order {id}")))?;
     Ok(Json(order))
+}
+
+/// A guest order placed with the app's token carries `guest_token`: a token for that order only,
+/// minted per answer (replays get a fresh one; it is never stored).
+fn with_guest_token(state: &AppState, caller: &Caller, body: &str) -> Result<String, ApiError> {
+    let mut v: serde_json::Value = serde_json::from_str(body).map_err(|e| ApiError::Internal(format!("stored order answer: {e}")))?;
+    let guest = v.get("customer").and_then(|c| c.get("kind")).and_then(|k| k.as_str()) != Some("member");
+    let Some(id) = v.get("id").and_then(|i| i.as_str()).map(str::to_string) else { return Ok(body.to_string()) };
+    if guest {
+        let token = state.auth.guest_token(caller.tenant(), &id).map_err(|e| ApiError::Internal(e.description))?;
+        v["guest_token"] = serde_json::Value::String(token);
+    }
+    Ok(v.to_string())
 }

@@ -6,6 +6,8 @@
 use super::json::parse_json;
 use super::problem::{ApiError, Problem};
 use crate::AppState;
+use crate::auth::Caller;
+use axum::Extension;
 use super::{answer_response, idempotency_header};
 use crate::services::idempotency::{self, Operation};
 use crate::services::payments::{self, TokenBody};
@@ -85,6 +87,7 @@ fn refuse_unknown_keys(v: &Value, errs: &mut FieldErrors) {
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -131,9 +134,9 @@ pub async fn create(
     // so the same key with another card is refused, not answered with the first card's token.
     drop(cvc);
     let canonical = match &key {
-        Some(_) => serde_json::json!({"card": payments::card_fingerprint(&state, &number, exp_month, exp_year).await?}),
+        Some(_) => serde_json::json!({"card": payments::card_fingerprint(&state, &caller, &number, exp_month, exp_year).await?}),
         None => serde_json::Value::Null,
     };
-    let key = key.map(|k| idempotency::scoped(Operation::CreatePaymentToken, "", &k, &canonical));
-    Ok(answer_response(payments::tokenize(&state, number, exp_month, exp_year, key).await?, None))
+    let key = key.map(|k| idempotency::scoped(Operation::CreatePaymentToken, &caller, "", &k, &canonical));
+    Ok(answer_response(payments::tokenize(&state, &caller, number, exp_month, exp_year, key).await?, None))
 }

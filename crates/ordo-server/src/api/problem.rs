@@ -112,6 +112,7 @@ fn conflict_type(reason: ConflictReason) -> (&'static str, &'static str) {
         ConflictReason::CartAlreadyOrdered => ("cart-already-ordered", "Cart already ordered"),
         ConflictReason::RequestInProgress => ("request-in-progress", "Request in progress"),
         ConflictReason::BelowReserved => ("below-reserved", "Stock would fall below reservations"),
+        ConflictReason::EmailTaken => ("email-taken", "Email taken"),
     }
 }
 

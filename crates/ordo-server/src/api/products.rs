@@ -4,6 +4,8 @@ use super::inputs::{MoneyInput, parse_money};
 use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
 use crate::AppState;
+use crate::auth::Caller;
+use axum::Extension;
 use super::{answer_response, idempotency_header};
 use crate::services::idempotency::{self, Operation};
 use crate::services::{catalog, rfc3339};
@@ -79,7 +81,7 @@ fn decode_cursor(c: &str) -> Option<String> {
            ("limit" = Option<i64>, Query, description = "1 to 100, default 20"),
            ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = ProductPage), (status = 422, body = Problem)))]
-pub async fn list(State(state): State<AppState>, Query(params): Query<HashMap<String, String>>) -> Result<Json<ProductPage>, ApiError> {
+pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(params): Query<HashMap<String, String>>) -> Result<Json<ProductPage>, ApiError> {
     let mut errs = FieldErrors::default();
     let limit = match params.get("limit") {
         None => 20,
@@ -106,7 +108,7 @@ pub async fn list(State(state): State<AppState>, Query(params): Query<HashMap<St
         errs.add("q", "too_long", "a search has at most 100 characters");
     }
     errs.into_result()?;
-    let mut rows = state.store.list_products(state.tenant(), q, after.as_deref(), limit + 1).await?;
+    let mut rows = state.store.list_products(caller.tenant(), q, after.as_deref(), limit + 1).await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| encode_cursor(r.product.sku.as_str()))
@@ -124,9 +126,9 @@ fn parse_sku_path(sku: &str) -> Result<Sku, ApiError> {
 #[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalog",
     params(("sku" = String, Path, description = "the product's SKU")),
     responses((status = 200, body = ProductBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Result<Json<ProductBody>, ApiError> {
+pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(sku): PathParam) -> Result<Json<ProductBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
-    let v = state.store.product(state.tenant(), &parsed).await?.ok_or_else(|| ApiError::NotFound(format!("product {sku}")))?;
+    let v = state.store.product(caller.tenant(), &parsed).await?.ok_or_else(|| ApiError::NotFound(format!("product {sku}")))?;
     Ok(Json(v.into()))
 }
 
@@ -141,6 +143,7 @@ pub async fn get(State(state): State<AppState>, PathParam(sku): PathParam) -> Re
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
 pub async fn upsert(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     PathParam(sku): PathParam,
     headers: HeaderMap,
     ApiJson(input): ApiJson<ProductUpsertInput>,
@@ -172,9 +175,9 @@ pub async fn upsert(
         return Err(ApiError::Internal("validated product upsert lost its sku or price".into()));
     };
     let canonical = serde_json::json!({"name": name, "price": price, "category": category, "attributes": attributes});
-    let key = key.map(|k| idempotency::scoped(Operation::UpsertProduct, sku.as_str(), &k, &canonical));
+    let key = key.map(|k| idempotency::scoped(Operation::UpsertProduct, &caller, sku.as_str(), &k, &canonical));
     let product = ProductUpsert { sku, name: name.to_string(), price, category, attributes };
-    let answer = catalog::upsert_product(&state, product, key, |v| serde_json::to_string(&ProductBody::from(v.clone())).unwrap_or_default()).await?;
+    let answer = catalog::upsert_product(&state, &caller, product, key, |v| serde_json::to_string(&ProductBody::from(v.clone())).unwrap_or_default()).await?;
     Ok(answer_response(answer, None))
 }
 

@@ -3,6 +3,8 @@
 //! Labels are bounded: routes are axum templates (`/v1/orders/{id}`), never raw paths.
 
 use crate::AppState;
+use crate::auth::Caller;
+use axum::Extension;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -93,11 +95,11 @@ pub async fn record_request(req: Request, next: Next) -> Response {
 }
 
 /// Prometheus text exposition of every metric this process records (HTTP, storage, checkout),
-/// with the tenant's authorization counts read from storage at scrape time.
+/// with the caller's tenant's authorization counts read from storage at scrape time.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn scrape(State(state): State<AppState>) -> Response {
-    match state.store.authorization_counts(state.tenant()).await {
+pub async fn scrape(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+    match state.store.authorization_counts(caller.tenant()).await {
         Ok(counts) => {
             for status in AUTHORIZATION_STATUSES {
                 let n = counts.get(*status).copied().unwrap_or(0);

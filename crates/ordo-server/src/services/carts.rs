@@ -69,13 +69,13 @@ fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Mone
 }
 
 /// Prices `doc` and returns what to store and the view to answer with (given the record).
-async fn reconcile(state: &AppState, doc: &CartDoc, quoted: &HashMap<Sku, Money>) -> Result<(CartDoc, serde_json::Value, serde_json::Value, PricedCart)> {
+async fn reconcile(state: &AppState, caller: &crate::auth::Caller, doc: &CartDoc, quoted: &HashMap<Sku, Money>) -> Result<(CartDoc, serde_json::Value, serde_json::Value, PricedCart)> {
     if let Some(CustomerRef::Member { customer_id }) = &doc.customer {
-        if state.store.customer(state.tenant(), customer_id).await?.is_none() {
+        if state.store.customer(caller.tenant(), customer_id).await?.is_none() {
             return Err(ServiceError::field("customer.customer_id", "unknown_customer", format!("no customer has id {customer_id}")));
         }
     }
-    let priced = pricing::price(state, doc, quoted).await?;
+    let priced = pricing::price(state, caller, doc, quoted).await?;
     let (stored, new_quoted) = reconciled(doc, &priced);
     let body = serde_json::to_value(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let quoted_json = serde_json::to_value(&new_quoted).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -84,12 +84,12 @@ async fn reconcile(state: &AppState, doc: &CartDoc, quoted: &HashMap<Sku, Money>
 
 /// Creates a cart from the app's parsed cart (`hints`: unit prices the app says it showed).
 /// With a key, a retry returns the first answer instead of a second cart.
-pub async fn create_cart(state: &AppState, doc: &CartDoc, hints: Vec<(Sku, Money)>, key: Option<IdempotencyKey>) -> Result<Answer> {
-    let tenant = state.tenant();
-    if let Some(answer) = idempotency::answered(state, key.as_ref()).await? {
+pub async fn create_cart(state: &AppState, caller: &crate::auth::Caller, doc: &CartDoc, hints: Vec<(Sku, Money)>, key: Option<IdempotencyKey>) -> Result<Answer> {
+    let tenant = caller.tenant();
+    if let Some(answer) = idempotency::answered(state, caller, key.as_ref()).await? {
         return Ok(answer);
     }
-    let (stored, body, quoted, priced) = reconcile(state, doc, &hints.into_iter().collect()).await?;
+    let (stored, body, quoted, priced) = reconcile(state, caller, doc, &hints.into_iter().collect()).await?;
     let now = ordo_store::now_ms();
     let rec = CartRecord { id: CartId::new().to_string(), body, quoted, created_at_ms: now, updated_at_ms: now, order_id: None };
     let answer = serde_json::to_string(&view(state, &rec, &stored, priced)).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -103,15 +103,15 @@ pub async fn create_cart(state: &AppState, doc: &CartDoc, hints: Vec<(Sku, Money
 }
 
 /// Syncs the whole local cart; refused once the cart became an order.
-pub async fn sync_cart(state: &AppState, id: &str, doc: &CartDoc, hints: Vec<(Sku, Money)>) -> Result<CartView> {
-    let rec = load(state, id).await?;
+pub async fn sync_cart(state: &AppState, caller: &crate::auth::Caller, id: &str, doc: &CartDoc, hints: Vec<(Sku, Money)>) -> Result<CartView> {
+    let rec = load(state, caller, id).await?;
     if let Some(order_id) = &rec.order_id {
         return Err(ordered(id, order_id));
     }
     let mut quoted = quoted_of(&rec);
     quoted.extend(hints);
-    let (stored, body, quoted_json, priced) = reconcile(state, doc, &quoted).await?;
-    match state.store.sync_cart(state.tenant(), id, &body, &quoted_json, ordo_store::now_ms()).await? {
+    let (stored, body, quoted_json, priced) = reconcile(state, caller, doc, &quoted).await?;
+    match state.store.sync_cart(caller.tenant(), id, &body, &quoted_json, ordo_store::now_ms()).await? {
         CartSave::Saved(rec) => Ok(view(state, &rec, &stored, priced)),
         CartSave::Ordered(order_id) => Err(ordered(id, &order_id)),
     }
@@ -125,19 +125,19 @@ fn ordered(id: &str, order_id: &str) -> ServiceError {
     )
 }
 
-pub async fn get_cart(state: &AppState, id: &str) -> Result<CartView> {
-    let rec = load(state, id).await?;
+pub async fn get_cart(state: &AppState, caller: &crate::auth::Caller, id: &str) -> Result<CartView> {
+    let rec = load(state, caller, id).await?;
     let doc = cart_doc(&rec)?;
-    let priced = pricing::price(state, &doc, &quoted_of(&rec)).await?;
+    let priced = pricing::price(state, caller, &doc, &quoted_of(&rec)).await?;
     Ok(view(state, &rec, &doc, priced))
 }
 
 /// A stored cart, or 404.
-pub async fn load(state: &AppState, id: &str) -> Result<CartRecord> {
+pub async fn load(state: &AppState, caller: &crate::auth::Caller, id: &str) -> Result<CartRecord> {
     if CartId::parse(id).is_err() {
         return Err(ServiceError::NotFound(format!("cart {id}")));
     }
-    state.store.cart(state.tenant(), id).await?.ok_or_else(|| ServiceError::NotFound(format!("cart {id}")))
+    state.store.cart(caller.tenant(), id).await?.ok_or_else(|| ServiceError::NotFound(format!("cart {id}")))
 }
 
 pub fn cart_doc(rec: &CartRecord) -> Result<CartDoc> {

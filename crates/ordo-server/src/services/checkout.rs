@@ -9,6 +9,7 @@ use super::error::{ConflictReason, Result, ServiceError};
 use super::idempotency::{self, Answer, Operation};
 use crate::services::{carts, pricing, rfc3339, year_month_now};
 use crate::AppState;
+use crate::auth::{Caller, Role};
 use ordo_domain::order::OrderLine;
 use ordo_domain::payment::{CardBrand, Tender, TenderStatus};
 use ordo_domain::pricing::{Change, LineRequest, ShipmentRequest, check_shipment_split};
@@ -53,11 +54,11 @@ fn shortage_value(s: &Shortage) -> Value {
 }
 
 /// The cart document and quoted prices the order is priced from.
-async fn checkout_doc(state: &AppState, req: &CheckoutRequest) -> Result<(CartDoc, HashMap<Sku, Money>, Option<String>)> {
+async fn checkout_doc(state: &AppState, caller: &Caller, req: &CheckoutRequest) -> Result<(CartDoc, HashMap<Sku, Money>, Option<String>)> {
     let mut errs = FieldErrors::default();
     let (mut doc, mut quoted, cart_id) = match &req.source {
         CheckoutSource::Cart(id) => {
-            let rec = match carts::load(state, id).await {
+            let rec = match carts::load(state, caller, id).await {
                 Ok(rec) => rec,
                 Err(ServiceError::NotFound(_)) => return Err(ServiceError::field("cart_id", "unknown_cart", format!("no cart has id {id}"))),
                 Err(e) => return Err(e),
@@ -82,6 +83,11 @@ async fn checkout_doc(state: &AppState, req: &CheckoutRequest) -> Result<(CartDo
         errs.add(if cart_id.is_some() { "cart_id" } else { "lines" }, "empty", "an order needs at least one line");
     }
     if doc.customer.is_none() {
+        if let Some(p) = caller.principal.as_ref().filter(|p| p.role == Role::Shopper) {
+            doc.customer = Some(CustomerRef::Member { customer_id: p.subject.clone() });
+        }
+    }
+    if doc.customer.is_none() {
         errs.add("customer", "required", "a guest's email, phone and name, or a member's customer_id");
     }
     if doc.shipments.is_empty() {
@@ -91,10 +97,21 @@ async fn checkout_doc(state: &AppState, req: &CheckoutRequest) -> Result<(CartDo
     Ok((doc, quoted, cart_id))
 }
 
-async fn resolve_customer(state: &AppState, c: &CustomerRef) -> Result<Customer> {
+/// Who the order is for. A shopper orders as themselves (a missing customer means them); the
+/// app's own credentials place guest orders only, so no client can order in a member's name.
+async fn resolve_customer(state: &AppState, caller: &Caller, c: &CustomerRef) -> Result<Customer> {
+    match (caller.role(), c) {
+        (Some(Role::App), CustomerRef::Member { .. }) => {
+            return Err(ServiceError::field("customer.customer_id", "sign_in_required", "a member orders with their own token (POST /v1/auth/token, grant_type=password); the app's token places guest orders"));
+        }
+        (Some(Role::Shopper), CustomerRef::Member { customer_id }) if Some(customer_id.as_str()) != caller.principal.as_ref().map(|p| p.subject.as_str()) => {
+            return Err(ServiceError::field("customer.customer_id", "not_you", "a shopper orders as themselves"));
+        }
+        _ => {}
+    }
     match c {
         CustomerRef::Guest(g) => Ok(Customer::Guest(g.clone())),
-        CustomerRef::Member { customer_id } => match state.store.customer(state.tenant(), customer_id).await? {
+        CustomerRef::Member { customer_id } => match state.store.customer(caller.tenant(), customer_id).await? {
             Some((email, name)) => Ok(Customer::Member { customer_id: customer_id.clone(), email, name }),
             None => Err(ServiceError::field("customer.customer_id", "unknown_customer", format!("no customer has id {customer_id}"))),
         },
@@ -103,9 +120,9 @@ async fn resolve_customer(state: &AppState, c: &CustomerRef) -> Result<Customer>
 
 /// Places an order under `key` (the client's Idempotency-Key) for a request whose canonical body
 /// hashes to `request_hash`.
-pub async fn place_order(state: &AppState, key: &str, request_hash: &str, req: CheckoutRequest) -> Result<Answer> {
-    let tenant = state.tenant();
-    let key = IdempotencyKey { key: idempotency::scoped_key(Operation::PlaceOrder, "", key), request_hash: request_hash.to_string() };
+pub async fn place_order(state: &AppState, caller: &Caller, key: &str, request_hash: &str, req: CheckoutRequest) -> Result<Answer> {
+    let tenant = caller.tenant();
+    let key = IdempotencyKey { key: idempotency::scoped_key(Operation::PlaceOrder, caller, "", key), request_hash: request_hash.to_string() };
     if let Some(rec) = state.store.idempotency_record(tenant, &key.key).await? {
         // A claim of this very request still in progress may be abandoned (its process died):
         // the claim below takes it over once its lease ran out, or answers 409 until then.
@@ -114,12 +131,12 @@ pub async fn place_order(state: &AppState, key: &str, request_hash: &str, req: C
         }
     }
 
-    let (doc, quoted, cart_id) = checkout_doc(state, &req).await?;
+    let (doc, quoted, cart_id) = checkout_doc(state, caller, &req).await?;
     let customer_ref = doc.customer.clone().ok_or_else(|| ServiceError::field("customer", "required", "a customer is required"))?;
-    let customer = resolve_customer(state, &customer_ref).await?;
+    let customer = resolve_customer(state, caller, &customer_ref).await?;
 
     // Re-price against the live catalog; any difference from what the shopper saw is a 409.
-    let priced = pricing::price(state, &doc, &quoted).await?;
+    let priced = pricing::price(state, caller, &doc, &quoted).await?;
     let mut differences: Vec<Value> = priced.changes.iter().filter(|ch| ch.alters_order()).map(change_value).collect();
     let totals = priced.totals;
     match (req.expected_total, totals) {

@@ -27,6 +27,8 @@ pub enum ConflictReason {
     RequestInProgress,
     /// An adjustment would take on-hand below the units reserved for orders.
     BelowReserved,
+    /// An account with this email exists.
+    EmailTaken,
 }
 
 #[derive(Debug, thiserror::Error)]

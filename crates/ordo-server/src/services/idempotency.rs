@@ -1,11 +1,12 @@
 //! Idempotency for every write that creates something: the one module that turns a client's
 //! `Idempotency-Key` into a scoped key and a request hash, and a stored record into a replay or a
-//! refusal. Keys are scoped to the operation (and, once principals exist, to the principal), so
-//! one key used on two routes never mixes answers. A key reused with another body is refused
+//! refusal. Keys are scoped to the operation and to the principal (the token's subject), so one
+//! key used on two routes, or by two callers, never mixes answers. A key reused with another body is refused
 //! (422); a key whose first request is still running gets 409 `request-in-progress` (Stripe's
 //! behaviour) and never reaches the gateway; a finished answer is replayed as it was.
 
 use super::error::{ConflictReason, Result, ServiceError};
+use crate::auth::Caller;
 use ordo_store::{IdempotencyKey, IdempotencyRecord};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -65,13 +66,13 @@ pub fn parse_key(v: Option<&str>, operation: Operation, required: bool) -> Resul
 
 /// The key as stored: scoped to the operation (and the request's `subject`, e.g. the SKU of a
 /// product upsert), with the hash of the request's canonical JSON.
-pub fn scoped(operation: Operation, subject: &str, key: &str, request: &impl Serialize) -> IdempotencyKey {
-    IdempotencyKey { key: scoped_key(operation, subject, key), request_hash: request_hash(request) }
+pub fn scoped(operation: Operation, caller: &Caller, subject: &str, key: &str, request: &impl Serialize) -> IdempotencyKey {
+    IdempotencyKey { key: scoped_key(operation, caller, subject, key), request_hash: request_hash(request) }
 }
 
 /// The stored form of a client's key for `operation` on `subject`.
-pub fn scoped_key(operation: Operation, subject: &str, key: &str) -> String {
-    format!("{}:{subject}:{key}", operation.scope())
+pub fn scoped_key(operation: Operation, caller: &Caller, subject: &str, key: &str) -> String {
+    format!("{}:{}:{subject}:{key}", operation.scope(), caller.key_owner())
 }
 
 /// SHA-256 of the request's canonical JSON (serde_json maps are sorted by key, so equal
@@ -83,9 +84,9 @@ pub fn request_hash(request: &impl Serialize) -> String {
 
 /// The answer already stored under `key`, if any (checked before doing any work; the write's
 /// own unit checks again atomically).
-pub async fn answered(state: &crate::AppState, key: Option<&IdempotencyKey>) -> Result<Option<Answer>> {
+pub async fn answered(state: &crate::AppState, caller: &Caller, key: Option<&IdempotencyKey>) -> Result<Option<Answer>> {
     let Some(k) = key else { return Ok(None) };
-    match state.store.idempotency_record(state.tenant(), &k.key).await? {
+    match state.store.idempotency_record(caller.tenant(), &k.key).await? {
         Some(rec) => settle(&rec, &k.request_hash).map(Some),
         None => Ok(None),
     }
@@ -121,9 +122,24 @@ mod tests {
         assert_eq!(parse_key(None, Operation::CreateCart, false).unwrap(), None);
         assert!(matches!(parse_key(Some("\0"), Operation::CreateCart, false), Err(ServiceError::IdempotencyKeyInvalid)));
         assert!(matches!(parse_key(Some(&"k".repeat(256)), Operation::CreateCart, false), Err(ServiceError::IdempotencyKeyInvalid)));
-        let a = scoped(Operation::PlaceOrder, "", "k1", &serde_json::json!({"b": 1, "a": 2}));
-        let b = scoped(Operation::CreateCart, "", "k1", &serde_json::json!({"a": 2, "b": 1}));
+        let app = Caller { tenant: "t".into(), ..Caller::default() };
+        let a = scoped(Operation::PlaceOrder, &app, "", "k1", &serde_json::json!({"b": 1, "a": 2}));
+        let b = scoped(Operation::CreateCart, &app, "", "k1", &serde_json::json!({"a": 2, "b": 1}));
         assert_ne!(a.key, b.key, "one client key on two operations is two records");
+        let shopper = Caller {
+            tenant: "t".into(),
+            principal: Some(crate::auth::Principal {
+                tenant: "t".into(),
+                subject: "cus_1".into(),
+                role: crate::auth::Role::Shopper,
+                scope: String::new(),
+                order_id: None,
+                locations: vec![],
+                channel: None,
+            }),
+            ..Caller::default()
+        };
+        assert_ne!(scoped(Operation::PlaceOrder, &shopper, "", "k1", &1).key, a.key, "one client key from two principals is two records");
         assert_eq!(a.request_hash, b.request_hash, "the hash does not depend on key order");
     }
 

@@ -21,8 +21,8 @@ pub struct AdjustmentBody {
     pub reason: String,
 }
 
-pub async fn adjust(state: &AppState, adjustment: Adjustment, key: IdempotencyKey) -> Result<Answer> {
-    if let Some(answer) = idempotency::answered(state, Some(&key)).await? {
+pub async fn adjust(state: &AppState, caller: &crate::auth::Caller, adjustment: Adjustment, key: IdempotencyKey) -> Result<Answer> {
+    if let Some(answer) = idempotency::answered(state, caller, Some(&key)).await? {
         return Ok(answer);
     }
     let reason = adjustment.reason.clone();
@@ -40,7 +40,7 @@ pub async fn adjust(state: &AppState, adjustment: Adjustment, key: IdempotencyKe
     let render_stored = render_body.clone();
     let render: Render<StockLevel> = Arc::new(move |l| (201, render_stored(l)));
     let hash = key.request_hash.clone();
-    match state.store.adjust_stock(state.tenant(), &adjustment, Some((key, render))).await {
+    match state.store.adjust_stock_audited(caller.tenant(), &adjustment, Some((key, render)), caller.audit_entry()).await {
         Ok(Idempotent::Done(level)) => Ok(Answer { status: 201, body: render_body(&level), replayed: false }),
         Ok(Idempotent::Replay(rec)) => idempotency::settle(&rec, &hash),
         Err(AdjustError::UnknownSku(s)) => Err(ServiceError::field("sku", "unknown_sku", format!("no product has SKU {s}"))),

@@ -3,6 +3,7 @@
 //! function is one use case; handlers call exactly one. Services take parsed domain values and
 //! return `ServiceError`; they know nothing of HTTP (the API layer maps both ways).
 
+pub mod accounts;
 pub mod carts;
 pub mod catalog;
 pub mod checkout;

@@ -30,11 +30,11 @@ fn body(t: &TokenRecord) -> String {
 /// A keyed digest of a card for the retry check: the same card gives the same digest, and
 /// the digest cannot be turned back into the number without the tenant's secret (kept in the
 /// database, made once at random). Never stored beside the number: only as a request hash.
-pub async fn card_fingerprint(state: &AppState, number: &CardNumber, exp_month: i64, exp_year: i64) -> Result<String> {
+pub async fn card_fingerprint(state: &AppState, caller: &crate::auth::Caller, number: &CardNumber, exp_month: i64, exp_year: i64) -> Result<String> {
     use hmac::Mac;
     let secret = state
         .store
-        .meta_or_insert(state.tenant(), "card_fingerprint_key", &format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
+        .meta_or_insert(caller.tenant(), "card_fingerprint_key", &format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
         .await?;
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| super::error::ServiceError::Internal(e.to_string()))?;
     mac.update(format!("{}|{exp_month}|{exp_year}", number.digits()).as_bytes());
@@ -42,8 +42,8 @@ pub async fn card_fingerprint(state: &AppState, number: &CardNumber, exp_month: 
 }
 
 /// Tokenizes a validated card.
-pub async fn tokenize(state: &AppState, number: CardNumber, exp_month: i64, exp_year: i64, key: Option<IdempotencyKey>) -> Result<Answer> {
-    if let Some(answer) = idempotency::answered(state, key.as_ref()).await? {
+pub async fn tokenize(state: &AppState, caller: &crate::auth::Caller, number: CardNumber, exp_month: i64, exp_year: i64, key: Option<IdempotencyKey>) -> Result<Answer> {
+    if let Some(answer) = idempotency::answered(state, caller, key.as_ref()).await? {
         return Ok(answer);
     }
     let record = TokenRecord {
@@ -58,7 +58,7 @@ pub async fn tokenize(state: &AppState, number: CardNumber, exp_month: i64, exp_
     drop(number);
     let render: Render<TokenRecord> = Arc::new(|t| (201, body(t)));
     let hash = key.as_ref().map(|k| k.request_hash.clone()).unwrap_or_default();
-    match state.store.insert_payment_token(state.tenant(), &record, key.map(|k| (k, render))).await? {
+    match state.store.insert_payment_token(caller.tenant(), &record, key.map(|k| (k, render))).await? {
         Idempotent::Done(t) => Ok(Answer { status: 201, body: body(&t), replayed: false }),
         Idempotent::Replay(rec) => idempotency::settle(&rec, &hash),
     }
