@@ -135,6 +135,15 @@ struct ServeArgs {
     /// Lifetime of access tokens (at most 1h).
     #[arg(long, env = "ORDO_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_positive_duration)]
     access_token_ttl: Duration,
+    /// Also accept JWTs of this external identity provider (its `iss`, e.g. https://id.example.com).
+    #[arg(long, env = "ORDO_OIDC_ISSUER", requires = "oidc_audience")]
+    oidc_issuer: Option<String>,
+    /// The `aud` the provider's tokens must name.
+    #[arg(long, env = "ORDO_OIDC_AUDIENCE", requires = "oidc_issuer")]
+    oidc_audience: Option<String>,
+    /// The provider's JWKS URL (default: `jwks_uri` of its /.well-known/openid-configuration).
+    #[arg(long, env = "ORDO_OIDC_JWKS_URL", requires = "oidc_issuer")]
+    oidc_jwks_url: Option<String>,
     /// Requests per second per client IP (bursts of twice that); 0 turns the limit off.
     #[arg(long, env = "ORDO_RATE_LIMIT_PER_IP", default_value_t = 100)]
     rate_limit_per_ip: u32,
@@ -269,6 +278,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 return Err("--tenant must not be empty".into());
             }
             let what = describe(&storage);
+            let oidc = match (args.oidc_issuer, args.oidc_audience) {
+                (Some(issuer), Some(audience)) => Some(ordo_server::auth::oidc::OidcSettings { issuer, audience, jwks_url: args.oidc_jwks_url, default_tenant: args.tenant.clone() }),
+                _ => None,
+            };
             let config = Config {
                 addr: args.addr,
                 storage,
@@ -285,6 +298,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 issuer: args.issuer,
                 audience: args.audience,
                 access_token_ttl: args.access_token_ttl,
+                oidc,
                 rate_limit_per_ip: args.rate_limit_per_ip,
                 rate_limit_per_subject: args.rate_limit_per_subject,
                 cors_origins: args.cors_origins,

@@ -34,6 +34,9 @@ pub struct Config {
     pub audience: String,
     /// Lifetime of an access token (at most an hour).
     pub access_token_ttl: Duration,
+    /// An external identity provider whose JWTs are accepted (its `iss`), with the audience they
+    /// must name and, optionally, where its keys are (default: its discovery document's jwks_uri).
+    pub oidc: Option<crate::auth::oidc::OidcSettings>,
     /// Requests per second per client IP (bursts of twice that); 0: no limit.
     pub rate_limit_per_ip: u32,
     /// Requests per second per token subject (not the app's shared client); 0: no limit.

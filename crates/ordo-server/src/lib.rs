@@ -52,8 +52,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
     let keys = auth::keys::KeyRing::open(&store).await?;
     let settings = auth::tokens::TokenSettings { issuer: config.issuer.clone(), audience: config.audience.clone(), access_ttl: config.access_token_ttl };
+    let mut authority = auth::tokens::Authority::new(keys, settings);
+    if let Some(oidc) = config.oidc.clone() {
+        // reqwest needs the process's TLS provider before its first client (ring; no OpenSSL).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        authority = authority.with_external_issuer(auth::oidc::ExternalIssuer::new(oidc));
+    }
     let state = AppState {
-        auth: Arc::new(auth::tokens::Authority::new(keys, settings)),
+        auth: Arc::new(authority),
         limits: api::limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_subject),
         store: store.clone(),
         gateway: Arc::new(gateway::SandboxGateway::new(config.sandbox_gateway_latency)),

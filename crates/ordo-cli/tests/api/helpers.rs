@@ -51,6 +51,7 @@ pub fn config(storage: StorageConfig) -> Config {
         issuer: "ordo".into(),
         audience: "ordo-api".into(),
         access_token_ttl: Duration::from_secs(900),
+        oidc: None,
         rate_limit_per_ip: 0,
         rate_limit_per_subject: 0,
         cors_origins: vec![],
@@ -336,6 +337,28 @@ pub fn spawn_ordo_with(storage: &ordo_store::StorageConfig, demo: bool, extra: &
     (Proc(child), url)
 }
 
+
+/// `ordo serve` with its log (stderr, at debug level) written to `log`.
+pub fn spawn_ordo_logging(storage: &ordo_store::StorageConfig, log: &std::path::Path, extra: &[&str]) -> (Proc, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
+    let file = std::fs::File::create(log).unwrap();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--rate-limit-per-ip", "0"]).args(extra).env("ORDO_LOG", "debug,sqlx=warn,hyper=info,h2=info").stdout(Stdio::piped()).stderr(file);
+    match storage {
+        ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
+        ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
+    };
+    let mut child = cmd.spawn().expect("ordo starts");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("serving on") {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+    }
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
+    (Proc(child), url)
+}
 
 /// Polls `check` every 50 ms until it returns true or `secs` pass; returns whether it did.
 pub async fn wait_until<F, Fut>(secs: u64, mut check: F) -> bool

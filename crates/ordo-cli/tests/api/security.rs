@@ -471,3 +471,160 @@ async fn a_client_sending_headers_slowly_is_disconnected() {
     assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "closed or 408, got {answer:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// No secret at rest or in logs: after sign-ups, sign-ins, refreshes, client credentials, card
+/// tokenization and a checkout, neither the database (every file of the embedded backend, or a
+/// `pg_dump`) nor the server's log holds a password, a refresh token, a client secret or the
+/// card number; the log carries no ANSI colour codes when it is not a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_is_stored_or_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let storage = ordo_store::testing::test_storage(tmp.path()).await.unwrap();
+    let log_path = tmp.path().join("ordo.log");
+    let (proc_, base) = spawn_ordo_logging(&storage, &log_path, &["--demo"]);
+    const PASSWORD: &str = "Hunter2-is-a-great-password";
+    const CARD: &str = "4000056655665556";
+
+    let r = client().post(format!("{base}/v1/auth/signup")).json(&json!({"email": "secret@example.com", "password": PASSWORD, "name": "S"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let signed_up: Value = r.json().await.unwrap();
+    let form = [("grant_type", "password"), ("username", "secret@example.com"), ("password", PASSWORD)];
+    let signed_in: Value = client().post(format!("{base}/v1/auth/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    let refresh = signed_in["refresh_token"].as_str().unwrap().to_string();
+    let rotated: Value = client()
+        .post(format!("{base}/v1/auth/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shopper = client_as(rotated["access_token"].as_str().unwrap());
+    let app_token = token_for(&base, "demo-app", "demo-secret").await;
+    let app = client_as(&app_token);
+    let card: Value = app
+        .post(format!("{base}/v1/payment-tokens"))
+        .json(&json!({"number": CARD, "exp_month": 12, "exp_year": 2031, "cvc": "987"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cart: Value = shopper
+        .post(format!("{base}/v1/carts"))
+        .json(&json!({"lines": [{"sku": "TEE-1-BLA-S", "quantity": 1}], "shipments": [{"address": address()}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let total = cart["totals"]["total"].clone();
+    let body = json!({"cart_id": cart["id"], "payments": [{"token": card["token"], "amount": total}], "expected_total": total});
+    let (s, order) = place_at(&shopper, &base, "secret-order", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{order}");
+    drop(proc_);
+
+    let secrets = [
+        ("a password", PASSWORD.to_string()),
+        ("a refresh token", signed_up["refresh_token"].as_str().unwrap().to_string()),
+        ("a refresh token", refresh),
+        ("a refresh token", rotated["refresh_token"].as_str().unwrap().to_string()),
+        ("a client secret", "demo-admin-secret".to_string()),
+        ("a client secret", "acme-secret".to_string()),
+        ("the card number", CARD.to_string()),
+    ];
+    let mut haystacks: Vec<(String, Vec<u8>)> = vec![("the log".into(), std::fs::read(&log_path).unwrap())];
+    match &storage {
+        ordo_store::StorageConfig::Sqlite { data_dir } => {
+            for entry in std::fs::read_dir(data_dir).unwrap() {
+                let path = entry.unwrap().path();
+                haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+        ordo_store::StorageConfig::Postgres { url, .. } => {
+            let dump = std::process::Command::new("pg_dump").arg(url).output().expect("pg_dump runs");
+            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+            haystacks.push(("pg_dump".into(), dump.stdout));
+        }
+    }
+    for (place, bytes) in &haystacks {
+        let hay = String::from_utf8_lossy(bytes);
+        for (what, secret) in &secrets {
+            assert!(!hay.contains(secret.as_str()), "{what} found in {place}");
+        }
+    }
+    let log = String::from_utf8_lossy(&haystacks[0].1).to_string();
+    assert!(log.contains("INFO"), "the log was captured: {log}");
+    assert!(!log.contains('\u{1b}'), "no ANSI escape codes in a log that is not a terminal");
+    assert!(!log.contains("secret@example.com"), "no shopper email in the log");
+}
+
+/// Serves `body` as JSON to every request on a loopback port (a stand-in identity provider).
+async fn serve_json(body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else { return };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_identity_providers_tokens_are_accepted_and_checked() {
+    let seed: [u8; 32] = [7; 32];
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": "idp-1",
+                                "x": URL_SAFE_NO_PAD.encode(signing.verifying_key().to_bytes())}]});
+    let idp = serve_json(jwks.to_string()).await;
+    let issuer = "https://id.example.com";
+    let app = TestApp::spawn_with(|c| {
+        c.oidc = Some(ordo_server::auth::oidc::OidcSettings {
+            issuer: issuer.into(),
+            audience: "ordo-prod".into(),
+            jwks_url: Some(format!("{idp}/jwks.json")),
+            default_tenant: "default".into(),
+        })
+    })
+    .await;
+    let key = jsonwebtoken::EncodingKey::from_ed_der(signing.to_pkcs8_der().unwrap().as_bytes());
+    let now = (ordo_store::now_ms() / 1000) as i64;
+    let token = |kid: &str, f: &dyn Fn(&mut Value)| {
+        let mut c = json!({"iss": issuer, "sub": "staff-9", "aud": "ordo-prod", "exp": now + 300, "iat": now, "role": "staff"});
+        f(&mut c);
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        h.kid = Some(kid.into());
+        jsonwebtoken::encode(&h, &c, &key).unwrap()
+    };
+    let get = |t: String| {
+        let url = app.url("/v1/inventory/NONE");
+        async move { client().get(url).bearer_auth(t).send().await.unwrap().status() }
+    };
+    assert_eq!(get(token("idp-1", &|_| {})).await, StatusCode::NOT_FOUND, "a valid provider token passes (the SKU does not exist)");
+    assert_eq!(get(token("idp-1", &|c| c["role"] = json!("app"))).await, StatusCode::FORBIDDEN, "its role decides");
+    assert_eq!(get(token("idp-1", &|c| c["aud"] = json!("other"))).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(token("idp-1", &|c| c["exp"] = json!(now - 600))).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(token("idp-2", &|_| {})).await, StatusCode::UNAUTHORIZED, "unknown kid");
+    assert_eq!(get(token("idp-1", &|c| c["role"] = json!("superuser"))).await, StatusCode::UNAUTHORIZED);
+    let forged = {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"idp-1"}"#);
+        let c = URL_SAFE_NO_PAD.encode(json!({"iss": issuer, "sub": "x", "aud": "ordo-prod", "exp": now + 300, "role": "admin"}).to_string());
+        format!("{h}.{c}.")
+    };
+    assert_eq!(get(forged).await, StatusCode::UNAUTHORIZED);
+    // Ordo's own tokens still work beside the provider's.
+    assert_eq!(client_as(&app.tokens.staff).get(app.url("/v1/inventory/NONE")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}

@@ -108,6 +108,8 @@ pub struct TokenSettings {
 pub struct Authority {
     pub keys: KeyRing,
     pub settings: TokenSettings,
+    /// An external identity provider whose tokens are accepted too (production).
+    pub external: Option<super::oidc::ExternalIssuer>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -122,7 +124,13 @@ fn random_token() -> String {
 impl Authority {
     pub fn new(keys: KeyRing, mut settings: TokenSettings) -> Self {
         settings.access_ttl = settings.access_ttl.clamp(Duration::from_secs(60), MAX_ACCESS_TTL);
-        Authority { keys, settings, failures: Mutex::new(HashMap::new()) }
+        Authority { keys, settings, external: None, failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// Accepts the tokens of an external identity provider as well.
+    pub fn with_external_issuer(mut self, issuer: super::oidc::ExternalIssuer) -> Self {
+        self.external = Some(issuer);
+        self
     }
 
     /// A signed access token for `p`, and its lifetime in seconds.
@@ -175,6 +183,9 @@ impl Authority {
     pub async fn verify(&self, store: &Store, token: &str) -> Result<Principal, InvalidToken> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(InvalidToken("the token is too long".into()));
+        }
+        if let Some(external) = self.external.as_ref().filter(|e| e.claims_issuer(token)) {
+            return external.verify(token).await;
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidToken("the token is malformed".into()))?;
         if header.alg != Algorithm::EdDSA {
@@ -382,7 +393,7 @@ fn narrow_scope(allowed: &str, requested: Option<&str>) -> Result<String, OAuthE
     Ok(granted.join(" "))
 }
 
-fn describe(e: jsonwebtoken::errors::Error) -> InvalidToken {
+pub(crate) fn describe(e: jsonwebtoken::errors::Error) -> InvalidToken {
     use jsonwebtoken::errors::ErrorKind as K;
     InvalidToken(
         match e.kind() {
