@@ -52,10 +52,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let addr = listener.local_addr().map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
     let keys = auth::keys::KeyRing::open(&store).await?;
     let settings = auth::tokens::TokenSettings { issuer: config.issuer.clone(), audience: config.audience.clone(), access_ttl: config.access_token_ttl };
+    // reqwest needs the process's TLS provider before its first client (ring; no OpenSSL).
+    install_tls_provider();
     let mut authority = auth::tokens::Authority::new(keys, settings);
     if let Some(oidc) = config.oidc.clone() {
-        // reqwest needs the process's TLS provider before its first client (ring; no OpenSSL).
-        let _ = rustls::crypto::ring::default_provider().install_default();
         authority = authority.with_external_issuer(auth::oidc::ExternalIssuer::new(oidc));
     }
     let state = AppState {
@@ -85,6 +85,12 @@ pub enum StartError {
     Demo(String),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+}
+
+/// Installs ring as the process's TLS crypto provider (idempotent). Call before building any
+/// HTTP client: without it, reqwest panics.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// Serves `app` on `listener` until `shutdown` fires, then lets open requests finish (at most

@@ -312,6 +312,8 @@ fn rss_kb(pid: u32) -> Option<u64> {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    // reqwest's TLS needs the process's crypto provider before any client exists (ring; no OpenSSL).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Err(e) = run(args).await {
         eprintln!("loadgen: {e}");
         std::process::exit(1);

@@ -62,12 +62,14 @@ pub fn config(storage: StorageConfig) -> Config {
 
 /// A client without credentials.
 pub fn client() -> reqwest::Client {
+    ordo_server::install_tls_provider();
     reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).build().unwrap()
 }
 
 /// A client that sends `token` as its bearer token on every request (a request's own
 /// Authorization header wins).
 pub fn client_as(token: &str) -> reqwest::Client {
+    ordo_server::install_tls_provider();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
     reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).default_headers(headers).build().unwrap()
