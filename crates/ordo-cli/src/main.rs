@@ -1,6 +1,8 @@
 //! The `ordo` binary: `serve` runs the API (embedded SQLite by default, PostgreSQL with
 //! `--database-url`), `migrate` applies the schema and exits. Flags also read `ORDO_*` env vars.
 
+mod forecast;
+
 use clap::{Args, Parser, Subcommand};
 use ordo_server::Config;
 use ordo_store::{StorageConfig, Store};
@@ -22,6 +24,9 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(StorageArgs),
+    /// Demand forecasts and backtests from a sales-history CSV.
+    #[command(subcommand)]
+    Forecast(forecast::ForecastCommand),
 }
 
 #[derive(Args)]
@@ -129,6 +134,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Forecast(command) => forecast::run(command),
         Command::Migrate(storage) => {
             let config = storage.config()?;
             let store = Store::open(&config).await.map_err(|e| e.to_string())?;

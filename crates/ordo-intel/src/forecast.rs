@@ -4,8 +4,8 @@
 
 use crate::calendar::Day;
 use crate::gbdt::GbdtError;
-use crate::methods::global::{GlobalConfig, MIN_HISTORY};
-use crate::methods::{Method, point_forecasts};
+use crate::methods::global::{GlobalConfig, GlobalModel, MIN_HISTORY, train as train_global};
+use crate::methods::{Method, needs_global, point_forecasts, point_forecasts_with};
 use crate::metrics::weekly_naive_scale;
 use crate::series::Panel;
 use serde::{Deserialize, Serialize};
@@ -135,37 +135,66 @@ pub fn calibrate(panel: &Panel, config: &ForecastConfig, subset: &[usize], progr
     Ok(Calibration::from_residuals(pairs))
 }
 
-/// Forecasts with intervals for the series at `subset`.
-pub fn forecast_series(panel: &Panel, config: &ForecastConfig, subset: &[usize], progress: &dyn Fn(&str)) -> Result<(Vec<SeriesForecast>, Calibration), ForecastError> {
+/// A trained forecaster: everything needed to forecast again later (the registry's artifact).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Forecaster {
+    pub method: Method,
+    pub horizon: usize,
+    pub global: Option<GlobalModel>,
+    pub calibration: Calibration,
+    /// First and last day of the history it was trained on.
+    pub trained_from: Day,
+    pub trained_through: Day,
+}
+
+/// Trains `config.method` on `panel` and calibrates its intervals on the series at `subset`.
+pub fn train_forecaster(panel: &Panel, config: &ForecastConfig, subset: &[usize], progress: &dyn Fn(&str)) -> Result<Forecaster, ForecastError> {
     let h = config.horizon();
     if h == 0 || h > 366 {
         return Err(ForecastError::BadHorizon(h));
     }
     progress(&format!("{}: calibrating intervals on the last {h} days", config.method));
     let calibration = calibrate(panel, config, subset, progress)?;
-    progress(&format!("{}: forecasting {} series", config.method, subset.len()));
-    let pts = point_forecasts(panel, config.method, &config.global, subset, progress)?;
-    let first_day = panel.end().plus(1);
-    let out = pts
-        .p50
-        .into_iter()
-        .zip(subset)
-        .map(|(p50, &i)| {
-            let scale = series_scale(&panel.series()[i].units);
-            let mut f = SeriesForecast { sku: panel.series()[i].sku.clone(), first_day, p50: Vec::new(), lo80: Vec::new(), hi80: Vec::new(), lo95: Vec::new(), hi95: Vec::new() };
-            let closed = panel.closed_weekdays();
-            for (d, p) in p50.into_iter().enumerate() {
-                let (l8, h8, l9, h9) = if closed[first_day.plus(d as i32).weekday()] { (0.0, 0.0, 0.0, 0.0) } else { calibration.interval(p, scale) };
-                f.p50.push(p);
-                f.lo80.push(l8);
-                f.hi80.push(h8);
-                f.lo95.push(l9);
-                f.hi95.push(h9);
-            }
-            f
-        })
-        .collect();
-    Ok((out, calibration))
+    let global = if needs_global(config.method) {
+        progress(&format!("{}: training on the whole history", config.method));
+        Some(train_global(panel, &config.global, progress)?)
+    } else {
+        None
+    };
+    Ok(Forecaster { method: config.method, horizon: h, global, calibration, trained_from: panel.start(), trained_through: panel.end() })
+}
+
+impl Forecaster {
+    /// Forecasts the series at `subset` for the horizon after the end of `panel`.
+    pub fn forecast(&self, panel: &Panel, subset: &[usize], progress: &dyn Fn(&str)) -> Vec<SeriesForecast> {
+        progress(&format!("{}: forecasting {} series", self.method, subset.len()));
+        let pts = point_forecasts_with(panel, self.method, self.horizon, self.global.as_ref(), subset, progress);
+        let first_day = panel.end().plus(1);
+        let closed = panel.closed_weekdays();
+        pts.p50
+            .into_iter()
+            .zip(subset)
+            .map(|(p50, &i)| {
+                let scale = series_scale(&panel.series()[i].units);
+                let mut f = SeriesForecast { sku: panel.series()[i].sku.clone(), first_day, p50: Vec::new(), lo80: Vec::new(), hi80: Vec::new(), lo95: Vec::new(), hi95: Vec::new() };
+                for (d, p) in p50.into_iter().enumerate() {
+                    let (l8, h8, l9, h9) = if closed[first_day.plus(d as i32).weekday()] { (0.0, 0.0, 0.0, 0.0) } else { self.calibration.interval(p, scale) };
+                    f.p50.push(p);
+                    f.lo80.push(l8);
+                    f.hi80.push(h8);
+                    f.lo95.push(l9);
+                    f.hi95.push(h9);
+                }
+                f
+            })
+            .collect()
+    }
+}
+
+/// Trains and forecasts the series at `subset`.
+pub fn forecast_series(panel: &Panel, config: &ForecastConfig, subset: &[usize], progress: &dyn Fn(&str)) -> Result<(Vec<SeriesForecast>, Calibration), ForecastError> {
+    let forecaster = train_forecaster(panel, config, subset, progress)?;
+    Ok((forecaster.forecast(panel, subset, progress), forecaster.calibration))
 }
 
 /// Forecasts every series of the panel.

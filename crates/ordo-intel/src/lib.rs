@@ -10,11 +10,12 @@ pub mod gbdt;
 pub mod history;
 pub mod methods;
 pub mod metrics;
+pub mod registry;
 pub mod replenishment;
 pub mod series;
 
 pub use calendar::Day;
-pub use forecast::{ForecastConfig, ForecastError, SeriesForecast, forecast_all, forecast_series};
+pub use forecast::{ForecastConfig, ForecastError, Forecaster, SeriesForecast, forecast_all, forecast_series, train_forecaster};
 pub use history::{Columns, HistoryError, read_history};
 pub use methods::Method;
 pub use series::{DemandSeries, Panel};

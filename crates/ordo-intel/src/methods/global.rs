@@ -18,14 +18,18 @@ pub struct GlobalConfig {
     pub gbdt: GbdtParams,
     /// Most rows trained on; more candidates are thinned at random (seeded).
     pub max_rows: usize,
-    /// Training origins: every week back from the last day, at most this many.
+    /// Training origins reach back at most this many weeks from the last day.
     pub max_origins: usize,
+    /// Days between training origins (7: only the forecast origin's weekday).
+    pub origin_stride: usize,
+    /// Models trained on different seeded samples and averaged.
+    pub bags: usize,
     pub horizon: usize,
 }
 
 impl GlobalConfig {
     pub fn demand(horizon: usize) -> GlobalConfig {
-        GlobalConfig { gbdt: GbdtParams::demand(), max_rows: 400_000, max_origins: 40, horizon }
+        GlobalConfig { gbdt: GbdtParams::demand(), max_rows: 400_000, max_origins: 40, origin_stride: 7, bags: 1, horizon }
     }
 }
 
@@ -33,7 +37,8 @@ impl GlobalConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GlobalModel {
     pub feature_names: Vec<String>,
-    pub model: Gbdt,
+    /// One or more bagged models; the prediction is their mean.
+    pub models: Vec<Gbdt>,
     pub rows_trained: usize,
 }
 
@@ -75,9 +80,10 @@ impl Prefix {
     }
 }
 
-pub const FEATURES: [&str; 26] = [
+pub const FEATURES: [&str; 31] = [
     "horizon", "weekday", "day_of_month", "sw1", "sw2", "sw3", "sw4", "sw5", "sw6", "sw7", "sw8", "sw_median", "sw_mean", "mean7", "mean28",
     "mean91", "mean364", "trend28", "zero_share28", "max28", "log_scale", "log_mean28", "age", "days_since_sale", "weekday_share", "std28",
+    "sw4_median", "sw_q25", "sw_q75", "sw_nonzero_share", "median28_open",
 ];
 
 /// Features of one origin that do not depend on the target day.
@@ -94,15 +100,17 @@ struct OriginFeatures {
     std28: f64,
     age: f64,
     since_sale: f64,
+    median28_open: f64,
 }
 
-fn origin_features(u: &[f64], p: &Prefix, o: usize) -> OriginFeatures {
+fn origin_features(panel: &Panel, closed: &[bool; 7], u: &[f64], p: &Prefix, o: usize) -> OriginFeatures {
     let scale = p.scale(o);
     let from = (o + 1).saturating_sub(28);
     let window = &u[from..=o];
     let mean28 = p.mean(o, 28);
     let var = window.iter().map(|v| (v - mean28) * (v - mean28)).sum::<f64>() / window.len() as f64;
     let last_sale = u[..=o].iter().rposition(|v| *v > 0.0);
+    let mut open: Vec<f64> = (from..=o).filter(|&i| !closed[panel.day(i).weekday()]).map(|i| u[i]).collect();
     OriginFeatures {
         scale,
         mean7: p.mean(o, 7),
@@ -116,6 +124,7 @@ fn origin_features(u: &[f64], p: &Prefix, o: usize) -> OriginFeatures {
         std28: var.sqrt(),
         age: p.first_sale.map_or(0.0, |f| (o.saturating_sub(f)) as f64).min(400.0),
         since_sale: last_sale.map_or(400.0, |l| (o - l) as f64).min(400.0),
+        median28_open: median(&mut open),
     }
 }
 
@@ -133,7 +142,12 @@ fn row_features(panel: &Panel, u: &[f64], of: &OriginFeatures, o: usize, h: usiz
     }
     let mut seen: Vec<f64> = sw.iter().copied().filter(|v| !v.is_nan()).collect();
     let sw_mean = seen.iter().sum::<f64>() / seen.len().max(1) as f64;
-    let sw_median = median(&mut seen);
+    let sw_nonzero = seen.iter().filter(|v| **v > 0.0).count() as f64 / seen.len().max(1) as f64;
+    let mut recent: Vec<f64> = seen.iter().take(4).copied().collect();
+    let sw4_median = median(&mut recent);
+    let sw_median = median(&mut seen); // sorts `seen`
+    let quartile = |q: f64| if seen.is_empty() { f64::NAN } else { seen[((seen.len() - 1) as f64 * q).round() as usize] };
+    let (sw_q25, sw_q75) = (quartile(0.25), quartile(0.75));
     let (_, _, dom) = day.ymd();
     out.push(h as f32);
     out.push(day.weekday() as f32);
@@ -154,59 +168,81 @@ fn row_features(panel: &Panel, u: &[f64], of: &OriginFeatures, o: usize, h: usiz
     out.push(of.since_sale as f32);
     out.push(if of.mean56 > 0.0 { (sw_mean / of.mean56) as f32 } else { f32::NAN });
     out.push((of.std28 / s) as f32);
+    out.push((sw4_median / s) as f32);
+    out.push((sw_q25 / s) as f32);
+    out.push((sw_q75 / s) as f32);
+    out.push(sw_nonzero as f32);
+    out.push((of.median28_open / s) as f32);
 }
 
 /// Trains the global model on every series of `panel` (origins every week back from its end).
 pub fn train(panel: &Panel, config: &GlobalConfig, progress: &dyn Fn(&str)) -> Result<GlobalModel, GbdtError> {
     let closed = panel.closed_weekdays();
     let last = panel.len() - 1;
-    let origins: Vec<usize> = (1..=config.max_origins).filter_map(|k| last.checked_sub(7 * k)).filter(|&o| o + 1 >= MIN_HISTORY).collect();
+    // A day on which no series sold anything (a holiday closure) teaches nothing about demand.
+    let mut day_total = vec![0.0f64; panel.len()];
+    for s in panel.series() {
+        for (t, v) in day_total.iter_mut().zip(&s.units) {
+            *t += v;
+        }
+    }
+    let stride = config.origin_stride.clamp(1, 7);
+    let origins: Vec<usize> = (1..=config.max_origins * 7 / stride).filter_map(|k| last.checked_sub(stride * k)).filter(|&o| o + 1 >= MIN_HISTORY).collect();
     // Estimate the candidate rows to thin them evenly.
     let per_series: usize = origins.iter().map(|&o| config.horizon.min(last - o)).sum();
     let candidates = per_series * panel.series().len() * 6 / 7;
     let keep = if candidates > config.max_rows { config.max_rows as f64 / candidates as f64 } else { 1.0 };
-    let mut rng = SplitMix(config.gbdt.seed ^ 0x51);
-    let mut x: Vec<f32> = Vec::new();
-    let mut y: Vec<f32> = Vec::new();
-    for (n, series) in panel.series().iter().enumerate() {
-        let u = &series.units;
-        let p = Prefix::new(u);
-        for &o in &origins {
-            if p.first_sale.is_none_or(|f| f > o) {
-                continue;
-            }
-            let of = origin_features(u, &p, o);
-            for h in 1..=config.horizon.min(last - o) {
-                if closed[panel.day(o + h).weekday()] || (keep < 1.0 && rng.unit() >= keep) {
+    let mut models = Vec::new();
+    let mut rows_trained = 0;
+    for bag in 0..config.bags.max(1) {
+        let mut params = config.gbdt.clone();
+        params.seed = config.gbdt.seed.wrapping_add(bag as u64 * 7919);
+        let mut rng = SplitMix(params.seed ^ 0x51);
+        let mut x: Vec<f32> = Vec::new();
+        let mut y: Vec<f32> = Vec::new();
+        for (n, series) in panel.series().iter().enumerate() {
+            let u = &series.units;
+            let p = Prefix::new(u);
+            for &o in &origins {
+                if p.first_sale.is_none_or(|f| f > o) {
                     continue;
                 }
-                row_features(panel, u, &of, o, h, &mut x);
-                y.push((u[o + h] / of.scale) as f32);
+                let of = origin_features(panel, &closed, u, &p, o);
+                for h in 1..=config.horizon.min(last - o) {
+                    if closed[panel.day(o + h).weekday()] || day_total[o + h] == 0.0 || (keep < 1.0 && rng.unit() >= keep) {
+                        continue;
+                    }
+                    row_features(panel, u, &of, o, h, &mut x);
+                    y.push((u[o + h] / of.scale) as f32);
+                }
+            }
+            if (n + 1) % 500 == 0 {
+                progress(&format!("global model: features for {} of {} series", n + 1, panel.series().len()));
             }
         }
-        if (n + 1) % 500 == 0 {
-            progress(&format!("global model: features for {} of {} series", n + 1, panel.series().len()));
-        }
+        progress(&format!("global model {}/{}: training on {} rows × {} features", bag + 1, config.bags.max(1), y.len(), FEATURES.len()));
+        models.push(Gbdt::fit(&x, FEATURES.len(), &y, &params)?);
+        rows_trained = y.len();
     }
-    progress(&format!("global model: training on {} rows × {} features", y.len(), FEATURES.len()));
-    let model = Gbdt::fit(&x, FEATURES.len(), &y, &config.gbdt)?;
-    Ok(GlobalModel { feature_names: FEATURES.iter().map(|s| s.to_string()).collect(), model, rows_trained: y.len() })
+    Ok(GlobalModel { feature_names: FEATURES.iter().map(|s| s.to_string()).collect(), models, rows_trained })
 }
 
 impl GlobalModel {
     /// p50 for `horizon` days after the end of `panel` for the series at `index`.
-    pub fn forecast(&self, panel: &Panel, index: usize, horizon: usize) -> Vec<f64> {
+    /// `closed` is the panel's `closed_weekdays()`, computed once by the caller.
+    pub fn forecast(&self, panel: &Panel, closed: &[bool; 7], index: usize, horizon: usize) -> Vec<f64> {
         let u = &panel.series()[index].units;
         let o = panel.len() - 1;
         // The features address days after the origin only by weekday; extend the panel virtually.
         let p = Prefix::new(u);
-        let of = origin_features(u, &p, o);
+        let of = origin_features(panel, closed, u, &p, o);
         let mut row = Vec::with_capacity(FEATURES.len());
         (1..=horizon)
             .map(|h| {
                 row.clear();
                 row_features(panel, u, &of, o, h, &mut row);
-                (f64::from(self.model.predict(&row)) * of.scale).max(0.0)
+                let mean = self.models.iter().map(|m| f64::from(m.predict(&row))).sum::<f64>() / self.models.len().max(1) as f64;
+                (mean * of.scale).max(0.0)
             })
             .collect()
     }
@@ -231,8 +267,9 @@ mod tests {
         let pb = Panel::new(start, vec![DemandSeries { sku: "A".into(), units: b.clone() }]).unwrap();
         for h in 1..=28 {
             let (mut ra, mut rb) = (Vec::new(), Vec::new());
-            row_features(&pa, &a, &origin_features(&a, &Prefix::new(&a), 99), 99, h, &mut ra);
-            row_features(&pb, &b, &origin_features(&b, &Prefix::new(&b), 99), 99, h, &mut rb);
+            let closed = [false; 7];
+            row_features(&pa, &a, &origin_features(&pa, &closed, &a, &Prefix::new(&a), 99), 99, h, &mut ra);
+            row_features(&pb, &b, &origin_features(&pb, &closed, &b, &Prefix::new(&b), 99), 99, h, &mut rb);
             assert_eq!(ra.len(), FEATURES.len());
             assert_eq!(format!("{ra:?}"), format!("{rb:?}"), "h={h}");
         }

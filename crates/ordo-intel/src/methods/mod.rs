@@ -70,6 +70,12 @@ pub struct PointForecasts {
     pub fell_back: usize,
 }
 
+/// Whether `method` needs the global model trained first.
+pub fn needs_global(method: Method) -> bool {
+    matches!(method, Method::Gbdt | Method::Ensemble)
+}
+
+/// Trains what `method` needs (the global model, if any), then forecasts.
 pub fn point_forecasts(
     panel: &Panel,
     method: Method,
@@ -77,13 +83,32 @@ pub fn point_forecasts(
     subset: &[usize],
     progress: &dyn Fn(&str),
 ) -> Result<PointForecasts, GbdtError> {
-    let horizon = config.horizon;
+    let model = if needs_global(method) { Some(global::train(panel, config, progress)?) } else { None };
+    Ok(point_forecasts_with(panel, method, config.horizon, model.as_ref(), subset, progress))
+}
+
+/// Forecasts with an already trained global model (used by `Gbdt` and `Ensemble`; when it is
+/// missing those fall back to the weekday median, counted in `fell_back`).
+pub fn point_forecasts_with(
+    panel: &Panel,
+    method: Method,
+    horizon: usize,
+    model: Option<&global::GlobalModel>,
+    subset: &[usize],
+    progress: &dyn Fn(&str),
+) -> PointForecasts {
     let history = |i: usize| panel.series()[i].units.as_slice();
+    let closed = panel.closed_weekdays();
     let mut fell_back = 0;
-    let mut p50: Vec<Vec<f64>> = match method {
-        Method::WeeklyNaive => subset.iter().map(|&i| baseline::weekly_naive(history(i), horizon)).collect(),
-        Method::WeekdayMedian => subset.iter().map(|&i| baseline::weekday_median(history(i), horizon, 8)).collect(),
-        Method::Ets | Method::Mstl => subset
+    let mut p50: Vec<Vec<f64>> = match (method, model) {
+        (Method::WeeklyNaive, _) => subset.iter().map(|&i| baseline::weekly_naive(history(i), horizon)).collect(),
+        (Method::WeekdayMedian, _) | (Method::Gbdt | Method::Ensemble, None) => {
+            if needs_global(method) {
+                fell_back = subset.len();
+            }
+            subset.iter().map(|&i| baseline::weekday_median(history(i), horizon, 8)).collect()
+        }
+        (Method::Ets | Method::Mstl, _) => subset
             .iter()
             .enumerate()
             .map(|(n, &i)| {
@@ -95,23 +120,19 @@ pub fn point_forecasts(
                 f.point
             })
             .collect(),
-        Method::Gbdt | Method::Ensemble => {
-            let model = global::train(panel, config, progress)?;
-            subset
-                .iter()
-                .map(|&i| {
-                    let g = model.forecast(panel, i, horizon);
-                    if method == Method::Gbdt {
-                        g
-                    } else {
-                        let m = baseline::weekday_median(history(i), horizon, 8);
-                        g.iter().zip(&m).map(|(a, b)| (a + b) / 2.0).collect()
-                    }
-                })
-                .collect()
-        }
+        (Method::Gbdt | Method::Ensemble, Some(model)) => subset
+            .iter()
+            .map(|&i| {
+                let g = model.forecast(panel, &closed, i, horizon);
+                if method == Method::Gbdt {
+                    g
+                } else {
+                    let m = baseline::weekday_median(history(i), horizon, 8);
+                    g.iter().zip(&m).map(|(a, b)| (a + b) / 2.0).collect()
+                }
+            })
+            .collect(),
     };
-    let closed = panel.closed_weekdays();
     for f in &mut p50 {
         for (h, v) in f.iter_mut().enumerate() {
             if closed[panel.end().plus(h as i32 + 1).weekday()] || !v.is_finite() {
@@ -120,5 +141,5 @@ pub fn point_forecasts(
             *v = v.max(0.0);
         }
     }
-    Ok(PointForecasts { p50, fell_back })
+    PointForecasts { p50, fell_back }
 }
