@@ -19,6 +19,58 @@ pub enum ForecastCommand {
     Csv(CsvArgs),
     /// Backtest the methods on a history CSV at rolling origins and print MASE, bias and coverage.
     Evaluate(EvaluateArgs),
+    /// Forecast every SKU from the database's sales history and placed orders; store the result.
+    Run(RunArgs),
+    /// Replay the history after rolling origins: forecast-driven reorder points vs a fixed one.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    storage: super::StorageArgs,
+    /// Tenant whose history is forecast.
+    #[arg(long, env = "ORDO_TENANT", default_value = "default")]
+    tenant: String,
+    /// Train a new model version first (otherwise the active version forecasts; one is trained
+    /// when none is active).
+    #[arg(long)]
+    retrain: bool,
+    /// Make the newly trained version active (the first version always is).
+    #[arg(long)]
+    activate: bool,
+    /// Method of a newly trained version.
+    #[arg(long, default_value = "ensemble")]
+    method: Method,
+    /// Days to forecast.
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=366))]
+    horizon: u32,
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The forecasting method behind the forecast-driven policy.
+    #[arg(long, default_value = "ensemble")]
+    method: Method,
+    /// Rolling origins (consecutive horizons are replayed).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=52))]
+    origins: u32,
+    /// SKUs simulated: the busiest before the first origin.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    top: u32,
+    /// Days from order to receipt.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=28))]
+    lead_time_days: u32,
+    /// Days between reviews; an order covers the lead time plus this.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=28))]
+    review_days: u32,
+    /// Target probability of no stock-out over the lead time.
+    #[arg(long, default_value_t = 0.95)]
+    service_level: f64,
 }
 
 #[derive(Args)]
@@ -114,11 +166,73 @@ pub struct EvaluateArgs {
     json: Option<PathBuf>,
 }
 
-pub fn run(command: ForecastCommand) -> Result<(), String> {
+pub async fn run(command: ForecastCommand) -> Result<(), String> {
     match command {
-        ForecastCommand::Csv(args) => forecast_csv(args),
-        ForecastCommand::Evaluate(args) => evaluate(args),
+        ForecastCommand::Csv(args) => tokio::task::spawn_blocking(move || forecast_csv(args)).await.map_err(|e| e.to_string())?,
+        ForecastCommand::Evaluate(args) => tokio::task::spawn_blocking(move || evaluate(args)).await.map_err(|e| e.to_string())?,
+        ForecastCommand::Simulate(args) => tokio::task::spawn_blocking(move || simulate(args)).await.map_err(|e| e.to_string())?,
+        ForecastCommand::Run(args) => run_in_database(args).await,
     }
+}
+
+async fn run_in_database(args: RunArgs) -> Result<(), String> {
+    use ordo_server::services::forecasts::{RunOptions, run_forecast};
+    if args.tenant.trim().is_empty() {
+        return Err("--tenant must not be empty".into());
+    }
+    let started = Instant::now();
+    let store = ordo_store::Store::open(&args.storage.config()?).await.map_err(|e| e.to_string())?;
+    let options = RunOptions { retrain: args.retrain, activate: args.activate, method: args.method, horizon: args.horizon as usize };
+    let report = run_forecast(&store, &args.tenant, options, progress_to_stderr(started)).await.map_err(|e| e.to_string())?;
+    store.close().await;
+    println!(
+        "forecast {} SKUs × {} days from history {}..{} with model version {}{}; {} rows stored",
+        report.skus,
+        report.days,
+        report.history_from,
+        report.history_to,
+        report.used_version,
+        report.trained_version.map_or(String::new(), |v| format!(" (trained version {v})")),
+        report.rows_stored
+    );
+    if let Some(drift) = &report.drift {
+        if drift.drifted {
+            println!("model drift detected: {}", drift.reasons.join("; "));
+        }
+    }
+    Ok(())
+}
+
+fn simulate(args: SimulateArgs) -> Result<(), String> {
+    use ordo_intel::replenishment::ServiceLevel;
+    use ordo_intel::simulation::{SimulationTerms, simulate};
+    let started = Instant::now();
+    let progress = progress_to_stderr(started);
+    let panel = load(&args.input, &progress)?;
+    let service = ServiceLevel::new(args.service_level).map_err(|e| e.to_string())?;
+    let backtest = BacktestConfig {
+        methods: vec![args.method],
+        global: args.model.global(args.input.horizon as usize)?,
+        origins: args.origins as usize,
+        step: args.input.horizon as usize,
+        top: args.top as usize,
+    };
+    let terms = SimulationTerms { lead_time_days: args.lead_time_days as usize, review_days: args.review_days as usize, service };
+    let r = simulate(&panel, &backtest, args.method, terms, &progress).map_err(|e| e.to_string())?;
+    println!(
+        "Replenishment simulation: {} SKUs, {} days, lead time {} days, review every {} days, target service {:.0}%.\n",
+        r.skus,
+        r.days,
+        terms.lead_time_days,
+        terms.review_days,
+        100.0 * service.value()
+    );
+    println!("| policy | fill rate | stock-out SKU-days | mean units on hand per SKU | orders |");
+    println!("|---|---|---|---|---|");
+    for (name, o) in [(format!("forecast-driven ({})", args.method), r.forecast_policy), ("fixed reorder point".to_string(), r.fixed_policy)] {
+        println!("| {name} | {:.1}% | {} | {:.1} | {} |", 100.0 * o.fill_rate, o.stockout_days, o.mean_on_hand, o.orders);
+    }
+    Ok(())
 }
 
 fn progress_to_stderr(started: Instant) -> impl Fn(&str) {

@@ -2,6 +2,7 @@
 //! `--database-url`), `migrate` applies the schema and exits. Flags also read `ORDO_*` env vars.
 
 mod forecast;
+mod models;
 
 use clap::{Args, Parser, Subcommand};
 use ordo_server::Config;
@@ -27,6 +28,12 @@ enum Command {
     /// Demand forecasts and backtests from a sales-history CSV.
     #[command(subcommand)]
     Forecast(forecast::ForecastCommand),
+    /// The model registry: list, activate, roll back.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Load public sales history into the database.
+    #[command(subcommand)]
+    Import(models::ImportCommand),
 }
 
 #[derive(Args)]
@@ -134,7 +141,9 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Forecast(command) => forecast::run(command),
+        Command::Forecast(command) => forecast::run(command).await,
+        Command::Models(command) => models::run_models(command).await,
+        Command::Import(command) => models::run_import(command).await,
         Command::Migrate(storage) => {
             let config = storage.config()?;
             let store = Store::open(&config).await.map_err(|e| e.to_string())?;

@@ -28,7 +28,20 @@ pub struct DriftReport {
     pub reasons: Vec<String>,
 }
 
-/// PSI of `current` against `reference`, over ten bins at the reference's deciles.
+/// The model-input profile PSI is computed over: each series' log(1 + mean daily units over
+/// its last 28 days).
+pub fn input_profile(panel: &crate::series::Panel) -> Vec<f64> {
+    panel
+        .series()
+        .iter()
+        .map(|s| {
+            let w = &s.units[s.units.len().saturating_sub(28)..];
+            (w.iter().sum::<f64>() / w.len().max(1) as f64).ln_1p()
+        })
+        .collect()
+}
+
+/// PSI of `current` against `reference`, over bins at the reference's quantiles.
 pub fn population_stability_index(reference: &[f64], current: &[f64]) -> f64 {
     if reference.is_empty() || current.is_empty() {
         return 0.0;
@@ -38,7 +51,10 @@ pub fn population_stability_index(reference: &[f64], current: &[f64]) -> f64 {
         return 0.0;
     }
     sorted.sort_by(f64::total_cmp);
-    let mut edges: Vec<f64> = (1..10).map(|k| sorted[k * (sorted.len() - 1) / 10]).collect();
+    // Ten bins at the deciles, fewer for small samples (at least five reference values a bin),
+    // so a handful of series cannot swing the index by sitting on a bin edge.
+    let bins = (sorted.len() / 5).clamp(2, 10);
+    let mut edges: Vec<f64> = (1..bins).map(|k| sorted[k * (sorted.len() - 1) / bins]).collect();
     edges.dedup();
     let share = |v: &[f64]| {
         let mut counts = vec![0usize; edges.len() + 1];

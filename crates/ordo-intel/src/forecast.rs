@@ -57,6 +57,9 @@ pub struct Calibration {
     pub quantiles: Vec<[f64; 4]>,
     /// Holdout days the quantiles came from.
     pub days: usize,
+    /// Mean MASE of the holdout forecasts (what drift checks compare recent error with).
+    #[serde(default)]
+    pub holdout_mase: f64,
 }
 
 const BUCKETS: usize = 5;
@@ -65,7 +68,7 @@ const MIN_BUCKET: usize = 200;
 impl Calibration {
     /// Used when the history is too short for a holdout: wide normal-like bands.
     pub fn fallback() -> Calibration {
-        Calibration { level_edges: Vec::new(), quantiles: vec![[-2.5, -1.6, 1.6, 2.5]], days: 0 }
+        Calibration { level_edges: Vec::new(), quantiles: vec![[-2.5, -1.6, 1.6, 2.5]], days: 0, holdout_mase: 0.0 }
     }
 
     /// From (p50 / scale, (actual − p50) / scale) pairs.
@@ -88,7 +91,7 @@ impl Calibration {
             let q = |a: f64| r[((r.len() - 1) as f64 * a).round() as usize];
             quantiles.push([q(0.025), q(0.10), q(0.90), q(0.975)]);
         }
-        Calibration { level_edges, quantiles, days: pairs.len() }
+        Calibration { level_edges, quantiles, days: pairs.len(), holdout_mase: 0.0 }
     }
 
     /// (lo80, hi80, lo95, hi95) around `p50` for a series of weekly-naive error `scale`.
@@ -121,9 +124,11 @@ pub fn calibrate(panel: &Panel, config: &ForecastConfig, subset: &[usize], progr
     let closed = panel.closed_weekdays();
     let pts = point_forecasts(&cut, config.method, &config.global, subset, progress)?;
     let mut pairs = Vec::with_capacity(subset.len() * h);
+    let mut mase_sum = 0.0;
     for (f, &i) in pts.p50.iter().zip(subset) {
         let u = &panel.series()[i].units;
         let scale = series_scale(&cut.series()[i].units);
+        mase_sum += crate::metrics::mase(&u[cut.len()..cut.len() + h], f, scale);
         for (d, p) in f.iter().enumerate() {
             let idx = cut.len() + d;
             if closed[panel.day(idx).weekday()] {
@@ -132,7 +137,9 @@ pub fn calibrate(panel: &Panel, config: &ForecastConfig, subset: &[usize], progr
             pairs.push((p / scale, (u[idx] - p) / scale));
         }
     }
-    Ok(Calibration::from_residuals(pairs))
+    let mut calibration = Calibration::from_residuals(pairs);
+    calibration.holdout_mase = mase_sum / subset.len().max(1) as f64;
+    Ok(calibration)
 }
 
 /// A trained forecaster: everything needed to forecast again later (the registry's artifact).
@@ -145,6 +152,9 @@ pub struct Forecaster {
     /// First and last day of the history it was trained on.
     pub trained_from: Day,
     pub trained_through: Day,
+    /// The input profile at training (`drift::input_profile`), for population-stability checks.
+    #[serde(default)]
+    pub reference_inputs: Vec<f64>,
 }
 
 /// Trains `config.method` on `panel` and calibrates its intervals on the series at `subset`.
@@ -161,7 +171,15 @@ pub fn train_forecaster(panel: &Panel, config: &ForecastConfig, subset: &[usize]
     } else {
         None
     };
-    Ok(Forecaster { method: config.method, horizon: h, global, calibration, trained_from: panel.start(), trained_through: panel.end() })
+    Ok(Forecaster {
+        method: config.method,
+        horizon: h,
+        global,
+        calibration,
+        trained_from: panel.start(),
+        trained_through: panel.end(),
+        reference_inputs: crate::drift::input_profile(panel),
+    })
 }
 
 impl Forecaster {

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod registry;
 pub mod replenishment;
 pub mod series;
+pub mod simulation;
 
 pub use calendar::Day;
 pub use forecast::{ForecastConfig, ForecastError, Forecaster, SeriesForecast, forecast_all, forecast_series, train_forecaster};

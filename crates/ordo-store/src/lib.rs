@@ -11,6 +11,7 @@ mod carts;
 mod catalog;
 mod commit;
 mod engine;
+mod forecasts;
 mod idempotency;
 mod inventory;
 mod orders;
@@ -22,6 +23,7 @@ pub mod testing;
 
 pub use authorizations::{AuthorizationStatus, PendingAuthorization, StaleAuthorization};
 pub use commit::BatchConfig;
+pub use forecasts::{ForecastRow, ModelChangeError, ModelRecord, NewModel};
 pub use carts::{CartRecord, CartSave};
 pub use catalog::{ProductUpsert, ProductView};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};

@@ -80,10 +80,10 @@ impl Prefix {
     }
 }
 
-pub const FEATURES: [&str; 31] = [
+pub const FEATURES: [&str; 35] = [
     "horizon", "weekday", "day_of_month", "sw1", "sw2", "sw3", "sw4", "sw5", "sw6", "sw7", "sw8", "sw_median", "sw_mean", "mean7", "mean28",
     "mean91", "mean364", "trend28", "zero_share28", "max28", "log_scale", "log_mean28", "age", "days_since_sale", "weekday_share", "std28",
-    "sw4_median", "sw_q25", "sw_q75", "sw_nonzero_share", "median28_open",
+    "sw4_median", "sw_q25", "sw_q75", "sw_nonzero_share", "median28_open", "shop_trend7", "shop_trend28", "ewma_daily", "ewma_weekday",
 ];
 
 /// Features of one origin that do not depend on the target day.
@@ -101,9 +101,36 @@ struct OriginFeatures {
     age: f64,
     since_sale: f64,
     median28_open: f64,
+    shop_trend7: f64,
+    shop_trend28: f64,
+    ewma: f64,
 }
 
-fn origin_features(panel: &Panel, closed: &[bool; 7], u: &[f64], p: &Prefix, o: usize) -> OriginFeatures {
+/// What every series of a panel shares: closed weekdays and the shop's daily totals.
+pub struct PanelContext {
+    closed: [bool; 7],
+    shop: Prefix,
+    day_total: Vec<f64>,
+}
+
+impl PanelContext {
+    pub fn new(panel: &Panel) -> PanelContext {
+        let mut day_total = vec![0.0f64; panel.len()];
+        for s in panel.series() {
+            for (t, v) in day_total.iter_mut().zip(&s.units) {
+                *t += v;
+            }
+        }
+        PanelContext { closed: panel.closed_weekdays(), shop: Prefix::new(&day_total), day_total }
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { f64::NAN }
+}
+
+fn origin_features(panel: &Panel, ctx: &PanelContext, u: &[f64], p: &Prefix, o: usize) -> OriginFeatures {
+    let closed = &ctx.closed;
     let scale = p.scale(o);
     let from = (o + 1).saturating_sub(28);
     let window = &u[from..=o];
@@ -125,18 +152,22 @@ fn origin_features(panel: &Panel, closed: &[bool; 7], u: &[f64], p: &Prefix, o: 
         age: p.first_sale.map_or(0.0, |f| (o.saturating_sub(f)) as f64).min(400.0),
         since_sale: last_sale.map_or(400.0, |l| (o - l) as f64).min(400.0),
         median28_open: median(&mut open),
+        shop_trend7: ratio(ctx.shop.mean(o, 7), ctx.shop.mean(o, 28)),
+        shop_trend28: ratio(ctx.shop.mean(o, 28), ctx.shop.mean(o, 91)),
+        ewma: u[..=o].iter().fold(None, |acc: Option<f64>, v| Some(acc.map_or(*v, |a| 0.8 * a + 0.2 * v))).unwrap_or(0.0),
     }
 }
 
 /// Writes the features of (series `u`, origin `o`, horizon `h`) into `out`.
-fn row_features(panel: &Panel, u: &[f64], of: &OriginFeatures, o: usize, h: usize, out: &mut Vec<f32>) {
+fn row_features(panel: &Panel, ctx: &PanelContext, u: &[f64], of: &OriginFeatures, o: usize, h: usize, out: &mut Vec<f32>) {
     let s = of.scale;
     let day = panel.day(o + h);
     let target = o + h;
     let newest = target - h.div_ceil(7) * 7;
     let mut sw = [f64::NAN; SAME_WEEKDAYS];
     for (k, slot) in sw.iter_mut().enumerate() {
-        if let Some(i) = newest.checked_sub(7 * k) {
+        // A day the whole shop sold nothing (a holiday closure) says nothing about demand.
+        if let Some(i) = newest.checked_sub(7 * k).filter(|&i| ctx.day_total.get(i).is_none_or(|t| *t > 0.0)) {
             *slot = u[i];
         }
     }
@@ -173,19 +204,20 @@ fn row_features(panel: &Panel, u: &[f64], of: &OriginFeatures, o: usize, h: usiz
     out.push((sw_q75 / s) as f32);
     out.push(sw_nonzero as f32);
     out.push((of.median28_open / s) as f32);
+    out.push(of.shop_trend7 as f32);
+    out.push(of.shop_trend28 as f32);
+    out.push((of.ewma / s) as f32);
+    // Same weekday, newest weighted most (oldest first into the average).
+    let ew = sw.iter().rev().filter(|v| !v.is_nan()).fold(None, |acc: Option<f64>, v| Some(acc.map_or(*v, |a| 0.7 * a + 0.3 * v)));
+    out.push(ew.map_or(f32::NAN, |e| (e / s) as f32));
 }
 
 /// Trains the global model on every series of `panel` (origins every week back from its end).
 pub fn train(panel: &Panel, config: &GlobalConfig, progress: &dyn Fn(&str)) -> Result<GlobalModel, GbdtError> {
-    let closed = panel.closed_weekdays();
+    let ctx = PanelContext::new(panel);
+    let (closed, day_total) = (ctx.closed, &ctx.day_total);
     let last = panel.len() - 1;
     // A day on which no series sold anything (a holiday closure) teaches nothing about demand.
-    let mut day_total = vec![0.0f64; panel.len()];
-    for s in panel.series() {
-        for (t, v) in day_total.iter_mut().zip(&s.units) {
-            *t += v;
-        }
-    }
     let stride = config.origin_stride.clamp(1, 7);
     let origins: Vec<usize> = (1..=config.max_origins * 7 / stride).filter_map(|k| last.checked_sub(stride * k)).filter(|&o| o + 1 >= MIN_HISTORY).collect();
     // Estimate the candidate rows to thin them evenly.
@@ -207,12 +239,12 @@ pub fn train(panel: &Panel, config: &GlobalConfig, progress: &dyn Fn(&str)) -> R
                 if p.first_sale.is_none_or(|f| f > o) {
                     continue;
                 }
-                let of = origin_features(panel, &closed, u, &p, o);
+                let of = origin_features(panel, &ctx, u, &p, o);
                 for h in 1..=config.horizon.min(last - o) {
                     if closed[panel.day(o + h).weekday()] || day_total[o + h] == 0.0 || (keep < 1.0 && rng.unit() >= keep) {
                         continue;
                     }
-                    row_features(panel, u, &of, o, h, &mut x);
+                    row_features(panel, &ctx, u, &of, o, h, &mut x);
                     y.push((u[o + h] / of.scale) as f32);
                 }
             }
@@ -229,18 +261,18 @@ pub fn train(panel: &Panel, config: &GlobalConfig, progress: &dyn Fn(&str)) -> R
 
 impl GlobalModel {
     /// p50 for `horizon` days after the end of `panel` for the series at `index`.
-    /// `closed` is the panel's `closed_weekdays()`, computed once by the caller.
-    pub fn forecast(&self, panel: &Panel, closed: &[bool; 7], index: usize, horizon: usize) -> Vec<f64> {
+    /// `ctx` is the panel's `PanelContext`, built once by the caller.
+    pub fn forecast(&self, panel: &Panel, ctx: &PanelContext, index: usize, horizon: usize) -> Vec<f64> {
         let u = &panel.series()[index].units;
         let o = panel.len() - 1;
         // The features address days after the origin only by weekday; extend the panel virtually.
         let p = Prefix::new(u);
-        let of = origin_features(panel, closed, u, &p, o);
+        let of = origin_features(panel, ctx, u, &p, o);
         let mut row = Vec::with_capacity(FEATURES.len());
         (1..=horizon)
             .map(|h| {
                 row.clear();
-                row_features(panel, u, &of, o, h, &mut row);
+                row_features(panel, ctx, u, &of, o, h, &mut row);
                 let mean = self.models.iter().map(|m| f64::from(m.predict(&row))).sum::<f64>() / self.models.len().max(1) as f64;
                 (mean * of.scale).max(0.0)
             })
@@ -267,9 +299,10 @@ mod tests {
         let pb = Panel::new(start, vec![DemandSeries { sku: "A".into(), units: b.clone() }]).unwrap();
         for h in 1..=28 {
             let (mut ra, mut rb) = (Vec::new(), Vec::new());
-            let closed = [false; 7];
-            row_features(&pa, &a, &origin_features(&pa, &closed, &a, &Prefix::new(&a), 99), 99, h, &mut ra);
-            row_features(&pb, &b, &origin_features(&pb, &closed, &b, &Prefix::new(&b), 99), 99, h, &mut rb);
+            // Contexts of the panels as they were at the origin: the shop's totals are inputs too.
+            let (ca, cb) = (PanelContext::new(&pa.truncated(100)), PanelContext::new(&pb.truncated(100)));
+            row_features(&pa, &ca, &a, &origin_features(&pa, &ca, &a, &Prefix::new(&a), 99), 99, h, &mut ra);
+            row_features(&pb, &cb, &b, &origin_features(&pb, &cb, &b, &Prefix::new(&b), 99), 99, h, &mut rb);
             assert_eq!(ra.len(), FEATURES.len());
             assert_eq!(format!("{ra:?}"), format!("{rb:?}"), "h={h}");
         }

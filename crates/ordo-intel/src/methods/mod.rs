@@ -120,10 +120,12 @@ pub fn point_forecasts_with(
                 f.point
             })
             .collect(),
-        (Method::Gbdt | Method::Ensemble, Some(model)) => subset
+        (Method::Gbdt | Method::Ensemble, Some(model)) => {
+            let ctx = global::PanelContext::new(panel);
+            subset
             .iter()
             .map(|&i| {
-                let g = model.forecast(panel, &closed, i, horizon);
+                let g = model.forecast(panel, &ctx, i, horizon);
                 if method == Method::Gbdt {
                     g
                 } else {
@@ -131,7 +133,8 @@ pub fn point_forecasts_with(
                     g.iter().zip(&m).map(|(a, b)| (a + b) / 2.0).collect()
                 }
             })
-            .collect(),
+            .collect()
+        }
     };
     for f in &mut p50 {
         for (h, v) in f.iter_mut().enumerate() {

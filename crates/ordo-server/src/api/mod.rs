@@ -4,6 +4,7 @@
 
 pub mod carts;
 pub mod edge;
+pub mod forecasts;
 pub mod health;
 pub mod inputs;
 pub mod inventory;
@@ -12,6 +13,7 @@ pub mod orders;
 pub mod payment_tokens;
 pub mod problem;
 pub mod products;
+pub mod replenishment;
 pub mod telemetry;
 mod test_routes;
 
@@ -36,8 +38,9 @@ use utoipa::OpenApi;
         orders::place, orders::get,
         inventory::get, inventory::adjust,
         health::healthz, health::readyz, telemetry::scrape,
+        forecasts::get, replenishment::list,
     ),
-    components(schemas(problem::Problem, ordo_domain::FieldError))
+    components(schemas(problem::Problem, ordo_domain::FieldError, crate::services::forecasts::SkuForecast, crate::services::forecasts::ReplenishmentLine))
 )]
 pub struct ApiDoc;
 
@@ -65,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/orders/{id}", get(orders::get))
         .route("/v1/inventory/adjustments", post(inventory::adjust))
         .route("/v1/inventory/{sku}", get(inventory::get))
+        .route("/v1/forecasts/{sku}", get(forecasts::get)) // policy: staff
+        .route("/v1/replenishment", get(replenishment::list)) // policy: staff
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(telemetry::scrape))
