@@ -104,6 +104,9 @@ pub struct ModelArgs {
     /// Most training rows (more are thinned at random, seeded).
     #[arg(long, default_value_t = GlobalConfig::demand(28).max_rows, value_parser = clap::value_parser!(u32).range(1000..=50_000_000).map(|v| v as usize))]
     max_rows: usize,
+    /// Share of features each tree may split on.
+    #[arg(long, default_value_t = GbdtParams::demand().colsample)]
+    colsample: f64,
     /// Days between training origins (7 = only the forecast origin's weekday, 1 = every day).
     #[arg(long, default_value_t = GlobalConfig::demand(28).origin_stride, value_parser = clap::value_parser!(u32).range(1..=7).map(|v| v as usize))]
     origin_stride: usize,
@@ -122,6 +125,10 @@ impl ModelArgs {
         g.gbdt.max_depth = self.depth;
         g.gbdt.learning_rate = self.learning_rate;
         g.gbdt.min_leaf = self.min_leaf;
+        if !(self.colsample > 0.0 && self.colsample <= 1.0) {
+            return Err(format!("--colsample must be in (0, 1], got {}", self.colsample));
+        }
+        g.gbdt.colsample = self.colsample;
         g.max_rows = self.max_rows;
         g.origin_stride = self.origin_stride;
         g.bags = self.bags;

@@ -14,6 +14,9 @@ pub struct GbdtParams {
     pub min_leaf: usize,
     /// Share of rows each tree sees.
     pub subsample: f64,
+    /// Share of features each tree may split on (at least one).
+    #[serde(default = "all_features")]
+    pub colsample: f64,
     /// Bins per feature (at most 255; one more holds missing values).
     pub bins: usize,
     /// The quantile the model predicts (0.5 = the median, what MASE rewards).
@@ -21,10 +24,14 @@ pub struct GbdtParams {
     pub seed: u64,
 }
 
+fn all_features() -> f64 {
+    1.0
+}
+
 impl GbdtParams {
     /// The settings the demand backtests chose.
     pub fn demand() -> GbdtParams {
-        GbdtParams { trees: 300, learning_rate: 0.08, max_depth: 6, min_leaf: 100, subsample: 0.5, bins: 63, alpha: 0.5, seed: 7 }
+        GbdtParams { trees: 300, learning_rate: 0.08, max_depth: 6, min_leaf: 100, subsample: 0.5, colsample: 1.0, bins: 63, alpha: 0.5, seed: 7 }
     }
 }
 
@@ -81,6 +88,8 @@ struct Ctx<'a> {
     residual: &'a [f32],
     params: &'a GbdtParams,
     threads: usize,
+    /// Features this tree may split on.
+    usable: &'a [bool],
 }
 
 impl Gbdt {
@@ -122,7 +131,11 @@ impl Gbdt {
             if rows.len() < 2 * params.min_leaf.max(1) {
                 rows = (0..n as u32).collect();
             }
-            let ctx = Ctx { n, features, nbins: &nbins, binned: &binned, target: &target, residual: &residual, params, threads };
+            let mut usable: Vec<bool> = (0..features).map(|_| rng.unit() < params.colsample).collect();
+            if !usable.iter().any(|u| *u) {
+                usable[(rng.next() % features as u64) as usize] = true;
+            }
+            let ctx = Ctx { n, features, nbins: &nbins, binned: &binned, target: &target, residual: &residual, params, threads, usable: &usable };
             let hist = ctx.histogram(&rows);
             let mut nodes = Vec::new();
             ctx.grow(&mut rows, hist, 0, &mut nodes);
@@ -162,6 +175,10 @@ impl Ctx<'_> {
         let mut h = Hist::zeros(self.features);
         let fill = |f0: usize, sums: &mut [f64], cnts: &mut [u32]| {
             for (k, (s, c)) in sums.chunks_mut(MAX_BINS).zip(cnts.chunks_mut(MAX_BINS)).enumerate() {
+                // Feature 0's histogram is always built: it gives the node's totals.
+                if f0 + k > 0 && !self.usable[f0 + k] {
+                    continue;
+                }
                 let col = &self.binned[(f0 + k) * self.n..(f0 + k + 1) * self.n];
                 for &r in rows {
                     let b = col[r as usize] as usize;
@@ -224,7 +241,7 @@ impl Ctx<'_> {
         let total: f64 = h.sum[..MAX_BINS].iter().sum();
         let base = total * total / n as f64;
         let mut best: Option<(f64, usize, u8)> = None;
-        for f in 0..self.features {
+        for f in (0..self.features).filter(|&f| self.usable[f]) {
             let (s, c) = (&h.sum[f * MAX_BINS..], &h.cnt[f * MAX_BINS..]);
             let (mut sl, mut nl) = (0.0f64, 0usize);
             for b in 0..self.nbins[f].saturating_sub(1) {
@@ -323,7 +340,7 @@ mod tests {
             x.extend([a, rng.unit() as f32]);
             y.push(if a > 0.5 { 10.0 } else { 2.0 } + noise);
         }
-        let params = GbdtParams { trees: 60, learning_rate: 0.2, max_depth: 3, min_leaf: 20, subsample: 0.8, bins: 32, alpha: 0.5, seed: 3 };
+        let params = GbdtParams { trees: 60, learning_rate: 0.2, max_depth: 3, min_leaf: 20, subsample: 0.8, colsample: 1.0, bins: 32, alpha: 0.5, seed: 3 };
         let m = Gbdt::fit(&x, 2, &y, &params).unwrap();
         assert!((m.predict(&[0.9, 0.1]) - 10.0).abs() < 0.5, "{}", m.predict(&[0.9, 0.1]));
         assert!((m.predict(&[0.1, 0.9]) - 2.0).abs() < 0.5, "{}", m.predict(&[0.1, 0.9]));
@@ -335,7 +352,7 @@ mod tests {
         let mut rng = SplitMix(2);
         let x: Vec<f32> = (0..2000).map(|_| rng.unit() as f32).collect();
         let y: Vec<f32> = (0..2000).map(|_| (rng.unit() * 10.0) as f32).collect();
-        let base = GbdtParams { trees: 40, learning_rate: 0.2, max_depth: 2, min_leaf: 50, subsample: 1.0, bins: 16, alpha: 0.5, seed: 1 };
+        let base = GbdtParams { trees: 40, learning_rate: 0.2, max_depth: 2, min_leaf: 50, subsample: 1.0, colsample: 1.0, bins: 16, alpha: 0.5, seed: 1 };
         let p50 = Gbdt::fit(&x, 1, &y, &base).unwrap().predict(&[0.5]);
         let p90 = Gbdt::fit(&x, 1, &y, &GbdtParams { alpha: 0.9, ..base }).unwrap().predict(&[0.5]);
         assert!((p50 - 5.0).abs() < 1.0, "{p50}");

@@ -110,7 +110,11 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
         for (k, f) in forecasts.iter().enumerate() {
             let u = &panel.series()[skus[k]].units;
             if !started {
-                fc_sims[k].on_hand = f.p50[..(lt + rv).min(h)].iter().sum::<f64>() * 1.2;
+                // Both policies start at their own order-up-to level.
+                let empty = StockPosition { available: 0.0, on_order: 0.0, lead_time_days: lt, review_days: rv };
+                if let Ok(r) = replenish(&f.p50, &f.lo80, &f.hi80, &empty, terms.service) {
+                    fc_sims[k].on_hand = r.suggested_order_qty as f64;
+                }
             }
             for d in 0..h.min(panel.len() - cut) {
                 let day = cut + d;
@@ -145,4 +149,40 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
         o
     };
     Ok(SimulationResult { forecast_policy: total(&fc_sims), fixed_policy: total(&fx_sims), skus: skus.len(), days: sim_days })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::Day;
+    use crate::gbdt::SplitMix;
+    use crate::methods::Method;
+    use crate::methods::global::GlobalConfig;
+    use crate::series::DemandSeries;
+
+    #[test]
+    fn both_policies_serve_the_same_demand_and_the_forecast_one_holds_less_for_seasonal_demand() {
+        let mut rng = SplitMix(5);
+        let profile = [1.0, 1.4, 1.2, 1.0, 2.0, 0.0, 0.3];
+        let series = (0..20)
+            .map(|s| {
+                let level = 3.0 + s as f64;
+                // Demand triples from day 150: a fixed reorder point set from the past falls behind.
+                let units = (0..280).map(|d| (level * profile[d % 7] * if d >= 150 { 3.0 } else { 1.0 } * (0.7 + 0.6 * rng.unit())).round()).collect();
+                DemandSeries { sku: format!("S{s}"), units }
+            })
+            .collect();
+        let panel = Panel::new(Day::parse("2010-01-04").unwrap(), series).unwrap();
+        let mut global = GlobalConfig::demand(28);
+        global.gbdt.trees = 40;
+        let backtest = BacktestConfig { methods: vec![Method::WeekdayMedian], global, origins: 2, step: 28, top: 20 };
+        let terms = SimulationTerms { lead_time_days: 5, review_days: 7, service: ServiceLevel::new(0.95).unwrap() };
+        let r = simulate(&panel, &backtest, Method::WeekdayMedian, terms, &|_| {}).unwrap();
+        assert_eq!((r.skus, r.days), (20, 56));
+        assert_eq!(r.forecast_policy.demanded, r.fixed_policy.demanded);
+        for o in [r.forecast_policy, r.fixed_policy] {
+            assert!((0.0..=1.0).contains(&o.fill_rate) && o.served <= o.demanded, "{o:?}");
+        }
+        assert!(r.forecast_policy.fill_rate > r.fixed_policy.fill_rate, "{r:?}");
+    }
 }
