@@ -39,8 +39,8 @@ pub struct RunArgs {
     /// Make the newly trained version active (the first version always is).
     #[arg(long)]
     activate: bool,
-    /// Method of a newly trained version.
-    #[arg(long, default_value = "ensemble")]
+    /// Method of a newly trained version (the backtest winner by default).
+    #[arg(long, default_value = "gbdt")]
     method: Method,
     /// Days to forecast.
     #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=366))]
@@ -54,7 +54,7 @@ pub struct SimulateArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// The forecasting method behind the forecast-driven policy.
-    #[arg(long, default_value = "ensemble")]
+    #[arg(long, default_value = "gbdt")]
     method: Method,
     /// Rolling origins (consecutive horizons are replayed).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=52))]
@@ -146,7 +146,7 @@ pub struct CsvArgs {
     #[arg(long)]
     output: PathBuf,
     /// The method (the backtest winner by default; see EVALUATION.md).
-    #[arg(long, default_value = "ensemble")]
+    #[arg(long, default_value = "gbdt")]
     method: Method,
 }
 

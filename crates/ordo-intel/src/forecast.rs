@@ -46,6 +46,9 @@ pub struct SeriesForecast {
     pub hi80: Vec<f64>,
     pub lo95: Vec<f64>,
     pub hi95: Vec<f64>,
+    /// Expected demand and its standard deviation per day (for sums over a lead time).
+    pub mean: Vec<f64>,
+    pub sd: Vec<f64>,
 }
 
 /// Residual quantiles (in series-scale units) per forecast-level bucket.
@@ -60,6 +63,12 @@ pub struct Calibration {
     /// Mean MASE of the holdout forecasts (what drift checks compare recent error with).
     #[serde(default)]
     pub holdout_mase: f64,
+    /// Per bucket: mean and standard deviation of (actual − p50) / scale, so a day's expected
+    /// demand and spread follow from its p50 (sums over a lead time need the mean, not the p50).
+    #[serde(default)]
+    pub mean_residual: Vec<f64>,
+    #[serde(default)]
+    pub sd_residual: Vec<f64>,
 }
 
 const BUCKETS: usize = 5;
@@ -68,7 +77,7 @@ const MIN_BUCKET: usize = 200;
 impl Calibration {
     /// Used when the history is too short for a holdout: wide normal-like bands.
     pub fn fallback() -> Calibration {
-        Calibration { level_edges: Vec::new(), quantiles: vec![[-2.5, -1.6, 1.6, 2.5]], days: 0, holdout_mase: 0.0 }
+        Calibration { level_edges: Vec::new(), quantiles: vec![[-2.5, -1.6, 1.6, 2.5]], days: 0, holdout_mase: 0.0, mean_residual: vec![0.0], sd_residual: vec![1.25] }
     }
 
     /// From (p50 / scale, (actual − p50) / scale) pairs.
@@ -81,23 +90,44 @@ impl Calibration {
         let per = pairs.len() / buckets;
         let mut level_edges = Vec::new();
         let mut quantiles = Vec::new();
+        let (mut mean_residual, mut sd_residual) = (Vec::new(), Vec::new());
         for b in 0..buckets {
             let chunk = &pairs[b * per..if b + 1 == buckets { pairs.len() } else { (b + 1) * per }];
             if b + 1 < buckets {
                 level_edges.push(chunk.last().map_or(0.0, |c| c.0));
             }
             let mut r: Vec<f64> = chunk.iter().map(|c| c.1).collect();
+            let mean = r.iter().sum::<f64>() / r.len() as f64;
+            mean_residual.push(mean);
+            sd_residual.push((r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / r.len() as f64).sqrt());
             r.sort_by(f64::total_cmp);
             let q = |a: f64| r[((r.len() - 1) as f64 * a).round() as usize];
             quantiles.push([q(0.025), q(0.10), q(0.90), q(0.975)]);
         }
-        Calibration { level_edges, quantiles, days: pairs.len(), holdout_mase: 0.0 }
+        Calibration { level_edges, quantiles, days: pairs.len(), holdout_mase: 0.0, mean_residual, sd_residual }
+    }
+
+    fn bucket(&self, p50: f64, scale: f64) -> usize {
+        let level = p50 / scale;
+        self.level_edges.partition_point(|e| *e < level).min(self.quantiles.len() - 1)
+    }
+
+    /// (expected demand, standard deviation) of a day whose p50 is `p50`.
+    pub fn moments(&self, p50: f64, scale: f64) -> (f64, f64) {
+        let b = self.bucket(p50, scale);
+        match (self.mean_residual.get(b), self.sd_residual.get(b)) {
+            (Some(m), Some(sd)) => ((p50 + m * scale).max(0.0), sd * scale),
+            // An artifact calibrated before moments were kept: read them off the 80 % interval.
+            _ => {
+                let (lo, hi, _, _) = self.interval(p50, scale);
+                (p50, (hi - lo) / 2.563)
+            }
+        }
     }
 
     /// (lo80, hi80, lo95, hi95) around `p50` for a series of weekly-naive error `scale`.
     pub fn interval(&self, p50: f64, scale: f64) -> (f64, f64, f64, f64) {
-        let level = p50 / scale;
-        let b = self.level_edges.partition_point(|e| *e < level).min(self.quantiles.len() - 1);
+        let b = self.bucket(p50, scale);
         let [q025, q10, q90, q975] = self.quantiles[b];
         let at = |q: f64| (p50 + q * scale).max(0.0);
         let (lo80, hi80, lo95, hi95) = (at(q10), at(q90), at(q025), at(q975));
@@ -194,9 +224,23 @@ impl Forecaster {
             .zip(subset)
             .map(|(p50, &i)| {
                 let scale = series_scale(&panel.series()[i].units);
-                let mut f = SeriesForecast { sku: panel.series()[i].sku.clone(), first_day, p50: Vec::new(), lo80: Vec::new(), hi80: Vec::new(), lo95: Vec::new(), hi95: Vec::new() };
+                let mut f = SeriesForecast {
+                    sku: panel.series()[i].sku.clone(),
+                    first_day,
+                    p50: Vec::new(),
+                    lo80: Vec::new(),
+                    hi80: Vec::new(),
+                    lo95: Vec::new(),
+                    hi95: Vec::new(),
+                    mean: Vec::new(),
+                    sd: Vec::new(),
+                };
                 for (d, p) in p50.into_iter().enumerate() {
-                    let (l8, h8, l9, h9) = if closed[first_day.plus(d as i32).weekday()] { (0.0, 0.0, 0.0, 0.0) } else { self.calibration.interval(p, scale) };
+                    let is_closed = closed[first_day.plus(d as i32).weekday()];
+                    let (l8, h8, l9, h9) = if is_closed { (0.0, 0.0, 0.0, 0.0) } else { self.calibration.interval(p, scale) };
+                    let (mean, sd) = if is_closed { (0.0, 0.0) } else { self.calibration.moments(p, scale) };
+                    f.mean.push(mean);
+                    f.sd.push(sd);
                     f.p50.push(p);
                     f.lo80.push(l8);
                     f.hi80.push(h8);

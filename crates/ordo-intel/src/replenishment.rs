@@ -1,6 +1,6 @@
-//! Replenishment math for one SKU at one location: lead-time demand from the p50 forecast, safety
-//! stock from the forecast's 80 % interval at a target service level, reorder point, suggested
-//! order quantity, days of cover and stock-out risk. Pure arithmetic on a forecast; no I/O.
+//! Replenishment math for one SKU at one location: lead-time demand from the forecast's expected
+//! daily demand, safety stock from its daily spread at a target service level, reorder point,
+//! suggested order quantity, days of cover and stock-out risk. Pure arithmetic on a forecast; no I/O.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,27 +49,25 @@ pub struct Replenishment {
     pub stockout_risk: f64,
 }
 
-/// z of the 80 % two-sided interval: (hi80 − lo80) spans 2 × 1.2816 standard deviations.
-const Z80: f64 = 1.281_551_565_545;
-
-/// Computes the suggestion from daily p50 and 80 % bounds (at least the lead time plus review).
-pub fn replenish(p50: &[f64], lo80: &[f64], hi80: &[f64], position: &StockPosition, service: ServiceLevel) -> Result<Replenishment, ReplenishmentError> {
+/// Computes the suggestion from each day's expected demand and its standard deviation
+/// (`SeriesForecast::mean`/`sd`; days assumed independent). Sums over a lead time use the mean:
+/// the sum of daily medians of lumpy demand is far below the median of the sum.
+pub fn replenish(mean: &[f64], sd: &[f64], position: &StockPosition, service: ServiceLevel) -> Result<Replenishment, ReplenishmentError> {
     let lt = position.lead_time_days;
-    if lt == 0 || lt > p50.len() {
-        return Err(ReplenishmentError::BadLeadTime { got: lt, max: p50.len() });
+    if lt == 0 || lt > mean.len() || sd.len() < mean.len() {
+        return Err(ReplenishmentError::BadLeadTime { got: lt, max: mean.len().min(sd.len()) });
     }
-    let sd = |d: usize| ((hi80[d] - lo80[d]).max(0.0)) / (2.0 * Z80);
-    let lead_time_demand: f64 = p50[..lt].iter().sum();
-    let sigma = (0..lt).map(|d| sd(d).powi(2)).sum::<f64>().sqrt();
+    let lead_time_demand: f64 = mean[..lt].iter().sum();
+    let sigma = sd[..lt].iter().map(|s| s.max(0.0).powi(2)).sum::<f64>().sqrt();
     let safety_stock = normal_quantile(service.value()) * sigma;
     let reorder_point = lead_time_demand + safety_stock;
-    let cover_days = (lt + position.review_days).min(p50.len());
-    let target = p50[..cover_days].iter().sum::<f64>() + safety_stock;
+    let cover_days = (lt + position.review_days).min(mean.len());
+    let target = mean[..cover_days].iter().sum::<f64>() + safety_stock;
     let position_units = position.available + position.on_order;
     let suggested_order_qty = if position_units <= reorder_point { (target - position_units).max(0.0).ceil() as u64 } else { 0 };
     let mut left = position.available;
-    let mut days_of_cover = p50.len() + 1;
-    for (d, p) in p50.iter().enumerate() {
+    let mut days_of_cover = mean.len() + 1;
+    for (d, p) in mean.iter().enumerate() {
         left -= p;
         if left < 0.0 {
             days_of_cover = d;
@@ -118,15 +116,15 @@ mod tests {
         assert!((normal_quantile(0.95) - 1.644_853_6).abs() < 1e-6);
         assert!((normal_cdf(1.644_853_6) - 0.95).abs() < 1e-6);
         assert!((normal_cdf(0.0) - 0.5).abs() < 1e-9);
-        assert!((normal_quantile(0.1) + Z80).abs() < 1e-6);
+        assert!((normal_quantile(0.1) + 1.281_551_565).abs() < 1e-6);
     }
 
     #[test]
     fn reorder_point_is_lead_time_demand_plus_safety_stock() {
         let p50 = vec![10.0; 28];
-        let (lo, hi) = (vec![10.0 - Z80 * 2.0; 28], vec![10.0 + Z80 * 2.0; 28]); // sd 2 per day
+        let sd = vec![2.0; 28];
         let pos = StockPosition { available: 30.0, on_order: 0.0, lead_time_days: 4, review_days: 7 };
-        let r = replenish(&p50, &lo, &hi, &pos, ServiceLevel::new(0.95).unwrap()).unwrap();
+        let r = replenish(&p50, &sd, &pos, ServiceLevel::new(0.95).unwrap()).unwrap();
         assert!((r.lead_time_demand - 40.0).abs() < 1e-9);
         assert!((r.safety_stock - 1.644_853_6 * 4.0).abs() < 1e-4); // sd over 4 days = 2 × √4
         assert!((r.reorder_point - 46.579).abs() < 1e-2);
@@ -134,7 +132,7 @@ mod tests {
         assert_eq!(r.days_of_cover, 3);
         assert!(r.stockout_risk > 0.99);
         let plenty = StockPosition { available: 500.0, ..pos };
-        let r = replenish(&p50, &lo, &hi, &plenty, ServiceLevel::new(0.95).unwrap()).unwrap();
+        let r = replenish(&p50, &sd, &plenty, ServiceLevel::new(0.95).unwrap()).unwrap();
         assert_eq!(r.suggested_order_qty, 0);
         assert!(r.stockout_risk < 1e-6);
         assert_eq!(r.days_of_cover, 29);
@@ -144,6 +142,6 @@ mod tests {
     fn bad_terms_are_errors() {
         assert!(ServiceLevel::new(1.0).is_err());
         let pos = StockPosition { available: 1.0, on_order: 0.0, lead_time_days: 40, review_days: 0 };
-        assert!(replenish(&[1.0; 28], &[0.0; 28], &[2.0; 28], &pos, ServiceLevel::new(0.9).unwrap()).is_err());
+        assert!(replenish(&[1.0; 28], &[0.5; 28], &pos, ServiceLevel::new(0.9).unwrap()).is_err());
     }
 }

@@ -112,7 +112,7 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
             if !started {
                 // Both policies start at their own order-up-to level.
                 let empty = StockPosition { available: 0.0, on_order: 0.0, lead_time_days: lt, review_days: rv };
-                if let Ok(r) = replenish(&f.p50, &f.lo80, &f.hi80, &empty, terms.service) {
+                if let Ok(r) = replenish(&f.mean, &f.sd, &empty, terms.service) {
                     fc_sims[k].on_hand = r.suggested_order_qty as f64;
                 }
             }
@@ -122,7 +122,7 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
                 let ahead = |v: &Vec<f64>| -> Vec<f64> { (d..d + lt + rv).map(|j| if j < h { v[j] } else { v[h - 7 + (j - h) % 7] }).collect() };
                 let position = fc_sims[k].serve(day, u[day]);
                 let pos = StockPosition { available: fc_sims[k].on_hand, on_order: position - fc_sims[k].on_hand, lead_time_days: lt, review_days: rv };
-                if let Ok(r) = replenish(&ahead(&f.p50), &ahead(&f.lo80), &ahead(&f.hi80), &pos, terms.service) {
+                if let Ok(r) = replenish(&ahead(&f.mean), &ahead(&f.sd), &pos, terms.service) {
                     fc_sims[k].order(day + lt, r.suggested_order_qty as f64);
                 }
                 let (rop, up_to) = fixed[k];

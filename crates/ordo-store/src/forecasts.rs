@@ -47,6 +47,9 @@ pub struct ForecastRow {
     pub hi80: f64,
     pub lo95: f64,
     pub hi95: f64,
+    /// Expected demand and its standard deviation (what replenishment sums over a lead time).
+    pub mean: f64,
+    pub sd: f64,
     pub model_name: String,
     pub model_version: i64,
 }
@@ -76,7 +79,7 @@ fn opt_int(v: &Val) -> Result<Option<i64>> {
     }
 }
 
-/// Rows per multi-row INSERT (11 parameters each stays far below both backends' limits).
+/// Rows per multi-row INSERT (13 parameters each stays far below both backends' limits).
 const ROWS_PER_INSERT: usize = 500;
 
 /// `($1, …, $k), ($k+1, …)` for `rows` rows of `width` parameters.
@@ -287,7 +290,7 @@ impl Store {
                     }
                     let now = now_ms();
                     for chunk in rows.chunks(ROWS_PER_INSERT) {
-                        let mut args: Vec<Val> = Vec::with_capacity(chunk.len() * 11);
+                        let mut args: Vec<Val> = Vec::with_capacity(chunk.len() * 13);
                         for r in chunk {
                             args.extend([
                                 tenant.as_str().into(),
@@ -298,14 +301,16 @@ impl Store {
                                 r.hi80.into(),
                                 r.lo95.into(),
                                 r.hi95.into(),
+                                r.mean.into(),
+                                r.sd.into(),
                                 r.model_name.as_str().into(),
                                 r.model_version.into(),
                                 now.into(),
                             ]);
                         }
                         let sql = format!(
-                            "INSERT INTO demand_forecasts (tenant_id, sku, day, p50, lo80, hi80, lo95, hi95, model_name, model_version, created_at_ms) VALUES {}",
-                            value_lists(chunk.len(), 11)
+                            "INSERT INTO demand_forecasts (tenant_id, sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version, created_at_ms) VALUES {}",
+                            value_lists(chunk.len(), 13)
                         );
                         tx.exec(&sql, args).await?;
                     }
@@ -320,7 +325,7 @@ impl Store {
     pub async fn forecast_of(&self, tenant: &str, sku: &str) -> Result<Vec<ForecastRow>> {
         let rows = self
             .read_rows(
-                "SELECT sku, day, p50, lo80, hi80, lo95, hi95, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 AND sku = $2 ORDER BY day",
+                "SELECT sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 AND sku = $2 ORDER BY day",
                 vec![tenant.into(), sku.into()],
             )
             .await?;
@@ -334,8 +339,10 @@ impl Store {
                     hi80: float(&r[4])?,
                     lo95: float(&r[5])?,
                     hi95: float(&r[6])?,
-                    model_name: r[7].text()?,
-                    model_version: r[8].int()?,
+                    mean: float(&r[7])?,
+                    sd: float(&r[8])?,
+                    model_name: r[9].text()?,
+                    model_version: r[10].int()?,
                 })
             })
             .collect()
@@ -403,7 +410,7 @@ impl Store {
     pub async fn all_forecasts(&self, tenant: &str) -> Result<Vec<ForecastRow>> {
         let rows = self
             .read_rows(
-                "SELECT sku, day, p50, lo80, hi80, lo95, hi95, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 ORDER BY sku, day",
+                "SELECT sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 ORDER BY sku, day",
                 vec![tenant.into()],
             )
             .await?;
@@ -417,8 +424,10 @@ impl Store {
                     hi80: float(&r[4])?,
                     lo95: float(&r[5])?,
                     hi95: float(&r[6])?,
-                    model_name: r[7].text()?,
-                    model_version: r[8].int()?,
+                    mean: float(&r[7])?,
+                    sd: float(&r[8])?,
+                    model_name: r[9].text()?,
+                    model_version: r[10].int()?,
                 })
             })
             .collect()

@@ -90,7 +90,11 @@ pub async fn run_forecast(store: &Store, tenant: &str, options: RunOptions, prog
             .map_err(|e| ServiceError::Internal(e.to_string()))?
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
             let artifact = serde_json::to_string(&forecaster).map_err(|e| ServiceError::Internal(e.to_string()))?;
-            let metrics = serde_json::json!({ "calibration_days": forecaster.calibration.days, "interval_quantiles": forecaster.calibration.quantiles });
+            let metrics = serde_json::json!({
+                "holdout_mase": forecaster.calibration.holdout_mase,
+                "holdout_days": forecaster.calibration.days,
+                "rows_trained": forecaster.global.as_ref().map_or(0, |g| g.rows_trained),
+            });
             let version = store
                 .register_model(
                     tenant,
@@ -131,6 +135,8 @@ pub async fn run_forecast(store: &Store, tenant: &str, options: RunOptions, prog
                 hi80: f.hi80[d],
                 lo95: f.lo95[d],
                 hi95: f.hi95[d],
+                mean: f.mean[d],
+                sd: f.sd[d],
                 model_name: record.name.clone(),
                 model_version: record.version,
             })
@@ -270,7 +276,7 @@ pub struct ReplenishmentLine {
 
 /// Reorder suggestions for every SKU × location with stock and a stored forecast, riskiest first.
 /// A SKU's forecast is network demand; each location carrying it gets an equal share (Ordo has
-/// no per-location demand history yet), its interval widths scaled the same way.
+/// no per-location demand history yet), its spread scaled the same way.
 pub async fn replenishment(store: &Store, tenant: &str, terms: ReplenishmentTerms) -> Result<Vec<ReplenishmentLine>, ServiceError> {
     use std::collections::BTreeMap;
     let mut forecasts: BTreeMap<String, Vec<ForecastRow>> = BTreeMap::new();
@@ -286,12 +292,11 @@ pub async fn replenishment(store: &Store, tenant: &str, terms: ReplenishmentTerm
     for (sku, location, on_hand, reserved) in &positions {
         let Some(days) = forecasts.get(sku) else { continue };
         let share = 1.0 / carriers[sku.as_str()] as f64;
-        let p50: Vec<f64> = days.iter().map(|d| d.p50 * share).collect();
-        let lo80: Vec<f64> = days.iter().map(|d| d.p50 * share - (d.p50 - d.lo80) * share).collect();
-        let hi80: Vec<f64> = days.iter().map(|d| d.p50 * share + (d.hi80 - d.p50) * share).collect();
+        let mean: Vec<f64> = days.iter().map(|d| d.mean * share).collect();
+        let sd: Vec<f64> = days.iter().map(|d| d.sd * share).collect();
         let available = on_hand - reserved;
         let position = ordo_intel::replenishment::StockPosition { available: available as f64, on_order: 0.0, lead_time_days: terms.lead_time_days, review_days: terms.review_days };
-        let r = ordo_intel::replenishment::replenish(&p50, &lo80, &hi80, &position, terms.service)
+        let r = ordo_intel::replenishment::replenish(&mean, &sd, &position, terms.service)
             .map_err(|e| ServiceError::field("lead_time_days", "out_of_range", e.to_string()))?;
         lines.push(ReplenishmentLine {
             sku: sku.clone(),

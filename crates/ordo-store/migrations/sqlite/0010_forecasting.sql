@@ -11,6 +11,7 @@ CREATE UNIQUE INDEX forecast_models_one_active ON forecast_models (tenant_id, na
 CREATE TABLE demand_forecasts (
   tenant_id TEXT NOT NULL, sku TEXT NOT NULL, day TEXT NOT NULL,
   p50 REAL NOT NULL, lo80 REAL NOT NULL, hi80 REAL NOT NULL, lo95 REAL NOT NULL, hi95 REAL NOT NULL,
+  mean REAL NOT NULL, sd REAL NOT NULL,
   model_name TEXT NOT NULL, model_version BIGINT NOT NULL, created_at_ms BIGINT NOT NULL,
   PRIMARY KEY (tenant_id, sku, day));
 
