@@ -1,6 +1,9 @@
 //! The `ordo` binary: `serve` runs the API (embedded SQLite by default, PostgreSQL with
 //! `--database-url`), `migrate` applies the schema and exits. Flags also read `ORDO_*` env vars.
 
+mod forecast;
+mod models;
+
 use clap::{Args, Parser, Subcommand};
 use ordo_server::Config;
 use ordo_server::auth::Role;
@@ -26,6 +29,15 @@ enum Command {
     /// Create OAuth2 clients and users (staff, admins).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Demand forecasts and backtests from a sales-history CSV.
+    #[command(subcommand)]
+    Forecast(forecast::ForecastCommand),
+    /// The model registry: list, activate, roll back.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Load public sales history into the database.
+    #[command(subcommand)]
+    Import(models::ImportCommand),
 }
 
 #[derive(Subcommand)]
@@ -230,6 +242,9 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Forecast(command) => forecast::run(command).await,
+        Command::Models(command) => models::run_models(command).await,
+        Command::Import(command) => models::run_import(command).await,
         Command::Migrate(storage) => {
             let config = storage.config()?;
             let store = Store::open(&config).await.map_err(|e| e.to_string())?;

@@ -201,6 +201,9 @@ impl TestApp {
     pub fn as_needed(&self, method: &str, path: &str) -> &reqwest::Client {
         let staff_work = path.starts_with("/v1/inventory")
             || path.starts_with("/metrics")
+            || path.starts_with("/v1/forecasts")
+            || path.starts_with("/v1/replenishment")
+            || path.starts_with("/v1/audit")
             || (method == "PUT" && path.starts_with("/v1/products"))
             || (method == "GET" && path.starts_with("/v1/orders/"));
         if staff_work { &self.admin } else { &self.client }

@@ -6,6 +6,7 @@ mod catalog;
 mod checkout;
 mod concurrency;
 mod crash;
+mod forecasts;
 mod foundations;
 mod edge;
 mod helpers;

@@ -258,6 +258,10 @@ async fn roles_decide_routes_and_orders_are_seen_only_by_their_people() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(app.client.get(app.url("/v1/inventory/A")).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+    for staff_read in ["/v1/forecasts/A", "/v1/replenishment", "/v1/audit"] {
+        assert_eq!(app.client.get(app.url(staff_read)).send().await.unwrap().status(), StatusCode::FORBIDDEN, "{staff_read}");
+        assert_eq!(anon.get(app.url(staff_read)).send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "{staff_read}");
+    }
     assert_eq!(app.admin.post(app.url("/v1/carts")).json(&json!({"lines": []})).send().await.unwrap().status(), StatusCode::FORBIDDEN);
 
     // A guest order: its 201 carries a guest token that opens that order and no other.

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod carts;
 pub mod edge;
+pub mod forecasts;
 pub mod health;
 pub mod inputs;
 pub mod inventory;
@@ -17,6 +18,7 @@ pub mod orders;
 pub mod payment_tokens;
 pub mod problem;
 pub mod products;
+pub mod replenishment;
 pub mod telemetry;
 mod test_routes;
 
@@ -45,8 +47,9 @@ use utoipa::OpenApi;
         orders::place, orders::get,
         inventory::get, inventory::adjust,
         health::healthz, health::readyz, telemetry::scrape,
+        forecasts::get, replenishment::list,
     ),
-    components(schemas(problem::Problem, ordo_domain::FieldError))
+    components(schemas(problem::Problem, ordo_domain::FieldError, crate::services::forecasts::SkuForecast, crate::services::forecasts::ReplenishmentLine))
 )]
 pub struct ApiDoc;
 
@@ -79,6 +82,8 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::POST, "/v1/auth/token", Anonymous, post(auth::token)),
         e(Method::POST, "/v1/auth/signup", Anonymous, post(auth::signup)),
         e(Method::GET, "/.well-known/jwks.json", Anonymous, get(auth::jwks)),
+        e(Method::GET, "/v1/forecasts/{sku}", STAFF, get(forecasts::get)),
+        e(Method::GET, "/v1/replenishment", STAFF, get(replenishment::list)),
         e(Method::GET, "/v1/audit", ADMIN, get(audit::list)),
         e(Method::GET, "/healthz", Anonymous, get(health::healthz)),
         e(Method::GET, "/readyz", Anonymous, get(health::readyz)),

@@ -31,6 +31,7 @@ pub struct OidcSettings {
 #[derive(Deserialize)]
 struct ExternalClaims {
     sub: String,
+    exp: i64,
     #[serde(default)]
     role: Option<String>,
     #[serde(default)]
@@ -119,7 +120,8 @@ impl ExternalIssuer {
     }
 
     /// Verifies a provider token and maps it to a principal.
-    pub async fn verify(&self, token: &str) -> Result<Principal, InvalidToken> {
+    /// Returns the principal and the token's expiry (unix seconds).
+    pub async fn verify(&self, token: &str) -> Result<(Principal, i64), InvalidToken> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidToken("the token is malformed".into()))?;
         let kid = header.kid.ok_or_else(|| InvalidToken("the token names no key (kid)".into()))?;
         let jwk = self.key(&kid).await?;
@@ -152,7 +154,8 @@ impl ExternalIssuer {
             None => Role::Shopper,
             Some(r) => Role::parse(r).filter(|r| *r != Role::Guest).ok_or_else(|| InvalidToken(format!("the role {r:?} is not one of Ordo's")))?,
         };
-        Ok(Principal {
+        let exp = c.exp;
+        Ok((Principal {
             tenant: c.tenant.unwrap_or_else(|| self.settings.default_tenant.clone()),
             subject: c.sub,
             role,
@@ -160,6 +163,6 @@ impl ExternalIssuer {
             order_id: None,
             locations: c.locations,
             channel: None,
-        })
+        }, exp))
     }
 }

@@ -111,7 +111,13 @@ pub struct Authority {
     /// An external identity provider whose tokens are accepted too (production).
     pub external: Option<super::oidc::ExternalIssuer>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// Tokens verified before, with their expiry (unix seconds): a signature is checked once per
+    /// token, not once per request. Bounded; cleared when full.
+    verified: std::sync::RwLock<HashMap<String, (Principal, i64)>>,
 }
+
+/// Most verified tokens remembered.
+const VERIFIED_CACHE: usize = 10_000;
 
 fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -124,7 +130,7 @@ fn random_token() -> String {
 impl Authority {
     pub fn new(keys: KeyRing, mut settings: TokenSettings) -> Self {
         settings.access_ttl = settings.access_ttl.clamp(Duration::from_secs(60), MAX_ACCESS_TTL);
-        Authority { keys, settings, external: None, failures: Mutex::new(HashMap::new()) }
+        Authority { keys, settings, external: None, failures: Mutex::new(HashMap::new()), verified: std::sync::RwLock::new(HashMap::new()) }
     }
 
     /// Accepts the tokens of an external identity provider as well.
@@ -184,6 +190,23 @@ impl Authority {
         if token.len() > MAX_TOKEN_LEN {
             return Err(InvalidToken("the token is too long".into()));
         }
+        let now = (ordo_store::now_ms() / 1000) as i64;
+        if let Some((p, exp)) = self.verified.read().ok().and_then(|c| c.get(token).cloned()) {
+            if exp > now {
+                return Ok(p);
+            }
+        }
+        let (principal, exp) = self.verify_uncached(store, token).await?;
+        if let Ok(mut cache) = self.verified.write() {
+            if cache.len() >= VERIFIED_CACHE {
+                cache.clear();
+            }
+            cache.insert(token.to_string(), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    async fn verify_uncached(&self, store: &Store, token: &str) -> Result<(Principal, i64), InvalidToken> {
         if let Some(external) = self.external.as_ref().filter(|e| e.claims_issuer(token)) {
             return external.verify(token).await;
         }
@@ -211,7 +234,7 @@ impl Authority {
         if c.iat > (ordo_store::now_ms() / 1000) as i64 + 5 {
             return Err(InvalidToken("the token was issued in the future".into()));
         }
-        Ok(Principal {
+        let principal = Principal {
             tenant: c.tenant,
             subject: c.sub,
             role: c.role,
@@ -219,7 +242,8 @@ impl Authority {
             order_id: c.order_id,
             locations: c.locations,
             channel: c.channel,
-        })
+        };
+        Ok((principal, c.exp))
     }
 
     /// Checks a client's id and secret (failures count towards the lockout).

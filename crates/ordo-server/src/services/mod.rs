@@ -8,6 +8,7 @@ pub mod carts;
 pub mod catalog;
 pub mod checkout;
 pub mod error;
+pub mod forecasts;
 pub mod idempotency;
 pub mod inventory;
 pub mod payments;
