@@ -81,7 +81,7 @@ async fn two_server_processes_sharing_one_database_never_oversell() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_retries_of_one_key_place_one_order_and_reach_the_gateway_once() {
     // A slow gateway keeps the first request in flight while its duplicates arrive.
-    let app = TestApp::spawn_with(|c| c.sandbox_gateway_latency = std::time::Duration::from_millis(400)).await;
+    let app = TestApp::spawn_with(|c| c.sandbox_gateway_latency = std::time::Duration::from_millis(1500)).await;
     app.product("A", 1000, 100).await;
     let total = quote(&app, "A", 1).await;
     let token = app.token("4242424242424242").await;

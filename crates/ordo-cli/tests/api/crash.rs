@@ -15,9 +15,9 @@ const SKU: &str = "TEE-1-BLA-S";
 async fn kill_nine_mid_storm_loses_no_acknowledged_order_and_places_none_twice() {
     let tmp = tempfile::tempdir().unwrap();
     let storage = ordo_store::testing::test_storage(tmp.path()).await.unwrap();
-    // A gateway that takes 30 ms keeps part of the storm in flight when the 15th order is
-    // acknowledged, however fast the machine answers the rest.
-    let (mut p1, base1) = spawn_ordo_with(&storage, true, &["--sandbox-gateway-latency", "30ms"]);
+    // Small commits (4 orders) behind a 30 ms gateway keep part of the storm in flight when the
+    // 15th order is acknowledged, however fast the machine answers the rest.
+    let (mut p1, base1) = spawn_ordo_with(&storage, true, &["--sandbox-gateway-latency", "30ms", "--batch-max-orders", "4"]);
     let app_token = token_for(&base1, "demo-app", "demo-secret").await;
     let c = client_as(&app_token);
     let admin = client_as(&token_for(&base1, "demo-admin", "demo-admin-secret").await);
