@@ -327,10 +327,14 @@ pub fn spawn_ordo_with(storage: &ordo_store::StorageConfig, demo: bool, extra: &
     if demo {
         cmd.arg("--demo");
     }
+    started(cmd)
+}
+
+/// Starts `cmd` (an `ordo serve` with piped stdout) and reads its URL from the "serving on"
+/// line (`--demo` prints its credentials first).
+fn started(mut cmd: Command) -> (Proc, String) {
     let mut child = cmd.spawn().expect("ordo starts");
-    let stdout = child.stdout.take().unwrap();
-    // `--demo` prints its credentials first; the URL is on the "serving on" line.
-    let mut reader = BufReader::new(stdout);
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     while !line.contains("serving on") {
         line.clear();
@@ -352,17 +356,7 @@ pub fn spawn_ordo_logging(storage: &ordo_store::StorageConfig, log: &std::path::
         ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
         ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
     };
-    let mut child = cmd.spawn().expect("ordo starts");
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("serving on") {
-        line.clear();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-    }
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
-    (Proc(child), url)
+    started(cmd)
 }
 
 /// Polls `check` every 50 ms until it returns true or `secs` pass; returns whether it did.
