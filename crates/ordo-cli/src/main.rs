@@ -221,9 +221,9 @@ fn describe(storage: &StorageConfig) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Colours only for a person at a terminal; ORDO_LOG_FORMAT=json gives one JSON object a line.
+    // Personal data redacted from every line; colours only for a person at a terminal; ORDO_LOG_FORMAT=json gives one JSON object a line.
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(ordo_server::logging::RedactedStderr);
     if std::env::var("ORDO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         logs.json().with_current_span(true).init();
     } else {

@@ -1,4 +1,4 @@
-//! Demo data for `ordo serve --demo`: a realistic catalog (240 SKUs in 8 categories), three
+//! Demo data for `ordo serve --demo`: a realistic catalog (336 SKUs in 6 categories), four
 //! locations with coordinates and stock, a member customer and a few promotion codes. Seeding
 //! happens once per tenant (a marker in `meta`); a restart with `--demo` never resets anything.
 //! Two tenants are seeded (the default one and `acme`) with OAuth2 clients whose well-known demo

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod gateway;
+pub mod logging;
 pub mod services;
 
 pub use config::Config;

@@ -41,8 +41,8 @@ pub struct AuditPage {
 
 /// The audit log, oldest first.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
-    params(("limit" = Option<i64>, Query, description = "1 to 500, default 100"),
-           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "1 to 500, default 100"),
+           ("cursor" = Option<String>, Query, pattern = "^[0-9]{0,18}$", description = "next_cursor of the previous page")),
     responses((status = 200, body = AuditPage), (status = 422, body = Problem, content_type = "application/problem+json")))]
 pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(params): Query<HashMap<String, String>>) -> Result<Json<AuditPage>, ApiError> {
     let mut errs = FieldErrors::default();

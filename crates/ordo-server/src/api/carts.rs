@@ -16,7 +16,8 @@ use axum::Json;
 
 /// Create a cart from the app's local lines. With an `Idempotency-Key`, a retry returns the
 /// first cart instead of creating a second one.
-#[utoipa::path(post, path = "/v1/carts", tag = "carts", request_body = CartInput,
+#[utoipa::path(post, path = "/v1/carts", tag = "carts",
+    request_body(content = CartInput, example = json!({"lines": [{"sku": "TEE-1-BLA-M", "quantity": 2}], "promo_codes": [], "customer": {"email": "ana@example.com", "name": "Ana Lima", "phone": "+14155550100"}, "shipments": [{"address": {"name": "Ana Lima", "line1": "1 Market St", "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US"}}]})),
     params(("Idempotency-Key" = Option<String>, Header, description = "optional; a retry with the same key returns the same cart")),
     responses((status = 201, body = CartView),
               (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),
@@ -34,7 +35,8 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
 
 /// Sync the whole local cart (lines, promo codes, customer, shipments). A cart that became an
 /// order is read-only: 409 `cart-already-ordered`.
-#[utoipa::path(put, path = "/v1/carts/{id}", tag = "carts", request_body = CartInput,
+#[utoipa::path(put, path = "/v1/carts/{id}", tag = "carts",
+    request_body(content = CartInput, example = json!({"lines": [{"sku": "TEE-1-BLA-M", "quantity": 1}, {"sku": "MUG-1-WHI-S", "quantity": 1}], "promo_codes": ["WELCOME10"]})),
     params(("id" = String, Path, description = "the cart's id (cart_…)")),
     responses((status = 200, body = CartView), (status = 404, body = Problem, content_type = "application/problem+json"),
               (status = 409, body = Problem, content_type = "application/problem+json", description = "the cart already became an order"),

@@ -16,7 +16,7 @@ const HISTORY_DAYS: usize = 56;
 /// A SKU's last 56 days of demand and its stored daily forecast (p50, 80 % and 95 % intervals),
 /// naming the model version. Staff only.
 #[utoipa::path(get, path = "/v1/forecasts/{sku}", tag = "forecasts",
-    params(("sku" = String, Path, description = "the SKU")),
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the SKU")),
     responses((status = 200, body = SkuForecast),
               (status = 404, body = Problem, content_type = "application/problem+json", description = "no forecast stored for this SKU (run `ordo forecast run`)"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out")))]

@@ -17,16 +17,20 @@ pub const MAX_TENDERS: usize = 5;
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
-    /// Integer minor units.
+    /// Integer minor units (1900 is 19.00 USD).
+    #[schema(minimum = 0)]
     pub amount: i64,
     /// ISO 4217 code.
+    #[schema(pattern = "^[A-Za-z]{3}$")]
     pub currency: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineInput {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: String,
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
     /// The unit price the app showed for this line (optional); a different current price comes
     /// back as a `price_changed` difference instead of a silent change.

@@ -40,12 +40,17 @@ pub struct InventoryBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentInput {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: String,
     pub location_id: String,
+    #[schema(minimum = -1000000000, maximum = 1000000000)]
     pub delta: Option<i64>,
+    #[schema(minimum = 0, maximum = 1000000000)]
     pub set_on_hand: Option<i64>,
     /// receipt, count, damage, loss, return, correction, transfer_in or transfer_out.
+    #[schema(pattern = "^(receipt|count|damage|loss|return|correction|transfer_in|transfer_out)$")]
     pub reason: String,
+    #[schema(max_length = 500)]
     pub note: Option<String>,
 }
 
@@ -66,7 +71,7 @@ async fn inventory_of(state: &AppState, caller: &Caller, sku: &Sku) -> Result<In
 
 /// Stock of one SKU per location.
 #[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory",
-    params(("sku" = String, Path, description = "the product's SKU")),
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the product's SKU")),
     responses((status = 200, body = InventoryBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(sku): PathParam) -> Result<Json<InventoryBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
@@ -78,7 +83,8 @@ pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Cal
 
 /// Receipts, counts, damages: change or set on-hand at one location, with a reason. Needs an
 /// `Idempotency-Key`: a retried receipt returns the first answer and never adds the stock twice.
-#[utoipa::path(post, path = "/v1/inventory/adjustments", tag = "inventory", request_body = AdjustmentInput,
+#[utoipa::path(post, path = "/v1/inventory/adjustments", tag = "inventory",
+    request_body(content = AdjustmentInput, example = json!({"sku": "TEE-1-BLA-M", "location_id": "wh-east", "delta": 24, "reason": "receipt", "note": "PO 4471"})),
     params(("Idempotency-Key" = String, Header, description = "unique per adjustment; reuse it to retry")),
     responses((status = 201, body = AdjustmentBody, description = "applied (or replayed)"),
               (status = 400, body = Problem, content_type = "application/problem+json", description = "missing or invalid Idempotency-Key, malformed JSON"),

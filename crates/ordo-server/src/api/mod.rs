@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod auth;
 pub mod carts;
+pub mod docs;
 pub mod edge;
 pub mod forecasts;
 pub mod health;
@@ -89,9 +90,12 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::GET, "/readyz", Anonymous, get(health::readyz)),
         e(Method::GET, "/metrics", ADMIN, get(telemetry::scrape)),
     ];
-    // The document itself and the home page are not operations of the API.
+    // The document itself, its browsable reference and the home page are not operations of the API.
     all.push((Endpoint { method: Method::GET, path: "/openapi.json", policy: Anonymous, documented: false }, get(openapi)));
     all.push((Endpoint { method: Method::GET, path: "/", policy: Anonymous, documented: false }, get(index)));
+    all.push((Endpoint { method: Method::GET, path: "/docs", policy: Anonymous, documented: false }, get(docs::root)));
+    all.push((Endpoint { method: Method::GET, path: "/docs/", policy: Anonymous, documented: false }, get(docs::index)));
+    all.push((Endpoint { method: Method::GET, path: "/docs/{*file}", policy: Anonymous, documented: false }, get(docs::asset)));
     all
 }
 
@@ -121,6 +125,7 @@ pub fn openapi_document() -> serde_json::Value {
             }
         }
     }
+    describe_edges(&mut doc);
     for (e, _) in endpoints().into_iter().filter(|(e, _)| e.documented) {
         let method = e.method.as_str().to_ascii_lowercase();
         let Some(op) = doc.get_mut("paths").and_then(|p| p.get_mut(e.path)).and_then(|p| p.get_mut(&method)) else { continue };
@@ -135,6 +140,78 @@ pub fn openapi_document() -> serde_json::Value {
         }
     }
     doc
+}
+
+/// Each documented operation's id (a test checks that every operation has one of these).
+const OPERATION_IDS: &[(&str, &str, &str)] = &[
+    ("/.well-known/jwks.json", "get", "getSigningKeys"),
+    ("/healthz", "get", "getHealth"),
+    ("/readyz", "get", "getReadiness"),
+    ("/metrics", "get", "getMetrics"),
+    ("/v1/audit", "get", "listAuditEntries"),
+    ("/v1/auth/signup", "post", "signUp"),
+    ("/v1/auth/token", "post", "issueToken"),
+    ("/v1/carts", "post", "createCart"),
+    ("/v1/carts/{id}", "get", "getCart"),
+    ("/v1/carts/{id}", "put", "syncCart"),
+    ("/v1/forecasts/{sku}", "get", "getForecast"),
+    ("/v1/inventory/adjustments", "post", "adjustInventory"),
+    ("/v1/inventory/{sku}", "get", "getInventory"),
+    ("/v1/orders", "post", "placeOrder"),
+    ("/v1/orders/{id}", "get", "getOrder"),
+    ("/v1/payment-tokens", "post", "createPaymentToken"),
+    ("/v1/products", "get", "listProducts"),
+    ("/v1/products/{sku}", "get", "getProduct"),
+    ("/v1/products/{sku}", "put", "upsertProduct"),
+    ("/v1/replenishment", "get", "listReplenishment"),
+];
+
+/// What every operation shares, written once: the `Idempotency-Key` header's syntax, the answers
+/// any JSON body can get (400 malformed, 413 too large, 415 not JSON), and the links from a
+/// created resource to the operations that read or change it (client generators and stateful
+/// fuzzers follow them).
+fn describe_edges(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let problem = |description: &str| json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
+    for op in paths.values_mut().filter_map(|i| i.as_object_mut()).flat_map(|i| i.values_mut()) {
+        for p in op.get_mut("parameters").and_then(|p| p.as_array_mut()).into_iter().flatten() {
+            if p["in"] == "header" && p["name"] == "Idempotency-Key" {
+                p["schema"] = json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"});
+            }
+        }
+        let json_body = op["requestBody"]["content"].get("application/json").is_some();
+        if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()).filter(|_| json_body) {
+            responses.entry("400").or_insert_with(|| problem("malformed JSON, or a missing or invalid Idempotency-Key"));
+            responses.entry("413").or_insert_with(|| problem("the body is larger than the limit"));
+            responses.entry("415").or_insert_with(|| problem("the body is not sent as application/json"));
+        }
+    }
+    // Operation ids become method names in generated clients: unique, and named for what they do.
+    for (path, method, id) in OPERATION_IDS {
+        if let Some(op) = paths.get_mut(*path).and_then(|p| p.get_mut(*method)) {
+            op["operationId"] = json!(id);
+        }
+    }
+    let link = |operation: &str, param: &str, description: &str| {
+        json!({"operationRef": operation, "parameters": {param: "$response.body#/id"}, "description": description})
+    };
+    let links = [
+        ("/v1/carts", "post", "201", vec![
+            ("GetCart", link("#/paths/~1v1~1carts~1{id}/get", "id", "read the cart")),
+            ("SyncCart", link("#/paths/~1v1~1carts~1{id}/put", "id", "sync the cart")),
+        ]),
+        ("/v1/orders", "post", "201", vec![("GetOrder", link("#/paths/~1v1~1orders~1{id}/get", "id", "read the order"))]),
+        ("/v1/products/{sku}", "put", "200", vec![
+            ("GetProduct", json!({"operationRef": "#/paths/~1v1~1products~1{sku}/get", "parameters": {"sku": "$request.path.sku"}})),
+            ("GetInventory", json!({"operationRef": "#/paths/~1v1~1inventory~1{sku}/get", "parameters": {"sku": "$request.path.sku"}})),
+        ]),
+    ];
+    for (path, method, status, ls) in links {
+        if let Some(r) = paths.get_mut(path).and_then(|p| p.get_mut(method)).and_then(|o| o["responses"].get_mut(status)) {
+            r["links"] = serde_json::Value::Object(ls.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        }
+    }
 }
 
 async fn openapi() -> Json<serde_json::Value> {
@@ -236,6 +313,22 @@ mod tests {
                 }
                 for (status, r) in op["responses"].as_object().unwrap() {
                     assert!(r["content"].get("application/json").is_none_or(|j| j["schema"]["$ref"] != "#/components/schemas/Problem"), "{method} {path} {status}");
+                }
+            }
+        }
+        // Every operation has a unique, named id; every JSON body has an example and documents
+        // the answers any body can get.
+        let mut ids = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_default().to_string();
+                assert!(OPERATION_IDS.iter().any(|(p, m, i)| p == path && m == method && *i == id), "{method} {path} has a named operationId (OPERATION_IDS)");
+                assert!(ids.insert(id.clone()), "operationId {id} is used twice");
+                if let Some(body) = op["requestBody"]["content"].get("application/json") {
+                    assert!(body.get("example").is_some() || body.get("examples").is_some(), "{method} {path} shows an example body");
+                    for status in ["400", "413", "415", "422"] {
+                        assert!(op["responses"][status]["content"]["application/problem+json"].is_object(), "{method} {path} documents {status}");
+                    }
                 }
             }
         }

@@ -18,7 +18,8 @@ use ordo_domain::Order;
 /// Place an order from `cart_id` or inline `lines`. Needs an `Idempotency-Key` header: a retry
 /// with the same key and body returns the first answer (`Idempotent-Replayed: true`); a retry
 /// while the first request is still running gets 409 `request-in-progress`.
-#[utoipa::path(post, path = "/v1/orders", tag = "orders", request_body = OrderInput,
+#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+    request_body(content = OrderInput, example = json!({"cart_id": "cart_0192f1c2a7b47e3f9d2a1b3c4d5e6f70", "payments": [{"token": "tok_5f0c6f6e2b8a4c1d9e7f3a2b1c0d9e8f", "amount": {"amount": 3800, "currency": "USD"}}], "expected_total": {"amount": 3800, "currency": "USD"}})),
     params(("Idempotency-Key" = String, Header, description = "unique per checkout attempt; reuse it to retry")),
     responses((status = 201, body = Order, description = "placed (or replayed)"),
               (status = 400, body = Problem, content_type = "application/problem+json", description = "missing or invalid Idempotency-Key, malformed JSON"),

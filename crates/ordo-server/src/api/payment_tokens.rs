@@ -25,11 +25,15 @@ use serde_json::Value;
 #[allow(dead_code)] // documents the request shape; the handler reads it field by field
 pub struct CardInput {
     /// 12 to 19 digits (spaces and dashes allowed).
+    #[schema(pattern = "^[0-9][0-9 -]{10,24}[0-9]$")]
     number: String,
+    #[schema(minimum = 1, maximum = 12)]
     exp_month: i64,
     /// Four digits (two are read as 20YY).
+    #[schema(minimum = 0, maximum = 9999)]
     exp_year: i64,
     /// 3 or 4 digits.
+    #[schema(pattern = "^[0-9]{3,4}$")]
     cvc: String,
 }
 
@@ -76,7 +80,8 @@ fn refuse_unknown_keys(v: &Value, errs: &mut FieldErrors) {
 
 /// Tokenize a card (sandbox). Test cards: 4242424242424242 approves, 4000000000000002 is
 /// declined, 4000000000009995 fails for insufficient funds.
-#[utoipa::path(post, path = "/v1/payment-tokens", tag = "payments", request_body = CardInput,
+#[utoipa::path(post, path = "/v1/payment-tokens", tag = "payments",
+    request_body(content = CardInput, example = json!({"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"})),
     params(("Idempotency-Key" = Option<String>, Header, description = "optional; a retry with the same key returns the same token")),
     responses((status = 201, body = TokenBody),
               (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),

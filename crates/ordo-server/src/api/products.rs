@@ -55,8 +55,10 @@ pub struct ProductPage {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductUpsertInput {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub price: MoneyInput,
+    #[schema(max_length = 100)]
     pub category: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -77,9 +79,9 @@ fn decode_cursor(c: &str) -> Option<String> {
 
 /// Search and page the catalog.
 #[utoipa::path(get, path = "/v1/products", tag = "catalog",
-    params(("q" = Option<String>, Query, description = "case-insensitive search in name, SKU and category"),
-           ("limit" = Option<i64>, Query, description = "1 to 100, default 20"),
-           ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("q" = Option<String>, Query, max_length = 100, description = "case-insensitive search in name, SKU and category"),
+           ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 20"),
+           ("cursor" = Option<String>, Query, max_length = 128, pattern = "^(?:2[de]|3[0-9]|4[1-9a-f]|5[0-9af]|6[1-9a-f]|7[0-9a])*$", description = "next_cursor of the previous page")),
     responses((status = 200, body = ProductPage), (status = 422, body = Problem)))]
 pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(params): Query<HashMap<String, String>>) -> Result<Json<ProductPage>, ApiError> {
     let mut errs = FieldErrors::default();
@@ -124,7 +126,7 @@ fn parse_sku_path(sku: &str) -> Result<Sku, ApiError> {
 
 /// One product with its price and availability.
 #[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalog",
-    params(("sku" = String, Path, description = "the product's SKU")),
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the product's SKU")),
     responses((status = 200, body = ProductBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(sku): PathParam) -> Result<Json<ProductBody>, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
@@ -133,8 +135,9 @@ pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Cal
 }
 
 /// Create or update a product (staff).
-#[utoipa::path(put, path = "/v1/products/{sku}", tag = "catalog", request_body = ProductUpsertInput,
-    params(("sku" = String, Path, description = "the product's SKU"),
+#[utoipa::path(put, path = "/v1/products/{sku}", tag = "catalog",
+    request_body(content = ProductUpsertInput, example = json!({"name": "Crew Tee", "price": {"amount": 1900, "currency": "USD"}, "category": "apparel", "attributes": {"color": "Black", "size": "M"}})),
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the product's SKU"),
            ("Idempotency-Key" = Option<String>, Header, description = "optional; a retry with the same key returns the first answer")),
     responses((status = 200, body = ProductBody, description = "updated"), (status = 201, body = ProductBody, description = "created"),
               (status = 400, body = Problem, content_type = "application/problem+json", description = "invalid Idempotency-Key, malformed JSON"),

@@ -15,9 +15,9 @@ use std::collections::HashMap;
 
 /// Reorder suggestions from the stored forecasts and current stock, riskiest first. Staff only.
 #[utoipa::path(get, path = "/v1/replenishment", tag = "forecasts",
-    params(("lead_time_days" = Option<i64>, Query, description = "days from order to receipt, 1 to 28, default 7"),
-           ("review_days" = Option<i64>, Query, description = "days between orders, 0 to 28, default 7"),
-           ("service_level" = Option<f64>, Query, description = "target probability of no stock-out over the lead time, 0.5 to 0.9999, default 0.95")),
+    params(("lead_time_days" = Option<i64>, Query, minimum = 1, maximum = 28, description = "days from order to receipt, 1 to 28, default 7"),
+           ("review_days" = Option<i64>, Query, minimum = 0, maximum = 28, description = "days between orders, 0 to 28, default 7"),
+           ("service_level" = Option<f64>, Query, minimum = 0.5, maximum = 0.9999, description = "target probability of no stock-out over the lead time, 0.5 to 0.9999, default 0.95")),
     responses((status = 200, body = Vec<ReplenishmentLine>),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "a term out of range"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out")))]

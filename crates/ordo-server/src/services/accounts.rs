@@ -14,9 +14,12 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignupInput {
+    #[schema(format = Email, max_length = 254, example = "ana@example.com")]
     pub email: String,
     /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// E.164, e.g. +14155550100.
     pub phone: Option<String>,

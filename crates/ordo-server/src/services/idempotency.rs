@@ -58,7 +58,9 @@ pub struct Answer {
 pub fn parse_key(v: Option<&str>, operation: Operation, required: bool) -> Result<Option<String>> {
     match v.map(str::trim) {
         None | Some("") if required => Err(ServiceError::IdempotencyKeyMissing { operation: operation.describe() }),
-        None | Some("") => Ok(None),
+        None => Ok(None),
+        // Sent but empty: the client meant to send a key and lost it; do not run unprotected.
+        Some("") => Err(ServiceError::IdempotencyKeyInvalid),
         Some(k) if k.len() > 255 || !k.bytes().all(|b| (0x21..0x7f).contains(&b)) => Err(ServiceError::IdempotencyKeyInvalid),
         Some(k) => Ok(Some(k.to_string())),
     }
