@@ -63,7 +63,7 @@ impl Store {
         .bind(tenant)
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.conn(tenant).await?)
         .await?;
         rows.iter()
             .map(|r| {

@@ -76,7 +76,7 @@ impl Store {
         }
         let (tenant, key, auths, id) = (tenant.to_string(), key.clone(), auths.to_vec(), claim_id.clone());
         let (claim, _) = self
-            .unit(move |tx| {
+            .unit(&tenant.clone(), move |tx| {
                 let (tenant, key, auths, id) = (tenant.clone(), key.clone(), auths.clone(), id.clone());
                 Box::pin(async move {
                     let now = now_ms();
@@ -135,7 +135,7 @@ impl Store {
             ));
         }
         sql.push_str(" SELECT (SELECT claim_id FROM claim)");
-        let rows = self.run_claim(&key.key, sql, args).await?;
+        let rows = self.run_claim(tenant, &key.key, sql, args).await?;
         if rows.first().map(|r| r[0].opt_text()).transpose()?.flatten().as_deref() == Some(claim_id.as_str()) {
             return Ok(Claim::Claimed { claim_id });
         }
@@ -148,7 +148,7 @@ impl Store {
     /// Stores the gateway's ids of approved authorizations (so recovery can void them by it).
     pub async fn record_gateway_authorizations(&self, tenant: &str, ids: &[(String, String)]) -> Result<()> {
         for (id, gateway_id) in ids {
-            self.follow_up_rows(
+            self.follow_up_rows(tenant, 
                 "UPDATE payment_authorizations SET gateway_authorization = $3 WHERE tenant_id = $1 AND id = $2",
                 vec![tenant.into(), id.into(), gateway_id.into()],
             )
@@ -161,7 +161,7 @@ impl Store {
     /// or `Voided` (from voiding, once the gateway released it).
     pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: AuthorizationStatus) -> Result<()> {
         for id in ids {
-            self.follow_up_rows(
+            self.follow_up_rows(tenant, 
                 "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status IN ($5, $6)",
                 vec![
                     tenant.into(),
@@ -185,7 +185,7 @@ impl Store {
         let mut claimed = Vec::new();
         for id in ids {
             let rows = self
-                .follow_up_rows(
+                .follow_up_rows(tenant, 
                     "UPDATE payment_authorizations SET status = $4, updated_at_ms = $3 \
                      WHERE tenant_id = $1 AND id = $2 AND status = $5 RETURNING id, gateway_authorization",
                     vec![
@@ -214,7 +214,7 @@ impl Store {
         .bind(older_than_ms)
         .bind(AuthorizationStatus::Pending.as_str())
         .bind(AuthorizationStatus::Voiding.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.conn(crate::ALL_TENANTS).await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -233,7 +233,7 @@ impl Store {
     pub async fn authorization_counts(&self, tenant: &str) -> Result<std::collections::BTreeMap<String, i64>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM payment_authorizations WHERE tenant_id = $1 GROUP BY status")
             .bind(tenant)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.conn(tenant).await?)
             .await?;
         rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
     }

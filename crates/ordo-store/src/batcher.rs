@@ -156,11 +156,11 @@ fn answer(job: Job, result: Result<Order, PlaceError>) {
 /// never leaves a transaction open on a pooled connection: the unit finishes, commits or rolls
 /// back, and only then is the connection handed back. A connection a failure or panic may have
 /// left mid-transaction is closed, never reused.
-pub(crate) async fn run_unit(store: &Store, f: crate::unit::UnitFn) -> Result<(crate::unit::Erased, bool), StoreError> {
-    let pool = store.read.clone();
+pub(crate) async fn run_unit(store: &Store, tenant: &str, f: crate::unit::UnitFn) -> Result<(crate::unit::Erased, bool), StoreError> {
+    let (pool, begin) = (store.read.clone(), crate::begin_scoped(tenant));
     let task = tokio::spawn(async move {
         let mut conn = pool.acquire().await?;
-        let r = std::panic::AssertUnwindSafe(crate::unit::alone(&mut Tx::Pooled(&mut conn), "BEGIN", &f)).catch_unwind().await;
+        let r = std::panic::AssertUnwindSafe(crate::unit::alone(&mut Tx::Pooled(&mut conn), &begin, &f)).catch_unwind().await;
         match r {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(e)) => {
@@ -206,6 +206,7 @@ pub(crate) struct ClaimJob {
     /// The idempotency key: claims of a batch run in key order, the order placement rounds lock
     /// idempotency rows in, so a claim batch and a round can never wait on each other in a cycle.
     pub key: String,
+    pub tenant: String,
     pub sql: String,
     pub args: Vec<crate::sql::Val>,
     pub reply: oneshot::Sender<Result<Vec<crate::sql::Row>, StoreError>>,
@@ -241,9 +242,9 @@ impl Claimer {
         Claimer { queue: tx }
     }
 
-    pub(crate) async fn run(&self, key: String, sql: String, args: Vec<crate::sql::Val>) -> Result<Vec<crate::sql::Row>, StoreError> {
+    pub(crate) async fn run(&self, tenant: &str, key: String, sql: String, args: Vec<crate::sql::Val>) -> Result<Vec<crate::sql::Row>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(ClaimJob { key, sql, args, reply }).await.map_err(|_| stopped())?;
+        self.queue.send(ClaimJob { key, tenant: tenant.to_string(), sql, args, reply }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -259,6 +260,12 @@ async fn run_claims(pool: &sqlx::AnyPool, jobs: &[ClaimJob]) -> Vec<Result<Vec<c
             return jobs.iter().map(|_| Err(StoreError::Unavailable(e.clone()))).collect();
         }
     };
+    // The batch's tenants, for the session (lone claims commit by themselves).
+    if let Err(e) = crate::set_scope(&mut conn, &crate::scopes(jobs.iter().map(|j| j.tenant.as_str()))).await {
+        conn.close_on_drop();
+        let e = e.to_string();
+        return jobs.iter().map(|_| Err(StoreError::Unavailable(e.clone()))).collect();
+    }
     if jobs.len() > 1 {
         let together = async {
             let mut tx = Tx::Pooled(&mut conn);

@@ -117,7 +117,7 @@ impl Store {
 
     pub async fn product(&self, tenant: &str, sku: &Sku) -> Result<Option<ProductView>> {
         let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2");
-        let rows = self.read_rows(&sql, vec![tenant.into(), sku.as_str().into()]).await?;
+        let rows = self.read_rows(tenant, &sql, vec![tenant.into(), sku.as_str().into()]).await?;
         rows.first().map(product_view).transpose()
     }
 
@@ -135,7 +135,7 @@ impl Store {
         if let Some(q) = q {
             args.push(like_pattern(q).into());
         }
-        self.read_rows(&sql, args).await?.iter().map(product_view).collect()
+        self.read_rows(tenant, &sql, args).await?.iter().map(product_view).collect()
     }
 
     /// Price, name and availability of the given SKUs (unknown SKUs are simply absent).
@@ -149,7 +149,7 @@ impl Store {
         );
         let mut args: Vec<Val> = vec![tenant.into()];
         args.extend(skus.iter().map(|s| Val::from(s.as_str())));
-        let rows = self.read_rows(&sql, args).await?;
+        let rows = self.read_rows(tenant, &sql, args).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in &rows {
             let v = product_view(row)?;
@@ -159,11 +159,11 @@ impl Store {
     }
 
     pub async fn count_products(&self, tenant: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1").bind(tenant).fetch_one(&self.read).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *self.conn(tenant).await?).await?)
     }
 
     pub async fn upsert_location(&self, tenant: &str, l: &Location) -> Result<()> {
-        self.write_rows(
+        self.write_rows(tenant, 
             "INSERT INTO locations (tenant_id, id, name, kind, lat, lon) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, kind = excluded.kind, lat = excluded.lat, lon = excluded.lon",
             vec![tenant.into(), l.id.as_str().into(), l.name.as_str().into(), l.kind.as_str().into(), l.lat.into(), l.lon.into()],
@@ -175,7 +175,7 @@ impl Store {
     pub async fn locations(&self, tenant: &str) -> Result<Vec<Location>> {
         let rows = sqlx::query("SELECT id, name, kind, lat, lon FROM locations WHERE tenant_id = $1 ORDER BY id")
             .bind(tenant)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.conn(tenant).await?)
             .await?;
         rows.iter()
             .map(|r| {
@@ -193,7 +193,7 @@ impl Store {
     }
 
     pub async fn upsert_customer(&self, tenant: &str, id: &str, email: &str, name: &str, phone: Option<&str>) -> Result<()> {
-        self.write_rows(
+        self.write_rows(tenant, 
             "INSERT INTO customers (tenant_id, id, email, name, phone) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET email = excluded.email, name = excluded.name, phone = excluded.phone",
             vec![tenant.into(), id.into(), email.into(), name.into(), phone.into()],
@@ -204,14 +204,14 @@ impl Store {
 
     /// A member's (email, name), if the id is known.
     pub async fn customer(&self, tenant: &str, id: &str) -> Result<Option<(String, String)>> {
-        let rows = self.read_rows("SELECT email, name FROM customers WHERE tenant_id = $1 AND id = $2", vec![tenant.into(), id.into()]).await?;
+        let rows = self.read_rows(tenant, "SELECT email, name FROM customers WHERE tenant_id = $1 AND id = $2", vec![tenant.into(), id.into()]).await?;
         rows.first().map(|r| Ok((r[0].text()?, r[1].text()?))).transpose()
     }
 
     /// Creates or replaces a promotion's definition (its usage count is kept).
     pub async fn upsert_promotion(&self, tenant: &str, p: &Promotion) -> Result<()> {
         let body = serde_json::to_string(p).map_err(corrupt)?;
-        self.write_rows(
+        self.write_rows(tenant, 
             "INSERT INTO promotions (tenant_id, code, body, usage_limit, times_used) VALUES ($1, $2, $3, $4, 0) \
              ON CONFLICT (tenant_id, code) DO UPDATE SET body = excluded.body, usage_limit = excluded.usage_limit",
             vec![tenant.into(), p.code.as_str().into(), body.into(), p.usage_limit.into()],
@@ -232,7 +232,7 @@ impl Store {
         let mut args: Vec<Val> = vec![tenant.into()];
         args.extend(codes.iter().map(Val::from));
         let mut out = HashMap::new();
-        for r in self.read_rows(&sql, args).await? {
+        for r in self.read_rows(tenant, &sql, args).await? {
             let mut p: Promotion = serde_json::from_str(&r[1].text()?).map_err(corrupt)?;
             p.times_used = r[2].int()?;
             out.insert(r[0].text()?, p);
@@ -245,7 +245,7 @@ impl Store {
         let mut out = HashMap::new();
         for c in codes {
             let rows = self
-                .read_rows(
+                .read_rows(tenant, 
                     "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
                     vec![tenant.into(), c.into(), customer_key.into()],
                 )

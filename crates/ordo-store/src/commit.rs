@@ -69,12 +69,12 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
-    async fn begin(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        tx.control(match self {
-            Scope::Transaction => "BEGIN",
-            Scope::Savepoint => "SAVEPOINT round",
-        })
-        .await
+    /// Opens a round for `tenant` (on PostgreSQL a transaction that sees that tenant's rows only).
+    async fn begin(self, tx: &mut Tx<'_>, tenant: &str) -> Result<(), StoreError> {
+        match self {
+            Scope::Transaction => tx.control(&crate::begin_scoped(tenant)).await,
+            Scope::Savepoint => tx.control("SAVEPOINT round").await,
+        }
     }
     async fn commit(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         tx.control(match self {
@@ -201,7 +201,7 @@ fn place_error(e: StoreError) -> PlaceError {
 
 async fn place_scoped(tx: &mut Tx<'_>, scope: Scope, tenant: &str, orders: Vec<NewOrder>, lock_rows: bool) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {
     let gateway_ids: Vec<(String, NewOrder)> = orders.iter().map(|o| (tenant.to_string(), o.clone())).collect();
-    scope.begin(tx).await?;
+    scope.begin(tx, tenant).await?;
     let placed = place_set(tx, tenant, orders, lock_rows).await;
     if placed.is_ok() {
         // Last in the round, on rows the round already holds: no lock is taken out of order.

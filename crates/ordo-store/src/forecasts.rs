@@ -140,7 +140,7 @@ impl Store {
     pub async fn register_model(&self, tenant: &str, m: NewModel) -> Result<i64> {
         let tenant = tenant.to_string();
         let (version, _) = self
-            .unit(move |tx| {
+            .unit(&tenant.clone(), move |tx| {
                 let (tenant, m) = (tenant.clone(), m.clone());
                 Box::pin(async move {
                     let rows = tx
@@ -180,13 +180,13 @@ impl Store {
     pub async fn models(&self, tenant: &str, name: Option<&str>) -> Result<Vec<ModelRecord>> {
         let rows = match name {
             Some(n) => {
-                self.read_rows(
+                self.read_rows(tenant, 
                     &format!("SELECT {MODEL_COLUMNS} FROM forecast_models WHERE tenant_id = $1 AND name = $2 ORDER BY name, version DESC"),
                     vec![tenant.into(), n.into()],
                 )
                 .await?
             }
-            None => self.read_rows(&format!("SELECT {MODEL_COLUMNS} FROM forecast_models WHERE tenant_id = $1 ORDER BY name, version DESC"), vec![tenant.into()]).await?,
+            None => self.read_rows(tenant, &format!("SELECT {MODEL_COLUMNS} FROM forecast_models WHERE tenant_id = $1 ORDER BY name, version DESC"), vec![tenant.into()]).await?,
         };
         rows.iter().map(|r| model_record(r)).collect()
     }
@@ -194,7 +194,7 @@ impl Store {
     /// The active version of a model and its artifact.
     pub async fn active_model(&self, tenant: &str, name: &str) -> Result<Option<(ModelRecord, String)>> {
         let rows = self
-            .read_rows(
+            .read_rows(tenant, 
                 &format!("SELECT {MODEL_COLUMNS}, artifact FROM forecast_models WHERE tenant_id = $1 AND name = $2 AND status = 'active'"),
                 vec![tenant.into(), name.into()],
             )
@@ -205,7 +205,7 @@ impl Store {
     /// One version of a model (without its artifact).
     pub async fn model_version(&self, tenant: &str, name: &str, version: i64) -> Result<Option<ModelRecord>> {
         let rows = self
-            .read_rows(
+            .read_rows(tenant, 
                 &format!("SELECT {MODEL_COLUMNS} FROM forecast_models WHERE tenant_id = $1 AND name = $2 AND version = $3"),
                 vec![tenant.into(), name.into(), version.into()],
             )
@@ -217,7 +217,7 @@ impl Store {
     /// `ModelDriftDetected` outbox event in the same transaction), or clears the flag.
     pub async fn record_model_drift(&self, tenant: &str, name: &str, version: i64, drifted: Option<serde_json::Value>) -> Result<()> {
         let (tenant, name) = (tenant.to_string(), name.to_string());
-        self.unit(move |tx| {
+        self.unit(&tenant.clone(), move |tx| {
             let (tenant, name, drifted) = (tenant.clone(), name.clone(), drifted.clone());
             Box::pin(async move {
                 let text = drifted.as_ref().map(|d| d.to_string());
@@ -258,7 +258,7 @@ impl Store {
         let (tenant, name) = (tenant.to_string(), name.to_string());
         let decide = std::sync::Arc::new(decide);
         let (outcome, _) = self
-            .unit(move |tx| {
+            .unit(&tenant.clone(), move |tx| {
                 let (tenant, name, decide) = (tenant.clone(), name.clone(), decide.clone());
                 Box::pin(async move {
                     let states = version_states(tx, &tenant, &name).await?;
@@ -280,7 +280,7 @@ impl Store {
         let tenant = tenant.to_string();
         let rows = std::sync::Arc::new(rows);
         let (n, _) = self
-            .unit(move |tx| {
+            .unit(&tenant.clone(), move |tx| {
                 let (tenant, rows) = (tenant.clone(), rows.clone());
                 Box::pin(async move {
                     let mut skus: Vec<&str> = rows.iter().map(|r| r.sku.as_str()).collect();
@@ -324,7 +324,7 @@ impl Store {
     /// The stored forecast of one SKU, by day.
     pub async fn forecast_of(&self, tenant: &str, sku: &str) -> Result<Vec<ForecastRow>> {
         let rows = self
-            .read_rows(
+            .read_rows(tenant, 
                 "SELECT sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 AND sku = $2 ORDER BY day",
                 vec![tenant.into(), sku.into()],
             )
@@ -360,7 +360,7 @@ impl Store {
         let (tenant, source) = (tenant.to_string(), source.to_string());
         let rows = std::sync::Arc::new(rows);
         let (n, _) = self
-            .unit(move |tx| {
+            .unit(&tenant.clone(), move |tx| {
                 let (tenant, source, rows) = (tenant.clone(), source.clone(), rows.clone());
                 Box::pin(async move {
                     for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -386,13 +386,13 @@ impl Store {
     /// UTC day the order was placed. Rows (sku, unix-ms day start or `YYYY-MM-DD`, units).
     pub async fn demand_history(&self, tenant: &str) -> Result<(Vec<(String, String, f64)>, Vec<(String, i64, f64)>)> {
         let imported = self
-            .read_rows("SELECT sku, day, CAST(SUM(units) AS DOUBLE PRECISION) FROM sales_history WHERE tenant_id = $1 GROUP BY sku, day", vec![tenant.into()])
+            .read_rows(tenant, "SELECT sku, day, CAST(SUM(units) AS DOUBLE PRECISION) FROM sales_history WHERE tenant_id = $1 GROUP BY sku, day", vec![tenant.into()])
             .await?
             .iter()
             .map(|r| Ok((r[0].text()?, r[1].text()?, float(&r[2])?)))
             .collect::<Result<Vec<_>>>()?;
         let placed = self
-            .read_rows(
+            .read_rows(tenant, 
                 "SELECT l.sku, o.created_at_ms, l.quantity FROM order_lines l JOIN orders o ON o.tenant_id = l.tenant_id AND o.id = l.order_id \
                  WHERE l.tenant_id = $1 AND o.status <> 'cancelled'",
                 vec![tenant.into()],
@@ -409,7 +409,7 @@ impl Store {
     /// Every stored forecast day of the tenant, by SKU then day.
     pub async fn all_forecasts(&self, tenant: &str) -> Result<Vec<ForecastRow>> {
         let rows = self
-            .read_rows(
+            .read_rows(tenant, 
                 "SELECT sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 ORDER BY sku, day",
                 vec![tenant.into()],
             )
@@ -435,7 +435,7 @@ impl Store {
 
     /// Every stock row of the tenant: (sku, location, on hand, reserved).
     pub async fn stock_positions(&self, tenant: &str) -> Result<Vec<(String, String, i64, i64)>> {
-        let rows = self.read_rows("SELECT sku, location_id, on_hand, reserved FROM stock WHERE tenant_id = $1 ORDER BY sku, location_id", vec![tenant.into()]).await?;
+        let rows = self.read_rows(tenant, "SELECT sku, location_id, on_hand, reserved FROM stock WHERE tenant_id = $1 ORDER BY sku, location_id", vec![tenant.into()]).await?;
         rows.iter().map(|r| Ok((r[0].text()?, r[1].text()?, r[2].int()?, r[3].int()?))).collect()
     }
 }

@@ -87,13 +87,13 @@ pub(crate) async fn claim(
 impl Store {
     /// The record stored for a key, if any (a cheap read before doing any work).
     pub async fn idempotency_record(&self, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
-        record(&self.read_rows(RECORD, vec![tenant.into(), key.into()]).await?)
+        record(&self.read_rows(tenant, RECORD, vec![tenant.into(), key.into()]).await?)
     }
 
     /// Releases a claim that will not become an answer (the request failed before committing
     /// anything), so a retry is evaluated afresh. A no-op if the claim is no longer this one's.
     pub async fn release_claim(&self, tenant: &str, key: &str, claim_id: &str) -> Result<()> {
-        self.follow_up_rows(
+        self.follow_up_rows(tenant, 
             "DELETE FROM idempotency WHERE tenant_id = $1 AND key = $2 AND claim_id = $3 AND status = 0",
             vec![tenant.into(), key.into(), claim_id.into()],
         )
@@ -111,6 +111,7 @@ impl Store {
         // never waits on a placement and cannot close a lock cycle with one.
         let (n, _) = self
             .unit_admitted(
+                crate::ALL_TENANTS,
                 move |tx| {
                     Box::pin(async move {
                         let sql = if tx.locks_rows() {
@@ -149,7 +150,7 @@ impl Store {
         let tenant = tenant.to_string();
         let effect = std::sync::Arc::new(effect);
         let (out, _) = self
-            .unit(move |tx| {
+            .unit(&tenant.clone(), move |tx| {
                 let (tenant, key, effect) = (tenant.clone(), key.clone(), effect.clone());
                 Box::pin(async move {
                     let now = crate::now_ms();

@@ -84,6 +84,7 @@ impl Store {
     pub async fn create_client(&self, c: &ClientRecord) -> Result<bool> {
         let rows = self
             .write_rows(
+                &c.tenant_id,
                 "INSERT INTO oauth_clients (client_id, tenant_id, secret_hash, role, scope, channel, locations, created_at_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
                 vec![
@@ -104,7 +105,8 @@ impl Store {
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         let row = sqlx::query("SELECT client_id, tenant_id, secret_hash, role, scope, channel, locations FROM oauth_clients WHERE client_id = $1")
             .bind(client_id)
-            .fetch_optional(&self.read)
+            // A credential names its tenant: the lookup spans tenants by design.
+            .fetch_optional(&mut *self.conn(crate::ALL_TENANTS).await?)
             .await?;
         row.map(|r| {
             Ok(ClientRecord {
@@ -125,7 +127,7 @@ impl Store {
     pub async fn create_user(&self, u: &UserRecord) -> Result<bool> {
         let u = u.clone();
         let (created, _) = self
-            .unit(move |tx| {
+            .unit(&u.tenant_id.clone(), move |tx| {
                 let u = u.clone();
                 Box::pin(async move {
                     let created = insert_user(tx, &u).await?;
@@ -142,7 +144,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(email)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.conn(tenant).await?)
         .await?;
         row.map(|r| user_row(&r)).transpose()
     }
@@ -151,13 +153,13 @@ impl Store {
         let row = sqlx::query("SELECT tenant_id, id, email, password_hash, name, phone, role, locations FROM users WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.conn(tenant).await?)
             .await?;
         row.map(|r| user_row(&r)).transpose()
     }
 
     pub async fn insert_refresh_token(&self, r: &RefreshRecord) -> Result<()> {
-        self.write_rows(INSERT_REFRESH, refresh_args(r)).await?;
+        self.write_rows(&r.tenant_id, INSERT_REFRESH, refresh_args(r)).await?;
         Ok(())
     }
 
@@ -173,7 +175,8 @@ impl Store {
         let hash = hash.to_string();
         let make_next = std::sync::Arc::new(make_next);
         let (outcome, _) = self
-            .unit(move |tx| {
+            // A refresh token names its tenant: the lookup spans tenants by design.
+            .unit(crate::ALL_TENANTS, move |tx| {
                 let (hash, make_next) = (hash.clone(), make_next.clone());
                 Box::pin(async move {
                     let lock = if tx.locks_rows() { " FOR UPDATE" } else { "" };
@@ -227,7 +230,7 @@ impl Store {
              WHERE publish_until_ms > $1 ORDER BY created_at_ms DESC, kid",
         )
         .bind(now_ms)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.conn(crate::ALL_TENANTS).await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -246,6 +249,7 @@ impl Store {
 
     pub async fn insert_signing_key(&self, k: &SigningKeyRecord) -> Result<()> {
         self.write_rows(
+            crate::ALL_TENANTS,
             "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at_ms, sign_until_ms, publish_until_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (kid) DO NOTHING",
             vec![

@@ -51,7 +51,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(sku.as_str())
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.conn(tenant).await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -129,14 +129,14 @@ impl Store {
         )
         .bind(tenant)
         .bind(sku.as_str())
-        .fetch_one(&self.read)
+        .fetch_one(&mut *self.conn(tenant).await?)
         .await?;
         let allocated: i64 = sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) FROM order_allocations WHERE tenant_id = $1 AND sku = $2",
         )
         .bind(tenant)
         .bind(sku.as_str())
-        .fetch_one(&self.read)
+        .fetch_one(&mut *self.conn(tenant).await?)
         .await?;
         Ok((r.try_get("on_hand")?, r.try_get("reserved")?, allocated))
     }

@@ -174,6 +174,11 @@ impl Store {
                     format!("{url}{}statement-cache-capacity=512", if url.contains('?') { '&' } else { '?' })
                 };
                 let opts = AnyConnectOptions::from_str(&url)?;
+                // Migrations run as the connecting user, on a connection of their own; the pool's
+                // sessions then act as `ordo_app`, which row-level security binds (see 0012).
+                let migrator = AnyPoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+                MIGRATE_POSTGRES.run(&migrator).await?;
+                migrator.close().await;
                 let pool = AnyPoolOptions::new()
                     .max_connections(*max_connections)
                     .acquire_timeout(Duration::from_secs(30))
@@ -181,12 +186,19 @@ impl Store {
                         Box::pin(async move {
                             // Acknowledged means durable: never relax this per session.
                             conn.execute("SET synchronous_commit = on").await?;
+                            let may_act_as_app: Option<bool> = sqlx::query_scalar(
+                                "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'ordo_app'",
+                            )
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                            if may_act_as_app == Some(true) {
+                                conn.execute("SET ROLE ordo_app").await?;
+                            }
                             Ok(())
                         })
                     })
                     .connect_with(opts)
                     .await?;
-                MIGRATE_POSTGRES.run(&pool).await?;
                 let placer = batcher::Placer::start(pool.clone(), batch);
                 let claimer = batcher::Claimer::start(pool.clone(), batch.max_orders);
                 Store { read: pool, engine: Engine::Postgres { placer, claimer } }
@@ -238,7 +250,7 @@ impl Store {
         match &self.engine {
             Engine::Sqlite { .. } => {
                 let r = self
-                    .unit(move |tx| {
+                    .unit(ALL_TENANTS, move |tx| {
                         let batch = batch.clone();
                         Box::pin(async move { Ok((commit::place_batch(tx, commit::Scope::Savepoint, batch).await, true)) })
                     })
@@ -258,15 +270,15 @@ impl Store {
 
     /// Runs a unit of write logic in the write path's transaction (see `unit.rs`): `f` returns
     /// its value and whether its writes stand. Returns after the commit.
-    pub async fn unit<T, F>(&self, f: F) -> Result<(T, bool)>
+    pub async fn unit<T, F>(&self, tenant: &str, f: F) -> Result<(T, bool)>
     where
         T: Send + 'static,
         F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
     {
-        self.unit_admitted(f, writer::Admission::New).await
+        self.unit_admitted(tenant, f, writer::Admission::New).await
     }
 
-    pub(crate) async fn unit_admitted<T, F>(&self, f: F, admission: writer::Admission) -> Result<(T, bool)>
+    pub(crate) async fn unit_admitted<T, F>(&self, tenant: &str, f: F, admission: writer::Admission) -> Result<(T, bool)>
     where
         T: Send + 'static,
         F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
@@ -274,30 +286,31 @@ impl Store {
         let f = unit::erase(f);
         let (v, keep) = match &self.engine {
             Engine::Sqlite { writer, .. } => writer.unit(f, admission).await?,
-            Engine::Postgres { .. } => batcher::run_unit(self, f).await?,
+            Engine::Postgres { .. } => batcher::run_unit(self, tenant, f).await?,
         };
         let v = v.downcast::<T>().map_err(|_| corrupt("a write unit returned a value of the wrong type"))?;
         Ok((*v, keep))
     }
 
     /// Runs one write statement in the write path; returns its rows (for `RETURNING`).
-    pub(crate) async fn write_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
-        self.write_rows_admitted(sql, args, writer::Admission::New).await
+    pub(crate) async fn write_rows(&self, tenant: &str, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        self.write_rows_admitted(tenant, sql, args, writer::Admission::New).await
     }
 
     /// A write that finishes work already accepted (a void, a claim release): never refused
     /// for a full queue.
-    pub(crate) async fn follow_up_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
-        self.write_rows_admitted(sql, args, writer::Admission::FollowUp).await
+    pub(crate) async fn follow_up_rows(&self, tenant: &str, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+        self.write_rows_admitted(tenant, sql, args, writer::Admission::FollowUp).await
     }
 
-    async fn write_rows_admitted(&self, sql: &str, args: Vec<sql::Val>, admission: writer::Admission) -> Result<Vec<sql::Row>> {
+    async fn write_rows_admitted(&self, tenant: &str, sql: &str, args: Vec<sql::Val>, admission: writer::Admission) -> Result<Vec<sql::Row>> {
         use sql::Sql;
         let sql = sql.to_string();
         match &self.engine {
             Engine::Sqlite { .. } => {
                 let (rows, _) = self
                     .unit_admitted(
+                        tenant,
                         move |tx| {
                             let (sql, args) = (sql.clone(), args.clone());
                             Box::pin(async move { Ok((tx.rows(&sql, args).await?, true)) })
@@ -308,8 +321,8 @@ impl Store {
                 Ok(rows)
             }
             Engine::Postgres { .. } => {
-                // A single statement commits by itself: one round trip.
-                let mut conn = self.read.acquire().await?;
+                // A single statement commits by itself.
+                let mut conn = self.conn(tenant).await?;
                 (*conn).rows(&sql, args).await
             }
         }
@@ -340,15 +353,29 @@ impl Store {
     }
 
     /// Runs one read query: inline on SQLite, on the pool on PostgreSQL.
-    pub(crate) async fn read_rows(&self, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+    pub(crate) async fn read_rows(&self, tenant: &str, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
         use sql::Sql;
         match &self.engine {
             Engine::Sqlite { readers, .. } => readers.rows(sql, &args),
             Engine::Postgres { .. } => {
-                let mut conn = self.read.acquire().await?;
+                let mut conn = self.conn(tenant).await?;
                 (*conn).rows(sql, args).await
             }
         }
+    }
+
+    /// A pooled connection that sees the rows of `scope` only: on PostgreSQL, row-level security
+    /// admits a row when its `tenant_id` is one of the tenants in the session's `ordo.tenants`
+    /// (set here, on every checkout of a connection from the pool, before any query runs). A
+    /// query that forgets its tenant filter sees this scope's rows, never another tenant's.
+    /// `scope` is a tenant id, several joined by `scopes`, or `ALL_TENANTS` (work that spans
+    /// tenants by design: recovery sweeps, resolving a credential to its tenant).
+    pub(crate) async fn conn(&self, scope: &str) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        let mut conn = self.read.acquire().await?;
+        if self.backend() == Backend::Postgres {
+            set_scope(&mut conn, scope).await?;
+        }
+        Ok(conn)
     }
 
     /// PostgreSQL's count of deadlocks detected in this database (`pg_stat_database`; a backend
@@ -384,7 +411,7 @@ impl Store {
         let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE tenant_id = $1 AND key = $2")
             .bind(tenant)
             .bind(key)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.conn(tenant).await?)
             .await?;
         Ok(v)
     }
@@ -392,7 +419,7 @@ impl Store {
     /// The marker's value, set to `value` first if it had none (whoever sets it first wins;
     /// every caller gets the same value back).
     pub async fn meta_or_insert(&self, tenant: &str, key: &str, value: &str) -> Result<String> {
-        self.write_rows(
+        self.write_rows(tenant, 
             "INSERT INTO meta (tenant_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key) DO NOTHING",
             vec![tenant.into(), key.into(), value.into()],
         )
@@ -401,7 +428,7 @@ impl Store {
     }
 
     pub async fn set_meta(&self, tenant: &str, key: &str, value: &str) -> Result<()> {
-        self.write_rows(
+        self.write_rows(tenant, 
             "INSERT INTO meta (tenant_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value",
             vec![tenant.into(), key.into(), value.into()],
         )
@@ -414,7 +441,7 @@ impl Store {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE tenant_id = $1 AND event_type = $2")
             .bind(tenant)
             .bind(event_type)
-            .fetch_one(&self.read)
+            .fetch_one(&mut *self.conn(tenant).await?)
             .await?;
         Ok(n)
     }
@@ -432,6 +459,29 @@ fn sqlite_pragmas<'c>(
         conn.execute("PRAGMA busy_timeout = 10000").await?;
         Ok(())
     })
+}
+
+/// The scope of work that spans tenants by design (see `Store::conn`).
+pub(crate) const ALL_TENANTS: &str = "*";
+
+/// The scope of several tenants (a placement or claim batch mixes them).
+pub(crate) fn scopes<'a>(tenants: impl IntoIterator<Item = &'a str>) -> String {
+    let mut v: Vec<&str> = tenants.into_iter().collect();
+    v.sort_unstable();
+    v.dedup();
+    v.join("\u{1f}")
+}
+
+/// `BEGIN` for a PostgreSQL transaction that sees `scope`'s rows only: the scope is set for the
+/// transaction in the same round trip (a simple-protocol batch), so it costs nothing.
+pub(crate) fn begin_scoped(scope: &str) -> String {
+    format!("BEGIN; SELECT set_config('ordo.tenants', '{}', true)", scope.replace('\'', "''"))
+}
+
+/// Sets the session's row-level security scope (PostgreSQL).
+pub(crate) async fn set_scope(conn: &mut sqlx::AnyConnection, scope: &str) -> Result<()> {
+    sqlx::query("SELECT set_config('ordo.tenants', $1, false)").bind(scope).execute(conn).await?;
+    Ok(())
 }
 
 /// `$from, $from+1, …` placeholders for an `IN (…)` list of `n` values.
@@ -462,10 +512,10 @@ fn place_outcome(r: &std::result::Result<ordo_domain::Order, orders::PlaceError>
 
 impl Store {
     /// Runs a checkout's claim statement through the PostgreSQL claim worker (shared commits).
-    pub(crate) async fn run_claim(&self, key: &str, sql: String, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+    pub(crate) async fn run_claim(&self, tenant: &str, key: &str, sql: String, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
         match &self.engine {
-            Engine::Postgres { claimer, .. } => claimer.run(key.to_string(), sql, args).await,
-            Engine::Sqlite { .. } => self.write_rows(&sql, args).await,
+            Engine::Postgres { claimer, .. } => claimer.run(tenant, key.to_string(), sql, args).await,
+            Engine::Sqlite { .. } => self.write_rows(tenant, &sql, args).await,
         }
     }
 }

@@ -66,7 +66,7 @@ impl Store {
             Some(n) => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND number = $2").bind(tenant).bind(n.as_str().to_string()),
             None => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id_or_number.to_string()),
         }
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.conn(tenant).await?)
         .await?;
         row.map(|r| {
             let body: String = r.try_get("body")?;
@@ -76,6 +76,6 @@ impl Store {
     }
 
     pub async fn count_orders(&self, tenant: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE tenant_id = $1").bind(tenant).fetch_one(&self.read).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *self.conn(tenant).await?).await?)
     }
 }

@@ -42,7 +42,52 @@ pub async fn test_storage(tmp: &std::path::Path) -> Result<StorageConfig, StoreE
 /// Whether storage refuses to update or delete audit entries of `tenant` (it must: the log is
 /// append-only). Tries both through the write path; each attempt must fail.
 pub async fn audit_log_refuses_changes(store: &crate::Store, tenant: &str) -> bool {
-    let update = store.write_rows("UPDATE audit_log SET actor = 'someone else' WHERE tenant_id = $1", vec![tenant.into()]).await;
-    let delete = store.write_rows("DELETE FROM audit_log WHERE tenant_id = $1", vec![tenant.into()]).await;
+    let update = store.write_rows(tenant, "UPDATE audit_log SET actor = 'someone else' WHERE tenant_id = $1", vec![tenant.into()]).await;
+    let delete = store.write_rows(tenant, "DELETE FROM audit_log WHERE tenant_id = $1", vec![tenant.into()]).await;
     update.is_err() && delete.is_err()
+}
+
+/// What a session of the application sees on PostgreSQL with row-level security, queried
+/// without any tenant filter (`None` on SQLite, which has one tenant column and no policies).
+#[derive(Debug)]
+pub struct RowSecurityReport {
+    /// `current_user` of the application's sessions.
+    pub session_role: String,
+    /// Products seen with no scope set, with `a`'s scope, and `b`'s rows seen with `a`'s scope.
+    pub unscoped: i64,
+    pub scoped_to_a: i64,
+    pub b_seen_from_a: i64,
+    /// Products of `a` counted with an explicit filter, as the superuser (the truth).
+    pub a_truth: i64,
+    /// Whether writing a row of `b` in `a`'s scope was refused.
+    pub cross_write_refused: bool,
+    /// Tables with a tenant_id whose row-level security is not enabled and forced.
+    pub unprotected_tables: Vec<String>,
+}
+
+pub async fn row_security_report(store: &crate::Store, a: &str, b: &str) -> Result<Option<RowSecurityReport>, StoreError> {
+    use sqlx::Row as _;
+    if store.backend() != crate::Backend::Postgres {
+        return Ok(None);
+    }
+    let mut conn = store.conn("").await?;
+    let session_role: String = sqlx::query_scalar("SELECT CAST(current_user AS TEXT)").fetch_one(&mut *conn).await?;
+    let unscoped: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&mut *conn).await?;
+    drop(conn);
+    let mut conn = store.conn(a).await?;
+    let scoped_to_a: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products").fetch_one(&mut *conn).await?;
+    let b_seen_from_a: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1").bind(b).fetch_one(&mut *conn).await?;
+    let cross_write_refused = sqlx::query("INSERT INTO meta (tenant_id, key, value) VALUES ($1, 'rls-probe', 'x')").bind(b).execute(&mut *conn).await.is_err();
+    drop(conn);
+    let mut conn = store.conn(crate::ALL_TENANTS).await?;
+    let a_truth: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1").bind(a).fetch_one(&mut *conn).await?;
+    let rows = sqlx::query(
+        "SELECT CAST(c.relname AS TEXT) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN information_schema.columns col ON col.table_schema = n.nspname AND col.table_name = c.relname AND col.column_name = 'tenant_id' \
+         WHERE n.nspname = current_schema() AND c.relkind = 'r' AND NOT (c.relrowsecurity AND c.relforcerowsecurity) ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let unprotected_tables = rows.iter().map(|r| r.try_get::<String, _>("name")).collect::<Result<_, _>>()?;
+    Ok(Some(RowSecurityReport { session_role, unscoped, scoped_to_a, b_seen_from_a, a_truth, cross_write_refused, unprotected_tables }))
 }

@@ -569,3 +569,26 @@ async fn a_placement_stores_its_gateway_ids_even_when_it_fails() {
     let gw = stale.iter().find(|s| s.id == "pa_gw").and_then(|s| s.gateway_authorization.clone());
     assert_eq!(gw.as_deref(), Some("auth_x"));
 }
+
+/// PostgreSQL row-level security: the application's sessions run as a role the policies bind;
+/// a query with no tenant filter sees nothing without a scope and only its tenant's rows with
+/// one; another tenant's rows can be neither read nor written; every tenant table is covered.
+#[tokio::test]
+async fn postgres_row_level_security_confines_every_query_to_its_tenant() {
+    let f = fixture().await;
+    f.product("RLS-A1", 100, &[]).await;
+    f.product("RLS-A2", 100, &[]).await;
+    let other = ProductUpsert { sku: sku("RLS-B1"), name: "b".into(), price: usd(100), category: None, attributes: Default::default() };
+    f.store.upsert_product("t2", &other, None).await.unwrap();
+    let Some(r) = ordo_store::testing::row_security_report(&f.store, T, "t2").await.unwrap() else {
+        eprintln!("row-level security is PostgreSQL's; SQLite has nothing to check");
+        return;
+    };
+    assert_eq!(r.session_role, "ordo_app", "sessions act as the role row-level security binds");
+    assert_eq!(r.unscoped, 0, "no scope, no rows");
+    assert_eq!(r.a_truth, 2);
+    assert_eq!(r.scoped_to_a, r.a_truth, "a scope sees exactly its tenant's rows, with no tenant filter in the query");
+    assert_eq!(r.b_seen_from_a, 0, "another tenant's rows are invisible even when asked for by name");
+    assert!(r.cross_write_refused, "a row of another tenant cannot be written");
+    assert!(r.unprotected_tables.is_empty(), "tables without forced row-level security: {:?}", r.unprotected_tables);
+}
