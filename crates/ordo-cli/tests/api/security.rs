@@ -345,7 +345,43 @@ async fn one_tenant_can_neither_read_nor_change_another() {
     assert_eq!(app.inventory("SECRET-1").await["on_hand"], 5);
     let order_now: Value = app.get(&format!("/v1/orders/{id}")).await.json().await.unwrap();
     assert_eq!(order_now["id"], order["id"]);
-    let _ = Duration::ZERO;
+
+    // The rest of the routes: syncing default's cart, ordering from it or paying with its
+    // token, reading its forecasts, replenishment and audit log.
+    let mut covered = vec![
+        ("GET", "/v1/orders/{id}"), ("GET", "/v1/inventory/{sku}"), ("GET", "/v1/products/{sku}"), ("GET", "/v1/products"),
+        ("GET", "/v1/carts/{id}"), ("POST", "/v1/inventory/adjustments"), ("PUT", "/v1/products/{sku}"),
+    ];
+    let r = acme_app.put(app.url(&format!("/v1/carts/{cart_id}"))).json(&json!({"lines": [{"sku": "SECRET-1", "quantity": 2}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "another tenant's cart cannot be synced");
+    covered.push(("PUT", "/v1/carts/{id}"));
+    let token = app.token("4242424242424242").await;
+    let from_cart = json!({"cart_id": cart_id, "payments": [{"token": token, "amount": {"amount": total, "currency": "USD"}}]});
+    let r = acme_app.post(app.url("/v1/orders")).header("Idempotency-Key", "steal-cart").json(&from_cart).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "another tenant's cart and token are unknown here");
+    let problem: Value = r.json().await.unwrap();
+    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().filter_map(|e| e["path"].as_str()).collect();
+    assert!(fields.contains(&"cart_id"), "{problem}");
+    let r = acme_app.post(app.url("/v1/orders")).header("Idempotency-Key", "steal-token").json(&inline_order("SECRET-1", 1, &token, 1)).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(app.get(&format!("/v1/carts/{cart_id}")).await.status(), StatusCode::OK, "the cart is untouched and still default's");
+    covered.extend([("POST", "/v1/orders"), ("POST", "/v1/carts"), ("POST", "/v1/payment-tokens")]);
+    let r = acme.get(app.url("/v1/forecasts/SECRET-1")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let lines: Value = acme.get(app.url("/v1/replenishment")).send().await.unwrap().json().await.unwrap();
+    assert!(lines.as_array().unwrap().iter().all(|l| l["sku"] != "SECRET-1" || l["on_hand"] == 0), "{lines}");
+    let audit: Value = acme.get(app.url("/v1/audit")).send().await.unwrap().json().await.unwrap();
+    let entries = audit["items"].as_array().unwrap();
+    assert!(entries.iter().all(|e| e["after"]["price"]["amount"] != 4200), "default's audit entries stay default's: {audit}");
+    assert_eq!(entries.len(), 1, "acme sees its own product upsert only: {audit}");
+    covered.extend([("GET", "/v1/forecasts/{sku}"), ("GET", "/v1/replenishment"), ("GET", "/v1/audit")]);
+    // Every route that holds tenant data is covered above: a new one must be added here.
+    let global = ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/v1/auth/token", "/v1/auth/signup"];
+    for (e, _) in ordo_server::api::endpoints() {
+        if e.documented && !global.contains(&e.path) {
+            assert!(covered.contains(&(e.method.as_str(), e.path)), "{} {} has no cross-tenant check in this test", e.method, e.path);
+        }
+    }
 }
 
 /// An authority over the app's storage (its signing keys), to mint tokens of another tenant.
