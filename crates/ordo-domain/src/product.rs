@@ -3,6 +3,8 @@
 use crate::error::{FieldError, invalid};
 use crate::ids::{LocationId, Sku};
 use crate::money::Money;
+use crate::network::{Capability, CutOff};
+use crate::CountryCode;
 use serde::{Deserialize, Serialize};
 
 /// A positive number of units, at most 10 000 per line.
@@ -45,6 +47,8 @@ pub struct Product {
     pub price: Money,
     pub category: Option<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub fulfilment: crate::network::Fulfilment,
     pub updated_at_ms: i64,
 }
 
@@ -79,7 +83,8 @@ impl LocationKind {
     }
 }
 
-/// A fulfillment node with coordinates (WGS84 degrees).
+/// A fulfillment node: where it is (WGS84 degrees), where it ships, what it can handle, how many
+/// packages a day it can send, its daily cut-off and what a package from it costs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Location {
     #[schema(value_type = String)]
@@ -88,4 +93,50 @@ pub struct Location {
     pub kind: LocationKind,
     pub lat: f64,
     pub lon: f64,
+    /// Where the node is (ISO 3166-1 alpha-2).
+    #[schema(value_type = Option<String>)]
+    pub country: Option<CountryCode>,
+    /// Countries it ships to; empty: everywhere.
+    #[schema(value_type = Vec<String>)]
+    pub ships_to: Vec<CountryCode>,
+    pub capabilities: Vec<Capability>,
+    /// Packages a day; `None`: unlimited.
+    pub daily_capacity: Option<u32>,
+    /// `HH:MM`, 24-hour clock, in `timezone`.
+    #[schema(value_type = Option<String>, example = "17:00")]
+    pub cutoff: Option<CutOff>,
+    /// IANA time zone of the cut-off and of "today" (`None`: UTC).
+    pub timezone: Option<String>,
+    /// Cost of preparing one package.
+    pub handling_cost: Money,
+    /// Cost of carrying one package 100 km (great-circle).
+    pub cost_per_100km: Money,
+    pub active: bool,
+}
+
+impl Location {
+    /// A node with the network defaults: ships everywhere, no special capabilities, unlimited,
+    /// no cut-off, free, active.
+    pub fn new(id: LocationId, name: impl Into<String>, kind: LocationKind, lat: f64, lon: f64) -> Self {
+        let usd = crate::Currency::parse("USD").expect("USD is a currency");
+        Location {
+            id,
+            name: name.into(),
+            kind,
+            lat,
+            lon,
+            country: None,
+            ships_to: Vec::new(),
+            capabilities: Vec::new(),
+            daily_capacity: None,
+            cutoff: None,
+            timezone: None,
+            handling_cost: Money::new(0, usd),
+            cost_per_100km: Money::new(0, usd),
+            active: true,
+        }
+    }
+    pub fn can(&self, c: Capability) -> bool {
+        self.capabilities.contains(&c)
+    }
 }

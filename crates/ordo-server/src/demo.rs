@@ -5,7 +5,7 @@
 //! secrets the CLI prints once at start-up.
 
 use ordo_domain::promotion::{BuyXGetY, Promotion, PromotionKind};
-use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Sku};
+use ordo_domain::{Capability, CountryCode, Currency, CutOff, Fulfilment, Location, LocationId, LocationKind, Money, Sku};
 use ordo_store::{Adjustment, ProductUpsert, StockChange, Store, StoreError};
 
 const MARKER: &str = "demo_seeded";
@@ -23,6 +23,18 @@ const CATEGORIES: &[(&str, &str, &[&str], i64)] = &[
 const COLORS: &[&str] = &["Black", "White", "Navy", "Olive", "Sand", "Red"];
 const SIZES: &[&str] = &["S", "M"];
 
+/// A plausible shipping weight of one unit of the category.
+fn weight_grams(category: &str) -> u32 {
+    match category {
+        "footwear" => 1100,
+        "bags" => 800,
+        "home" => 450,
+        "electronics" => 300,
+        "outdoor" => 400,
+        _ => 250,
+    }
+}
+
 fn usd() -> Currency {
     Currency::parse("USD").expect("USD exists")
 }
@@ -36,11 +48,25 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
     if store.meta(tenant, MARKER).await?.is_some() {
         return Ok(false);
     }
+    // Four nodes with realistic network settings: where they ship, what they can handle, how many
+    // packages a day, the day's last pickup in their own time zone, and what a package costs.
+    let node = |id_: &str, name: &str, kind, lat, lon, (tz, cutoff, capacity): (&str, &str, u32), (handling, per_100km): (i64, i64), capabilities: &[Capability]| {
+        let mut l = Location::new(id(id_), name, kind, lat, lon);
+        l.country = CountryCode::parse("US").ok();
+        l.ships_to = ["US", "CA"].iter().filter_map(|c| CountryCode::parse(c).ok()).collect();
+        l.capabilities = capabilities.to_vec();
+        l.daily_capacity = Some(capacity);
+        l.cutoff = CutOff::parse(cutoff).ok();
+        l.timezone = Some(tz.to_string());
+        l.handling_cost = Money::new(handling, usd());
+        l.cost_per_100km = Money::new(per_100km, usd());
+        l
+    };
     let locations = [
-        Location { id: id("wh-east"), name: "East Coast DC (Newark, NJ)".into(), kind: LocationKind::Warehouse, lat: 40.7357, lon: -74.1724 },
-        Location { id: id("wh-west"), name: "West Coast DC (Reno, NV)".into(), kind: LocationKind::Warehouse, lat: 39.5296, lon: -119.8138 },
-        Location { id: id("store-chicago"), name: "Chicago Flagship Store".into(), kind: LocationKind::Store, lat: 41.8864, lon: -87.6245 },
-        Location { id: id("3pl-dallas"), name: "Dallas 3PL".into(), kind: LocationKind::ThirdParty, lat: 32.7767, lon: -96.7970 },
+        node("wh-east", "East Coast DC (Newark, NJ)", LocationKind::Warehouse, 40.7357, -74.1724, ("America/New_York", "17:00", 5000), (350, 40), &[Capability::Hazmat, Capability::Oversize]),
+        node("wh-west", "West Coast DC (Reno, NV)", LocationKind::Warehouse, 39.5296, -119.8138, ("America/Los_Angeles", "17:00", 5000), (350, 40), &[Capability::ColdChain, Capability::Oversize]),
+        node("store-chicago", "Chicago Flagship Store", LocationKind::Store, 41.8864, -87.6245, ("America/Chicago", "15:00", 200), (500, 45), &[]),
+        node("3pl-dallas", "Dallas 3PL", LocationKind::ThirdParty, 32.7767, -96.7970, ("America/Chicago", "16:00", 2000), (300, 50), &[Capability::Hazmat]),
     ];
     for l in &locations {
         store.upsert_location(tenant, l).await?;
@@ -65,6 +91,8 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
                                 price: Money::new(price, usd()),
                                 category: Some(category.to_string()),
                                 attributes,
+                                // Lithium batteries travel as dangerous goods.
+                                fulfilment: Fulfilment { hazmat: *name == "Power Bank", cold_chain: false, weight_grams: Some(weight_grams(category)) },
                             },
                             None,
                         )

@@ -5,10 +5,9 @@ use crate::audit::AuditEntry;
 use crate::{Result, Store, corrupt, now_ms, placeholders};
 use ordo_domain::pricing::CatalogEntry;
 use ordo_domain::promotion::Promotion;
-use ordo_domain::{Currency, Location, LocationId, LocationKind, Money, Product, Sku};
+use ordo_domain::{Capability, CountryCode, Currency, CutOff, Location, LocationId, LocationKind, Money, Product, Sku};
 use crate::idempotency::{IdempotencyKey, Idempotent, Render};
 use crate::sql::{Row, Sql, Val};
-use sqlx::Row as _;
 use std::collections::HashMap;
 
 /// A product as the catalog API shows it: the product plus units available across the network.
@@ -26,10 +25,12 @@ pub struct ProductUpsert {
     pub price: Money,
     pub category: Option<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub fulfilment: ordo_domain::Fulfilment,
 }
 
 const PRODUCT_COLUMNS: &str = "p.sku, p.name, p.category, p.attributes, p.price_amount, p.currency, p.updated_at_ms, \
-     (SELECT CAST(COALESCE(SUM(s.on_hand - s.reserved), 0) AS BIGINT) FROM stock s WHERE s.tenant_id = p.tenant_id AND s.sku = p.sku) AS available";
+     (SELECT CAST(COALESCE(SUM(s.on_hand - s.reserved), 0) AS BIGINT) FROM stock s WHERE s.tenant_id = p.tenant_id AND s.sku = p.sku) AS available, \
+     p.hazmat, p.cold_chain, p.weight_grams";
 
 /// Decodes a row of `PRODUCT_COLUMNS`.
 fn product_view(r: &Row) -> Result<ProductView> {
@@ -40,6 +41,11 @@ fn product_view(r: &Row) -> Result<ProductView> {
         price: Money::new(r[4].int()?, Currency::parse(&r[5].text()?).map_err(|_| corrupt("currency"))?),
         category: r[2].opt_text()?,
         attributes: serde_json::from_str(&r[3].text()?).map_err(corrupt)?,
+        fulfilment: ordo_domain::Fulfilment {
+            hazmat: r[8].int()? != 0,
+            cold_chain: r[9].int()? != 0,
+            weight_grams: r[10].opt_int()?.map(|g| g.clamp(0, u32::MAX as i64) as u32),
+        },
         updated_at_ms: r[6].int()?,
     };
     Ok(ProductView { product, available: r[7].int()?.max(0) })
@@ -83,11 +89,12 @@ impl Store {
                 let existed = before.is_some();
                 let attributes = serde_json::Value::Object(p.attributes.clone()).to_string();
                 tx.exec(
-                    "INSERT INTO products (tenant_id, sku, name, name_lc, category, attributes, price_amount, currency, updated_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO products (tenant_id, sku, name, name_lc, category, attributes, price_amount, currency, updated_at_ms, \
+                     hazmat, cold_chain, weight_grams) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT (tenant_id, sku) DO UPDATE SET name = excluded.name, name_lc = excluded.name_lc, \
                      category = excluded.category, attributes = excluded.attributes, price_amount = excluded.price_amount, \
-                     currency = excluded.currency, updated_at_ms = excluded.updated_at_ms",
+                     currency = excluded.currency, updated_at_ms = excluded.updated_at_ms, hazmat = excluded.hazmat, \
+                     cold_chain = excluded.cold_chain, weight_grams = excluded.weight_grams",
                     vec![
                         t.as_str().into(),
                         p.sku.as_str().into(),
@@ -98,6 +105,9 @@ impl Store {
                         p.price.amount.into(),
                         p.price.currency.code().into(),
                         now_ms().into(),
+                        i64::from(p.fulfilment.hazmat).into(),
+                        i64::from(p.fulfilment.cold_chain).into(),
+                        p.fulfilment.weight_grams.map(i64::from).into(),
                     ],
                 )
                 .await?;
@@ -106,7 +116,7 @@ impl Store {
                 let view = rows.first().map(product_view).transpose()?.ok_or_else(|| corrupt("product vanished after upsert"))?;
                 if let Some(who) = &audit {
                     let action = if existed { "product.updated" } else { "product.created" };
-                    let state = |v: &ProductView| serde_json::json!({"name": v.product.name, "price": v.product.price.amount, "currency": v.product.price.currency.code(), "category": v.product.category}).to_string();
+                    let state = |v: &ProductView| serde_json::json!({"name": v.product.name, "price": v.product.price.amount, "currency": v.product.price.currency.code(), "category": v.product.category, "fulfilment": v.product.fulfilment}).to_string();
                     crate::audit::append(tx, &t, who, action, &format!("product:{}", p.sku), before.as_ref().map(state), Some(state(&view))).await?;
                 }
                 Ok(((view, !existed), true))
@@ -162,34 +172,58 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *self.conn(tenant).await?).await?)
     }
 
+    /// Creates or replaces a location (every field).
     pub async fn upsert_location(&self, tenant: &str, l: &Location) -> Result<()> {
-        self.write_rows(tenant, 
-            "INSERT INTO locations (tenant_id, id, name, kind, lat, lon) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, kind = excluded.kind, lat = excluded.lat, lon = excluded.lon",
-            vec![tenant.into(), l.id.as_str().into(), l.name.as_str().into(), l.kind.as_str().into(), l.lat.into(), l.lon.into()],
-        )
-        .await?;
+        self.write_rows(tenant, UPSERT_LOCATION, location_args(tenant, l)).await?;
         Ok(())
     }
 
-    pub async fn locations(&self, tenant: &str) -> Result<Vec<Location>> {
-        let rows = sqlx::query("SELECT id, name, kind, lat, lon FROM locations WHERE tenant_id = $1 ORDER BY id")
-            .bind(tenant)
-            .fetch_all(&mut *self.conn(tenant).await?)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                let id: String = r.try_get("id")?;
-                let kind: String = r.try_get("kind")?;
-                Ok(Location {
-                    id: LocationId::parse(&id).map_err(|_| corrupt("location id"))?,
-                    name: r.try_get("name")?,
-                    kind: LocationKind::parse(&kind).map_err(|_| corrupt("location kind"))?,
-                    lat: r.try_get("lat")?,
-                    lon: r.try_get("lon")?,
+    /// Creates or replaces a location in one commit with its audit entry; whether it was created.
+    pub async fn upsert_location_audited(&self, tenant: &str, l: &Location, audit: Option<AuditEntry>) -> Result<bool> {
+        let (t, l) = (tenant.to_string(), l.clone());
+        let (created, _) = self
+            .unit(tenant, move |tx| {
+                let (t, l, audit) = (t.clone(), l.clone(), audit.clone());
+                Box::pin(async move {
+                    let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND id = $2");
+                    let before = tx.rows(&sql, vec![t.as_str().into(), l.id.as_str().into()]).await?.first().map(location_row).transpose()?;
+                    tx.exec(UPSERT_LOCATION, location_args(&t, &l)).await?;
+                    if let Some(who) = &audit {
+                        let state = |v: &Location| serde_json::to_string(v).unwrap_or_default();
+                        let action = if before.is_some() { "location.updated" } else { "location.created" };
+                        crate::audit::append(tx, &t, who, action, &format!("location:{}", l.id), before.as_ref().map(state), Some(state(&l))).await?;
+                    }
+                    Ok((before.is_none(), true))
                 })
             })
-            .collect()
+            .await?;
+        Ok(created)
+    }
+
+    /// Every location of the tenant, by id.
+    pub async fn locations(&self, tenant: &str) -> Result<Vec<Location>> {
+        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 ORDER BY id");
+        self.read_rows(tenant, &sql, vec![tenant.into()]).await?.iter().map(location_row).collect()
+    }
+
+    pub async fn location(&self, tenant: &str, id: &LocationId) -> Result<Option<Location>> {
+        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND id = $2");
+        self.read_rows(tenant, &sql, vec![tenant.into(), id.as_str().into()]).await?.first().map(location_row).transpose()
+    }
+
+    /// Packages routed to each location by orders placed at or after `since_ms` (one package per
+    /// order and location).
+    pub async fn packages_since(&self, tenant: &str, since_ms: i64) -> Result<HashMap<String, i64>> {
+        let rows = self
+            .read_rows(
+                tenant,
+                "SELECT a.location_id, CAST(COUNT(DISTINCT a.order_id) AS BIGINT) FROM order_allocations a \
+                 JOIN orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
+                 WHERE a.tenant_id = $1 AND o.created_at_ms >= $2 GROUP BY a.location_id",
+                vec![tenant.into(), since_ms.into()],
+            )
+            .await?;
+        rows.iter().map(|r| Ok((r[0].text()?, r[1].int()?))).collect()
     }
 
     pub async fn upsert_customer(&self, tenant: &str, id: &str, email: &str, name: &str, phone: Option<&str>) -> Result<()> {
@@ -265,4 +299,57 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(like_pattern("50%_Off"), "%50\\%\\_off%");
     }
+}
+
+const LOCATION_COLUMNS: &str = "id, name, kind, lat, lon, country, ships_to, capabilities, daily_capacity, cutoff, timezone, \
+     handling_cost, cost_per_100km, cost_currency, active";
+
+const UPSERT_LOCATION: &str = "INSERT INTO locations (tenant_id, id, name, kind, lat, lon, country, ships_to, capabilities, daily_capacity, \
+     cutoff, timezone, handling_cost, cost_per_100km, cost_currency, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (tenant_id, id) DO UPDATE SET name = excluded.name, kind = excluded.kind, lat = excluded.lat, lon = excluded.lon, \
+     country = excluded.country, ships_to = excluded.ships_to, capabilities = excluded.capabilities, daily_capacity = excluded.daily_capacity, \
+     cutoff = excluded.cutoff, timezone = excluded.timezone, handling_cost = excluded.handling_cost, cost_per_100km = excluded.cost_per_100km, \
+     cost_currency = excluded.cost_currency, active = excluded.active";
+
+fn location_args(tenant: &str, l: &Location) -> Vec<Val> {
+    let json = |v: Vec<&str>| serde_json::to_string(&v).unwrap_or_else(|_| "[]".into());
+    vec![
+        tenant.into(),
+        l.id.as_str().into(),
+        l.name.as_str().into(),
+        l.kind.as_str().into(),
+        l.lat.into(),
+        l.lon.into(),
+        l.country.as_ref().map(|c| c.as_str().to_string()).into(),
+        json(l.ships_to.iter().map(|c| c.as_str()).collect()).into(),
+        json(l.capabilities.iter().map(|c| c.as_str()).collect()).into(),
+        l.daily_capacity.map(i64::from).into(),
+        l.cutoff.map(|c| c.to_string()).into(),
+        l.timezone.clone().into(),
+        l.handling_cost.amount.into(),
+        l.cost_per_100km.amount.into(),
+        l.handling_cost.currency.code().to_string().into(),
+        i64::from(l.active).into(),
+    ]
+}
+
+fn location_row(r: &Row) -> Result<Location> {
+    let list = |i: usize| -> Result<Vec<String>> { serde_json::from_str(&r[i].text()?).map_err(|_| corrupt("location list")) };
+    let currency = Currency::parse(&r[13].text()?).map_err(|_| corrupt("location cost currency"))?;
+    Ok(Location {
+        id: LocationId::parse(&r[0].text()?).map_err(|_| corrupt("location id"))?,
+        name: r[1].text()?,
+        kind: LocationKind::parse(&r[2].text()?).map_err(|_| corrupt("location kind"))?,
+        lat: r[3].real()?,
+        lon: r[4].real()?,
+        country: r[5].opt_text()?.map(|c| CountryCode::parse(&c)).transpose().map_err(|_| corrupt("location country"))?,
+        ships_to: list(6)?.iter().map(|c| CountryCode::parse(c)).collect::<std::result::Result<_, _>>().map_err(|_| corrupt("location ships_to"))?,
+        capabilities: list(7)?.iter().map(|c| Capability::parse(c)).collect::<std::result::Result<_, _>>().map_err(|_| corrupt("location capability"))?,
+        daily_capacity: r[8].opt_int()?.map(|n| n.clamp(0, u32::MAX as i64) as u32),
+        cutoff: r[9].opt_text()?.map(|c| CutOff::parse(&c)).transpose().map_err(|_| corrupt("location cutoff"))?,
+        timezone: r[10].opt_text()?,
+        handling_cost: Money::new(r[11].int()?, currency),
+        cost_per_100km: Money::new(r[12].int()?, currency),
+        active: r[14].int()? != 0,
+    })
 }

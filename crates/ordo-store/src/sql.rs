@@ -50,6 +50,11 @@ impl From<Option<&str>> for Val {
         v.map(|s| Val::S(s.to_string())).unwrap_or(Val::NullText)
     }
 }
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Val {
+        v.map(Val::S).unwrap_or(Val::NullText)
+    }
+}
 impl From<Option<i64>> for Val {
     fn from(v: Option<i64>) -> Val {
         v.map(Val::I).unwrap_or(Val::NullInt)
@@ -67,6 +72,20 @@ impl Val {
         match self {
             Val::S(s) => Ok(s.clone()),
             other => Err(StoreError::Corrupt(format!("expected text, found {other:?}"))),
+        }
+    }
+    pub fn real(&self) -> Result<f64, StoreError> {
+        match self {
+            Val::F(f) => Ok(*f),
+            Val::I(i) => Ok(*i as f64),
+            other => Err(StoreError::Corrupt(format!("expected a number, found {other:?}"))),
+        }
+    }
+    pub fn opt_int(&self) -> Result<Option<i64>, StoreError> {
+        match self {
+            Val::I(i) => Ok(Some(*i)),
+            Val::NullText | Val::NullInt => Ok(None),
+            other => Err(StoreError::Corrupt(format!("expected an integer, found {other:?}"))),
         }
     }
     pub fn opt_text(&self) -> Result<Option<String>, StoreError> {

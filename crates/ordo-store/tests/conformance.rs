@@ -38,7 +38,7 @@ async fn fixture() -> Fixture {
     Store::open(&cfg).await.unwrap().close().await;
     for id in ["a", "b"] {
         store
-            .upsert_location(T, &Location { id: loc(id), name: id.into(), kind: LocationKind::Warehouse, lat: 1.0, lon: 2.0 })
+            .upsert_location(T, &Location::new(loc(id), id, LocationKind::Warehouse, 1.0, 2.0))
             .await
             .unwrap();
     }
@@ -52,7 +52,7 @@ async fn fixture() -> Fixture {
 impl Fixture {
     async fn product(&self, s: &str, price: i64, stock: &[(&str, i64)]) {
         self.store
-            .upsert_product(T, &ProductUpsert { sku: sku(s), name: s.into(), price: usd(price), category: None, attributes: Default::default() }, None)
+            .upsert_product(T, &ProductUpsert { sku: sku(s), name: s.into(), price: usd(price), category: None, attributes: Default::default(), fulfilment: Default::default() }, None)
             .await
             .unwrap();
         for (l, n) in stock {
@@ -578,7 +578,7 @@ async fn postgres_row_level_security_confines_every_query_to_its_tenant() {
     let f = fixture().await;
     f.product("RLS-A1", 100, &[]).await;
     f.product("RLS-A2", 100, &[]).await;
-    let other = ProductUpsert { sku: sku("RLS-B1"), name: "b".into(), price: usd(100), category: None, attributes: Default::default() };
+    let other = ProductUpsert { sku: sku("RLS-B1"), name: "b".into(), price: usd(100), category: None, attributes: Default::default(), fulfilment: Default::default() };
     f.store.upsert_product("t2", &other, None).await.unwrap();
     let Some(r) = ordo_store::testing::row_security_report(&f.store, T, "t2").await.unwrap() else {
         eprintln!("row-level security is PostgreSQL's; SQLite has nothing to check");

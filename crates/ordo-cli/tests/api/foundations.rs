@@ -39,7 +39,7 @@ async fn two_processes_with_repeated_keys_tokens_and_carts_never_deadlock() {
     let auth = {
         let store = ordo_store::Store::open(&storage).await.unwrap();
         for (id, lat) in [("wh-1", 40.0), ("store-2", 41.0)] {
-            let l = ordo_domain::Location { id: ordo_domain::LocationId::parse(id).unwrap(), name: id.into(), kind: ordo_domain::LocationKind::Warehouse, lat, lon: -80.0 };
+            let l = ordo_domain::Location::new(ordo_domain::LocationId::parse(id).unwrap(), id, ordo_domain::LocationKind::Warehouse, lat, -80.0);
             store.upsert_location("default", &l).await.unwrap();
         }
         let limited = ordo_domain::promotion::Promotion {

@@ -160,26 +160,14 @@ impl TestApp {
         app.store
             .upsert_location(
                 &app.tenant,
-                &ordo_domain::Location {
-                    id: ordo_domain::LocationId::parse("wh-1").unwrap(),
-                    name: "Warehouse 1".into(),
-                    kind: ordo_domain::LocationKind::Warehouse,
-                    lat: 40.0,
-                    lon: -74.0,
-                },
+                &ordo_domain::Location::new(ordo_domain::LocationId::parse("wh-1").unwrap(), "Warehouse 1", ordo_domain::LocationKind::Warehouse, 40.0, -74.0),
             )
             .await
             .unwrap();
         app.store
             .upsert_location(
                 &app.tenant,
-                &ordo_domain::Location {
-                    id: ordo_domain::LocationId::parse("store-2").unwrap(),
-                    name: "Store 2".into(),
-                    kind: ordo_domain::LocationKind::Store,
-                    lat: 41.0,
-                    lon: -87.0,
-                },
+                &ordo_domain::Location::new(ordo_domain::LocationId::parse("store-2").unwrap(), "Store 2", ordo_domain::LocationKind::Store, 41.0, -87.0),
             )
             .await
             .unwrap();

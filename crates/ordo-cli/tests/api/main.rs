@@ -10,5 +10,6 @@ mod forecasts;
 mod foundations;
 mod edge;
 mod helpers;
+mod locations;
 mod metrics;
 mod security;

@@ -375,6 +375,14 @@ async fn one_tenant_can_neither_read_nor_change_another() {
     assert!(entries.iter().all(|e| e["after"]["price"]["amount"] != 4200), "default's audit entries stay default's: {audit}");
     assert_eq!(entries.len(), 1, "acme sees its own product upsert only: {audit}");
     covered.extend([("GET", "/v1/forecasts/{sku}"), ("GET", "/v1/replenishment"), ("GET", "/v1/audit")]);
+    assert_eq!(acme.get(app.url("/v1/locations/wh-1")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let nodes: Value = acme.get(app.url("/v1/locations")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(nodes["items"], json!([]), "acme's network is its own: {nodes}");
+    let r = acme.put(app.url("/v1/locations/wh-1")).json(&json!({"name": "Acme's", "kind": "store", "lat": 0.0, "lon": 0.0})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "a location of the same id in acme is acme's own");
+    let mine: Value = app.admin.get(app.url("/v1/locations/wh-1")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(mine["name"], "Warehouse 1");
+    covered.extend([("GET", "/v1/locations/{id}"), ("GET", "/v1/locations"), ("PUT", "/v1/locations/{id}")]);
     // Every route that holds tenant data is covered above: a new one must be added here.
     let global = ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/v1/auth/token", "/v1/auth/signup"];
     for (e, _) in ordo_server::api::endpoints() {

@@ -15,6 +15,7 @@ pub mod inputs;
 pub mod inventory;
 pub mod json;
 pub mod limits;
+pub mod locations;
 pub mod orders;
 pub mod payment_tokens;
 pub mod problem;
@@ -47,6 +48,7 @@ use utoipa::OpenApi;
         payment_tokens::create,
         orders::place, orders::get,
         inventory::get, inventory::adjust,
+        locations::list, locations::get, locations::put,
         health::healthz, health::readyz, telemetry::scrape,
         forecasts::get, replenishment::list,
     ),
@@ -80,6 +82,9 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::GET, "/v1/orders/{id}", ORDER_READERS, get(orders::get)),
         e(Method::POST, "/v1/inventory/adjustments", STAFF, post(inventory::adjust)),
         e(Method::GET, "/v1/inventory/{sku}", STAFF, get(inventory::get)),
+        e(Method::GET, "/v1/locations", STAFF, get(locations::list)),
+        e(Method::GET, "/v1/locations/{id}", STAFF, get(locations::get)),
+        e(Method::PUT, "/v1/locations/{id}", ADMIN, put(locations::put)),
         e(Method::POST, "/v1/auth/token", Anonymous, post(auth::token)),
         e(Method::POST, "/v1/auth/signup", Anonymous, post(auth::signup)),
         e(Method::GET, "/.well-known/jwks.json", Anonymous, get(auth::jwks)),
@@ -157,6 +162,9 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/forecasts/{sku}", "get", "getForecast"),
     ("/v1/inventory/adjustments", "post", "adjustInventory"),
     ("/v1/inventory/{sku}", "get", "getInventory"),
+    ("/v1/locations", "get", "listLocations"),
+    ("/v1/locations/{id}", "get", "getLocation"),
+    ("/v1/locations/{id}", "put", "putLocation"),
     ("/v1/orders", "post", "placeOrder"),
     ("/v1/orders/{id}", "get", "getOrder"),
     ("/v1/payment-tokens", "post", "createPaymentToken"),
@@ -357,5 +365,8 @@ mod tests {
         assert_eq!(policy(Method::GET, "/v1/orders/{id}"), Some(vec![Shopper, Guest, Staff, Admin]));
         assert_eq!(policy(Method::POST, "/v1/inventory/adjustments"), Some(vec![Staff, Admin]));
         assert_eq!(policy(Method::POST, "/v1/auth/token"), Some(vec![]));
+        assert_eq!(policy(Method::GET, "/v1/locations"), Some(vec![Staff, Admin]));
+        assert_eq!(policy(Method::GET, "/v1/locations/{id}"), Some(vec![Staff, Admin]));
+        assert_eq!(policy(Method::PUT, "/v1/locations/{id}"), Some(vec![Admin]));
     }
 }

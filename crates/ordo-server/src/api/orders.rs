@@ -54,14 +54,26 @@ pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Cal
 }
 
 /// A guest order placed with the app's token carries `guest_token`: a token for that order only,
-/// minted per answer (replays get a fresh one; it is never stored).
+/// minted per answer (replays get a fresh one; it is never stored). The stored answer is read for
+/// its id and customer kind only and the token spliced in, not parsed and written out again.
 fn with_guest_token(state: &AppState, caller: &Caller, body: &str) -> Result<String, ApiError> {
-    let mut v: serde_json::Value = serde_json::from_str(body).map_err(|e| ApiError::Internal(format!("stored order answer: {e}")))?;
-    let guest = v.get("customer").and_then(|c| c.get("kind")).and_then(|k| k.as_str()) != Some("member");
-    let Some(id) = v.get("id").and_then(|i| i.as_str()).map(str::to_string) else { return Ok(body.to_string()) };
-    if guest {
-        let token = state.auth.guest_token(caller.tenant(), &id).map_err(|e| ApiError::Internal(e.description))?;
-        v["guest_token"] = serde_json::Value::String(token);
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(borrow)]
+        kind: Option<&'a str>,
     }
-    Ok(v.to_string())
+    #[derive(serde::Deserialize)]
+    struct Placed<'a> {
+        #[serde(borrow)]
+        id: Option<&'a str>,
+        #[serde(borrow)]
+        customer: Option<Kind<'a>>,
+    }
+    let placed: Placed = serde_json::from_str(body).map_err(|e| ApiError::Internal(format!("stored order answer: {e}")))?;
+    let guest = placed.customer.and_then(|c| c.kind) != Some("member");
+    let (Some(id), true) = (placed.id, guest) else { return Ok(body.to_string()) };
+    let token = state.auth.guest_token(caller.tenant(), id).map_err(|e| ApiError::Internal(e.description))?;
+    let Some(open) = body.trim_end().strip_suffix('}') else { return Err(ApiError::Internal("stored order answer is not an object".into())) };
+    // A JWT is base64url segments and dots: nothing to escape.
+    Ok(format!("{open},\"guest_token\":\"{token}\"}}"))
 }

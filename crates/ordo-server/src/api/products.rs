@@ -28,6 +28,9 @@ pub struct ProductBody {
     pub category: Option<String>,
     #[schema(value_type = Object)]
     pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub hazmat: bool,
+    pub cold_chain: bool,
+    pub weight_grams: Option<u32>,
     pub updated_at: String,
 }
 
@@ -40,6 +43,9 @@ impl From<ProductView> for ProductBody {
             available: v.available,
             category: v.product.category,
             attributes: v.product.attributes,
+            hazmat: v.product.fulfilment.hazmat,
+            cold_chain: v.product.fulfilment.cold_chain,
+            weight_grams: v.product.fulfilment.weight_grams,
             updated_at: rfc3339(v.product.updated_at_ms),
         }
     }
@@ -63,7 +69,17 @@ pub struct ProductUpsertInput {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Ships only from nodes with the `hazmat` capability (default false).
+    pub hazmat: Option<bool>,
+    /// Ships only from nodes with the `cold_chain` capability (default false).
+    pub cold_chain: Option<bool>,
+    /// Shipping weight of one unit.
+    #[schema(minimum = 0, maximum = 1000000)]
+    pub weight_grams: Option<i64>,
 }
+
+/// The heaviest unit Ordo accepts (1 t).
+const MAX_WEIGHT_GRAMS: i64 = 1_000_000;
 
 fn encode_cursor(sku: &str) -> String {
     sku.bytes().map(|b| format!("{b:02x}")).collect()
@@ -169,6 +185,14 @@ pub async fn upsert(
     if category.as_ref().is_some_and(|c| c.chars().count() > 100) {
         errs.add("category", "too_long", "a category has at most 100 characters");
     }
+    let weight_grams = match input.weight_grams {
+        Some(g) if !(0..=MAX_WEIGHT_GRAMS).contains(&g) => {
+            errs.add("weight_grams", "out_of_range", format!("weight_grams is 0 to {MAX_WEIGHT_GRAMS}"));
+            None
+        }
+        g => g.map(|g| g as u32),
+    };
+    let fulfilment = ordo_domain::Fulfilment { hazmat: input.hazmat.unwrap_or(false), cold_chain: input.cold_chain.unwrap_or(false), weight_grams };
     let attributes = input.attributes.unwrap_or_default();
     if serde_json::to_string(&attributes).map(|s| s.len()).unwrap_or(0) > 16 * 1024 {
         errs.add("attributes", "too_large", "attributes take at most 16 KiB of JSON");
@@ -177,9 +201,9 @@ pub async fn upsert(
     let (Some(sku), Some(price)) = (sku, price) else {
         return Err(ApiError::Internal("validated product upsert lost its sku or price".into()));
     };
-    let canonical = serde_json::json!({"name": name, "price": price, "category": category, "attributes": attributes});
+    let canonical = serde_json::json!({"name": name, "price": price, "category": category, "attributes": attributes, "fulfilment": fulfilment});
     let key = key.map(|k| idempotency::scoped(Operation::UpsertProduct, &caller, sku.as_str(), &k, &canonical));
-    let product = ProductUpsert { sku, name: name.to_string(), price, category, attributes };
+    let product = ProductUpsert { sku, name: name.to_string(), price, category, attributes, fulfilment };
     let answer = catalog::upsert_product(&state, &caller, product, key, |v| serde_json::to_string(&ProductBody::from(v.clone())).unwrap_or_default()).await?;
     Ok(answer_response(answer, None))
 }
