@@ -46,3 +46,10 @@ pub async fn audit_log_refuses_changes(store: &crate::Store, tenant: &str) -> bo
     let delete = store.write_rows("DELETE FROM audit_log WHERE tenant_id = $1", vec![tenant.into()]).await;
     update.is_err() && delete.is_err()
 }
+
+/// Makes the WebAuthn challenge `id` of `tenant` expire now (tests of refused, stale challenges;
+/// waiting for a real expiry would make a test slow).
+pub async fn expire_challenge(store: &crate::Store, tenant: &str, id: &str) -> Result<(), StoreError> {
+    store.write_rows("UPDATE webauthn_challenges SET expires_at_ms = $3 WHERE tenant_id = $1 AND id = $2", vec![tenant.into(), id.into(), (crate::now_ms() - 1).into()]).await?;
+    Ok(())
+}
