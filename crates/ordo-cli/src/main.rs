@@ -169,6 +169,13 @@ struct ServeArgs {
     /// A client must send its request headers within this.
     #[arg(long, env = "ORDO_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     header_read_timeout: Duration,
+    /// The WebAuthn RP ID passkeys are scoped to: the site's registrable domain, e.g. shop.example.com.
+    #[arg(long, env = "ORDO_WEBAUTHN_RP_ID", default_value = "localhost")]
+    webauthn_rp_id: String,
+    /// An origin allowed to run passkey ceremonies (a web origin, or a mobile app's such as
+    /// android:apk-key-hash:…); repeatable.
+    #[arg(long = "webauthn-origin", env = "ORDO_WEBAUTHN_ORIGINS", value_delimiter = ',', default_value = "http://localhost:8080")]
+    webauthn_origins: Vec<String>,
     /// Mount the routes the API tests use to provoke failures (a panicking handler, a slow one).
     #[arg(long, env = "ORDO_TEST_ROUTES", hide = true)]
     test_routes: bool,
@@ -320,7 +327,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 cors_origins: args.cors_origins,
                 header_read_timeout: args.header_read_timeout,
                 test_routes: args.test_routes,
+                webauthn: ordo_server::auth::webauthn::RelyingParty { id: args.webauthn_rp_id, origins: args.webauthn_origins },
             };
+            if config.webauthn.id.trim().is_empty() || config.webauthn.origins.iter().any(|o| o.trim().is_empty()) {
+                return Err("--webauthn-rp-id and --webauthn-origin must not be empty".into());
+            }
             if args.access_token_ttl > Duration::from_secs(3600) {
                 return Err("--access-token-ttl must be at most 1h".into());
             }

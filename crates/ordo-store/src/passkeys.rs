@@ -114,22 +114,37 @@ async fn consume(tx: &mut crate::Tx<'_>, tenant: &str, id: &str, subject: &str, 
 }
 
 impl Store {
+    /// Stores a new challenge, and forgets the subject's expired ones in the same commit (so
+    /// challenges never pile up).
     pub async fn insert_challenge(&self, tenant: &str, c: &ChallengeRecord) -> Result<()> {
-        self.write_rows(
-            "INSERT INTO webauthn_challenges (tenant_id, id, subject, purpose, challenge, amount, currency, created_at_ms, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            vec![
-                tenant.into(),
-                c.id.as_str().into(),
-                c.subject.as_str().into(),
-                c.purpose.as_str().into(),
-                c.challenge.as_str().into(),
-                c.amount.into(),
-                c.currency.as_deref().into(),
-                c.created_at_ms.into(),
-                c.expires_at_ms.into(),
-            ],
-        )
+        let (tenant, c) = (tenant.to_string(), c.clone());
+        self.unit(move |tx| {
+            let (tenant, c) = (tenant.clone(), c.clone());
+            Box::pin(async move {
+                tx.exec(
+                    "DELETE FROM webauthn_challenges WHERE tenant_id = $1 AND subject = $2 AND expires_at_ms <= $3",
+                    vec![tenant.as_str().into(), c.subject.as_str().into(), c.created_at_ms.into()],
+                )
+                .await?;
+                tx.exec(
+                    "INSERT INTO webauthn_challenges (tenant_id, id, subject, purpose, challenge, amount, currency, created_at_ms, expires_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    vec![
+                        tenant.as_str().into(),
+                        c.id.as_str().into(),
+                        c.subject.as_str().into(),
+                        c.purpose.as_str().into(),
+                        c.challenge.as_str().into(),
+                        c.amount.into(),
+                        c.currency.as_deref().into(),
+                        c.created_at_ms.into(),
+                        c.expires_at_ms.into(),
+                    ],
+                )
+                .await?;
+                Ok(((), true))
+            })
+        })
         .await?;
         Ok(())
     }

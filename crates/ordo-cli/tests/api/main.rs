@@ -11,4 +11,5 @@ mod foundations;
 mod edge;
 mod helpers;
 mod metrics;
+mod passkeys;
 mod security;

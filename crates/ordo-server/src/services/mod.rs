@@ -11,6 +11,7 @@ pub mod error;
 pub mod forecasts;
 pub mod idempotency;
 pub mod inventory;
+pub mod passkeys;
 pub mod payments;
 pub mod pricing;
 pub mod recovery;
