@@ -46,6 +46,22 @@ enum AdminCommand {
     CreateClient(CreateClientArgs),
     /// Create a user who signs in with the password grant; the password is read from stdin.
     CreateUser(CreateUserArgs),
+    /// Set the order total above which shoppers confirm with a passkey (or turn it off).
+    SetStepUpThreshold(StepUpArgs),
+}
+
+#[derive(Args)]
+struct StepUpArgs {
+    /// Minor units, e.g. 100000 for $1,000.00: a shopper's order above it needs a passkey step-up.
+    #[arg(long, required_unless_present = "off", conflicts_with = "off", value_parser = clap::value_parser!(i64).range(0..))]
+    amount: Option<i64>,
+    /// No step-up in this tenant.
+    #[arg(long)]
+    off: bool,
+    #[arg(long, env = "ORDO_TENANT", default_value = "default")]
+    tenant: String,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Args)]
@@ -274,6 +290,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => Err(format!("client id {} is taken", a.client_id)),
             }
+        }
+        Command::Admin(AdminCommand::SetStepUpThreshold(a)) => {
+            let store = Store::open(&a.storage.config()?).await.map_err(|e| e.to_string())?;
+            store.set_step_up_threshold(&a.tenant, a.amount).await.map_err(|e| e.to_string())?;
+            store.close().await;
+            match a.amount {
+                Some(n) => println!("tenant {}: shoppers confirm orders above {n} minor units with a passkey", a.tenant),
+                None => println!("tenant {}: no passkey step-up", a.tenant),
+            }
+            Ok(())
         }
         Command::Admin(AdminCommand::CreateUser(a)) => {
             if !matches!(a.role, Role::Staff | Role::Admin) {

@@ -347,6 +347,27 @@ async fn forged_stale_foreign_and_mismatched_assertions_place_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_set_the_threshold_with_the_cli() {
+    let app = TestApp::spawn().await;
+    let admin = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"));
+        cmd.args(["admin", "set-step-up-threshold", "--tenant", "acme"]).args(extra);
+        match &app.storage {
+            ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
+            ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
+        };
+        cmd.output().unwrap()
+    };
+    assert!(admin(&["--amount", "25000"]).status.success());
+    assert_eq!(app.store.step_up_threshold("acme").await.unwrap(), Some(25_000));
+    assert_eq!(app.store.step_up_threshold(&app.tenant).await.unwrap(), None, "one tenant's setting only");
+    assert!(admin(&["--off"]).status.success());
+    assert_eq!(app.store.step_up_threshold("acme").await.unwrap(), None);
+    assert!(!admin(&[]).status.success(), "an amount or --off is required");
+    assert!(!admin(&["--amount", "-5"]).status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_challenge_confirms_one_order_even_when_raced() {
     let app = store_with_threshold().await;
     let ana = shopper(&app, "cus_ana").await;
