@@ -46,6 +46,22 @@ enum AdminCommand {
     CreateClient(CreateClientArgs),
     /// Create a user who signs in with the password grant; the password is read from stdin.
     CreateUser(CreateUserArgs),
+    /// Set the order total above which shoppers confirm with a passkey (or turn it off).
+    SetStepUpThreshold(StepUpArgs),
+}
+
+#[derive(Args)]
+struct StepUpArgs {
+    /// Minor units, e.g. 100000 for $1,000.00: a shopper's order above it needs a passkey step-up.
+    #[arg(long, required_unless_present = "off", conflicts_with = "off", value_parser = clap::value_parser!(i64).range(0..))]
+    amount: Option<i64>,
+    /// No step-up in this tenant.
+    #[arg(long)]
+    off: bool,
+    #[arg(long, env = "ORDO_TENANT", default_value = "default")]
+    tenant: String,
+    #[command(flatten)]
+    storage: StorageArgs,
 }
 
 #[derive(Args)]
@@ -169,6 +185,13 @@ struct ServeArgs {
     /// A client must send its request headers within this.
     #[arg(long, env = "ORDO_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     header_read_timeout: Duration,
+    /// The WebAuthn RP ID passkeys are scoped to: the site's registrable domain, e.g. shop.example.com.
+    #[arg(long, env = "ORDO_WEBAUTHN_RP_ID", default_value = "localhost")]
+    webauthn_rp_id: String,
+    /// An origin allowed to run passkey ceremonies (a web origin, or a mobile app's such as
+    /// android:apk-key-hash:…); repeatable.
+    #[arg(long = "webauthn-origin", env = "ORDO_WEBAUTHN_ORIGINS", value_delimiter = ',', default_value = "http://localhost:8080")]
+    webauthn_origins: Vec<String>,
     /// Mount the routes the API tests use to provoke failures (a panicking handler, a slow one).
     #[arg(long, env = "ORDO_TEST_ROUTES", hide = true)]
     test_routes: bool,
@@ -268,6 +291,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 None => Err(format!("client id {} is taken", a.client_id)),
             }
         }
+        Command::Admin(AdminCommand::SetStepUpThreshold(a)) => {
+            let store = Store::open(&a.storage.config()?).await.map_err(|e| e.to_string())?;
+            store.set_step_up_threshold(&a.tenant, a.amount).await.map_err(|e| e.to_string())?;
+            store.close().await;
+            match a.amount {
+                Some(n) => println!("tenant {}: shoppers confirm orders above {n} minor units with a passkey", a.tenant),
+                None => println!("tenant {}: no passkey step-up", a.tenant),
+            }
+            Ok(())
+        }
         Command::Admin(AdminCommand::CreateUser(a)) => {
             if !matches!(a.role, Role::Staff | Role::Admin) {
                 return Err("--role must be staff or admin (shoppers sign up through POST /v1/auth/signup)".into());
@@ -320,7 +353,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 cors_origins: args.cors_origins,
                 header_read_timeout: args.header_read_timeout,
                 test_routes: args.test_routes,
+                webauthn: ordo_server::auth::webauthn::RelyingParty { id: args.webauthn_rp_id, origins: args.webauthn_origins },
             };
+            if config.webauthn.id.trim().is_empty() || config.webauthn.origins.iter().any(|o| o.trim().is_empty()) {
+                return Err("--webauthn-rp-id and --webauthn-origin must not be empty".into());
+            }
             if args.access_token_ttl > Duration::from_secs(3600) {
                 return Err("--access-token-ttl must be at most 1h".into());
             }

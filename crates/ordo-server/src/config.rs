@@ -45,6 +45,9 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// A client must send its request headers within this (slow-header clients are dropped).
     pub header_read_timeout: Duration,
+    /// The WebAuthn relying party for passkeys: its RP ID and the origins allowed to run
+    /// ceremonies (web origins and mobile apps' `android:apk-key-hash:…` origins).
+    pub webauthn: crate::auth::webauthn::RelyingParty,
     /// Mount the routes the API tests use to provoke failures (`/v1/_test/…`); never in production.
     pub test_routes: bool,
 }

@@ -1,5 +1,6 @@
 //! Demo data for `ordo serve --demo`: a realistic catalog (336 SKUs in 6 categories), four
-//! locations with coordinates and stock, a member customer and a few promotion codes. Seeding
+//! locations with coordinates and stock, a member customer, a few promotion codes and the
+//! passkey step-up threshold. Seeding
 //! happens once per tenant (a marker in `meta`); a restart with `--demo` never resets anything.
 //! Two tenants are seeded (the default one and `acme`) with OAuth2 clients whose well-known demo
 //! secrets the CLI prints once at start-up.
@@ -9,6 +10,8 @@ use ordo_domain::{Capability, CountryCode, Currency, CutOff, Fulfilment, Locatio
 use ordo_store::{Adjustment, ProductUpsert, StockChange, Store, StoreError};
 
 const MARKER: &str = "demo_seeded";
+/// Shoppers confirm orders above this (minor units: $1,000.00) with a passkey.
+pub const STEP_UP_THRESHOLD: i64 = 100_000;
 
 const CATEGORIES: &[(&str, &str, &[&str], i64)] = &[
     ("TEE", "apparel", &["Crew Tee", "V-Neck Tee", "Pocket Tee", "Long-Sleeve Tee", "Henley"], 1900),
@@ -136,6 +139,7 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
         store.upsert_promotion(tenant, &p).await?;
     }
     store.upsert_customer(tenant, "cus_demo_ana", "ana@example.com", "Ana Lima", Some("+14155550100")).await?;
+    store.set_step_up_threshold(tenant, Some(STEP_UP_THRESHOLD)).await?;
     store.set_meta(tenant, MARKER, &n.to_string()).await?;
     tracing::info!(products = n, "demo data seeded");
     Ok(true)

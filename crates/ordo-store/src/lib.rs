@@ -17,6 +17,7 @@ mod identity;
 mod idempotency;
 mod inventory;
 mod orders;
+mod passkeys;
 mod payments;
 mod sql;
 mod unit;
@@ -33,6 +34,7 @@ pub use identity::{ClientRecord, RefreshRecord, RefreshUse, SigningKeyRecord, Us
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};
 pub use inventory::{AdjustError, Adjustment, StockChange};
 pub use orders::{NewOrder, PlaceError, Shortage};
+pub use passkeys::{ChallengePurpose, ChallengeRecord, ChallengeUse, PasskeyRecord};
 pub use payments::TokenRecord;
 pub use sql::Tx;
 pub use unit::BoxFuture;

@@ -91,3 +91,10 @@ pub async fn row_security_report(store: &crate::Store, a: &str, b: &str) -> Resu
     let unprotected_tables = rows.iter().map(|r| r.try_get::<String, _>("name")).collect::<Result<_, _>>()?;
     Ok(Some(RowSecurityReport { session_role, unscoped, scoped_to_a, b_seen_from_a, a_truth, cross_write_refused, unprotected_tables }))
 }
+
+/// Makes the WebAuthn challenge `id` of `tenant` expire now (tests of refused, stale challenges;
+/// waiting for a real expiry would make a test slow).
+pub async fn expire_challenge(store: &crate::Store, tenant: &str, id: &str) -> Result<(), StoreError> {
+    store.write_rows(tenant, "UPDATE webauthn_challenges SET expires_at_ms = $3 WHERE tenant_id = $1 AND id = $2", vec![tenant.into(), id.into(), (crate::now_ms() - 1).into()]).await?;
+    Ok(())
+}

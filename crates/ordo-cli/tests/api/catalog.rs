@@ -123,6 +123,10 @@ async fn demo_seed_is_rich_and_happens_once() {
     };
     assert!(categories.len() >= 3, "{categories:?}");
     assert!(app.store.locations(&app.tenant).await.unwrap().len() >= 3);
+    // Both demo tenants ask shoppers for a passkey above $1,000.00.
+    for tenant in [app.tenant.as_str(), ordo_server::demo::SECOND_TENANT] {
+        assert_eq!(app.store.step_up_threshold(tenant).await.unwrap(), Some(100_000), "{tenant}");
+    }
     // The demo's buy-2-get-1 code on tees: of tees at 19, 22 and 25, the 19 one is free.
     let tees = json!([{"sku": "TEE-1-BLA-S", "quantity": 1}, {"sku": "TEE-2-BLA-S", "quantity": 1}, {"sku": "TEE-3-BLA-S", "quantity": 1}]);
     let c: Value = app.post("/v1/carts", &json!({"lines": tees, "promo_codes": ["TEES3FOR2"]})).await.json().await.unwrap();

@@ -57,6 +57,7 @@ pub fn config(storage: StorageConfig) -> Config {
         cors_origins: vec![],
         header_read_timeout: Duration::from_secs(10),
         test_routes: false,
+        webauthn: ordo_server::auth::webauthn::RelyingParty { id: "localhost".into(), origins: vec!["http://localhost:8080".into()] },
     }
 }
 

@@ -12,4 +12,5 @@ mod edge;
 mod helpers;
 mod locations;
 mod metrics;
+mod passkeys;
 mod security;

@@ -17,31 +17,18 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, axum::response::Response> {
     if !state.store.write_path_alive() {
         tracing::error!("readiness check failed: the write path (writer thread or batch workers) is gone");
-        return Err(super::problem::problem_response(Problem {
-            kind: "https://ordo.dev/problems/not-ready".into(),
-            title: "Not ready".into(),
-            status: 503,
-            detail: "the write path is not running: writes cannot be accepted".into(),
-            errors: vec![],
-            differences: vec![],
-            payment: None,
-            request_id: None,
-        }));
+        return Err(super::problem::problem_response(super::problem::problem(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "the write path is not running: writes cannot be accepted".into(),
+        )));
     }
     match state.store.ping().await {
         Ok(()) => Ok(Json(json!({"status": "ready", "backend": format!("{:?}", state.store.backend()).to_lowercase()}))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(super::problem::problem_response(Problem {
-                kind: "https://ordo.dev/problems/not-ready".into(),
-                title: "Not ready".into(),
-                status: 503,
-                detail: "the database does not answer".into(),
-                errors: vec![],
-                differences: vec![],
-                payment: None,
-                request_id: None,
-            }))
+            Err(super::problem::problem_response(super::problem::problem(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the database does not answer".into())))
         }
     }
 }

@@ -255,7 +255,7 @@ pub fn parse_order(input: &OrderInput, customer_required: bool) -> Result<Checko
     let expected_total = input.expected_total.as_ref().and_then(|m| parse_money(m, "expected_total", &mut errs));
     errs.into_result()?;
     let source = source.ok_or_else(|| FieldErrors(vec![ordo_domain::FieldError::new("lines", "required", "give cart_id or lines")]))?;
-    Ok(CheckoutRequest { source, promo_codes, customer, shipments, tenders, expected_total })
+    Ok(CheckoutRequest { source, promo_codes, customer, shipments, tenders, expected_total, step_up: None })
 }
 
 fn parse_tenders(payments: &[TenderInput], errs: &mut FieldErrors) -> Vec<(String, Money)> {

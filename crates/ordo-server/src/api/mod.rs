@@ -17,6 +17,7 @@ pub mod json;
 pub mod limits;
 pub mod locations;
 pub mod orders;
+pub mod passkeys;
 pub mod payment_tokens;
 pub mod problem;
 pub mod products;
@@ -27,7 +28,7 @@ mod test_routes;
 use crate::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state, map_request};
-use crate::auth::policy::{self, ADMIN, ORDER_READERS, Policy, SHOPPING, STAFF};
+use crate::auth::policy::{self, ADMIN, ORDER_READERS, Policy, SHOPPERS, SHOPPING, STAFF};
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
@@ -43,6 +44,7 @@ use utoipa::OpenApi;
         Get a token at POST /v1/auth/token (OAuth2) and send it as `Authorization: Bearer <token>`; each operation names the roles it admits."),
     paths(
         auth::token, auth::signup, auth::jwks, audit::list,
+        passkeys::registration_options, passkeys::register,
         products::list, products::get, products::upsert,
         carts::create, carts::sync, carts::get,
         payment_tokens::create,
@@ -52,7 +54,7 @@ use utoipa::OpenApi;
         health::healthz, health::readyz, telemetry::scrape,
         forecasts::get, replenishment::list,
     ),
-    components(schemas(problem::Problem, ordo_domain::FieldError, crate::services::forecasts::SkuForecast, crate::services::forecasts::ReplenishmentLine))
+    components(schemas(problem::Problem, passkeys::RegistrationInput, ordo_domain::FieldError, crate::services::forecasts::SkuForecast, crate::services::forecasts::ReplenishmentLine))
 )]
 pub struct ApiDoc;
 
@@ -88,6 +90,8 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::POST, "/v1/auth/token", Anonymous, post(auth::token)),
         e(Method::POST, "/v1/auth/signup", Anonymous, post(auth::signup)),
         e(Method::GET, "/.well-known/jwks.json", Anonymous, get(auth::jwks)),
+        e(Method::POST, "/v1/auth/passkeys/registration-options", SHOPPERS, post(passkeys::registration_options)),
+        e(Method::POST, "/v1/auth/passkeys", SHOPPERS, post(passkeys::register)),
         e(Method::GET, "/v1/forecasts/{sku}", STAFF, get(forecasts::get)),
         e(Method::GET, "/v1/replenishment", STAFF, get(replenishment::list)),
         e(Method::GET, "/v1/audit", ADMIN, get(audit::list)),
@@ -141,7 +145,13 @@ pub fn openapi_document() -> serde_json::Value {
             op["security"] = serde_json::json!([{"bearer": []}, {"oauth2": []}]);
             op["x-ordo-roles"] = serde_json::json!(roles);
             op["responses"]["401"] = problem("missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer)");
-            op["responses"]["403"] = problem(&format!("the token's role may not do this (allowed: {})", roles.join(", ")));
+            // An operation's own 403 (e.g. a passkey step-up) keeps its description beside the role rule.
+            let forbidden = format!("the token's role may not do this (allowed: {})", roles.join(", "));
+            let forbidden = match op["responses"]["403"]["description"].as_str() {
+                Some(own) => format!("{own}; or {forbidden}"),
+                None => forbidden,
+            };
+            op["responses"]["403"] = problem(&forbidden);
         }
     }
     doc
@@ -156,6 +166,8 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/audit", "get", "listAuditEntries"),
     ("/v1/auth/signup", "post", "signUp"),
     ("/v1/auth/token", "post", "issueToken"),
+    ("/v1/auth/passkeys/registration-options", "post", "getPasskeyRegistrationOptions"),
+    ("/v1/auth/passkeys", "post", "registerPasskey"),
     ("/v1/carts", "post", "createCart"),
     ("/v1/carts/{id}", "get", "getCart"),
     ("/v1/carts/{id}", "put", "syncCart"),
@@ -368,5 +380,7 @@ mod tests {
         assert_eq!(policy(Method::GET, "/v1/locations"), Some(vec![Staff, Admin]));
         assert_eq!(policy(Method::GET, "/v1/locations/{id}"), Some(vec![Staff, Admin]));
         assert_eq!(policy(Method::PUT, "/v1/locations/{id}"), Some(vec![Admin]));
+        assert_eq!(policy(Method::POST, "/v1/auth/passkeys/registration-options"), Some(vec![Shopper]));
+        assert_eq!(policy(Method::POST, "/v1/auth/passkeys"), Some(vec![Shopper]));
     }
 }

@@ -20,10 +20,16 @@ use ordo_domain::Order;
 /// while the first request is still running gets 409 `request-in-progress`.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders",
     request_body(content = OrderInput, example = json!({"cart_id": "cart_0192f1c2a7b47e3f9d2a1b3c4d5e6f70", "payments": [{"token": "tok_5f0c6f6e2b8a4c1d9e7f3a2b1c0d9e8f", "amount": {"amount": 3800, "currency": "USD"}}], "expected_total": {"amount": 3800, "currency": "USD"}})),
-    params(("Idempotency-Key" = String, Header, description = "unique per checkout attempt; reuse it to retry")),
+    params(("Idempotency-Key" = String, Header, description = "unique per checkout attempt; reuse it to retry"),
+           ("Passkey-Assertion" = Option<String>, Header, description = "a shopper's answer to a `step-up-required` challenge: base64url of the JSON \
+             {challenge_id, credential_id, client_data_json, authenticator_data, signature, user_handle?} (binary fields base64url); \
+             send it with the same Idempotency-Key and body as the request that got the challenge")),
     responses((status = 201, body = Order, description = "placed (or replayed)"),
-              (status = 400, body = Problem, content_type = "application/problem+json", description = "missing or invalid Idempotency-Key, malformed JSON"),
+              (status = 400, body = Problem, content_type = "application/problem+json", description = "missing or invalid Idempotency-Key, malformed JSON, unparsable Passkey-Assertion"),
               (status = 402, body = Problem, content_type = "application/problem+json", description = "a tender was declined; nothing was charged"),
+              (status = 403, body = Problem, content_type = "application/problem+json", description = "a shopper's order above the tenant's threshold needs a passkey: \
+                `step-up-required` (its `challenge` holds the WebAuthn request options, `challenge_id` names it; without a passkey, register one first) \
+                or `step-up-failed` (the assertion was refused); nothing was placed"),
               (status = 409, body = Problem, content_type = "application/problem+json", description = "stock, prices, promotions or the total changed (see differences), or the same key is in progress"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields; see errors"),
               (status = 429, body = Problem, content_type = "application/problem+json", description = "the write queue is full; retry after Retry-After"),
@@ -31,7 +37,8 @@ use ordo_domain::Order;
 pub async fn place(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, ApiJson(input): ApiJson<OrderInput>) -> Result<Response, ApiError> {
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::PlaceOrder, true)?.unwrap_or_default();
     let hash = idempotency::request_hash(&input);
-    let request = parse_order(&input, caller.role() != Some(Role::Shopper))?;
+    let mut request = parse_order(&input, caller.role() != Some(Role::Shopper))?;
+    request.step_up = super::passkeys::assertion_header(&headers)?;
     let mut answer = checkout::place_order(&state, &caller, &key, &hash, request).await?;
     if answer.status == 201 && caller.role() == Some(Role::App) {
         answer.body = with_guest_token(&state, &caller, &answer.body)?;

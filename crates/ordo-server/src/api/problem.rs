@@ -29,6 +29,13 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub payment: Option<Value>,
+    /// For 403 `step-up-required`: the WebAuthn `PublicKeyCredentialRequestOptions` to sign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub challenge: Option<Value>,
+    /// For 403 `step-up-required`: the challenge's id, to send back in `Passkey-Assertion`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<String>,
     /// The request's `x-request-id`, stamped on every problem at the edge (`api::edge`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -46,6 +53,12 @@ pub enum ApiError {
     Conflict { kind: &'static str, title: &'static str, detail: String, differences: Vec<Value> },
     #[error("payment declined")]
     PaymentDeclined { detail: String, payment: Value },
+    /// 403 `step-up-required`, with the WebAuthn challenge to answer when there is one.
+    #[error("{detail}")]
+    StepUpRequired { detail: String, challenge: Option<(String, Value)> },
+    /// 403 `step-up-failed`.
+    #[error("{0}")]
+    StepUpFailed(String),
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("payload too large")]
@@ -83,6 +96,8 @@ impl From<ServiceError> for ApiError {
                 ApiError::Conflict { kind, title, detail, differences }
             }
             ServiceError::PaymentDeclined { detail, payment } => ApiError::PaymentDeclined { detail, payment },
+            ServiceError::StepUpRequired { detail, challenge } => ApiError::StepUpRequired { detail, challenge: challenge.map(|c| (c.id, c.options)) },
+            ServiceError::StepUpFailed(detail) => ApiError::StepUpFailed(detail),
             ServiceError::IdempotencyKeyMissing { operation } => ApiError::BadRequest {
                 kind: "idempotency-key-missing",
                 title: "Idempotency-Key required",
@@ -131,6 +146,8 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> P
         errors: vec![],
         differences: vec![],
         payment: None,
+        challenge: None,
+        challenge_id: None,
         request_id: None,
     }
 }
@@ -164,6 +181,15 @@ impl IntoResponse for ApiError {
                 p.payment = Some(payment);
                 p
             }
+            ApiError::StepUpRequired { detail, challenge } => {
+                let mut p = problem(StatusCode::FORBIDDEN, "step-up-required", "Passkey confirmation required", detail);
+                if let Some((id, options)) = challenge {
+                    p.challenge_id = Some(id);
+                    p.challenge = Some(options);
+                }
+                p
+            }
+            ApiError::StepUpFailed(detail) => problem(StatusCode::FORBIDDEN, "step-up-failed", "Passkey confirmation failed", detail),
             ApiError::UnsupportedMediaType => problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",

@@ -1,6 +1,7 @@
 //! Who is calling: roles, the verified principal behind a request, and the caller every service
 //! receives (tenant + principal). Tokens are issued and verified in `tokens`, signed with the
-//! rotating keys of `keys` (or, in production, by an external identity provider: `oidc`); `policy` is the one table saying which role may call which route.
+//! rotating keys of `keys` (or, in production, by an external identity provider: `oidc`); `policy` is the one table saying which role may call which route;
+//! `webauthn` verifies passkey ceremonies.
 //! Nothing here touches a request body; nothing outside here decodes a token.
 
 pub mod keys;
@@ -8,6 +9,7 @@ pub mod oidc;
 pub mod passwords;
 pub mod policy;
 pub mod tokens;
+pub mod webauthn;
 
 use serde::{Deserialize, Serialize};
 

@@ -23,6 +23,8 @@ pub enum Policy {
 
 /// The mobile app (guest checkout) and signed-in shoppers: carts, payment tokens, placing orders.
 pub const SHOPPING: Policy = Policy::Roles(&[Role::App, Role::Shopper]);
+/// Signed-in shoppers only: their passkeys.
+pub const SHOPPERS: Policy = Policy::Roles(&[Role::Shopper]);
 /// Who may read an order (the service then hides other people's orders with 404).
 pub const ORDER_READERS: Policy = Policy::Roles(&[Role::Shopper, Role::Guest, Role::Staff, Role::Admin]);
 /// Store and warehouse staff, and admins.

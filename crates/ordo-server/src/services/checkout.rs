@@ -3,7 +3,8 @@
 //! commit) before the gateway is asked, tenders authorized outside any transaction (a decline
 //! voids the others: 402), then the order committed by the placement engine. A retry with the
 //! same key and body replays the first answer; a duplicate arriving while the first is still
-//! running gets 409 `request-in-progress` and never reaches the gateway.
+//! running gets 409 `request-in-progress` and never reaches the gateway. A shopper's order above
+//! the tenant's threshold first needs a passkey step-up (`passkeys::check_step_up`).
 
 use super::error::{ConflictReason, Result, ServiceError};
 use super::idempotency::{self, Answer, Operation};
@@ -39,6 +40,8 @@ pub struct CheckoutRequest {
     pub tenders: Vec<(String, Money)>,
     /// The total the shopper confirmed.
     pub expected_total: Option<Money>,
+    /// A passkey assertion answering a step-up challenge (orders above the tenant's threshold).
+    pub step_up: Option<super::passkeys::PasskeyAssertion>,
 }
 
 fn change_value(c: &Change) -> Value {
@@ -192,6 +195,18 @@ pub async fn place_order(state: &AppState, caller: &Caller, key: &str, request_h
         );
     }
     errs.into_result()?;
+
+    // Above the tenant's threshold a shopper confirms with a passkey first. Nothing is claimed
+    // before, so the retry carrying the assertion reuses the same Idempotency-Key.
+    if let Err(e) = super::passkeys::check_step_up(state, caller, totals.total, req.step_up.as_ref()).await {
+        // A concurrent retry of this very request may have consumed the challenge: answer as it did.
+        if matches!(e, ServiceError::StepUpFailed(_)) {
+            if let Some(rec) = state.store.idempotency_record(tenant, &key.key).await? {
+                return idempotency::settle(&rec, &key.request_hash);
+            }
+        }
+        return Err(e);
+    }
 
     // Claim the key and record every authorization as pending, in one commit, before the
     // gateway is asked. Whoever does not get the claim never reaches the gateway.

@@ -41,6 +41,14 @@ pub enum ServiceError {
     Conflict { reason: ConflictReason, detail: String, differences: Vec<Value> },
     #[error("payment declined: {detail}")]
     PaymentDeclined { detail: String, payment: Value },
+    /// The order needs a passkey confirmation (step-up) first; with `challenge` when the shopper
+    /// has a passkey to answer it with. Nothing was placed or claimed.
+    #[error("{detail}")]
+    StepUpRequired { detail: String, challenge: Option<super::passkeys::StepUpChallenge> },
+    /// A step-up assertion was refused (unknown, used, expired or mismatched challenge, foreign
+    /// credential, bad signature). Nothing was placed or claimed.
+    #[error("step-up failed: {0}")]
+    StepUpFailed(String),
     #[error("the Idempotency-Key header is missing")]
     IdempotencyKeyMissing { operation: &'static str },
     #[error("the Idempotency-Key header is invalid")]

@@ -12,6 +12,7 @@ pub mod forecasts;
 pub mod idempotency;
 pub mod inventory;
 pub mod locations;
+pub mod passkeys;
 pub mod payments;
 pub mod pricing;
 pub mod recovery;
