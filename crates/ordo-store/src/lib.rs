@@ -184,6 +184,10 @@ impl Store {
                 let pool = AnyPoolOptions::new()
                     .max_connections(*max_connections)
                     .acquire_timeout(Duration::from_secs(30))
+                    // No ping before every checkout (a round trip each): `Store::conn` sets the
+                    // row-level security scope first thing, which proves the connection alive, and
+                    // the write path's first statement does the same for its connections.
+                    .test_before_acquire(false)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             // Acknowledged means durable: never relax this per session.
@@ -373,11 +377,24 @@ impl Store {
     /// `scope` is a tenant id, several joined by `scopes`, or `ALL_TENANTS` (work that spans
     /// tenants by design: recovery sweeps, resolving a credential to its tenant).
     pub(crate) async fn conn(&self, scope: &str) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
-        let mut conn = self.read.acquire().await?;
-        if self.backend() == Backend::Postgres {
-            set_scope(&mut conn, scope).await?;
+        if self.backend() != Backend::Postgres {
+            return Ok(self.read.acquire().await?);
         }
-        Ok(conn)
+        // Setting the scope is also the connection's health check: a connection the server
+        // dropped (a restart) fails it and is closed, and the next one is tried.
+        let mut last = None;
+        for _ in 0..3 {
+            let mut conn = self.read.acquire().await?;
+            match set_scope(&mut conn, scope).await {
+                Ok(()) => return Ok(conn),
+                Err(StoreError::Db(e @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)))) => {
+                    conn.close_on_drop();
+                    last = Some(StoreError::Db(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::Unavailable("no healthy database connection".into())))
     }
 
     /// PostgreSQL's count of deadlocks detected in this database (`pg_stat_database`; a backend

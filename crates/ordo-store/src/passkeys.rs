@@ -117,8 +117,9 @@ impl Store {
     /// Stores a new challenge, and forgets the subject's expired ones in the same commit (so
     /// challenges never pile up).
     pub async fn insert_challenge(&self, tenant: &str, c: &ChallengeRecord) -> Result<()> {
+        let scope = tenant.to_string();
         let (tenant, c) = (tenant.to_string(), c.clone());
-        self.unit(move |tx| {
+        self.unit(&scope, move |tx| {
             let (tenant, c) = (tenant.clone(), c.clone());
             Box::pin(async move {
                 tx.exec(
@@ -151,7 +152,7 @@ impl Store {
 
     pub async fn challenge(&self, tenant: &str, id: &str) -> Result<Option<ChallengeRecord>> {
         let rows = self
-            .read_rows(&format!("SELECT {CHALLENGE_COLUMNS} FROM webauthn_challenges WHERE tenant_id = $1 AND id = $2"), vec![tenant.into(), id.into()])
+            .read_rows(tenant, &format!("SELECT {CHALLENGE_COLUMNS} FROM webauthn_challenges WHERE tenant_id = $1 AND id = $2"), vec![tenant.into(), id.into()])
             .await?;
         rows.first().map(|r| challenge_row(r)).transpose()
     }
@@ -159,7 +160,7 @@ impl Store {
     /// The passkeys of `subject`, oldest first.
     pub async fn passkeys(&self, tenant: &str, subject: &str) -> Result<Vec<PasskeyRecord>> {
         let rows = self
-            .read_rows(
+            .read_rows(tenant, 
                 &format!("SELECT {PASSKEY_COLUMNS} FROM passkey_credentials WHERE tenant_id = $1 AND subject = $2 ORDER BY created_at_ms, credential_id"),
                 vec![tenant.into(), subject.into()],
             )
@@ -169,7 +170,7 @@ impl Store {
 
     pub async fn passkey(&self, tenant: &str, credential_id: &str) -> Result<Option<PasskeyRecord>> {
         let rows = self
-            .read_rows(&format!("SELECT {PASSKEY_COLUMNS} FROM passkey_credentials WHERE tenant_id = $1 AND credential_id = $2"), vec![tenant.into(), credential_id.into()])
+            .read_rows(tenant, &format!("SELECT {PASSKEY_COLUMNS} FROM passkey_credentials WHERE tenant_id = $1 AND credential_id = $2"), vec![tenant.into(), credential_id.into()])
             .await?;
         rows.first().map(|r| passkey_row(r)).transpose()
     }
@@ -177,9 +178,10 @@ impl Store {
     /// Consumes the registration challenge `challenge_id` of `passkey.subject` and stores the
     /// passkey, in one commit: both happen or neither.
     pub async fn register_passkey(&self, tenant: &str, challenge_id: &str, now_ms: i64, passkey: &PasskeyRecord) -> Result<ChallengeUse> {
+        let scope = tenant.to_string();
         let (tenant, challenge_id, p) = (tenant.to_string(), challenge_id.to_string(), passkey.clone());
         let (outcome, _) = self
-            .unit(move |tx| {
+            .unit(&scope, move |tx| {
                 let (tenant, challenge_id, p) = (tenant.clone(), challenge_id.clone(), p.clone());
                 Box::pin(async move {
                     if !consume(tx, &tenant, &challenge_id, &p.subject, ChallengePurpose::Registration, now_ms).await? {
@@ -215,7 +217,7 @@ impl Store {
     pub async fn consume_step_up(&self, tenant: &str, challenge_id: &str, subject: &str, credential_id: &str, sign_count: i64, now_ms: i64) -> Result<ChallengeUse> {
         let args = (tenant.to_string(), challenge_id.to_string(), subject.to_string(), credential_id.to_string());
         let (outcome, _) = self
-            .unit(move |tx| {
+            .unit(tenant, move |tx| {
                 let (tenant, challenge_id, subject, credential_id) = args.clone();
                 Box::pin(async move {
                     if !consume(tx, &tenant, &challenge_id, &subject, ChallengePurpose::StepUp, now_ms).await? {
@@ -241,7 +243,7 @@ impl Store {
     /// The order total (minor units) above which a shopper must confirm with a passkey; `None`:
     /// never.
     pub async fn step_up_threshold(&self, tenant: &str) -> Result<Option<i64>> {
-        let rows = self.read_rows("SELECT step_up_threshold FROM tenant_settings WHERE tenant_id = $1", vec![tenant.into()]).await?;
+        let rows = self.read_rows(tenant, "SELECT step_up_threshold FROM tenant_settings WHERE tenant_id = $1", vec![tenant.into()]).await?;
         match rows.first() {
             Some(r) => opt_int(&r[0]),
             None => Ok(None),
@@ -249,7 +251,7 @@ impl Store {
     }
 
     pub async fn set_step_up_threshold(&self, tenant: &str, threshold: Option<i64>) -> Result<()> {
-        self.write_rows(
+        self.write_rows(tenant, 
             "INSERT INTO tenant_settings (tenant_id, step_up_threshold) VALUES ($1, $2) \
              ON CONFLICT (tenant_id) DO UPDATE SET step_up_threshold = excluded.step_up_threshold",
             vec![tenant.into(), threshold.into()],
