@@ -383,6 +383,20 @@ async fn one_tenant_can_neither_read_nor_change_another() {
     let mine: Value = app.admin.get(app.url("/v1/locations/wh-1")).send().await.unwrap().json().await.unwrap();
     assert_eq!(mine["name"], "Warehouse 1");
     covered.extend([("GET", "/v1/locations/{id}"), ("GET", "/v1/locations"), ("PUT", "/v1/locations/{id}")]);
+    // A passkey challenge issued to a shopper of default cannot be answered by a shopper of acme.
+    let default_shopper = client_as(&app.token_as(Role::Shopper, "test-shopper"));
+    let r = default_shopper.post(app.url("/v1/auth/passkeys/registration-options")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let options: Value = r.json().await.unwrap();
+    let acme_shopper = client_as(&app_authority(&app).await.access_token(&principal("acme", Role::Shopper), Duration::from_secs(900)).unwrap().0);
+    let r = acme_shopper
+        .post(app.url("/v1/auth/passkeys"))
+        .json(&json!({"challenge_id": options["challenge_id"], "credential_id": "AAAA", "client_data_json": "e30", "attestation_object": "oA"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "another tenant's challenge registers nothing here");
+    covered.extend([("POST", "/v1/auth/passkeys/registration-options"), ("POST", "/v1/auth/passkeys")]);
     // Every route that holds tenant data is covered above: a new one must be added here.
     let global = ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/v1/auth/token", "/v1/auth/signup"];
     for (e, _) in ordo_server::api::endpoints() {
@@ -551,51 +565,23 @@ async fn no_secret_is_stored_or_logged() {
     let shopper = client_as(rotated["access_token"].as_str().unwrap());
     let app_token = token_for(&base, "demo-app", "demo-secret").await;
     let app = client_as(&app_token);
-    let card: Value = app
-        .post(format!("{base}/v1/payment-tokens"))
-        .json(&json!({"number": CARD, "exp_month": 12, "exp_year": 2031, "cvc": "987"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cart: Value = shopper
-        .post(format!("{base}/v1/carts"))
-        .json(&json!({"lines": [{"sku": "TEE-1-BLA-S", "quantity": 1}], "shipments": [{"address": address()}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let total = cart["totals"]["total"].clone();
-    let body = json!({"cart_id": cart["id"], "payments": [{"token": card["token"], "amount": total}], "expected_total": total});
-    let (s, order) = place_at(&shopper, &base, "secret-order", &body).await;
-    assert_eq!(s, StatusCode::CREATED, "{order}");
-    // A guest checkout by the app, with the guest's contact details on the cart.
-    let guest_cart: Value = app
-        .post(format!("{base}/v1/carts"))
-        .json(&json!({"lines": [{"sku": "TEE-1-BLA-S", "quantity": 1}], "customer": guest(), "shipments": [{"address": address()}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let card2: Value = app
-        .post(format!("{base}/v1/payment-tokens"))
-        .json(&json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let total = guest_cart["totals"]["total"].clone();
-    let body = json!({"cart_id": guest_cart["id"], "payments": [{"token": card2["token"], "amount": total}], "expected_total": total});
-    let (s, order) = place_at(&app, &base, "guest-order", &body).await;
-    assert_eq!(s, StatusCode::CREATED, "{order}");
+    // Checkouts from carts: the shopper's own, then a guest's by the app (contact details on the cart).
+    let checkout = |who: reqwest::Client, card: &'static str, cart: Value, key: &'static str| {
+        let base = base.clone();
+        let app = app.clone();
+        async move {
+            let post = |c: &reqwest::Client, path: &str, body: Value| c.post(format!("{base}{path}")).json(&body).send();
+            let card: Value = post(&app, "/v1/payment-tokens", json!({"number": card, "exp_month": 12, "exp_year": 2031, "cvc": "987"})).await.unwrap().json().await.unwrap();
+            let cart: Value = post(&who, "/v1/carts", cart).await.unwrap().json().await.unwrap();
+            let total = cart["totals"]["total"].clone();
+            let body = json!({"cart_id": cart["id"], "payments": [{"token": card["token"], "amount": total}], "expected_total": total});
+            let (s, order) = place_at(&who, &base, key, &body).await;
+            assert_eq!(s, StatusCode::CREATED, "{order}");
+        }
+    };
+    let line = json!([{"sku": "TEE-1-BLA-S", "quantity": 1}]);
+    checkout(shopper, CARD, json!({"lines": line, "shipments": [{"address": address()}]}), "secret-order").await;
+    checkout(app.clone(), "4242424242424242", json!({"lines": line, "customer": guest(), "shipments": [{"address": address()}]}), "guest-order").await;
     drop(proc_);
 
     let secrets = [
