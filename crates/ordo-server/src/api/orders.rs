@@ -21,7 +21,7 @@ use ordo_domain::Order;
 #[utoipa::path(post, path = "/v1/orders", tag = "orders",
     request_body(content = OrderInput, example = json!({"cart_id": "cart_0192f1c2a7b47e3f9d2a1b3c4d5e6f70", "payments": [{"token": "tok_5f0c6f6e2b8a4c1d9e7f3a2b1c0d9e8f", "amount": {"amount": 3800, "currency": "USD"}}], "expected_total": {"amount": 3800, "currency": "USD"}})),
     params(("Idempotency-Key" = String, Header, description = "unique per checkout attempt; reuse it to retry"),
-           ("Passkey-Assertion" = Option<String>, Header, description = "a shopper's answer to a `step-up-required` challenge: base64url of the JSON \
+           ("Passkey-Assertion" = Option<String>, Header, description = "a shopper's answer to a `step-up-required` challenge (ignored on other callers' orders): base64url of the JSON \
              {challenge_id, credential_id, client_data_json, authenticator_data, signature, user_handle?} (binary fields base64url); \
              send it with the same Idempotency-Key and body as the request that got the challenge")),
     responses((status = 201, body = Order, description = "placed (or replayed)"),
@@ -38,7 +38,10 @@ pub async fn place(State(state): State<AppState>, Extension(caller): Extension<C
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::PlaceOrder, true)?.unwrap_or_default();
     let hash = idempotency::request_hash(&input);
     let mut request = parse_order(&input, caller.role() != Some(Role::Shopper))?;
-    request.step_up = super::passkeys::assertion_header(&headers)?;
+    // Only shoppers step up: the header means nothing on the app's or a guest's order.
+    if caller.role() == Some(Role::Shopper) {
+        request.step_up = super::passkeys::assertion_header(&headers)?;
+    }
     let mut answer = checkout::place_order(&state, &caller, &key, &hash, request).await?;
     if answer.status == 201 && caller.role() == Some(Role::App) {
         answer.body = with_guest_token(&state, &caller, &answer.body)?;
