@@ -89,3 +89,30 @@ fn the_binary_mounts_test_routes_only_when_asked() {
         assert_eq!(c.get(format!("{base}/healthz")).send().await.unwrap().status(), StatusCode::OK);
     });
 }
+
+/// `/docs` is a browsable reference of `/openapi.json` served from the binary: every file it
+/// loads comes from this server (no CDN), and it reads this server's document.
+#[tokio::test]
+async fn the_api_reference_is_served_offline_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = plain.get(app.url("/docs")).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()["location"], "/docs/");
+    let page = plain.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://"), "nothing is loaded from elsewhere: {html}");
+    let mut assets = 0;
+    for src in html.split(['"', '\'']).filter(|s| s.ends_with(".js") || s.ends_with(".css")) {
+        let r = plain.get(app.url(&format!("/docs/{}", src.trim_start_matches("./")))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{src}");
+        assert!(r.bytes().await.unwrap().len() > 100, "{src} has content");
+        assets += 1;
+    }
+    assert!(assets >= 3, "the page loads its scripts and styles ({assets})");
+    let init = plain.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("\"/openapi.json\""), "{init}");
+    assert_eq!(plain.get(app.url("/docs/nothing-here.js")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
