@@ -5,8 +5,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use ed25519_dalek::pkcs8::EncodePrivateKey;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use ordo_store::{SigningKeyRecord, Store, StoreError};
 use std::sync::RwLock;
 use std::time::Duration;
@@ -21,7 +20,9 @@ const RELOAD_EVERY: Duration = Duration::from_secs(10);
 struct LoadedKey {
     kid: String,
     public: [u8; 32],
-    encoding: EncodingKey,
+    /// The expanded key, kept: deriving it costs as much as a signature, so signing through a
+    /// PKCS#8 encoding (derived again on every call) would double the cost of every token.
+    signing: ed25519_dalek::SigningKey,
     decoding: DecodingKey,
     sign_until_ms: i64,
     publish_until_ms: i64,
@@ -36,11 +37,10 @@ fn load(r: &SigningKeyRecord) -> Option<LoadedKey> {
     let seed: [u8; 32] = STANDARD.decode(&r.private_key).ok()?.try_into().ok()?;
     let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
     let public = signing.verifying_key().to_bytes();
-    let der = signing.to_pkcs8_der().ok()?;
     Some(LoadedKey {
         kid: r.kid.clone(),
         public,
-        encoding: EncodingKey::from_ed_der(der.as_bytes()),
+        signing,
         decoding: DecodingKey::from_ed_der(&public),
         sign_until_ms: r.sign_until_ms,
         publish_until_ms: r.publish_until_ms,
@@ -83,12 +83,25 @@ impl KeyRing {
         Ok(())
     }
 
-    /// The key to sign with now: the newest still signing. `None` only if storage held none.
-    pub fn with_signing_key<T>(&self, f: impl FnOnce(&str, &EncodingKey) -> T) -> Option<T> {
+    /// A compact JWS (`EdDSA`, with `kid`) of `claims`, signed with the newest key still signing.
+    /// `None` only if storage held no key.
+    pub fn sign_jwt(&self, claims: &impl serde::Serialize) -> Option<Result<String, serde_json::Error>> {
+        use ed25519_dalek::Signer;
         let now = ordo_store::now_ms();
         let keys = self.keys.read().ok()?;
         let k = keys.0.iter().find(|k| k.sign_until_ms > now)?;
-        Some(f(&k.kid, &k.encoding))
+        let header = serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": k.kid});
+        let claims = match serde_json::to_vec(claims) {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(claims));
+        let signature = k.signing.sign(token.as_bytes());
+        token.push('.');
+        token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+        Some(Ok(token))
     }
 
     /// The verifying key of `kid`, if it is published.

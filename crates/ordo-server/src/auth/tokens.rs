@@ -6,7 +6,7 @@
 use super::keys::KeyRing;
 use super::passwords;
 use super::{Principal, Role};
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use ordo_store::{RefreshRecord, RefreshUse, Store, UserRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -158,14 +158,7 @@ impl Authority {
             locations: p.locations.clone(),
             channel: p.channel.clone(),
         };
-        let token = self
-            .keys
-            .with_signing_key(|kid, key| {
-                let mut header = Header::new(Algorithm::EdDSA);
-                header.kid = Some(kid.to_string());
-                jsonwebtoken::encode(&header, &claims, key)
-            })
-            .ok_or_else(|| OAuthError::server("no signing key"))?
+        let token = self.keys.sign_jwt(&claims).ok_or_else(|| OAuthError::server("no signing key"))?
             .map_err(OAuthError::server)?;
         Ok((token, ttl.as_secs()))
     }
