@@ -40,6 +40,9 @@ pub(super) struct Problem {
     pkg_lines: Vec<Vec<(u32, i64)>>,
     /// Every package, by weight then number.
     by_weight: Vec<u32>,
+    /// Per address: its lines, and the units it needs per SKU group.
+    dest_lines: Vec<Vec<usize>>,
+    dest_needs: Vec<Vec<(usize, i64)>>,
 }
 
 impl Problem {
@@ -77,37 +80,57 @@ impl Problem {
         }
         let mut by_weight: Vec<u32> = (0..(nodes * dests) as u32).collect();
         by_weight.sort_by_key(key);
-        Problem { nodes, dests, lines, groups, weight, stock, capacity, allowed, servers, pkg_lines, by_weight }
+        let mut dest_lines = vec![Vec::new(); dests];
+        let mut dest_needs: Vec<Vec<(usize, i64)>> = vec![Vec::new(); dests];
+        for (l, line) in lines.iter().enumerate() {
+            dest_lines[line.dest].push(l);
+            let needs = &mut dest_needs[line.dest];
+            match needs.iter_mut().find(|(g, _)| *g == line.group) {
+                Some((_, n)) => *n += line.qty,
+                None => needs.push((line.group, line.qty)),
+            }
+        }
+        Problem {
+            nodes,
+            dests,
+            lines,
+            groups,
+            weight,
+            stock,
+            capacity,
+            allowed,
+            servers,
+            pkg_lines,
+            by_weight,
+            dest_lines,
+            dest_needs,
+        }
     }
 
     fn node_of(&self, pkg: u32) -> usize {
         pkg as usize / self.dests
     }
-    fn stock_at(&self, node: usize, group: usize) -> i64 {
+    pub(super) fn stock_at(&self, node: usize, group: usize) -> i64 {
         self.stock[node * self.groups.len() + group]
     }
 
     /// Whether node `k` alone could ship every line to address `d` (ignoring other addresses).
     pub(super) fn serves_whole_address(&self, k: usize, d: usize) -> bool {
-        let mut any = false;
-        for (g, members) in self.groups.iter().enumerate() {
-            let here: Vec<usize> = members.iter().copied().filter(|l| self.lines[*l].dest == d).collect();
-            if here.is_empty() {
-                continue;
-            }
-            any = true;
-            let need: i64 = here.iter().map(|l| self.lines[*l].qty).sum();
-            if !here.iter().all(|l| self.allowed[k * self.lines.len() + l]) || self.stock_at(k, g) < need {
-                return false;
-            }
-        }
-        any
+        let lc = self.lines.len();
+        !self.dest_lines[d].is_empty()
+            && self.dest_lines[d].iter().all(|l| self.allowed[k * lc + l])
+            && self.dest_needs[d].iter().all(|(g, need)| self.stock_at(k, *g) >= *need)
     }
 
     /// Per line, the units it gets when every admitted package is open (a max flow).
     pub(super) fn max_shippable(&self) -> Vec<i64> {
         let mut out = vec![0; self.lines.len()];
         for g in 0..self.groups.len() {
+            if let [l] = self.groups[g][..] {
+                let all: i64 = self.servers[l].iter().map(|p| self.stock_at(self.node_of(*p), g)).sum();
+                out[l] = all.min(self.lines[l].qty);
+                continue;
+            }
             let flow = self.group_flow(g, &|_| true);
             for (pos, l) in self.groups[g].iter().enumerate() {
                 out[*l] = flow.line_flow[pos];
@@ -286,6 +309,17 @@ impl Problem {
         }
         let mut carried: HashMap<usize, Vec<(usize, i64)>> = HashMap::new();
         for g in 0..self.groups.len() {
+            if let [l] = self.groups[g][..] {
+                let mut left = self.lines[l].qty;
+                for &pkg in self.servers[l].iter().filter(|p| open[**p as usize]) {
+                    let units = left.min(self.stock_at(self.node_of(pkg), g));
+                    if units > 0 {
+                        carried.entry(pkg as usize).or_default().push((l, units));
+                        left -= units;
+                    }
+                }
+                continue;
+            }
             let flow = self.group_flow(g, &|pkg| open[pkg as usize]);
             for (l, pkg, units) in flow.used {
                 carried.entry(pkg as usize).or_default().push((l, units));

@@ -441,6 +441,17 @@ fn every_node_is_a_candidate_and_ineligible_ones_come_last() {
 }
 
 #[test]
+fn stock_maps_of_the_whole_catalog_are_read_like_the_order_skus_only() {
+    let catalog: Vec<(String, i64)> = (0..40).map(|i| (format!("S{i:02}"), i)).collect();
+    let refs: Vec<(&str, i64)> = catalog.iter().map(|(s, q)| (s.as_str(), *q)).collect();
+    let big = node("big", OAKLAND, &refs);
+    let d = decide(&input(vec![big], vec![to(SF)], vec![line("S07", 7, 0), line("S31", 2, 0)]));
+    assert_eq!(d.packages[0].lines.iter().map(|l| l.quantity).sum::<i64>(), 9);
+    let n = no_plan(&input(vec![node("big", OAKLAND, &refs)], vec![to(SF)], vec![line("S05", 6, 0)]));
+    assert_eq!(n.short_lines[0].available, 5);
+}
+
+#[test]
 fn node_order_in_the_input_does_not_change_the_decision() {
     let nodes = vec![
         node("a", OAKLAND, &[("X", 1), ("Y", 3)]),
