@@ -29,24 +29,34 @@
 //! address that needs it.
 //!
 //! # Exactness
-//! The search (`solver`) is an exact branch and bound over the set of open packages. Given a set,
-//! whether it can carry the order is a max-flow question per SKU (lines → node stock). When it
-//! cannot, the residual graph's minimum cut names every package that could raise the flow; any
-//! feasible superset must contain one of them, so branching on "which of them is added next"
-//! (each branch forbidding the ones tried before it) partitions every feasible plan exactly once.
-//! A branch is cut when its cost plus a lower bound reaches the best plan found: per address, the
-//! cheapest package that can still serve its most expensive unmet line, and at least the cheapest
-//! package on the cut. Both bounds are valid, so a search that finishes is optimal; property
-//! tests compare it with brute-force enumeration on random small instances.
+//! The search (`solver`) is an exact branch and bound over the set of open packages. Whether a
+//! set can carry the order is a max-flow question, separate per SKU (its lines → the stock of
+//! that SKU at the nodes whose packages are open). When a SKU falls short, the residual graph's
+//! minimum cut names every package that could raise its flow: a package not crossing the cut
+//! leaves the cut's capacity, hence the flow, unchanged. So every feasible superset contains one
+//! of them, and branching on "which of them is added next" — cheapest first, each branch
+//! forbidding the ones tried before it — visits every feasible plan in exactly one branch. (Of
+//! the short SKUs, the one with the fewest affordable candidates is branched on.) A branch is
+//! cut when its cost plus a lower bound reaches the best plan found. The bound: each address
+//! needs a new package for each of its unmet SKUs, so at least the dearest of the cheapest such
+//! packages; packages to different addresses are different, so these add up over addresses; and
+//! any unmet SKU needs at least its cheapest candidate. Forbidden packages and nodes without
+//! capacity left are never candidates. Every bound is valid, so a search that finishes has found
+//! the cheapest plan; a property test compares its cost with brute-force enumeration of every
+//! package set on random networks (≤ 8 nodes, ≤ 6 lines, 1–2 addresses, random stock, rules,
+//! capabilities, capacities and cut-offs).
 //!
 //! # Budget and fallback
 //! The problem is NP-hard in general (fixed-charge covering), so the search is bounded by
 //! `SearchBudget::max_expansions` — a count, not a clock, so the result stays deterministic. It
 //! starts from the better of two heuristic plans (the cheapest single node per address; a greedy
-//! cost-per-coverage plan with redundant packages removed), so when the budget runs out it
-//! returns the best plan found, marked `optimal: false` with reason code
-//! `search_budget_exhausted` instead of `lowest_cost`. With the standard budget this happens
-//! only on adversarial instances; see the benchmark in `benches/routing.rs`.
+//! plan that adds the package with the least cost per share of unmet demand, then drops the
+//! packages it does not need), so when the budget runs out it returns the best plan found so
+//! far, marked `optimal: false` with the reason code `search_budget_exhausted` instead of
+//! `lowest_cost`. With `SearchBudget::STANDARD` every order of the benchmark's retail network
+//! finishes in a few dozen expansions; in its sparse-stock network (stores holding 10 % of the
+//! catalog) 13 % of 20-line orders fall back. If the budget runs out before any plan was found,
+//! the answer is `NoPlan` with `search_budget_exhausted`.
 
 mod geo;
 mod solver;
