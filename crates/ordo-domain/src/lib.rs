@@ -13,6 +13,7 @@ pub mod payment;
 pub mod pricing;
 pub mod product;
 pub mod promotion;
+pub mod routing;
 pub mod stock;
 pub mod tax;
 
