@@ -23,6 +23,6 @@ pub use error::{FieldError, FieldErrors};
 pub use ids::{CartId, LocationId, OrderId, OrderNumber, Sku, TenantId};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{Order, OrderEvent, OrderLine, OrderStatus, ShipmentGroup};
-pub use network::{Capability, CutOff, Fulfilment};
+pub use network::{Capability, Cutoff, Fulfilment};
 pub use product::{Location, LocationKind, Product, Quantity};
 pub use stock::StockLevel;

@@ -3,7 +3,7 @@
 use crate::error::{FieldError, invalid};
 use crate::ids::{LocationId, Sku};
 use crate::money::Money;
-use crate::network::{Capability, CutOff};
+use crate::network::{Capability, Cutoff};
 use crate::CountryCode;
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +104,7 @@ pub struct Location {
     pub daily_capacity: Option<u32>,
     /// `HH:MM`, 24-hour clock, in `timezone`.
     #[schema(value_type = Option<String>, example = "17:00")]
-    pub cutoff: Option<CutOff>,
+    pub cutoff: Option<Cutoff>,
     /// IANA time zone of the cut-off and of "today" (`None`: UTC).
     pub timezone: Option<String>,
     /// Cost of preparing one package.

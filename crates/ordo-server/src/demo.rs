@@ -6,7 +6,7 @@
 //! secrets the CLI prints once at start-up.
 
 use ordo_domain::promotion::{BuyXGetY, Promotion, PromotionKind};
-use ordo_domain::{Capability, CountryCode, Currency, CutOff, Fulfilment, Location, LocationId, LocationKind, Money, Sku};
+use ordo_domain::{Capability, CountryCode, Currency, Cutoff, Fulfilment, Location, LocationId, LocationKind, Money, Sku};
 use ordo_store::{Adjustment, ProductUpsert, StockChange, Store, StoreError};
 
 const MARKER: &str = "demo_seeded";
@@ -59,7 +59,7 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
         l.ships_to = ["US", "CA"].iter().filter_map(|c| CountryCode::parse(c).ok()).collect();
         l.capabilities = capabilities.to_vec();
         l.daily_capacity = Some(capacity);
-        l.cutoff = CutOff::parse(cutoff).ok();
+        l.cutoff = Cutoff::parse(cutoff).ok();
         l.timezone = Some(tz.to_string());
         l.handling_cost = Money::new(handling, usd());
         l.cost_per_100km = Money::new(per_100km, usd());

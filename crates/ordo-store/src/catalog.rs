@@ -5,7 +5,7 @@ use crate::audit::AuditEntry;
 use crate::{Result, Store, corrupt, now_ms, placeholders};
 use ordo_domain::pricing::CatalogEntry;
 use ordo_domain::promotion::Promotion;
-use ordo_domain::{Capability, CountryCode, Currency, CutOff, Location, LocationId, LocationKind, Money, Product, Sku};
+use ordo_domain::{Capability, CountryCode, Currency, Cutoff, Location, LocationId, LocationKind, Money, Product, Sku};
 use crate::idempotency::{IdempotencyKey, Idempotent, Render};
 use crate::sql::{Row, Sql, Val};
 use std::collections::HashMap;
@@ -346,7 +346,7 @@ fn location_row(r: &Row) -> Result<Location> {
         ships_to: list(6)?.iter().map(|c| CountryCode::parse(c)).collect::<std::result::Result<_, _>>().map_err(|_| corrupt("location ships_to"))?,
         capabilities: list(7)?.iter().map(|c| Capability::parse(c)).collect::<std::result::Result<_, _>>().map_err(|_| corrupt("location capability"))?,
         daily_capacity: r[8].opt_int()?.map(|n| n.clamp(0, u32::MAX as i64) as u32),
-        cutoff: r[9].opt_text()?.map(|c| CutOff::parse(&c)).transpose().map_err(|_| corrupt("location cutoff"))?,
+        cutoff: r[9].opt_text()?.map(|c| Cutoff::parse(&c)).transpose().map_err(|_| corrupt("location cutoff"))?,
         timezone: r[10].opt_text()?,
         handling_cost: Money::new(r[11].int()?, currency),
         cost_per_100km: Money::new(r[12].int()?, currency),

@@ -349,8 +349,13 @@ impl TryFrom<String> for Cutoff {
         Self::parse(&s).map_err(|e| e.message)
     }
 }
+impl std::fmt::Display for Cutoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.0 / 60, self.0 % 60)
+    }
+}
 impl From<Cutoff> for String {
     fn from(c: Cutoff) -> String {
-        format!("{:02}:{:02}", c.0 / 60, c.0 % 60)
+        c.to_string()
     }
 }

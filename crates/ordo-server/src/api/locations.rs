@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use ordo_domain::contact::has_control_chars;
-use ordo_domain::{Capability, CountryCode, CutOff, FieldErrors, Location, LocationId, LocationKind, Money};
+use ordo_domain::{Capability, CountryCode, Cutoff, FieldErrors, Location, LocationId, LocationKind, Money};
 use serde::{Deserialize, Serialize};
 
 /// The most packages a day a node can be given.
@@ -96,7 +96,7 @@ pub fn parse_location(id: &LocationId, input: &LocationInput) -> Result<Location
         }
         n => n.map(|n| n as u32),
     };
-    let cutoff = input.cutoff.as_deref().and_then(|c| errs.take("cutoff", CutOff::parse(c)));
+    let cutoff = input.cutoff.as_deref().and_then(|c| errs.take("cutoff", Cutoff::parse(c)));
     if let Some(tz) = &input.timezone {
         if !locations::known_timezone(tz) {
             errs.add("timezone", "unknown_timezone", format!("'{tz}' is not an IANA time zone (e.g. America/Chicago)"));
