@@ -74,6 +74,10 @@ pub async fn seed(store: &Store, tenant: &str) -> Result<bool, StoreError> {
     for l in &locations {
         store.upsert_location(tenant, l).await?;
     }
+    // A package from a node past its cut-off ships a day later: $5.00 on its cost.
+    let rules = ordo_domain::routing::TenantRules { version: 0, cutoff_penalty: Money::new(500, usd()), rules: vec![] };
+    let body = serde_json::to_string(&rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    store.put_routing_rules_audited(tenant, &body, None).await?;
     let mut n = 0usize;
     for (prefix, category, names, base) in CATEGORIES {
         for (ni, name) in names.iter().enumerate() {

@@ -353,3 +353,46 @@ fn location_row(r: &Row) -> Result<Location> {
         active: r[14].int()? != 0,
     })
 }
+
+impl Store {
+    /// The tenant's newest routing rules: their version and JSON body (`None`: never set).
+    pub async fn routing_rules(&self, tenant: &str) -> Result<Option<(i64, String)>> {
+        let rows = self
+            .read_rows(tenant, "SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![tenant.into()])
+            .await?;
+        rows.first().map(|r| Ok((r[0].int()?, r[1].text()?))).transpose()
+    }
+
+    /// Stores `body` as the tenant's next rules version, with its audit entry, in one commit.
+    /// `None` when another change took that version first (the caller may retry).
+    pub async fn put_routing_rules_audited(&self, tenant: &str, body: &str, audit: Option<AuditEntry>) -> Result<Option<i64>> {
+        let (t, body) = (tenant.to_string(), body.to_string());
+        let (version, _) = self
+            .unit(tenant, move |tx| {
+                let (t, body, audit) = (t.clone(), body.clone(), audit.clone());
+                Box::pin(async move {
+                    let rows = tx.rows("SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![t.as_str().into()]).await?;
+                    let (previous, before) = match rows.first() {
+                        Some(r) => (r[0].int()?, Some(r[1].text()?)),
+                        None => (0, None),
+                    };
+                    let inserted = tx
+                        .rows(
+                            "INSERT INTO routing_rules (tenant_id, version, body, created_at_ms) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (tenant_id, version) DO NOTHING RETURNING version",
+                            vec![t.as_str().into(), (previous + 1).into(), body.as_str().into(), now_ms().into()],
+                        )
+                        .await?;
+                    if inserted.is_empty() {
+                        return Ok((None, false));
+                    }
+                    if let Some(who) = &audit {
+                        crate::audit::append(tx, &t, who, "routing_rules.changed", "routing_rules", before, Some(body.clone())).await?;
+                    }
+                    Ok((Some(previous + 1), true))
+                })
+            })
+            .await?;
+        Ok(version)
+    }
+}

@@ -117,3 +117,49 @@ async fn products_carry_their_fulfilment_attributes() {
         assert_eq!(problem["errors"][0]["path"], field, "{problem}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_rules_are_versioned_audited_and_name_only_known_locations() {
+    let app = TestApp::spawn().await;
+    let staff = client_as(&app.tokens.staff);
+    let none: Value = staff.get(app.url("/v1/routing/rules")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((none["version"].clone(), none["rules"].clone()), (json!(0), json!([])), "{none}");
+    let body = json!({"cutoff_penalty": {"amount": 500, "currency": "USD"},
+                      "rules": [{"kind": "country_only_from", "country": "CA", "nodes": ["wh-1"]},
+                                {"kind": "country_never_from", "country": "us", "nodes": ["store-2"]}]});
+    let r = app.admin.put(app.url("/v1/routing/rules")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v1: Value = r.json().await.unwrap();
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["rules"][0], json!({"kind": "country_only_from", "country": "CA", "nodes": ["wh-1"]}));
+    assert_eq!(v1["rules"][1]["country"], "US", "country codes are normalised");
+    let r = app.admin.put(app.url("/v1/routing/rules")).json(&json!({"cutoff_penalty": {"amount": 0, "currency": "USD"}})).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["version"], 2);
+    let now: Value = staff.get(app.url("/v1/routing/rules")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((now["version"].clone(), now["rules"].clone()), (json!(2), json!([])));
+    assert_eq!(staff.put(app.url("/v1/routing/rules")).json(&body).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    let bad = json!({"cutoff_penalty": {"amount": -1, "currency": "USD"},
+                     "rules": [{"kind": "country_only_from", "country": "XX", "nodes": ["wh-1"]},
+                               {"kind": "sometimes_from", "country": "US", "nodes": ["wh-1"]},
+                               {"kind": "country_never_from", "country": "US", "nodes": ["wh-nowhere", "bad id"]}]});
+    let r = app.admin.put(app.url("/v1/routing/rules")).json(&bad).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    let paths: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    for p in ["cutoff_penalty.amount", "rules[0].country", "rules[1].kind", "rules[2].nodes[1]"] {
+        assert!(paths.contains(&p), "{p} missing from {paths:?}");
+    }
+    let unknown = json!({"cutoff_penalty": {"amount": 0, "currency": "USD"}, "rules": [{"kind": "country_never_from", "country": "US", "nodes": ["wh-nowhere"]}]});
+    let r = app.admin.put(app.url("/v1/routing/rules")).json(&unknown).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["path"], "rules[0].nodes[0]", "{problem}");
+    assert_eq!(problem["errors"][0]["code"], "unknown_location");
+    let after: Value = staff.get(app.url("/v1/routing/rules")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(after["version"], 2, "refused changes make no version");
+
+    let audit: Value = app.admin.get(app.url("/v1/audit")).send().await.unwrap().json().await.unwrap();
+    let changes = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "routing_rules.changed").count();
+    assert_eq!(changes, 2);
+}

@@ -397,6 +397,14 @@ async fn one_tenant_can_neither_read_nor_change_another() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "another tenant's challenge registers nothing here");
     covered.extend([("POST", "/v1/auth/passkeys/registration-options"), ("POST", "/v1/auth/passkeys")]);
+    // Routing rules are per tenant: acme's change leaves default's alone, and names only acme's nodes.
+    let r = app.admin.put(app.url("/v1/routing/rules")).json(&json!({"cutoff_penalty": {"amount": 500, "currency": "USD"}, "rules": [{"kind": "country_only_from", "country": "CA", "nodes": ["wh-1"]}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = acme.put(app.url("/v1/routing/rules")).json(&json!({"cutoff_penalty": {"amount": 0, "currency": "USD"}, "rules": [{"kind": "country_only_from", "country": "CA", "nodes": ["store-2"]}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "default's locations are unknown to acme");
+    let theirs: Value = acme.get(app.url("/v1/routing/rules")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(theirs["version"], 0, "acme sees none of default's rules: {theirs}");
+    covered.extend([("GET", "/v1/routing/rules"), ("PUT", "/v1/routing/rules")]);
     // Every route that holds tenant data is covered above: a new one must be added here.
     let global = ["/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/v1/auth/token", "/v1/auth/signup"];
     for (e, _) in ordo_server::api::endpoints() {

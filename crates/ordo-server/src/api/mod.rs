@@ -22,6 +22,7 @@ pub mod payment_tokens;
 pub mod problem;
 pub mod products;
 pub mod replenishment;
+pub mod routing;
 pub mod telemetry;
 mod test_routes;
 
@@ -51,6 +52,7 @@ use utoipa::OpenApi;
         orders::place, orders::get,
         inventory::get, inventory::adjust,
         locations::list, locations::get, locations::put,
+        routing::get, routing::put,
         health::healthz, health::readyz, telemetry::scrape,
         forecasts::get, replenishment::list,
     ),
@@ -87,6 +89,8 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::GET, "/v1/locations", STAFF, get(locations::list)),
         e(Method::GET, "/v1/locations/{id}", STAFF, get(locations::get)),
         e(Method::PUT, "/v1/locations/{id}", ADMIN, put(locations::put)),
+        e(Method::GET, "/v1/routing/rules", STAFF, get(routing::get)),
+        e(Method::PUT, "/v1/routing/rules", ADMIN, put(routing::put)),
         e(Method::POST, "/v1/auth/token", Anonymous, post(auth::token)),
         e(Method::POST, "/v1/auth/signup", Anonymous, post(auth::signup)),
         e(Method::GET, "/.well-known/jwks.json", Anonymous, get(auth::jwks)),
@@ -177,6 +181,8 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/locations", "get", "listLocations"),
     ("/v1/locations/{id}", "get", "getLocation"),
     ("/v1/locations/{id}", "put", "putLocation"),
+    ("/v1/routing/rules", "get", "getRoutingRules"),
+    ("/v1/routing/rules", "put", "putRoutingRules"),
     ("/v1/orders", "post", "placeOrder"),
     ("/v1/orders/{id}", "get", "getOrder"),
     ("/v1/payment-tokens", "post", "createPaymentToken"),
@@ -380,6 +386,8 @@ mod tests {
         assert_eq!(policy(Method::GET, "/v1/locations"), Some(vec![Staff, Admin]));
         assert_eq!(policy(Method::GET, "/v1/locations/{id}"), Some(vec![Staff, Admin]));
         assert_eq!(policy(Method::PUT, "/v1/locations/{id}"), Some(vec![Admin]));
+        assert_eq!(policy(Method::GET, "/v1/routing/rules"), Some(vec![Staff, Admin]));
+        assert_eq!(policy(Method::PUT, "/v1/routing/rules"), Some(vec![Admin]));
         assert_eq!(policy(Method::POST, "/v1/auth/passkeys/registration-options"), Some(vec![Shopper]));
         assert_eq!(policy(Method::POST, "/v1/auth/passkeys"), Some(vec![Shopper]));
     }

@@ -1,0 +1,110 @@
+//! `/v1/routing/rules`: a tenant's routing rules, versioned (admins write, staff and admins read).
+//! Every change is a new version; each names only locations that exist.
+
+use super::inputs::MoneyInput;
+use super::json::ApiJson;
+use super::problem::{ApiError, Problem};
+use crate::AppState;
+use crate::auth::Caller;
+use axum::extract::State;
+use axum::{Extension, Json};
+use ordo_domain::routing::{TenantRule, TenantRules};
+use ordo_domain::{CountryCode, Currency, FieldErrors, LocationId, Money};
+use serde::Deserialize;
+
+/// The most rules a tenant may have.
+const MAX_RULES: usize = 200;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInput {
+    /// `country_only_from` (addresses in `country` are served only from `nodes`) or
+    /// `country_never_from` (never from `nodes`).
+    #[schema(pattern = "^(country_only_from|country_never_from)$")]
+    pub kind: String,
+    /// ISO 3166-1 alpha-2.
+    #[schema(pattern = "^[A-Za-z]{2}$")]
+    pub country: String,
+    /// Location ids.
+    pub nodes: Vec<String>,
+}
+
+/// The whole rule set (PUT replaces it; the answer carries the new version).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingRulesInput {
+    /// Added to a package whose node's cut-off has passed (it ships a day later).
+    pub cutoff_penalty: MoneyInput,
+    #[serde(default)]
+    pub rules: Vec<RuleInput>,
+}
+
+fn parse(input: &RoutingRulesInput) -> Result<TenantRules, ApiError> {
+    let mut errs = FieldErrors::default();
+    let penalty = errs.take("cutoff_penalty", Money::parse_non_negative(input.cutoff_penalty.amount, &input.cutoff_penalty.currency));
+    if input.rules.len() > MAX_RULES {
+        errs.add("rules", "too_many", format!("at most {MAX_RULES} rules"));
+    }
+    let mut rules = Vec::with_capacity(input.rules.len());
+    for (i, r) in input.rules.iter().enumerate() {
+        let country = errs.take(&format!("rules[{i}].country"), CountryCode::parse(&r.country));
+        let mut nodes = Vec::with_capacity(r.nodes.len());
+        for (j, n) in r.nodes.iter().enumerate() {
+            if let Some(id) = errs.take(&format!("rules[{i}].nodes[{j}]"), LocationId::parse(n)) {
+                nodes.push(id);
+            }
+        }
+        let Some(country) = country else { continue };
+        match r.kind.as_str() {
+            "country_only_from" => rules.push(TenantRule::CountryOnlyFrom { country, nodes }),
+            "country_never_from" => rules.push(TenantRule::CountryNeverFrom { country, nodes }),
+            _ => errs.add(format!("rules[{i}].kind"), "unknown_kind", "a rule is country_only_from or country_never_from"),
+        }
+    }
+    errs.into_result()?;
+    let cutoff_penalty = penalty.unwrap_or_else(|| Money::new(0, Currency::parse("USD").expect("USD")));
+    Ok(TenantRules { version: 0, cutoff_penalty, rules })
+}
+
+async fn current(state: &AppState, caller: &Caller) -> Result<TenantRules, ApiError> {
+    match state.store.routing_rules(caller.tenant()).await? {
+        Some((version, body)) => {
+            let mut rules: TenantRules = serde_json::from_str(&body).map_err(|e| ApiError::Internal(format!("stored routing rules: {e}")))?;
+            rules.version = version as u32;
+            Ok(rules)
+        }
+        None => Ok(TenantRules { version: 0, cutoff_penalty: Money::new(0, Currency::parse("USD").expect("USD")), rules: vec![] }),
+    }
+}
+
+/// The tenant's current routing rules (version 0 and no rules until an admin sets them).
+#[utoipa::path(get, path = "/v1/routing/rules", tag = "routing", responses((status = 200, body = TenantRules)))]
+pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Result<Json<TenantRules>, ApiError> {
+    Ok(Json(current(&state, &caller).await?))
+}
+
+/// Replace the tenant's routing rules: a new version, audited. Every node named must exist.
+#[utoipa::path(put, path = "/v1/routing/rules", tag = "routing",
+    request_body(content = RoutingRulesInput, example = json!({"cutoff_penalty": {"amount": 500, "currency": "USD"},
+        "rules": [{"kind": "country_only_from", "country": "CA", "nodes": ["wh-east"]}, {"kind": "country_never_from", "country": "US", "nodes": ["store-chicago"]}]})),
+    responses((status = 200, body = TenantRules, description = "the new version"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "another change took this version first; read and retry"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields or unknown locations; see errors")))]
+pub async fn put(State(state): State<AppState>, Extension(caller): Extension<Caller>, ApiJson(input): ApiJson<RoutingRulesInput>) -> Result<Json<TenantRules>, ApiError> {
+    let mut rules = parse(&input)?;
+    let known: Vec<LocationId> = state.store.locations(caller.tenant()).await?.into_iter().map(|l| l.id).collect();
+    rules.validate(&known).map_err(|e| ApiError::Validation(e.0))?;
+    let body = serde_json::to_string(&rules).map_err(|e| ApiError::Internal(format!("routing rules: {e}")))?;
+    match state.store.put_routing_rules_audited(caller.tenant(), &body, caller.audit_entry()).await? {
+        Some(version) => {
+            rules.version = version as u32;
+            Ok(Json(rules))
+        }
+        None => Err(ApiError::Conflict {
+            kind: "rules-changed",
+            title: "The routing rules changed meanwhile",
+            detail: "another change to the routing rules took this version first: read them and retry".into(),
+            differences: vec![],
+        }),
+    }
+}
