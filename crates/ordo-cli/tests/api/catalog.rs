@@ -142,3 +142,43 @@ async fn demo_seed_is_rich_and_happens_once() {
     assert!(!seeded_again);
     assert_eq!(app.inventory(sku).await["available"].as_i64().unwrap(), before - 2);
 }
+
+/// Products and stock carry ETags: a client holding a copy asks with If-None-Match and gets 304
+/// (no body) until the price, availability or stock changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_and_stock_answer_304_until_they_change() {
+    let app = TestApp::spawn().await;
+    app.product("ETAG-1", 1000, 5).await;
+    let first = app.client.get(app.url("/v1/products/ETAG-1")).send().await.unwrap();
+    assert_eq!(first.status(), reqwest::StatusCode::OK);
+    let tag = first.headers()["etag"].to_str().unwrap().to_string();
+    assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+    let again = app.client.get(app.url("/v1/products/ETAG-1")).header("If-None-Match", &tag).send().await.unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let weak = app.client.get(app.url("/v1/products/ETAG-1")).header("If-None-Match", format!("\"other\", W/{tag}")).send().await.unwrap();
+    assert_eq!(weak.status(), reqwest::StatusCode::NOT_MODIFIED, "any listed tag matches; weak comparison");
+
+    // Stock moves: the product's availability and the inventory change, so do their tags.
+    let inv = app.admin.get(app.url("/v1/inventory/ETAG-1")).send().await.unwrap();
+    let inv_tag = inv.headers()["etag"].to_str().unwrap().to_string();
+    let r = app.adjust(&serde_json::json!({"sku": "ETAG-1", "location_id": "wh-1", "delta": 3, "reason": "receipt"})).await;
+    assert!(r.status().is_success());
+    let moved = app.client.get(app.url("/v1/products/ETAG-1")).header("If-None-Match", &tag).send().await.unwrap();
+    assert_eq!(moved.status(), reqwest::StatusCode::OK, "availability changed");
+    assert_ne!(moved.headers()["etag"].to_str().unwrap(), tag);
+    let inv_moved = app.admin.get(app.url("/v1/inventory/ETAG-1")).header("If-None-Match", &inv_tag).send().await.unwrap();
+    assert_eq!(inv_moved.status(), reqwest::StatusCode::OK);
+    let inv_tag2 = inv_moved.headers()["etag"].to_str().unwrap().to_string();
+    let same = app.admin.get(app.url("/v1/inventory/ETAG-1")).header("If-None-Match", &inv_tag2).send().await.unwrap();
+    assert_eq!(same.status(), reqwest::StatusCode::NOT_MODIFIED);
+
+    // A price change changes the product's tag.
+    let now = app.client.get(app.url("/v1/products/ETAG-1")).send().await.unwrap().headers()["etag"].to_str().unwrap().to_string();
+    app.product("ETAG-1", 1200, 0).await;
+    let repriced = app.client.get(app.url("/v1/products/ETAG-1")).header("If-None-Match", &now).send().await.unwrap();
+    assert_eq!(repriced.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = repriced.json().await.unwrap();
+    assert_eq!(body["price"]["amount"], 1200);
+}

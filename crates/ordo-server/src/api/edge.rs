@@ -160,11 +160,12 @@ pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key"), HeaderName::from_static("passkey-assertion"), REQUEST_ID])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key"), HeaderName::from_static("passkey-assertion"), header::IF_NONE_MATCH, REQUEST_ID])
         .expose_headers([
             REQUEST_ID,
             header::RETRY_AFTER,
             header::LOCATION,
+            header::ETAG,
             HeaderName::from_static("idempotent-replayed"),
             HeaderName::from_static("ratelimit-limit"),
             HeaderName::from_static("ratelimit-remaining"),

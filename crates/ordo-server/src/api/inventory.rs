@@ -71,14 +71,17 @@ async fn inventory_of(state: &AppState, caller: &Caller, sku: &Sku) -> Result<In
 
 /// Stock of one SKU per location.
 #[utoipa::path(get, path = "/v1/inventory/{sku}", tag = "inventory",
-    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the product's SKU")),
-    responses((status = 200, body = InventoryBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(sku): PathParam) -> Result<Json<InventoryBody>, ApiError> {
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the product's SKU"),
+           ("If-None-Match" = Option<String>, Header, description = "the ETag of a copy held: 304 while the stock is unchanged")),
+    responses((status = 200, body = InventoryBody, description = "stock per location; header ETag tags this answer"),
+              (status = 304, description = "unchanged since the ETag given in If-None-Match"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, PathParam(sku): PathParam) -> Result<Response, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
     if state.store.product(caller.tenant(), &parsed).await?.is_none() {
         return Err(ApiError::NotFound(format!("product {sku}")));
     }
-    Ok(Json(inventory_of(&state, &caller, &parsed).await?))
+    super::json_with_etag(&headers, &inventory_of(&state, &caller, &parsed).await?)
 }
 
 /// Receipts, counts, damages: change or set on-hand at one location, with a reason. Needs an

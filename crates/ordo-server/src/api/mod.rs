@@ -282,6 +282,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A JSON answer carrying an `ETag` of its bytes; `304 Not Modified` without a body when the
+/// request's `If-None-Match` names that tag (or `*`). Caches and apps revalidate cheaply: the tag
+/// changes whenever anything in the answer does (for a product: its price or what is available).
+pub(crate) fn json_with_etag<T: serde::Serialize>(headers: &axum::http::HeaderMap, body: &T) -> Result<axum::response::Response, problem::ApiError> {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(body).map_err(|e| problem::ApiError::Internal(format!("answer: {e}")))?;
+    let digest = Sha256::digest(&bytes);
+    let tag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let matches = headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == tag);
+    let etag = HeaderValue::from_str(&tag).map_err(|e| problem::ApiError::Internal(format!("etag: {e}")))?;
+    let mut res = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = (StatusCode::OK, bytes).into_response();
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    };
+    res.headers_mut().insert(header::ETAG, etag);
+    Ok(res)
+}
+
 /// The `Idempotency-Key` header as the services take it: `None` when absent, `Some("\0")` when
 /// present but not visible ASCII (so it is reported as invalid, not missing).
 pub(crate) fn idempotency_header(headers: &axum::http::HeaderMap) -> Option<&str> {

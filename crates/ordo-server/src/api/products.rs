@@ -142,12 +142,15 @@ fn parse_sku_path(sku: &str) -> Result<Sku, ApiError> {
 
 /// One product with its price and availability.
 #[utoipa::path(get, path = "/v1/products/{sku}", tag = "catalog",
-    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the product's SKU")),
-    responses((status = 200, body = ProductBody), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(sku): PathParam) -> Result<Json<ProductBody>, ApiError> {
+    params(("sku" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "the product's SKU"),
+           ("If-None-Match" = Option<String>, Header, description = "the ETag of a copy held: 304 while the product (price, availability, …) is unchanged")),
+    responses((status = 200, body = ProductBody, description = "the product; header ETag tags this answer"),
+              (status = 304, description = "unchanged since the ETag given in If-None-Match"),
+              (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, PathParam(sku): PathParam) -> Result<Response, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
     let v = state.store.product(caller.tenant(), &parsed).await?.ok_or_else(|| ApiError::NotFound(format!("product {sku}")))?;
-    Ok(Json(v.into()))
+    super::json_with_etag(&headers, &ProductBody::from(v))
 }
 
 /// Create or update a product (staff).
