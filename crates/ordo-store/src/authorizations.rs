@@ -148,7 +148,7 @@ impl Store {
     /// Stores the gateway's ids of approved authorizations (so recovery can void them by it).
     pub async fn record_gateway_authorizations(&self, tenant: &str, ids: &[(String, String)]) -> Result<()> {
         for (id, gateway_id) in ids {
-            self.follow_up_rows(tenant, 
+            self.follow_up_rows(tenant,
                 "UPDATE payment_authorizations SET gateway_authorization = $3 WHERE tenant_id = $1 AND id = $2",
                 vec![tenant.into(), id.into(), gateway_id.into()],
             )
@@ -161,7 +161,7 @@ impl Store {
     /// or `Voided` (from voiding, once the gateway released it).
     pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: AuthorizationStatus) -> Result<()> {
         for id in ids {
-            self.follow_up_rows(tenant, 
+            self.follow_up_rows(tenant,
                 "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status IN ($5, $6)",
                 vec![
                     tenant.into(),
@@ -185,7 +185,7 @@ impl Store {
         let mut claimed = Vec::new();
         for id in ids {
             let rows = self
-                .follow_up_rows(tenant, 
+                .follow_up_rows(tenant,
                     "UPDATE payment_authorizations SET status = $4, updated_at_ms = $3 \
                      WHERE tenant_id = $1 AND id = $2 AND status = $5 RETURNING id, gateway_authorization",
                     vec![

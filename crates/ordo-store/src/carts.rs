@@ -55,7 +55,7 @@ impl Store {
     /// Replaces an existing cart's document, unless it became an order meanwhile.
     pub async fn sync_cart(&self, tenant: &str, id: &str, body: &serde_json::Value, quoted: &serde_json::Value, now: i64) -> Result<CartSave> {
         let rows = self
-            .write_rows(tenant, 
+            .write_rows(tenant,
                 "UPDATE carts SET body = $3, quoted = $4, updated_at_ms = $5 WHERE tenant_id = $1 AND id = $2 AND order_id IS NULL \
                  RETURNING created_at_ms",
                 vec![tenant.into(), id.into(), body.to_string().into(), quoted.to_string().into(), now.into()],
@@ -79,7 +79,7 @@ impl Store {
 
     pub async fn cart(&self, tenant: &str, id: &str) -> Result<Option<CartRecord>> {
         let rows = self
-            .read_rows(tenant, 
+            .read_rows(tenant,
                 "SELECT body, quoted, created_at_ms, updated_at_ms, order_id FROM carts WHERE tenant_id = $1 AND id = $2",
                 vec![tenant.into(), Val::from(id)],
             )

@@ -2,7 +2,7 @@
 //! that each name the model version that made them, and imported sales history. The registry's
 //! rules come from `ordo_intel::registry` and are applied in one transaction; nothing here decides.
 
-use crate::sql::{Sql, Val};
+use crate::sql::{Row, Sql, Val};
 use crate::{Result, Store, StoreError, corrupt, now_ms};
 use ordo_intel::registry::{ModelStatus, RegistryError, StatusChange, VersionState};
 
@@ -63,22 +63,6 @@ pub enum ModelChangeError {
     Store(#[from] StoreError),
 }
 
-fn float(v: &Val) -> Result<f64> {
-    match v {
-        Val::F(f) => Ok(*f),
-        Val::I(i) => Ok(*i as f64),
-        other => Err(corrupt(format!("expected a number, found {other:?}"))),
-    }
-}
-
-fn opt_int(v: &Val) -> Result<Option<i64>> {
-    match v {
-        Val::I(i) => Ok(Some(*i)),
-        Val::NullInt | Val::NullText => Ok(None),
-        other => Err(corrupt(format!("expected an integer or null, found {other:?}"))),
-    }
-}
-
 /// Rows per multi-row INSERT (13 parameters each stays far below both backends' limits).
 const ROWS_PER_INSERT: usize = 500;
 
@@ -100,7 +84,7 @@ fn model_record(r: &[Val]) -> Result<ModelRecord> {
         window_end: r[5].text()?,
         metrics: serde_json::from_str(&r[6].text()?).map_err(|e| corrupt(format!("model metrics: {e}")))?,
         status: ModelStatus::parse(&status).ok_or_else(|| corrupt(format!("model status {status}")))?,
-        activated_at_ms: opt_int(&r[8])?,
+        activated_at_ms: r[8].opt_int()?,
         drift: r[9].opt_text()?.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| corrupt(format!("model drift: {e}")))?,
     })
 }
@@ -115,7 +99,7 @@ async fn version_states(tx: &mut impl Sql, tenant: &str, name: &str) -> Result<V
             Ok(VersionState {
                 version: r[0].int()?,
                 status: ModelStatus::parse(&status).ok_or_else(|| corrupt(format!("model status {status}")))?,
-                activated_at_ms: opt_int(&r[2])?,
+                activated_at_ms: r[2].opt_int()?,
             })
         })
         .collect()
@@ -180,7 +164,7 @@ impl Store {
     pub async fn models(&self, tenant: &str, name: Option<&str>) -> Result<Vec<ModelRecord>> {
         let rows = match name {
             Some(n) => {
-                self.read_rows(tenant, 
+                self.read_rows(tenant,
                     &format!("SELECT {MODEL_COLUMNS} FROM forecast_models WHERE tenant_id = $1 AND name = $2 ORDER BY name, version DESC"),
                     vec![tenant.into(), n.into()],
                 )
@@ -194,7 +178,7 @@ impl Store {
     /// The active version of a model and its artifact.
     pub async fn active_model(&self, tenant: &str, name: &str) -> Result<Option<(ModelRecord, String)>> {
         let rows = self
-            .read_rows(tenant, 
+            .read_rows(tenant,
                 &format!("SELECT {MODEL_COLUMNS}, artifact FROM forecast_models WHERE tenant_id = $1 AND name = $2 AND status = 'active'"),
                 vec![tenant.into(), name.into()],
             )
@@ -205,7 +189,7 @@ impl Store {
     /// One version of a model (without its artifact).
     pub async fn model_version(&self, tenant: &str, name: &str, version: i64) -> Result<Option<ModelRecord>> {
         let rows = self
-            .read_rows(tenant, 
+            .read_rows(tenant,
                 &format!("SELECT {MODEL_COLUMNS} FROM forecast_models WHERE tenant_id = $1 AND name = $2 AND version = $3"),
                 vec![tenant.into(), name.into(), version.into()],
             )
@@ -324,28 +308,12 @@ impl Store {
     /// The stored forecast of one SKU, by day.
     pub async fn forecast_of(&self, tenant: &str, sku: &str) -> Result<Vec<ForecastRow>> {
         let rows = self
-            .read_rows(tenant, 
-                "SELECT sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 AND sku = $2 ORDER BY day",
+            .read_rows(tenant,
+                &format!("SELECT {FORECAST_COLUMNS} FROM demand_forecasts WHERE tenant_id = $1 AND sku = $2 ORDER BY day"),
                 vec![tenant.into(), sku.into()],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ForecastRow {
-                    sku: r[0].text()?,
-                    day: r[1].text()?,
-                    p50: float(&r[2])?,
-                    lo80: float(&r[3])?,
-                    hi80: float(&r[4])?,
-                    lo95: float(&r[5])?,
-                    hi95: float(&r[6])?,
-                    mean: float(&r[7])?,
-                    sd: float(&r[8])?,
-                    model_name: r[9].text()?,
-                    model_version: r[10].int()?,
-                })
-            })
-            .collect()
+        rows.iter().map(forecast_row).collect()
     }
 
     /// Adds imported daily sales (sku, `YYYY-MM-DD`, units) under a source name; a repeated
@@ -389,10 +357,10 @@ impl Store {
             .read_rows(tenant, "SELECT sku, day, CAST(SUM(units) AS DOUBLE PRECISION) FROM sales_history WHERE tenant_id = $1 GROUP BY sku, day", vec![tenant.into()])
             .await?
             .iter()
-            .map(|r| Ok((r[0].text()?, r[1].text()?, float(&r[2])?)))
+            .map(|r| Ok((r[0].text()?, r[1].text()?, r[2].real()?)))
             .collect::<Result<Vec<_>>>()?;
         let placed = self
-            .read_rows(tenant, 
+            .read_rows(tenant,
                 "SELECT l.sku, o.created_at_ms, l.quantity FROM order_lines l JOIN orders o ON o.tenant_id = l.tenant_id AND o.id = l.order_id \
                  WHERE l.tenant_id = $1 AND o.status <> 'cancelled'",
                 vec![tenant.into()],
@@ -409,28 +377,12 @@ impl Store {
     /// Every stored forecast day of the tenant, by SKU then day.
     pub async fn all_forecasts(&self, tenant: &str) -> Result<Vec<ForecastRow>> {
         let rows = self
-            .read_rows(tenant, 
-                "SELECT sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version FROM demand_forecasts WHERE tenant_id = $1 ORDER BY sku, day",
+            .read_rows(tenant,
+                &format!("SELECT {FORECAST_COLUMNS} FROM demand_forecasts WHERE tenant_id = $1 ORDER BY sku, day"),
                 vec![tenant.into()],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ForecastRow {
-                    sku: r[0].text()?,
-                    day: r[1].text()?,
-                    p50: float(&r[2])?,
-                    lo80: float(&r[3])?,
-                    hi80: float(&r[4])?,
-                    lo95: float(&r[5])?,
-                    hi95: float(&r[6])?,
-                    mean: float(&r[7])?,
-                    sd: float(&r[8])?,
-                    model_name: r[9].text()?,
-                    model_version: r[10].int()?,
-                })
-            })
-            .collect()
+        rows.iter().map(forecast_row).collect()
     }
 
     /// Every stock row of the tenant: (sku, location, on hand, reserved).
@@ -438,4 +390,23 @@ impl Store {
         let rows = self.read_rows(tenant, "SELECT sku, location_id, on_hand, reserved FROM stock WHERE tenant_id = $1 ORDER BY sku, location_id", vec![tenant.into()]).await?;
         rows.iter().map(|r| Ok((r[0].text()?, r[1].text()?, r[2].int()?, r[3].int()?))).collect()
     }
+}
+
+const FORECAST_COLUMNS: &str = "sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version";
+
+/// Decodes a row of `FORECAST_COLUMNS`.
+fn forecast_row(r: &Row) -> Result<ForecastRow> {
+    Ok(ForecastRow {
+        sku: r[0].text()?,
+        day: r[1].text()?,
+        p50: r[2].real()?,
+        lo80: r[3].real()?,
+        hi80: r[4].real()?,
+        lo95: r[5].real()?,
+        hi95: r[6].real()?,
+        mean: r[7].real()?,
+        sd: r[8].real()?,
+        model_name: r[9].text()?,
+        model_version: r[10].int()?,
+    })
 }

@@ -93,7 +93,7 @@ impl Store {
     /// Releases a claim that will not become an answer (the request failed before committing
     /// anything), so a retry is evaluated afresh. A no-op if the claim is no longer this one's.
     pub async fn release_claim(&self, tenant: &str, key: &str, claim_id: &str) -> Result<()> {
-        self.follow_up_rows(tenant, 
+        self.follow_up_rows(tenant,
             "DELETE FROM idempotency WHERE tenant_id = $1 AND key = $2 AND claim_id = $3 AND status = 0",
             vec![tenant.into(), key.into(), claim_id.into()],
         )

@@ -438,7 +438,7 @@ impl Store {
     /// The marker's value, set to `value` first if it had none (whoever sets it first wins;
     /// every caller gets the same value back).
     pub async fn meta_or_insert(&self, tenant: &str, key: &str, value: &str) -> Result<String> {
-        self.write_rows(tenant, 
+        self.write_rows(tenant,
             "INSERT INTO meta (tenant_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key) DO NOTHING",
             vec![tenant.into(), key.into(), value.into()],
         )
@@ -447,7 +447,7 @@ impl Store {
     }
 
     pub async fn set_meta(&self, tenant: &str, key: &str, value: &str) -> Result<()> {
-        self.write_rows(tenant, 
+        self.write_rows(tenant,
             "INSERT INTO meta (tenant_id, key, value) VALUES ($1, $2, $3) ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value",
             vec![tenant.into(), key.into(), value.into()],
         )

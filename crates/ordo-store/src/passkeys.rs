@@ -160,7 +160,7 @@ impl Store {
     /// The passkeys of `subject`, oldest first.
     pub async fn passkeys(&self, tenant: &str, subject: &str) -> Result<Vec<PasskeyRecord>> {
         let rows = self
-            .read_rows(tenant, 
+            .read_rows(tenant,
                 &format!("SELECT {PASSKEY_COLUMNS} FROM passkey_credentials WHERE tenant_id = $1 AND subject = $2 ORDER BY created_at_ms, credential_id"),
                 vec![tenant.into(), subject.into()],
             )
@@ -251,7 +251,7 @@ impl Store {
     }
 
     pub async fn set_step_up_threshold(&self, tenant: &str, threshold: Option<i64>) -> Result<()> {
-        self.write_rows(tenant, 
+        self.write_rows(tenant,
             "INSERT INTO tenant_settings (tenant_id, step_up_threshold) VALUES ($1, $2) \
              ON CONFLICT (tenant_id) DO UPDATE SET step_up_threshold = excluded.step_up_threshold",
             vec![tenant.into(), threshold.into()],

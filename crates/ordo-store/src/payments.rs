@@ -48,7 +48,7 @@ impl Store {
 
     pub async fn payment_token(&self, tenant: &str, token: &str) -> Result<Option<TokenRecord>> {
         let rows = self
-            .read_rows(tenant, 
+            .read_rows(tenant,
                 "SELECT token, brand, last4, exp_month, exp_year, outcome, order_id FROM payment_tokens WHERE tenant_id = $1 AND token = $2",
                 vec![tenant.into(), token.into()],
             )

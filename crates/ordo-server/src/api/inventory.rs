@@ -6,7 +6,6 @@ use crate::AppState;
 use crate::auth::Caller;
 use axum::Extension;
 use axum::extract::State;
-use axum::Json;
 use ordo_domain::{FieldErrors, LocationId, Sku};
 use super::{answer_response, idempotency_header};
 use crate::services::idempotency::{self, Operation};
