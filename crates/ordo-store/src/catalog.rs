@@ -227,7 +227,7 @@ impl Store {
     }
 
     pub async fn upsert_customer(&self, tenant: &str, id: &str, email: &str, name: &str, phone: Option<&str>) -> Result<()> {
-        self.write_rows(tenant, 
+        self.write_rows(tenant,
             "INSERT INTO customers (tenant_id, id, email, name, phone) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET email = excluded.email, name = excluded.name, phone = excluded.phone",
             vec![tenant.into(), id.into(), email.into(), name.into(), phone.into()],
@@ -245,7 +245,7 @@ impl Store {
     /// Creates or replaces a promotion's definition (its usage count is kept).
     pub async fn upsert_promotion(&self, tenant: &str, p: &Promotion) -> Result<()> {
         let body = serde_json::to_string(p).map_err(corrupt)?;
-        self.write_rows(tenant, 
+        self.write_rows(tenant,
             "INSERT INTO promotions (tenant_id, code, body, usage_limit, times_used) VALUES ($1, $2, $3, $4, 0) \
              ON CONFLICT (tenant_id, code) DO UPDATE SET body = excluded.body, usage_limit = excluded.usage_limit",
             vec![tenant.into(), p.code.as_str().into(), body.into(), p.usage_limit.into()],
@@ -279,7 +279,7 @@ impl Store {
         let mut out = HashMap::new();
         for c in codes {
             let rows = self
-                .read_rows(tenant, 
+                .read_rows(tenant,
                     "SELECT COUNT(*) FROM promotion_redemptions WHERE tenant_id = $1 AND code = $2 AND customer_key = $3",
                     vec![tenant.into(), c.into(), customer_key.into()],
                 )
@@ -363,8 +363,9 @@ impl Store {
         rows.first().map(|r| Ok((r[0].int()?, r[1].text()?))).transpose()
     }
 
-    /// Stores `body` as the tenant's next rules version, with its audit entry, in one commit.
-    /// `None` when another change took that version first (the caller may retry).
+    /// Stores `body` as the tenant's next rules version, with its audit entry, in one commit; the
+    /// current version when `body` is what it holds already. `None` when another change took that
+    /// version first (the caller may retry).
     pub async fn put_routing_rules_audited(&self, tenant: &str, body: &str, audit: Option<AuditEntry>) -> Result<Option<i64>> {
         let (t, body) = (tenant.to_string(), body.to_string());
         let (version, _) = self
@@ -376,6 +377,10 @@ impl Store {
                         Some(r) => (r[0].int()?, Some(r[1].text()?)),
                         None => (0, None),
                     };
+                    // PUT is idempotent: the same rules again are the current version, not a new one.
+                    if before.as_deref() == Some(body.as_str()) {
+                        return Ok((Some(previous), false));
+                    }
                     let inserted = tx
                         .rows(
                             "INSERT INTO routing_rules (tenant_id, version, body, created_at_ms) VALUES ($1, $2, $3, $4) \

@@ -133,6 +133,8 @@ async fn routing_rules_are_versioned_audited_and_name_only_known_locations() {
     assert_eq!(v1["version"], 1);
     assert_eq!(v1["rules"][0], json!({"kind": "country_only_from", "country": "CA", "nodes": ["wh-1"]}));
     assert_eq!(v1["rules"][1]["country"], "US", "country codes are normalised");
+    let r = app.admin.put(app.url("/v1/routing/rules")).json(&body).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["version"], 1, "the same rules again (a retried PUT) make no new version");
     let r = app.admin.put(app.url("/v1/routing/rules")).json(&json!({"cutoff_penalty": {"amount": 0, "currency": "USD"}})).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["version"], 2);
     let now: Value = staff.get(app.url("/v1/routing/rules")).send().await.unwrap().json().await.unwrap();
