@@ -118,7 +118,10 @@ pub struct ModelArgs {
 impl ModelArgs {
     fn global(&self, horizon: usize) -> Result<GlobalConfig, String> {
         if !(self.learning_rate > 0.0 && self.learning_rate <= 1.0) {
-            return Err(format!("--learning-rate must be in (0, 1], got {}", self.learning_rate));
+            return Err(format!(
+                "--learning-rate must be in (0, 1], got {}",
+                self.learning_rate
+            ));
         }
         let mut g = GlobalConfig::demand(horizon);
         g.gbdt.trees = self.trees;
@@ -126,7 +129,10 @@ impl ModelArgs {
         g.gbdt.learning_rate = self.learning_rate;
         g.gbdt.min_leaf = self.min_leaf;
         if !(self.colsample > 0.0 && self.colsample <= 1.0) {
-            return Err(format!("--colsample must be in (0, 1], got {}", self.colsample));
+            return Err(format!(
+                "--colsample must be in (0, 1], got {}",
+                self.colsample
+            ));
         }
         g.gbdt.colsample = self.colsample;
         g.max_rows = self.max_rows;
@@ -166,7 +172,11 @@ pub struct EvaluateArgs {
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     top: u32,
     /// Methods to compare, comma-separated (the two baselines are always included).
-    #[arg(long, value_delimiter = ',', default_value = "weekly-naive,weekday-median,ets,mstl,gbdt,ensemble")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "weekly-naive,weekday-median,ets,mstl,gbdt,ensemble"
+    )]
     methods: Vec<Method>,
     /// Also write the results as JSON here.
     #[arg(long)]
@@ -175,9 +185,15 @@ pub struct EvaluateArgs {
 
 pub async fn run(command: ForecastCommand) -> Result<(), String> {
     match command {
-        ForecastCommand::Csv(args) => tokio::task::spawn_blocking(move || forecast_csv(args)).await.map_err(|e| e.to_string())?,
-        ForecastCommand::Evaluate(args) => tokio::task::spawn_blocking(move || evaluate(args)).await.map_err(|e| e.to_string())?,
-        ForecastCommand::Simulate(args) => tokio::task::spawn_blocking(move || simulate(args)).await.map_err(|e| e.to_string())?,
+        ForecastCommand::Csv(args) => tokio::task::spawn_blocking(move || forecast_csv(args))
+            .await
+            .map_err(|e| e.to_string())?,
+        ForecastCommand::Evaluate(args) => tokio::task::spawn_blocking(move || evaluate(args))
+            .await
+            .map_err(|e| e.to_string())?,
+        ForecastCommand::Simulate(args) => tokio::task::spawn_blocking(move || simulate(args))
+            .await
+            .map_err(|e| e.to_string())?,
         ForecastCommand::Run(args) => run_in_database(args).await,
     }
 }
@@ -188,9 +204,18 @@ async fn run_in_database(args: RunArgs) -> Result<(), String> {
         return Err("--tenant must not be empty".into());
     }
     let started = Instant::now();
-    let store = ordo_store::Store::open(&args.storage.config()?).await.map_err(|e| e.to_string())?;
-    let options = RunOptions { retrain: args.retrain, activate: args.activate, method: args.method, horizon: args.horizon as usize };
-    let report = run_forecast(&store, &args.tenant, options, progress_to_stderr(started)).await.map_err(|e| e.to_string())?;
+    let store = ordo_store::Store::open(&args.storage.config()?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let options = RunOptions {
+        retrain: args.retrain,
+        activate: args.activate,
+        method: args.method,
+        horizon: args.horizon as usize,
+    };
+    let report = run_forecast(&store, &args.tenant, options, progress_to_stderr(started))
+        .await
+        .map_err(|e| e.to_string())?;
     store.close().await;
     println!(
         "forecast {} SKUs × {} days from history {}..{} with model version {}{}; {} rows stored",
@@ -199,7 +224,9 @@ async fn run_in_database(args: RunArgs) -> Result<(), String> {
         report.history_from,
         report.history_to,
         report.used_version,
-        report.trained_version.map_or(String::new(), |v| format!(" (trained version {v})")),
+        report
+            .trained_version
+            .map_or(String::new(), |v| format!(" (trained version {v})")),
         report.rows_stored
     );
     if let Some(drift) = &report.drift {
@@ -224,8 +251,13 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
         step: args.input.horizon as usize,
         top: args.top as usize,
     };
-    let terms = SimulationTerms { lead_time_days: args.lead_time_days as usize, review_days: args.review_days as usize, service };
-    let r = simulate(&panel, &backtest, args.method, terms, &progress).map_err(|e| e.to_string())?;
+    let terms = SimulationTerms {
+        lead_time_days: args.lead_time_days as usize,
+        review_days: args.review_days as usize,
+        service,
+    };
+    let r =
+        simulate(&panel, &backtest, args.method, terms, &progress).map_err(|e| e.to_string())?;
     println!(
         "Replenishment simulation: {} SKUs, {} days, lead time {} days, review every {} days, target service {:.0}%.\n",
         r.skus,
@@ -236,8 +268,20 @@ fn simulate(args: SimulateArgs) -> Result<(), String> {
     );
     println!("| policy | fill rate | stock-out SKU-days | mean units on hand per SKU | orders |");
     println!("|---|---|---|---|---|");
-    for (name, o) in [(format!("forecast-driven ({})", args.method), r.forecast_policy), ("fixed reorder point".to_string(), r.fixed_policy)] {
-        println!("| {name} | {:.1}% | {} | {:.1} | {} |", 100.0 * o.fill_rate, o.stockout_days, o.mean_on_hand, o.orders);
+    for (name, o) in [
+        (
+            format!("forecast-driven ({})", args.method),
+            r.forecast_policy,
+        ),
+        ("fixed reorder point".to_string(), r.fixed_policy),
+    ] {
+        println!(
+            "| {name} | {:.1}% | {} | {:.1} | {} |",
+            100.0 * o.fill_rate,
+            o.stockout_days,
+            o.mean_on_hand,
+            o.orders
+        );
     }
     Ok(())
 }
@@ -249,8 +293,16 @@ fn progress_to_stderr(started: Instant) -> impl Fn(&str) {
 fn load(input: &InputArgs, progress: &dyn Fn(&str)) -> Result<ordo_intel::Panel, String> {
     let columns = Columns::parse(&input.columns).map_err(|e| e.to_string())?;
     let file = File::open(&input.input).map_err(|e| format!("{}: {e}", input.input.display()))?;
-    let (panel, summary) = read_history(BufReader::with_capacity(1 << 20, file), &columns).map_err(|e| format!("{}: {e}", input.input.display()))?;
-    progress(&format!("read {} rows: {} SKUs, {} to {} ({} days)", summary.rows, panel.series().len(), panel.start(), panel.end(), panel.len()));
+    let (panel, summary) = read_history(BufReader::with_capacity(1 << 20, file), &columns)
+        .map_err(|e| format!("{}: {e}", input.input.display()))?;
+    progress(&format!(
+        "read {} rows: {} SKUs, {} to {} ({} days)",
+        summary.rows,
+        panel.series().len(),
+        panel.start(),
+        panel.end(),
+        panel.len()
+    ));
     Ok(panel)
 }
 
@@ -258,30 +310,58 @@ fn forecast_csv(args: CsvArgs) -> Result<(), String> {
     let started = Instant::now();
     let progress = progress_to_stderr(started);
     let panel = load(&args.input, &progress)?;
-    let config = ForecastConfig { method: args.method, global: args.model.global(args.input.horizon as usize)? };
-    let (forecasts, calibration) = forecast_all(&panel, &config, &progress).map_err(|e| e.to_string())?;
-    progress(&format!("intervals calibrated on {} holdout days", calibration.days));
+    let config = ForecastConfig {
+        method: args.method,
+        global: args.model.global(args.input.horizon as usize)?,
+    };
+    let (forecasts, calibration) =
+        forecast_all(&panel, &config, &progress).map_err(|e| e.to_string())?;
+    progress(&format!(
+        "intervals calibrated on {} holdout days",
+        calibration.days
+    ));
     write_atomically(&args.output, |w| {
         writeln!(w, "sku,date,p50,lo80,hi80,lo95,hi95")?;
         for f in &forecasts {
             let sku = csv_field(&f.sku);
             for d in 0..f.p50.len() {
-                writeln!(w, "{sku},{},{:.3},{:.3},{:.3},{:.3},{:.3}", f.first_day.plus(d as i32), f.p50[d], f.lo80[d], f.hi80[d], f.lo95[d], f.hi95[d])?;
+                writeln!(
+                    w,
+                    "{sku},{},{:.3},{:.3},{:.3},{:.3},{:.3}",
+                    f.first_day.plus(d as i32),
+                    f.p50[d],
+                    f.lo80[d],
+                    f.hi80[d],
+                    f.lo95[d],
+                    f.hi95[d]
+                )?;
             }
         }
         Ok(())
     })?;
-    progress(&format!("wrote {} series × {} days to {}", forecasts.len(), config.horizon(), args.output.display()));
+    progress(&format!(
+        "wrote {} series × {} days to {}",
+        forecasts.len(),
+        config.horizon(),
+        args.output.display()
+    ));
     Ok(())
 }
 
 /// Quotes a field when it holds a comma, quote or line break.
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Writes to a temporary file beside `path` and renames it, so a failure leaves no half file.
-fn write_atomically(path: &Path, body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<(), String> {
+fn write_atomically(
+    path: &Path,
+    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<(), String> {
     let tmp = path.with_extension("partial");
     let result = (|| {
         let mut w = BufWriter::new(File::create(&tmp)?);
@@ -315,7 +395,11 @@ fn evaluate(args: EvaluateArgs) -> Result<(), String> {
     let results = backtest(&panel, &config, &progress).map_err(|e| e.to_string())?;
     let naive = results[0].overall.mase;
     let median = results[1].overall.mase;
-    let origins: Vec<String> = results[0].per_origin.iter().map(|(d, _)| d.to_string()).collect();
+    let origins: Vec<String> = results[0]
+        .per_origin
+        .iter()
+        .map(|(d, _)| d.to_string())
+        .collect();
     println!(
         "Rolling-origin backtest: {} origins (last day seen: {}), horizon {} days, the {} busiest SKUs at each origin.",
         origins.len(),
@@ -323,13 +407,23 @@ fn evaluate(args: EvaluateArgs) -> Result<(), String> {
         config.global.horizon,
         config.top
     );
-    println!("MASE is scaled by each SKU's in-sample weekly-naive error and averaged over SKUs and origins;");
-    println!("bias = (Σ forecast − Σ actual) / Σ actual; coverage counts open days (closed weekdays excluded).\n");
-    println!("| method | MASE | vs weekly naive | vs weekday median | bias | 80% coverage | 95% coverage | MASE per origin |");
+    println!(
+        "MASE is scaled by each SKU's in-sample weekly-naive error and averaged over SKUs and origins;"
+    );
+    println!(
+        "bias = (Σ forecast − Σ actual) / Σ actual; coverage counts open days (closed weekdays excluded).\n"
+    );
+    println!(
+        "| method | MASE | vs weekly naive | vs weekday median | bias | 80% coverage | 95% coverage | MASE per origin |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for r in &results {
         let o = r.overall;
-        let per: Vec<String> = r.per_origin.iter().map(|(_, s)| format!("{:.3}", s.mase)).collect();
+        let per: Vec<String> = r
+            .per_origin
+            .iter()
+            .map(|(_, s)| format!("{:.3}", s.mase))
+            .collect();
         println!(
             "| {} | {:.3} | {:+.1}% | {:+.1}% | {:+.1}% | {:.1}% | {:.1}% | {} |",
             r.method,

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "ordo", version, about = "Ordo: order management for mobile commerce")]
+#[command(
+    name = "ordo",
+    version,
+    about = "Ordo: order management for mobile commerce"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,12 @@ fn parse_role(s: &str) -> Result<Role, String> {
 #[derive(Args)]
 struct StorageArgs {
     /// Directory of the embedded SQLite database (the default storage).
-    #[arg(long, env = "ORDO_DATA_DIR", default_value = "./ordo-data", conflicts_with = "database_url")]
+    #[arg(
+        long,
+        env = "ORDO_DATA_DIR",
+        default_value = "./ordo-data",
+        conflicts_with = "database_url"
+    )]
     data_dir: PathBuf,
     /// PostgreSQL URL (postgres://user@host:5432/db) instead of the embedded database.
     #[arg(long, env = "ORDO_DATABASE_URL")]
@@ -190,7 +199,12 @@ struct ServeArgs {
     webauthn_rp_id: String,
     /// An origin allowed to run passkey ceremonies (a web origin, or a mobile app's such as
     /// android:apk-key-hash:…); repeatable.
-    #[arg(long = "webauthn-origin", env = "ORDO_WEBAUTHN_ORIGINS", value_delimiter = ',', default_value = "http://localhost:8080")]
+    #[arg(
+        long = "webauthn-origin",
+        env = "ORDO_WEBAUTHN_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://localhost:8080"
+    )]
     webauthn_origins: Vec<String>,
     /// Mount the routes the API tests use to provoke failures (a panicking handler, a slow one).
     #[arg(long, env = "ORDO_TEST_ROUTES", hide = true)]
@@ -200,7 +214,9 @@ struct ServeArgs {
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 150ms or 2s"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 150ms or 2s"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
@@ -211,26 +227,41 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
-    parse_duration(s).and_then(|d| if d.is_zero() { Err(format!("'{s}' must be longer than zero")) } else { Ok(d) })
+    parse_duration(s).and_then(|d| {
+        if d.is_zero() {
+            Err(format!("'{s}' must be longer than zero"))
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 impl StorageArgs {
     fn config(&self) -> Result<StorageConfig, String> {
         match &self.database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(StorageConfig::Postgres { url: url.clone(), max_connections: self.db_max_connections })
+                Ok(StorageConfig::Postgres {
+                    url: url.clone(),
+                    max_connections: self.db_max_connections,
+                })
             }
-            Some(url) => Err(format!("--database-url must start with postgres:// (got '{url}'); omit it to use the embedded database")),
-            None => Ok(StorageConfig::Sqlite { data_dir: self.data_dir.clone() }),
+            Some(url) => Err(format!(
+                "--database-url must start with postgres:// (got '{url}'); omit it to use the embedded database"
+            )),
+            None => Ok(StorageConfig::Sqlite {
+                data_dir: self.data_dir.clone(),
+            }),
         }
     }
 }
 
 fn describe_service_error(e: &ordo_server::services::ServiceError) -> String {
     match e {
-        ordo_server::services::ServiceError::Invalid(errors) => {
-            errors.iter().map(|f| format!("{}: {}", f.path, f.message)).collect::<Vec<_>>().join("; ")
-        }
+        ordo_server::services::ServiceError::Invalid(errors) => errors
+            .iter()
+            .map(|f| format!("{}: {}", f.path, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     }
 }
@@ -245,12 +276,16 @@ fn describe(storage: &StorageConfig) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     // Personal data redacted from every line; colours only for a person at a terminal; ORDO_LOG_FORMAT=json gives one JSON object a line.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(ordo_server::logging::RedactedStderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(ordo_server::logging::RedactedStderr);
     if std::env::var("ORDO_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         logs.json().with_current_span(true).init();
     } else {
-        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
     }
     ordo_server::install_tls_provider();
     let cli = Cli::parse();
@@ -276,14 +311,29 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Admin(AdminCommand::CreateClient(a)) => {
-            let store = Store::open(&a.storage.config()?).await.map_err(|e| e.to_string())?;
-            let created = ordo_server::services::accounts::create_client(&store, &a.tenant, &a.client_id, a.role, a.channel.as_deref(), &a.locations, None)
+            let store = Store::open(&a.storage.config()?)
                 .await
-                .map_err(|e| describe_service_error(&e))?;
+                .map_err(|e| e.to_string())?;
+            let created = ordo_server::services::accounts::create_client(
+                &store,
+                &a.tenant,
+                &a.client_id,
+                a.role,
+                a.channel.as_deref(),
+                &a.locations,
+                None,
+            )
+            .await
+            .map_err(|e| describe_service_error(&e))?;
             store.close().await;
             match created {
                 Some(secret) => {
-                    println!("client {} (tenant {}, role {}) created", a.client_id, a.tenant, a.role.as_str());
+                    println!(
+                        "client {} (tenant {}, role {}) created",
+                        a.client_id,
+                        a.tenant,
+                        a.role.as_str()
+                    );
                     println!("client_secret: {secret}");
                     println!("(shown once; Ordo stores only its hash)");
                     Ok(())
@@ -292,33 +342,64 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Admin(AdminCommand::SetStepUpThreshold(a)) => {
-            let store = Store::open(&a.storage.config()?).await.map_err(|e| e.to_string())?;
-            store.set_step_up_threshold(&a.tenant, a.amount).await.map_err(|e| e.to_string())?;
+            let store = Store::open(&a.storage.config()?)
+                .await
+                .map_err(|e| e.to_string())?;
+            store
+                .set_step_up_threshold(&a.tenant, a.amount)
+                .await
+                .map_err(|e| e.to_string())?;
             store.close().await;
             match a.amount {
-                Some(n) => println!("tenant {}: shoppers confirm orders above {n} minor units with a passkey", a.tenant),
+                Some(n) => println!(
+                    "tenant {}: shoppers confirm orders above {n} minor units with a passkey",
+                    a.tenant
+                ),
                 None => println!("tenant {}: no passkey step-up", a.tenant),
             }
             Ok(())
         }
         Command::Admin(AdminCommand::CreateUser(a)) => {
             if !matches!(a.role, Role::Staff | Role::Admin) {
-                return Err("--role must be staff or admin (shoppers sign up through POST /v1/auth/signup)".into());
+                return Err(
+                    "--role must be staff or admin (shoppers sign up through POST /v1/auth/signup)"
+                        .into(),
+                );
             }
             eprintln!("password for {} (read from stdin, one line):", a.email);
             let mut password = String::new();
-            std::io::stdin().read_line(&mut password).map_err(|e| format!("cannot read the password: {e}"))?;
+            std::io::stdin()
+                .read_line(&mut password)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
             let password = password.trim_end_matches(['\r', '\n']).to_string();
-            let store = Store::open(&a.storage.config()?).await.map_err(|e| e.to_string())?;
-            let created = ordo_server::services::accounts::create_user(&store, &a.tenant, &a.email, &a.name, a.role, password, &a.locations)
+            let store = Store::open(&a.storage.config()?)
                 .await
-                .map_err(|e| describe_service_error(&e))?;
+                .map_err(|e| e.to_string())?;
+            let created = ordo_server::services::accounts::create_user(
+                &store,
+                &a.tenant,
+                &a.email,
+                &a.name,
+                a.role,
+                password,
+                &a.locations,
+            )
+            .await
+            .map_err(|e| describe_service_error(&e))?;
             store.close().await;
             if created {
-                println!("user {} (tenant {}, role {}) created; sign in with grant_type=password", a.email, a.tenant, a.role.as_str());
+                println!(
+                    "user {} (tenant {}, role {}) created; sign in with grant_type=password",
+                    a.email,
+                    a.tenant,
+                    a.role.as_str()
+                );
                 Ok(())
             } else {
-                Err(format!("a user with email {} exists in tenant {}", a.email, a.tenant))
+                Err(format!(
+                    "a user with email {} exists in tenant {}",
+                    a.email, a.tenant
+                ))
             }
         }
         Command::Serve(args) => {
@@ -328,7 +409,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let what = describe(&storage);
             let oidc = match (args.oidc_issuer, args.oidc_audience) {
-                (Some(issuer), Some(audience)) => Some(ordo_server::auth::oidc::OidcSettings { issuer, audience, jwks_url: args.oidc_jwks_url, default_tenant: args.tenant.clone() }),
+                (Some(issuer), Some(audience)) => Some(ordo_server::auth::oidc::OidcSettings {
+                    issuer,
+                    audience,
+                    jwks_url: args.oidc_jwks_url,
+                    default_tenant: args.tenant.clone(),
+                }),
                 _ => None,
             };
             let config = Config {
@@ -353,19 +439,34 @@ async fn run(cli: Cli) -> Result<(), String> {
                 cors_origins: args.cors_origins,
                 header_read_timeout: args.header_read_timeout,
                 test_routes: args.test_routes,
-                webauthn: ordo_server::auth::webauthn::RelyingParty { id: args.webauthn_rp_id, origins: args.webauthn_origins },
+                webauthn: ordo_server::auth::webauthn::RelyingParty {
+                    id: args.webauthn_rp_id,
+                    origins: args.webauthn_origins,
+                },
             };
-            if config.webauthn.id.trim().is_empty() || config.webauthn.origins.iter().any(|o| o.trim().is_empty()) {
+            if config.webauthn.id.trim().is_empty()
+                || config.webauthn.origins.iter().any(|o| o.trim().is_empty())
+            {
                 return Err("--webauthn-rp-id and --webauthn-origin must not be empty".into());
             }
             if args.access_token_ttl > Duration::from_secs(3600) {
                 return Err("--access-token-ttl must be at most 1h".into());
             }
-            let server = ordo_server::start(config).await.map_err(|e| e.to_string())?;
+            let server = ordo_server::start(config)
+                .await
+                .map_err(|e| e.to_string())?;
             if !server.demo_credentials.is_empty() {
-                println!("Demo credentials (OAuth2 client credentials; printed once, never logged):");
+                println!(
+                    "Demo credentials (OAuth2 client credentials; printed once, never logged):"
+                );
                 for c in &server.demo_credentials {
-                    println!("  tenant {:<8} {:<11} {:<18} role {}", c.tenant, c.client_id, c.secret, c.role.as_str());
+                    println!(
+                        "  tenant {:<8} {:<11} {:<18} role {}",
+                        c.tenant,
+                        c.client_id,
+                        c.secret,
+                        c.role.as_str()
+                    );
                 }
                 println!(
                     "  get a token: curl -s http://{}/v1/auth/token -d grant_type=client_credentials -d client_id=demo-app -d client_secret=demo-secret",
@@ -373,7 +474,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
             }
             println!("Ordo is serving on http://{} ({what})", server.addr);
-            let ordo_server::RunningServer { shutdown, mut task, store, .. } = server;
+            let ordo_server::RunningServer {
+                shutdown,
+                mut task,
+                store,
+                ..
+            } = server;
             tokio::select! {
                 _ = shutdown_signal() => {
                     let _ = shutdown.send(());
@@ -393,10 +499,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -67,15 +67,23 @@ async fn open(t: &TenantArgs) -> Result<Store, String> {
     if t.tenant.trim().is_empty() {
         return Err("--tenant must not be empty".into());
     }
-    Store::open(&t.storage.config()?).await.map_err(|e| e.to_string())
+    Store::open(&t.storage.config()?)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 pub async fn run_models(command: ModelsCommand) -> Result<(), String> {
     match command {
         ModelsCommand::List(t) => {
             let store = open(&t).await?;
-            let models = store.models(&t.tenant, None).await.map_err(|e| e.to_string())?;
-            println!("{:<10} {:>7} {:<10} {:<15} {:<23} {:<24} metrics", "name", "version", "status", "method", "window", "trained_at");
+            let models = store
+                .models(&t.tenant, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:<10} {:>7} {:<10} {:<15} {:<23} {:<24} metrics",
+                "name", "version", "status", "method", "window", "trained_at"
+            );
             for m in models {
                 println!(
                     "{:<10} {:>7} {:<10} {:<15} {:<23} {:<24} {}",
@@ -93,16 +101,29 @@ pub async fn run_models(command: ModelsCommand) -> Result<(), String> {
         }
         ModelsCommand::Activate(a) => {
             let store = open(&a.model.tenant).await?;
-            store.activate_model(&a.model.tenant.tenant, &a.model.name, a.version).await.map_err(|e| e.to_string())?;
+            store
+                .activate_model(&a.model.tenant.tenant, &a.model.name, a.version)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{} version {} is active", a.model.name, a.version);
             store.close().await;
             Ok(())
         }
         ModelsCommand::Rollback(n) => {
             let store = open(&n.tenant).await?;
-            store.rollback_model(&n.tenant.tenant, &n.name).await.map_err(|e| e.to_string())?;
-            let active = store.active_model(&n.tenant.tenant, &n.name).await.map_err(|e| e.to_string())?;
-            println!("{} rolled back; active version: {}", n.name, active.map_or("none".to_string(), |(m, _)| m.version.to_string()));
+            store
+                .rollback_model(&n.tenant.tenant, &n.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            let active = store
+                .active_model(&n.tenant.tenant, &n.name)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{} rolled back; active version: {}",
+                n.name,
+                active.map_or("none".to_string(), |(m, _)| m.version.to_string())
+            );
             store.close().await;
             Ok(())
         }
@@ -113,8 +134,10 @@ pub async fn run_import(command: ImportCommand) -> Result<(), String> {
     match command {
         ImportCommand::Uci(args) => {
             let columns = Columns::parse(&args.columns).map_err(|e| e.to_string())?;
-            let file = std::fs::File::open(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
-            let (panel, summary) = read_history(std::io::BufReader::new(file), &columns).map_err(|e| format!("{}: {e}", args.file.display()))?;
+            let file = std::fs::File::open(&args.file)
+                .map_err(|e| format!("{}: {e}", args.file.display()))?;
+            let (panel, summary) = read_history(std::io::BufReader::new(file), &columns)
+                .map_err(|e| format!("{}: {e}", args.file.display()))?;
             let mut rows = Vec::new();
             for s in panel.series() {
                 for (i, u) in s.units.iter().enumerate() {
@@ -124,7 +147,10 @@ pub async fn run_import(command: ImportCommand) -> Result<(), String> {
                 }
             }
             let store = open(&args.tenant).await?;
-            let n = store.import_sales_history(&args.tenant.tenant, "uci", rows).await.map_err(|e| e.to_string())?;
+            let n = store
+                .import_sales_history(&args.tenant.tenant, "uci", rows)
+                .await
+                .map_err(|e| e.to_string())?;
             println!(
                 "imported {n} SKU-days ({} rows read, {} SKUs, {} to {}) as sales history of tenant {}",
                 summary.rows,

@@ -6,7 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn ordo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ordo")).args(args).output().expect("run ordo")
+    Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args(args)
+        .output()
+        .expect("run ordo")
 }
 
 /// `skus` series over `days` days from 2011-01-03 with a weekly pattern; Saturdays closed.
@@ -49,9 +52,25 @@ fn forecast_csv_covers_every_sku_and_day_with_nested_intervals() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "history.csv", &history(6, 140));
     let output = dir.path().join("forecast.csv");
-    let out = ordo(&["forecast", "csv", "--input", &input, "--horizon", "14", "--output", output.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("wrote 6 series"), "progress goes to stderr");
+    let out = ordo(&[
+        "forecast",
+        "csv",
+        "--input",
+        &input,
+        "--horizon",
+        "14",
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("wrote 6 series"),
+        "progress goes to stderr"
+    );
     let text = std::fs::read_to_string(&output).unwrap();
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("sku,date,p50,lo80,hi80,lo95,hi95"));
@@ -63,7 +82,10 @@ fn forecast_csv_covers_every_sku_and_day_with_nested_intervals() {
     for r in &rows {
         let v: Vec<f64> = r[2..].iter().map(|x| x.parse().unwrap()).collect();
         let (p50, lo80, hi80, lo95, hi95) = (v[0], v[1], v[2], v[3], v[4]);
-        assert!(0.0 <= lo95 && lo95 <= lo80 && lo80 <= p50 && p50 <= hi80 && hi80 <= hi95, "{r:?}");
+        assert!(
+            0.0 <= lo95 && lo95 <= lo80 && lo80 <= p50 && p50 <= hi80 && hi80 <= hi95,
+            "{r:?}"
+        );
     }
     // Saturdays (closed all history) are forecast as zero.
     let saturday: Vec<&Vec<&str>> = rows.iter().filter(|r| r[1] == "2011-05-28").collect();
@@ -76,20 +98,50 @@ fn bad_input_is_refused_with_its_line_and_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let good = history(2, 70);
     let cases: Vec<(&str, String, &str)> = vec![
-        ("bad-date.csv", format!("{good}2011-02-30,SKU-0,3\n"), "line 122: '2011-02-30' is not a date"),
-        ("negative.csv", format!("{good}2011-03-14,SKU-0,-3\n"), "line 122: units -3 is negative"),
-        ("missing-column.csv", "date,sku,qty\n2011-01-03,A,1\n".to_string(), "no column 'units'"),
+        (
+            "bad-date.csv",
+            format!("{good}2011-02-30,SKU-0,3\n"),
+            "line 122: '2011-02-30' is not a date",
+        ),
+        (
+            "negative.csv",
+            format!("{good}2011-03-14,SKU-0,-3\n"),
+            "line 122: units -3 is negative",
+        ),
+        (
+            "missing-column.csv",
+            "date,sku,qty\n2011-01-03,A,1\n".to_string(),
+            "no column 'units'",
+        ),
         ("empty.csv", String::new(), "the file is empty"),
-        ("header-only.csv", "date,sku,units\n".to_string(), "no data rows"),
-        ("not-a-number.csv", "date,sku,units\n2011-01-03,A,many\n".to_string(), "line 2: units 'many' is not a number"),
+        (
+            "header-only.csv",
+            "date,sku,units\n".to_string(),
+            "no data rows",
+        ),
+        (
+            "not-a-number.csv",
+            "date,sku,units\n2011-01-03,A,many\n".to_string(),
+            "line 2: units 'many' is not a number",
+        ),
     ];
     for (name, text, expected) in cases {
         let input = write(dir.path(), name, &text);
         let output = dir.path().join(format!("{name}.out"));
-        let out = ordo(&["forecast", "csv", "--input", &input, "--output", output.to_str().unwrap()]);
+        let out = ordo(&[
+            "forecast",
+            "csv",
+            "--input",
+            &input,
+            "--output",
+            output.to_str().unwrap(),
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
-        assert!(stderr.contains(expected), "{name}: expected '{expected}' in: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{name}: expected '{expected}' in: {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
         assert!(!output.exists(), "{name}: no output on failure");
     }
@@ -101,14 +153,30 @@ fn evaluate_prints_methods_beside_the_baselines() {
     let input = write(dir.path(), "history.csv", &history(8, 200));
     let json = dir.path().join("results.json");
     let out = ordo(&[
-        "forecast", "evaluate", "--input", &input, "--origins", "2", "--top", "5", "--methods", "gbdt", "--json", json.to_str().unwrap(),
+        "forecast",
+        "evaluate",
+        "--input",
+        &input,
+        "--origins",
+        "2",
+        "--top",
+        "5",
+        "--methods",
+        "gbdt",
+        "--json",
+        json.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for method in ["| weekly-naive |", "| weekday-median |", "| gbdt |"] {
         assert!(stdout.contains(method), "{method} missing from:\n{stdout}");
     }
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     assert_eq!(results.as_array().unwrap().len(), 3);
     assert_eq!(results[2]["per_origin"].as_array().unwrap().len(), 2);
 }

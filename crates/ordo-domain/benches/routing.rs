@@ -6,7 +6,8 @@
 
 use criterion::{Criterion, criterion_group};
 use ordo_domain::routing::{
-    Capabilities, Destination, GeoPoint, LineDemand, Node, RoutingInput, SearchBudget, TenantRules, route,
+    Capabilities, Destination, GeoPoint, LineDemand, Node, RoutingInput, SearchBudget, TenantRules,
+    route,
 };
 use ordo_domain::{CountryCode, Currency, LocationId, Money, Quantity, Sku};
 use rand::rngs::StdRng;
@@ -30,11 +31,19 @@ enum Variant {
     SparseStock,
 }
 
-fn scenario(seed: u64, nodes: usize, lines: usize, orders: usize, variant: Variant) -> Vec<RoutingInput> {
+fn scenario(
+    seed: u64,
+    nodes: usize,
+    lines: usize,
+    orders: usize,
+    variant: Variant,
+) -> Vec<RoutingInput> {
     let mut rng = StdRng::seed_from_u64(seed);
     let usd = Currency::parse("USD").unwrap();
     let us = CountryCode::parse("US").unwrap();
-    let skus: Vec<Sku> = (0..CATALOG).map(|i| Sku::parse(&format!("SKU-{i:04}")).unwrap()).collect();
+    let skus: Vec<Sku> = (0..CATALOG)
+        .map(|i| Sku::parse(&format!("SKU-{i:04}")).unwrap())
+        .collect();
     let network: Vec<Node> = (0..nodes)
         .map(|i| {
             let warehouse = i % 10 == 0;
@@ -44,11 +53,20 @@ fn scenario(seed: u64, nodes: usize, lines: usize, orders: usize, variant: Varia
                 (_, true) => 0.95,
                 (_, false) => 0.5,
             };
-            let capacity = if warehouse { rng.random_range(2_000..10_000) } else { rng.random_range(50..300) };
+            let capacity = if warehouse {
+                rng.random_range(2_000..10_000)
+            } else {
+                rng.random_range(50..300)
+            };
             Node {
-                id: LocationId::parse(&format!("{}-{i:04}", if warehouse { "wh" } else { "st" })).unwrap(),
-                point: GeoPoint::parse(rng.random_range(26.0..48.0), rng.random_range(-123.0..-70.0)).unwrap(),
-                country: us.clone(),
+                id: LocationId::parse(&format!("{}-{i:04}", if warehouse { "wh" } else { "st" }))
+                    .unwrap(),
+                point: GeoPoint::parse(
+                    rng.random_range(26.0..48.0),
+                    rng.random_range(-123.0..-70.0),
+                )
+                .unwrap(),
+                country: Some(us.clone()),
                 ships_to: vec![],
                 capabilities: Capabilities {
                     hazmat: warehouse || rng.random_bool(0.1),
@@ -56,10 +74,18 @@ fn scenario(seed: u64, nodes: usize, lines: usize, orders: usize, variant: Varia
                     oversize: warehouse || rng.random_bool(0.2),
                 },
                 daily_capacity: Some(capacity),
-                load_today: if rng.random_bool(0.02) { capacity } else { rng.random_range(0..capacity) },
+                load_today: if rng.random_bool(0.02) {
+                    capacity
+                } else {
+                    rng.random_range(0..capacity)
+                },
                 cutoff_passed: rng.random_bool(0.3),
                 handling_cost: Money::new(
-                    if warehouse { rng.random_range(250..400) } else { rng.random_range(400..700) },
+                    if warehouse {
+                        rng.random_range(250..400)
+                    } else {
+                        rng.random_range(400..700)
+                    },
                     usd,
                 ),
                 cost_per_100km: Money::new(rng.random_range(40..160), usd),
@@ -81,7 +107,11 @@ fn scenario(seed: u64, nodes: usize, lines: usize, orders: usize, variant: Varia
             let addresses = if o % 10 == 9 { 2 } else { 1 };
             let destinations = (0..addresses)
                 .map(|_| {
-                    let p = GeoPoint::parse(rng.random_range(26.0..48.0), rng.random_range(-123.0..-70.0)).unwrap();
+                    let p = GeoPoint::parse(
+                        rng.random_range(26.0..48.0),
+                        rng.random_range(-123.0..-70.0),
+                    )
+                    .unwrap();
                     Destination::resolve(&us, None, Some(p)).unwrap()
                 })
                 .collect();
@@ -111,7 +141,8 @@ fn scenario(seed: u64, nodes: usize, lines: usize, orders: usize, variant: Varia
                 .map(|n| {
                     let mut n = n.clone();
                     if variant != Variant::FullCatalogMaps {
-                        n.stock.retain(|s, _| lines.iter().any(|l: &LineDemand| l.sku == *s));
+                        n.stock
+                            .retain(|s, _| lines.iter().any(|l: &LineDemand| l.sku == *s));
                     }
                     n
                 })
@@ -121,7 +152,11 @@ fn scenario(seed: u64, nodes: usize, lines: usize, orders: usize, variant: Varia
                 nodes,
                 destinations,
                 lines,
-                rules: TenantRules { version: 1, cutoff_penalty: Money::new(500, usd), rules: vec![] },
+                rules: TenantRules {
+                    version: 1,
+                    cutoff_penalty: Money::new(500, usd),
+                    rules: vec![],
+                },
                 budget: SearchBudget::STANDARD,
             }
         })
@@ -169,15 +204,26 @@ fn report(name: &str, orders: &[RoutingInput], reps: usize) {
 }
 
 fn bench_routing(c: &mut Criterion) {
-    for (name, nodes, lines) in [("100_nodes_10_lines", 100, 10), ("1000_nodes_20_lines", 1_000, 20)] {
+    for (name, nodes, lines) in [
+        ("100_nodes_10_lines", 100, 10),
+        ("1000_nodes_20_lines", 1_000, 20),
+    ] {
         let orders = scenario(16, nodes, lines, 200, Variant::Standard);
         report(name, &orders, if nodes > 100 { 5 } else { 20 });
         if nodes > 100 {
             let whole = scenario(16, nodes, lines, 200, Variant::FullCatalogMaps);
-            report(&format!("{name}, stock maps of the whole catalog"), &whole, 5);
+            report(
+                &format!("{name}, stock maps of the whole catalog"),
+                &whole,
+                5,
+            );
         }
         let sparse = scenario(16, nodes, lines, 100, Variant::SparseStock);
-        report(&format!("{name}, sparse stock (search worst case)"), &sparse, 3);
+        report(
+            &format!("{name}, sparse stock (search worst case)"),
+            &sparse,
+            3,
+        );
         let mut i = 0;
         c.bench_function(&format!("route/{name}"), |b| {
             b.iter(|| {

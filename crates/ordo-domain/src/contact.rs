@@ -12,7 +12,12 @@ pub struct Email(String);
 impl Email {
     pub fn parse(s: &str) -> Result<Self, FieldError> {
         let s = s.trim();
-        let bad = || invalid("invalid_email", format!("'{s}' is not a valid email address"));
+        let bad = || {
+            invalid(
+                "invalid_email",
+                format!("'{s}' is not a valid email address"),
+            )
+        };
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(bad());
         }
@@ -22,7 +27,10 @@ impl Email {
         }
         let labels: Vec<&str> = domain.split('.').collect();
         let label_ok = |l: &&str| {
-            !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
         };
         if labels.len() < 2 || !labels.iter().all(label_ok) {
             return Err(bad());
@@ -50,7 +58,10 @@ impl PhoneE164 {
         if ok {
             Ok(Self(s.to_string()))
         } else {
-            Err(invalid("invalid_phone", format!("'{s}' is not an E.164 phone number (e.g. +14155550100)")))
+            Err(invalid(
+                "invalid_phone",
+                format!("'{s}' is not an E.164 phone number (e.g. +14155550100)"),
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -76,7 +87,10 @@ impl CountryCode {
         if up.len() == 2 && COUNTRIES.split(' ').any(|c| c == up) {
             Ok(Self(up))
         } else {
-            Err(invalid("unknown_country", format!("'{s}' is not an ISO 3166-1 alpha-2 country code")))
+            Err(invalid(
+                "unknown_country",
+                format!("'{s}' is not an ISO 3166-1 alpha-2 country code"),
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -126,10 +140,19 @@ pub fn has_control_chars(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
-fn required_text(errs: &mut FieldErrors, path: &str, v: Option<&str>, max: usize) -> Option<String> {
+fn required_text(
+    errs: &mut FieldErrors,
+    path: &str,
+    v: Option<&str>,
+    max: usize,
+) -> Option<String> {
     match v.map(str::trim) {
         Some(s) if has_control_chars(s) => {
-            errs.add(path, "invalid_characters", "control characters are not allowed");
+            errs.add(
+                path,
+                "invalid_characters",
+                "control characters are not allowed",
+            );
             None
         }
         None | Some("") => {
@@ -144,10 +167,19 @@ fn required_text(errs: &mut FieldErrors, path: &str, v: Option<&str>, max: usize
     }
 }
 
-fn optional_text(errs: &mut FieldErrors, path: &str, v: Option<&str>, max: usize) -> Option<String> {
+fn optional_text(
+    errs: &mut FieldErrors,
+    path: &str,
+    v: Option<&str>,
+    max: usize,
+) -> Option<String> {
     match v.map(str::trim) {
         Some(s) if has_control_chars(s) => {
-            errs.add(path, "invalid_characters", "control characters are not allowed");
+            errs.add(
+                path,
+                "invalid_characters",
+                "control characters are not allowed",
+            );
             None
         }
         None | Some("") => None,
@@ -161,7 +193,11 @@ fn optional_text(errs: &mut FieldErrors, path: &str, v: Option<&str>, max: usize
 
 impl Address {
     /// Parses every field; errors carry paths relative to `prefix` (e.g. `shipments[0].address`).
-    pub fn parse(input: &AddressInput<'_>, prefix: &str, errs: &mut FieldErrors) -> Option<Address> {
+    pub fn parse(
+        input: &AddressInput<'_>,
+        prefix: &str,
+        errs: &mut FieldErrors,
+    ) -> Option<Address> {
         let p = |f: &str| format!("{prefix}.{f}");
         let before = errs.0.len();
         let name = required_text(errs, &p("name"), input.name, 200);
@@ -177,15 +213,26 @@ impl Address {
             }
             Some(c) => errs.take(&p("country"), CountryCode::parse(c)),
         };
-        let phone = input.phone.filter(|s| !s.trim().is_empty()).and_then(|s| errs.take(&p("phone"), PhoneE164::parse(s)));
+        let phone = input
+            .phone
+            .filter(|s| !s.trim().is_empty())
+            .and_then(|s| errs.take(&p("phone"), PhoneE164::parse(s)));
         if let Some(lat) = input.lat {
             if !(-90.0..=90.0).contains(&lat) {
-                errs.add(p("lat"), "out_of_range", "latitude must be between -90 and 90");
+                errs.add(
+                    p("lat"),
+                    "out_of_range",
+                    "latitude must be between -90 and 90",
+                );
             }
         }
         if let Some(lon) = input.lon {
             if !(-180.0..=180.0).contains(&lon) {
-                errs.add(p("lon"), "out_of_range", "longitude must be between -180 and 180");
+                errs.add(
+                    p("lon"),
+                    "out_of_range",
+                    "longitude must be between -180 and 180",
+                );
             }
         }
         if input.lat.is_some() != input.lon.is_some() {
@@ -224,7 +271,11 @@ pub struct GuestContact {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Customer {
     Guest(GuestContact),
-    Member { customer_id: String, email: String, name: String },
+    Member {
+        customer_id: String,
+        email: String,
+        name: String,
+    },
 }
 
 impl Customer {
@@ -255,14 +306,22 @@ pub fn parse_guest(
     let before = errs.0.len();
     let email = match email {
         None => {
-            errs.add(format!("{prefix}.email"), "required", "a guest needs an email");
+            errs.add(
+                format!("{prefix}.email"),
+                "required",
+                "a guest needs an email",
+            );
             None
         }
         Some(e) => errs.take(&format!("{prefix}.email"), Email::parse(e)),
     };
     let phone = match phone {
         None => {
-            errs.add(format!("{prefix}.phone"), "required", "a guest needs a phone number in E.164");
+            errs.add(
+                format!("{prefix}.phone"),
+                "required",
+                "a guest needs a phone number in E.164",
+            );
             None
         }
         Some(p) => errs.take(&format!("{prefix}.phone"), PhoneE164::parse(p)),
@@ -271,7 +330,11 @@ pub fn parse_guest(
     if errs.0.len() != before {
         return None;
     }
-    Some(GuestContact { email: email?, phone: phone?, name: name? })
+    Some(GuestContact {
+        email: email?,
+        phone: phone?,
+        name: name?,
+    })
 }
 
 #[cfg(test)]
@@ -281,8 +344,20 @@ mod tests {
     #[test]
     fn emails() {
         assert!(Email::parse("ana@example.com").is_ok());
-        assert_eq!(Email::parse("Ana@Example.COM").unwrap().as_str(), "Ana@example.com");
-        for bad in ["", "ana", "ana@", "@example.com", "ana@example", "a b@example.com", "ana@@example.com", "ana@-x.com"] {
+        assert_eq!(
+            Email::parse("Ana@Example.COM").unwrap().as_str(),
+            "Ana@example.com"
+        );
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a b@example.com",
+            "ana@@example.com",
+            "ana@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -290,7 +365,13 @@ mod tests {
     #[test]
     fn phones_are_e164() {
         assert!(PhoneE164::parse("+14155550100").is_ok());
-        for bad in ["4155550100", "+0155550100", "+1 415 555 0100", "+1234567", "+1234567890123456"] {
+        for bad in [
+            "4155550100",
+            "+0155550100",
+            "+1 415 555 0100",
+            "+1234567",
+            "+1234567890123456",
+        ] {
             assert!(PhoneE164::parse(bad).is_err(), "{bad}");
         }
     }
@@ -305,7 +386,13 @@ mod tests {
     #[test]
     fn address_reports_every_bad_field_with_its_path() {
         let mut errs = FieldErrors::default();
-        let input = AddressInput { name: Some("Ana"), country: Some("ZZ"), lat: Some(91.0), lon: Some(0.0), ..Default::default() };
+        let input = AddressInput {
+            name: Some("Ana"),
+            country: Some("ZZ"),
+            lat: Some(91.0),
+            lon: Some(0.0),
+            ..Default::default()
+        };
         assert!(Address::parse(&input, "shipments[0].address", &mut errs).is_none());
         let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(

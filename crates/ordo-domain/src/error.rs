@@ -13,7 +13,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        Self { path: path.into(), code: code.to_string(), message: message.into() }
+        Self {
+            path: path.into(),
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 }
 

@@ -64,7 +64,9 @@ slug_id!(TenantId, "tenant id", 64);
 macro_rules! uuid_id {
     ($name:ident, $prefix:literal) => {
         #[doc = concat!("An internal id, shown as `", $prefix, "` followed by a UUID v7.")]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+        )]
         #[serde(try_from = "String", into = "String")]
         #[schema(value_type = String)]
         pub struct $name(uuid::Uuid);
@@ -77,7 +79,9 @@ macro_rules! uuid_id {
                 s.strip_prefix($prefix)
                     .and_then(|rest| uuid::Uuid::try_parse(rest).ok())
                     .map(Self)
-                    .ok_or_else(|| invalid("invalid_id", concat!("not a valid id (", $prefix, "…)")))
+                    .ok_or_else(|| {
+                        invalid("invalid_id", concat!("not a valid id (", $prefix, "…)"))
+                    })
             }
         }
         impl Default for $name {
@@ -134,8 +138,18 @@ impl OrderNumber {
         let ok = b.len() == 13
             && up.starts_with("ORD-")
             && b[8] == b'-'
-            && b[4..].iter().enumerate().all(|(i, c)| i == 4 || NUMBER_ALPHABET.contains(c));
-        if ok { Ok(Self(up)) } else { Err(invalid("invalid_format", "an order number looks like ORD-7K3M-9Q2X")) }
+            && b[4..]
+                .iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || NUMBER_ALPHABET.contains(c));
+        if ok {
+            Ok(Self(up))
+        } else {
+            Err(invalid(
+                "invalid_format",
+                "an order number looks like ORD-7K3M-9Q2X",
+            ))
+        }
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -169,7 +183,10 @@ mod tests {
             assert_eq!(OrderNumber::parse(n.as_str()).unwrap(), n);
         }
         assert!(OrderNumber::parse("ord-7k3m-9q2x").is_ok());
-        assert!(OrderNumber::parse("ORD-7K3M-9Q2I").is_err(), "I is not in the alphabet");
+        assert!(
+            OrderNumber::parse("ORD-7K3M-9Q2I").is_err(),
+            "I is not in the alphabet"
+        );
         assert!(OrderNumber::parse("ORD-7K3M9Q2X").is_err());
     }
 

@@ -22,7 +22,7 @@ pub use contact::{Address, CountryCode, Customer, Email, GuestContact, PhoneE164
 pub use error::{FieldError, FieldErrors};
 pub use ids::{CartId, LocationId, OrderId, OrderNumber, Sku, TenantId};
 pub use money::{Currency, Money, MoneyError};
-pub use order::{Order, OrderEvent, OrderLine, OrderStatus, ShipmentGroup};
 pub use network::{Capability, Cutoff, Fulfilment};
+pub use order::{Order, OrderEvent, OrderLine, OrderStatus, ShipmentGroup};
 pub use product::{Location, LocationKind, Product, Quantity};
 pub use stock::StockLevel;

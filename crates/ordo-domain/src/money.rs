@@ -7,12 +7,54 @@ use std::fmt;
 
 /// ISO 4217 codes Ordo accepts, with their minor-unit exponent.
 const CURRENCIES: &[(&str, u8)] = &[
-    ("AED", 2), ("ARS", 2), ("AUD", 2), ("BRL", 2), ("CAD", 2), ("CHF", 2), ("CLP", 0), ("CNY", 2),
-    ("COP", 2), ("CZK", 2), ("DKK", 2), ("EGP", 2), ("EUR", 2), ("GBP", 2), ("HKD", 2), ("HUF", 2),
-    ("IDR", 2), ("ILS", 2), ("INR", 2), ("ISK", 0), ("JPY", 0), ("KRW", 0), ("KWD", 3), ("MXN", 2),
-    ("MYR", 2), ("NGN", 2), ("NOK", 2), ("NZD", 2), ("PEN", 2), ("PHP", 2), ("PKR", 2), ("PLN", 2),
-    ("QAR", 2), ("RON", 2), ("SAR", 2), ("SEK", 2), ("SGD", 2), ("THB", 2), ("TRY", 2), ("TWD", 2),
-    ("UAH", 2), ("USD", 2), ("VND", 0), ("ZAR", 2), ("BHD", 3), ("JOD", 3), ("OMR", 3), ("TND", 3),
+    ("AED", 2),
+    ("ARS", 2),
+    ("AUD", 2),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CLP", 0),
+    ("CNY", 2),
+    ("COP", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EGP", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("IDR", 2),
+    ("ILS", 2),
+    ("INR", 2),
+    ("ISK", 0),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("KWD", 3),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("NGN", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("PEN", 2),
+    ("PHP", 2),
+    ("PKR", 2),
+    ("PLN", 2),
+    ("QAR", 2),
+    ("RON", 2),
+    ("SAR", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("THB", 2),
+    ("TRY", 2),
+    ("TWD", 2),
+    ("UAH", 2),
+    ("USD", 2),
+    ("VND", 0),
+    ("ZAR", 2),
+    ("BHD", 3),
+    ("JOD", 3),
+    ("OMR", 3),
+    ("TND", 3),
 ];
 
 /// An ISO 4217 currency that exists.
@@ -29,14 +71,21 @@ impl Currency {
                 let b = c.as_bytes();
                 Ok(Self([b[0], b[1], b[2]]))
             }
-            None => Err(invalid("unknown_currency", format!("'{s}' is not an ISO 4217 currency code Ordo supports"))),
+            None => Err(invalid(
+                "unknown_currency",
+                format!("'{s}' is not an ISO 4217 currency code Ordo supports"),
+            )),
         }
     }
     pub fn code(&self) -> &str {
         std::str::from_utf8(&self.0).expect("currency codes are ASCII")
     }
     pub fn minor_digits(&self) -> u8 {
-        CURRENCIES.iter().find(|(c, _)| c.as_bytes() == self.0).map(|(_, d)| *d).unwrap_or(2)
+        CURRENCIES
+            .iter()
+            .find(|(c, _)| c.as_bytes() == self.0)
+            .map(|(_, d)| *d)
+            .unwrap_or(2)
     }
 }
 impl TryFrom<String> for Currency {
@@ -78,7 +127,10 @@ impl Money {
         Self { amount, currency }
     }
     pub fn zero(currency: Currency) -> Self {
-        Self { amount: 0, currency }
+        Self {
+            amount: 0,
+            currency,
+        }
     }
     /// A price or tender amount: non-negative and at most 10^12 minor units (ten billion in a
     /// two-decimal currency). With at most 10,000 units per SKU and 100 lines, no order total
@@ -89,29 +141,54 @@ impl Money {
             e
         })?;
         if amount < 0 {
-            return Err(FieldError::new("amount", "negative", "an amount must not be negative"));
+            return Err(FieldError::new(
+                "amount",
+                "negative",
+                "an amount must not be negative",
+            ));
         }
         if amount > 1_000_000_000_000 {
-            return Err(FieldError::new("amount", "too_large", "an amount must be at most 10^12 minor units"));
+            return Err(FieldError::new(
+                "amount",
+                "too_large",
+                "an amount must be at most 10^12 minor units",
+            ));
         }
         Ok(Self { amount, currency })
     }
     fn same(&self, other: &Money) -> Result<(), MoneyError> {
-        if self.currency == other.currency { Ok(()) } else { Err(MoneyError::CurrencyMismatch(self.currency, other.currency)) }
+        if self.currency == other.currency {
+            Ok(())
+        } else {
+            Err(MoneyError::CurrencyMismatch(self.currency, other.currency))
+        }
     }
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
         self.same(&other)?;
-        self.amount.checked_add(other.amount).map(|a| Money::new(a, self.currency)).ok_or(MoneyError::Overflow)
+        self.amount
+            .checked_add(other.amount)
+            .map(|a| Money::new(a, self.currency))
+            .ok_or(MoneyError::Overflow)
     }
     pub fn checked_sub(self, other: Money) -> Result<Money, MoneyError> {
         self.same(&other)?;
-        self.amount.checked_sub(other.amount).map(|a| Money::new(a, self.currency)).ok_or(MoneyError::Overflow)
+        self.amount
+            .checked_sub(other.amount)
+            .map(|a| Money::new(a, self.currency))
+            .ok_or(MoneyError::Overflow)
     }
     pub fn checked_mul(self, n: i64) -> Result<Money, MoneyError> {
-        self.amount.checked_mul(n).map(|a| Money::new(a, self.currency)).ok_or(MoneyError::Overflow)
+        self.amount
+            .checked_mul(n)
+            .map(|a| Money::new(a, self.currency))
+            .ok_or(MoneyError::Overflow)
     }
     pub fn min(self, other: Money) -> Money {
-        if other.amount < self.amount { other } else { self }
+        if other.amount < self.amount {
+            other
+        } else {
+            self
+        }
     }
 }
 
@@ -124,7 +201,14 @@ impl fmt::Display for Money {
         let p = 10i64.pow(d);
         let sign = if self.amount < 0 { "-" } else { "" };
         let a = self.amount.unsigned_abs();
-        write!(f, "{sign}{}.{:0w$} {}", a / p as u64, a % p as u64, self.currency, w = d as usize)
+        write!(
+            f,
+            "{sign}{}.{:0w$} {}",
+            a / p as u64,
+            a % p as u64,
+            self.currency,
+            w = d as usize
+        )
     }
 }
 
@@ -134,7 +218,11 @@ pub fn apply_basis_points(amount: i64, bps: u32) -> i64 {
     let num = amount as i128 * bps as i128;
     let q = num / 10_000;
     let r = num % 10_000;
-    let rounded = if r.abs() * 2 >= 10_000 { q + num.signum() } else { q };
+    let rounded = if r.abs() * 2 >= 10_000 {
+        q + num.signum()
+    } else {
+        q
+    };
     rounded as i64
 }
 
@@ -185,7 +273,10 @@ mod tests {
     fn cross_currency_arithmetic_is_an_error() {
         let usd = Money::new(100, Currency::parse("USD").unwrap());
         let eur = Money::new(100, Currency::parse("EUR").unwrap());
-        assert!(matches!(usd.checked_add(eur), Err(MoneyError::CurrencyMismatch(..))));
+        assert!(matches!(
+            usd.checked_add(eur),
+            Err(MoneyError::CurrencyMismatch(..))
+        ));
         assert_eq!(usd.checked_add(usd).unwrap().amount, 200);
     }
 
@@ -199,8 +290,14 @@ mod tests {
 
     #[test]
     fn display_uses_minor_digits() {
-        assert_eq!(Money::new(1999, Currency::parse("USD").unwrap()).to_string(), "19.99 USD");
-        assert_eq!(Money::new(500, Currency::parse("JPY").unwrap()).to_string(), "500 JPY");
+        assert_eq!(
+            Money::new(1999, Currency::parse("USD").unwrap()).to_string(),
+            "19.99 USD"
+        );
+        assert_eq!(
+            Money::new(500, Currency::parse("JPY").unwrap()).to_string(),
+            "500 JPY"
+        );
     }
 
     proptest! {

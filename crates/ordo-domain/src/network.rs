@@ -1,12 +1,24 @@
 //! The fulfilment network: what a node can ship (capabilities), when its day's last pickup is
 //! (cut-off, in its own time zone), where it ships, and what a package from it costs.
 
-use crate::error::invalid;
 use crate::FieldError;
+use crate::error::invalid;
 use serde::{Deserialize, Serialize};
 
 /// What a node can handle beyond ordinary parcels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
     Hazmat,
@@ -27,7 +39,10 @@ impl Capability {
             "hazmat" => Ok(Self::Hazmat),
             "cold_chain" => Ok(Self::ColdChain),
             "oversize" => Ok(Self::Oversize),
-            _ => Err(invalid("unknown_capability", "a capability is hazmat, cold_chain or oversize")),
+            _ => Err(invalid(
+                "unknown_capability",
+                "a capability is hazmat, cold_chain or oversize",
+            )),
         }
     }
 }
@@ -37,7 +52,9 @@ pub use crate::routing::Cutoff;
 
 /// How a product must travel: routing sends hazmat only from `hazmat` nodes and cold-chain
 /// only from `cold_chain` nodes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Fulfilment {
     pub hazmat: bool,
     pub cold_chain: bool,
@@ -51,7 +68,11 @@ mod tests {
 
     #[test]
     fn capabilities_round_trip() {
-        for c in [Capability::Hazmat, Capability::ColdChain, Capability::Oversize] {
+        for c in [
+            Capability::Hazmat,
+            Capability::ColdChain,
+            Capability::Oversize,
+        ] {
             assert_eq!(Capability::parse(c.as_str()).unwrap(), c);
         }
         assert!(Capability::parse("fragile").is_err());

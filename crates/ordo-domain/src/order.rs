@@ -71,47 +71,92 @@ pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<OrderStatus, I
         S::Placed => match event {
             E::Confirm => S::Confirmed,
             E::Cancel => S::Cancelled,
-            E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Return => return refused,
+            E::Allocate
+            | E::StartPicking
+            | E::Pack
+            | E::ShipPart
+            | E::ShipAll
+            | E::Deliver
+            | E::Return => return refused,
         },
         S::Confirmed => match event {
             E::Allocate => S::Allocated,
             E::Cancel => S::Cancelled,
-            E::Confirm | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Return => return refused,
+            E::Confirm
+            | E::StartPicking
+            | E::Pack
+            | E::ShipPart
+            | E::ShipAll
+            | E::Deliver
+            | E::Return => return refused,
         },
         S::Allocated => match event {
             E::StartPicking => S::Picking,
             E::ShipPart => S::PartiallyShipped,
             E::Cancel => S::Cancelled,
-            E::Confirm | E::Allocate | E::Pack | E::ShipAll | E::Deliver | E::Return => return refused,
+            E::Confirm | E::Allocate | E::Pack | E::ShipAll | E::Deliver | E::Return => {
+                return refused;
+            }
         },
         S::Picking => match event {
             E::Pack => S::Packed,
             E::Cancel => S::Cancelled,
-            E::Confirm | E::Allocate | E::StartPicking | E::ShipPart | E::ShipAll | E::Deliver | E::Return => return refused,
+            E::Confirm
+            | E::Allocate
+            | E::StartPicking
+            | E::ShipPart
+            | E::ShipAll
+            | E::Deliver
+            | E::Return => return refused,
         },
         S::Packed => match event {
             E::ShipPart => S::PartiallyShipped,
             E::ShipAll => S::Shipped,
             E::Cancel => S::Cancelled,
-            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Return => return refused,
+            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Return => {
+                return refused;
+            }
         },
         S::PartiallyShipped => match event {
             E::ShipPart => S::PartiallyShipped,
             E::ShipAll => S::Shipped,
             E::Return => S::Returned,
-            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Cancel => return refused,
+            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Cancel => {
+                return refused;
+            }
         },
         S::Shipped => match event {
             E::Deliver => S::Delivered,
             E::Return => S::Returned,
-            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Cancel => return refused,
+            E::Confirm
+            | E::Allocate
+            | E::StartPicking
+            | E::Pack
+            | E::ShipPart
+            | E::ShipAll
+            | E::Cancel => return refused,
         },
         S::Delivered => match event {
             E::Return => S::Returned,
-            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Cancel => return refused,
+            E::Confirm
+            | E::Allocate
+            | E::StartPicking
+            | E::Pack
+            | E::ShipPart
+            | E::ShipAll
+            | E::Deliver
+            | E::Cancel => return refused,
         },
         S::Cancelled | S::Returned => match event {
-            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::ShipPart | E::ShipAll | E::Deliver | E::Cancel | E::Return => {
+            E::Confirm
+            | E::Allocate
+            | E::StartPicking
+            | E::Pack
+            | E::ShipPart
+            | E::ShipAll
+            | E::Deliver
+            | E::Cancel
+            | E::Return => {
                 return refused;
             }
         },
@@ -138,6 +183,9 @@ pub struct Allocation {
     #[schema(value_type = String)]
     pub location_id: LocationId,
     pub quantity: i64,
+    /// The shipment (index into `shipments`) these units go to.
+    #[serde(default)]
+    pub address_index: usize,
 }
 
 pub type ShipmentGroup = ShipmentRequest;
@@ -170,7 +218,14 @@ mod tests {
     #[test]
     fn the_happy_path_and_illegal_moves() {
         let mut s = OrderStatus::Placed;
-        for e in [OrderEvent::Confirm, OrderEvent::Allocate, OrderEvent::StartPicking, OrderEvent::Pack, OrderEvent::ShipAll, OrderEvent::Deliver] {
+        for e in [
+            OrderEvent::Confirm,
+            OrderEvent::Allocate,
+            OrderEvent::StartPicking,
+            OrderEvent::Pack,
+            OrderEvent::ShipAll,
+            OrderEvent::Deliver,
+        ] {
             s = transition(s, e).unwrap();
         }
         assert_eq!(s, OrderStatus::Delivered);
@@ -183,14 +238,49 @@ mod tests {
     fn terminal_states_take_no_event_and_every_legal_move_is_listed() {
         use OrderEvent as E;
         use OrderStatus as S;
-        let events = [E::Confirm, E::Allocate, E::StartPicking, E::Pack, E::ShipPart, E::ShipAll, E::Deliver, E::Cancel, E::Return];
+        let events = [
+            E::Confirm,
+            E::Allocate,
+            E::StartPicking,
+            E::Pack,
+            E::ShipPart,
+            E::ShipAll,
+            E::Deliver,
+            E::Cancel,
+            E::Return,
+        ];
         for e in events {
             assert!(transition(S::Cancelled, e).is_err());
             assert!(transition(S::Returned, e).is_err());
         }
-        let statuses = [S::Placed, S::Confirmed, S::Allocated, S::Picking, S::Packed, S::PartiallyShipped, S::Shipped, S::Delivered, S::Cancelled, S::Returned];
-        let legal: usize = statuses.iter().map(|s| events.iter().filter(|e| transition(*s, **e).is_ok()).count()).sum();
+        let statuses = [
+            S::Placed,
+            S::Confirmed,
+            S::Allocated,
+            S::Picking,
+            S::Packed,
+            S::PartiallyShipped,
+            S::Shipped,
+            S::Delivered,
+            S::Cancelled,
+            S::Returned,
+        ];
+        let legal: usize = statuses
+            .iter()
+            .map(|s| {
+                events
+                    .iter()
+                    .filter(|e| transition(*s, **e).is_ok())
+                    .count()
+            })
+            .sum();
         assert_eq!(legal, 18, "the table's legal moves");
-        assert_eq!(transition(S::Shipped, E::Cancel), Err(IllegalTransition { from: S::Shipped, event: E::Cancel }));
+        assert_eq!(
+            transition(S::Shipped, E::Cancel),
+            Err(IllegalTransition {
+                from: S::Shipped,
+                event: E::Cancel
+            })
+        );
     }
 }

@@ -65,7 +65,10 @@ impl CardNumber {
     pub fn parse(s: &str) -> Result<Self, FieldError> {
         let digits: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         if digits.len() < 12 || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid("invalid_card_number", "a card number has 12 to 19 digits"));
+            return Err(invalid(
+                "invalid_card_number",
+                "a card number has 12 to 19 digits",
+            ));
         }
         let sum: u32 = digits
             .bytes()
@@ -82,7 +85,10 @@ impl CardNumber {
             })
             .sum();
         if sum % 10 != 0 {
-            return Err(invalid("invalid_card_number", "the card number fails its check digit"));
+            return Err(invalid(
+                "invalid_card_number",
+                "the card number fails its check digit",
+            ));
         }
         Ok(Self(digits))
     }
@@ -137,8 +143,14 @@ mod tests {
         assert_eq!(n.last4(), "4242");
         assert_eq!(n.brand(), CardBrand::Visa);
         assert!(CardNumber::parse("4242424242424241").is_err());
-        assert_eq!(CardNumber::parse("5555555555554444").unwrap().brand(), CardBrand::Mastercard);
-        assert_eq!(CardNumber::parse("378282246310005").unwrap().brand(), CardBrand::Amex);
+        assert_eq!(
+            CardNumber::parse("5555555555554444").unwrap().brand(),
+            CardBrand::Mastercard
+        );
+        assert_eq!(
+            CardNumber::parse("378282246310005").unwrap().brand(),
+            CardBrand::Amex
+        );
         assert!(!format!("{n:?}").contains("42424242"));
     }
 }

@@ -157,30 +157,53 @@ pub fn price_cart(input: &PricingInput<'_>) -> PricedCart {
 
     for req in merge_lines(input.lines) {
         let Some(entry) = input.catalog.get(&req.sku) else {
-            changes.push(Change::LineRemoved { sku: req.sku.clone(), requested: req.quantity, reason: "unknown_sku".into() });
+            changes.push(Change::LineRemoved {
+                sku: req.sku.clone(),
+                requested: req.quantity,
+                reason: "unknown_sku".into(),
+            });
             continue;
         };
         let cur = *currency.get_or_insert(entry.price.currency);
         if entry.price.currency != cur {
-            changes.push(Change::LineRemoved { sku: req.sku.clone(), requested: req.quantity, reason: "currency_mismatch".into() });
+            changes.push(Change::LineRemoved {
+                sku: req.sku.clone(),
+                requested: req.quantity,
+                reason: "currency_mismatch".into(),
+            });
             continue;
         }
         if entry.available <= 0 {
-            changes.push(Change::LineRemoved { sku: req.sku.clone(), requested: req.quantity, reason: "out_of_stock".into() });
+            changes.push(Change::LineRemoved {
+                sku: req.sku.clone(),
+                requested: req.quantity,
+                reason: "out_of_stock".into(),
+            });
             continue;
         }
         let quantity = if req.quantity > entry.available {
-            changes.push(Change::QuantityLimited { sku: req.sku.clone(), requested: req.quantity, available: entry.available });
+            changes.push(Change::QuantityLimited {
+                sku: req.sku.clone(),
+                requested: req.quantity,
+                available: entry.available,
+            });
             entry.available
         } else {
             req.quantity
         };
         if let Some(old) = input.quoted.get(&req.sku) {
             if *old != entry.price {
-                changes.push(Change::PriceChanged { sku: req.sku.clone(), old_unit_price: *old, new_unit_price: entry.price });
+                changes.push(Change::PriceChanged {
+                    sku: req.sku.clone(),
+                    old_unit_price: *old,
+                    new_unit_price: entry.price,
+                });
             }
         }
-        let line_total = entry.price.checked_mul(quantity).unwrap_or(Money::new(i64::MAX, cur));
+        let line_total = entry
+            .price
+            .checked_mul(quantity)
+            .unwrap_or(Money::new(i64::MAX, cur));
         lines.push(PricedLine {
             sku: req.sku.clone(),
             name: entry.name.clone(),
@@ -193,32 +216,64 @@ pub fn price_cart(input: &PricingInput<'_>) -> PricedCart {
 
     let Some(cur) = currency else {
         for code in input.promo_codes {
-            changes.push(promo_rejected(&normalize_code(code), PromoRejection::EmptyCart));
+            changes.push(promo_rejected(
+                &normalize_code(code),
+                PromoRejection::EmptyCart,
+            ));
         }
-        return PricedCart { currency: None, lines, totals: None, promotions: vec![], changes };
+        return PricedCart {
+            currency: None,
+            lines,
+            totals: None,
+            promotions: vec![],
+            changes,
+        };
     };
 
-    let subtotal = Money::new(lines.iter().map(|l| l.line_total.amount).fold(0i64, i64::saturating_add), cur);
+    let subtotal = Money::new(
+        lines
+            .iter()
+            .map(|l| l.line_total.amount)
+            .fold(0i64, i64::saturating_add),
+        cur,
+    );
     let shipping_full = if input.shipments.is_empty() || lines.is_empty() {
         Money::zero(cur)
     } else {
-        Money::new(standard_shipping(cur).amount * input.shipments.len() as i64, cur)
+        Money::new(
+            standard_shipping(cur).amount * input.shipments.len() as i64,
+            cur,
+        )
     };
 
-    let (promotions, discount, shipping) = apply_promotions(input, &lines, subtotal, shipping_full, &mut changes);
+    let (promotions, discount, shipping) =
+        apply_promotions(input, &lines, subtotal, shipping_full, &mut changes);
     let tax = compute_tax(&lines, input.shipments, discount, shipping, cur);
-    let total = Money::new(subtotal.amount - discount.amount + shipping.amount + tax.amount, cur);
+    let total = Money::new(
+        subtotal.amount - discount.amount + shipping.amount + tax.amount,
+        cur,
+    );
     PricedCart {
         currency: Some(cur),
         lines,
-        totals: Some(Totals { subtotal, discount, shipping, tax, total }),
+        totals: Some(Totals {
+            subtotal,
+            discount,
+            shipping,
+            tax,
+            total,
+        }),
         promotions,
         changes,
     }
 }
 
 fn promo_rejected(code: &str, reason: PromoRejection) -> Change {
-    Change::PromoRejected { code: code.to_string(), reason, message: reason.message().to_string() }
+    Change::PromoRejected {
+        code: code.to_string(),
+        reason,
+        message: reason.message().to_string(),
+    }
 }
 
 fn apply_promotions(
@@ -258,16 +313,29 @@ fn apply_promotions(
         let (kind, amount) = match &promo.kind {
             PromotionKind::Percent { bps } => {
                 have_discount = true;
-                ("percent", Money::new(apply_basis_points(subtotal.amount, *bps).min(subtotal.amount), cur))
+                (
+                    "percent",
+                    Money::new(
+                        apply_basis_points(subtotal.amount, *bps).min(subtotal.amount),
+                        cur,
+                    ),
+                )
             }
             PromotionKind::Fixed { amount } => {
                 have_discount = true;
                 ("fixed", Money::new(amount.amount.min(subtotal.amount), cur))
             }
-            PromotionKind::BuyXGetY(rule) => match rule.free_units_amount(lines.iter().map(|l| (&l.sku, l.unit_price.amount, l.quantity))) {
+            PromotionKind::BuyXGetY(rule) => match rule.free_units_amount(
+                lines
+                    .iter()
+                    .map(|l| (&l.sku, l.unit_price.amount, l.quantity)),
+            ) {
                 Ok(free) => {
                     have_discount = true;
-                    ("buy_x_get_y", Money::new(free.min(subtotal.amount).max(0), cur))
+                    (
+                        "buy_x_get_y",
+                        Money::new(free.min(subtotal.amount).max(0), cur),
+                    )
                 }
                 Err(r) => {
                     changes.push(promo_rejected(&code, r));
@@ -284,45 +352,85 @@ fn apply_promotions(
         if kind != "free_shipping" {
             discount = amount;
         }
-        applied.push(AppliedPromotion { code, kind: kind.to_string(), amount });
+        applied.push(AppliedPromotion {
+            code,
+            kind: kind.to_string(),
+            amount,
+        });
     }
     (applied, discount, shipping)
 }
 
 /// Units of each SKU that go to each shipment group (a single group without lines takes all).
-pub fn shipment_quantities(lines: &[PricedLine], shipments: &[ShipmentRequest]) -> Vec<Vec<(Sku, i64)>> {
+pub fn shipment_quantities(
+    lines: &[PricedLine],
+    shipments: &[ShipmentRequest],
+) -> Vec<Vec<(Sku, i64)>> {
     if shipments.len() == 1 && shipments[0].lines.is_empty() {
         return vec![lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect()];
     }
-    shipments.iter().map(|s| merge_lines(&s.lines).into_iter().map(|l| (l.sku, l.quantity)).collect()).collect()
+    shipments
+        .iter()
+        .map(|s| {
+            merge_lines(&s.lines)
+                .into_iter()
+                .map(|l| (l.sku, l.quantity))
+                .collect()
+        })
+        .collect()
 }
 
 /// Tax per shipment group on its goods (after its share of the discount) plus its shipping.
-fn compute_tax(lines: &[PricedLine], shipments: &[ShipmentRequest], discount: Money, shipping: Money, cur: Currency) -> Money {
+fn compute_tax(
+    lines: &[PricedLine],
+    shipments: &[ShipmentRequest],
+    discount: Money,
+    shipping: Money,
+    cur: Currency,
+) -> Money {
     if shipments.is_empty() {
         return Money::zero(cur);
     }
-    let price_of: HashMap<&Sku, i64> = lines.iter().map(|l| (&l.sku, l.unit_price.amount)).collect();
+    let price_of: HashMap<&Sku, i64> = lines
+        .iter()
+        .map(|l| (&l.sku, l.unit_price.amount))
+        .collect();
     let goods: Vec<i64> = shipment_quantities(lines, shipments)
         .iter()
-        .map(|g| g.iter().map(|(sku, q)| price_of.get(sku).copied().unwrap_or(0).saturating_mul(*q)).sum())
+        .map(|g| {
+            g.iter()
+                .map(|(sku, q)| price_of.get(sku).copied().unwrap_or(0).saturating_mul(*q))
+                .sum()
+        })
         .collect();
     let discounts = allocate_proportionally(discount.amount, &goods);
     let ship_each = allocate_proportionally(shipping.amount, &vec![1; shipments.len()]);
     let tax: i64 = shipments
         .iter()
         .enumerate()
-        .map(|(i, s)| apply_basis_points((goods[i] - discounts[i]).max(0) + ship_each[i], tax::rate_bps(&s.address)))
+        .map(|(i, s)| {
+            apply_basis_points(
+                (goods[i] - discounts[i]).max(0) + ship_each[i],
+                tax::rate_bps(&s.address),
+            )
+        })
         .sum();
     Money::new(tax, cur)
 }
 
 /// Checks that shipment groups split the lines exactly: for each SKU, the quantities over all
 /// groups sum to the line's quantity, and no group names a SKU that is not in the order.
-pub fn check_shipment_split(lines: &[PricedLine], shipments: &[ShipmentRequest]) -> Vec<crate::FieldError> {
+pub fn check_shipment_split(
+    lines: &[PricedLine],
+    shipments: &[ShipmentRequest],
+) -> Vec<crate::FieldError> {
     let mut errs = Vec::new();
     if shipments.is_empty() {
-        errs.push(crate::FieldError::new("shipments", "required", "an order needs at least one shipment address"));
+        errs.push(crate::FieldError::new(
+            "shipments",
+            "required",
+            "an order needs at least one shipment address",
+        ));
         return errs;
     }
     if shipments.len() == 1 && shipments[0].lines.is_empty() {
@@ -354,7 +462,10 @@ pub fn check_shipment_split(lines: &[PricedLine], shipments: &[ShipmentRequest])
             errs.push(crate::FieldError::new(
                 "shipments",
                 "split_mismatch",
-                format!("shipments carry {got} of {}, but the order has {}", l.sku, l.quantity),
+                format!(
+                    "shipments carry {got} of {}, but the order has {}",
+                    l.sku, l.quantity
+                ),
             ));
         }
     }
@@ -364,9 +475,9 @@ pub fn check_shipment_split(lines: &[PricedLine], shipments: &[ShipmentRequest])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::FieldErrors;
     use crate::contact::{AddressInput, CountryCode};
     use crate::promotion::BuyXGetY;
-    use crate::FieldErrors;
     use proptest::prelude::*;
 
     fn usd(a: i64) -> Money {
@@ -396,10 +507,36 @@ mod tests {
     }
     fn catalog() -> HashMap<Sku, CatalogEntry> {
         let mut c = HashMap::new();
-        c.insert(sku("A"), CatalogEntry { name: "A".into(), price: usd(1000), available: 5 });
-        c.insert(sku("B"), CatalogEntry { name: "B".into(), price: usd(2500), available: 0 });
-        for (s, price) in [("TEE-1", 1900), ("TEE-2", 2200), ("TEE-3", 2500), ("MUG-1", 1400)] {
-            c.insert(sku(s), CatalogEntry { name: s.into(), price: usd(price), available: 10 });
+        c.insert(
+            sku("A"),
+            CatalogEntry {
+                name: "A".into(),
+                price: usd(1000),
+                available: 5,
+            },
+        );
+        c.insert(
+            sku("B"),
+            CatalogEntry {
+                name: "B".into(),
+                price: usd(2500),
+                available: 0,
+            },
+        );
+        for (s, price) in [
+            ("TEE-1", 1900),
+            ("TEE-2", 2200),
+            ("TEE-3", 2500),
+            ("MUG-1", 1400),
+        ] {
+            c.insert(
+                sku(s),
+                CatalogEntry {
+                    name: s.into(),
+                    price: usd(price),
+                    available: 10,
+                },
+            );
         }
         c
     }
@@ -416,8 +553,14 @@ mod tests {
     impl Fixture {
         fn new() -> Self {
             let mut promotions = HashMap::new();
-            promotions.insert("TEN".into(), promo("TEN", PromotionKind::Percent { bps: 1000 }));
-            promotions.insert("FIVE".into(), promo("FIVE", PromotionKind::Fixed { amount: usd(500) }));
+            promotions.insert(
+                "TEN".into(),
+                promo("TEN", PromotionKind::Percent { bps: 1000 }),
+            );
+            promotions.insert(
+                "FIVE".into(),
+                promo("FIVE", PromotionKind::Fixed { amount: usd(500) }),
+            );
             promotions.insert("SHIP".into(), promo("SHIP", PromotionKind::FreeShipping));
             let tees = BuyXGetY::new(2, 1, vec!["TEE-".into()]).unwrap();
             promotions.insert("TEES".into(), promo("TEES", PromotionKind::BuyXGetY(tees)));
@@ -431,9 +574,19 @@ mod tests {
             used.usage_limit = Some(3);
             used.times_used = 3;
             promotions.insert("USED".into(), used);
-            Self { catalog: catalog(), promotions, uses: HashMap::new(), quoted: HashMap::new() }
+            Self {
+                catalog: catalog(),
+                promotions,
+                uses: HashMap::new(),
+                quoted: HashMap::new(),
+            }
         }
-        fn price(&self, lines: &[LineRequest], codes: &[&str], shipments: &[ShipmentRequest]) -> PricedCart {
+        fn price(
+            &self,
+            lines: &[LineRequest],
+            codes: &[&str],
+            shipments: &[ShipmentRequest],
+        ) -> PricedCart {
             let codes: Vec<String> = codes.iter().map(|s| s.to_string()).collect();
             price_cart(&PricingInput {
                 lines,
@@ -448,7 +601,10 @@ mod tests {
         }
     }
     fn line(s: &str, q: i64) -> LineRequest {
-        LineRequest { sku: sku(s), quantity: q }
+        LineRequest {
+            sku: sku(s),
+            quantity: q,
+        }
     }
 
     #[test]
@@ -461,9 +617,21 @@ mod tests {
         assert_eq!(
             p.changes,
             vec![
-                Change::QuantityLimited { sku: sku("A"), requested: 7, available: 5 },
-                Change::LineRemoved { sku: sku("B"), requested: 1, reason: "out_of_stock".into() },
-                Change::LineRemoved { sku: sku("ZZZ"), requested: 1, reason: "unknown_sku".into() },
+                Change::QuantityLimited {
+                    sku: sku("A"),
+                    requested: 7,
+                    available: 5
+                },
+                Change::LineRemoved {
+                    sku: sku("B"),
+                    requested: 1,
+                    reason: "out_of_stock".into()
+                },
+                Change::LineRemoved {
+                    sku: sku("ZZZ"),
+                    requested: 1,
+                    reason: "unknown_sku".into()
+                },
             ]
         );
     }
@@ -473,13 +641,23 @@ mod tests {
         let mut f = Fixture::new();
         f.quoted.insert(sku("A"), usd(900));
         let p = f.price(&[line("A", 1)], &[], &[]);
-        assert_eq!(p.changes, vec![Change::PriceChanged { sku: sku("A"), old_unit_price: usd(900), new_unit_price: usd(1000) }]);
+        assert_eq!(
+            p.changes,
+            vec![Change::PriceChanged {
+                sku: sku("A"),
+                old_unit_price: usd(900),
+                new_unit_price: usd(1000)
+            }]
+        );
     }
 
     #[test]
     fn promotions_stack_one_discount_and_free_shipping() {
         let f = Fixture::new();
-        let ship = [ShipmentRequest { address: addr("US", None), lines: vec![] }];
+        let ship = [ShipmentRequest {
+            address: addr("US", None),
+            lines: vec![],
+        }];
         let p = f.price(&[line("A", 3)], &["ten", "FIVE", "ship", "TEN"], &ship);
         let t = p.totals.unwrap();
         assert_eq!(t.subtotal, usd(3000));
@@ -494,7 +672,13 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(rejected, vec![("FIVE".into(), PromoRejection::NotStackable), ("TEN".into(), PromoRejection::Duplicate)]);
+        assert_eq!(
+            rejected,
+            vec![
+                ("FIVE".into(), PromoRejection::NotStackable),
+                ("TEN".into(), PromoRejection::Duplicate)
+            ]
+        );
     }
 
     #[test]
@@ -508,7 +692,10 @@ mod tests {
         ] {
             let p = f.price(&[line("A", 1)], &[code], &[]);
             assert_eq!(p.totals.unwrap().discount, usd(0));
-            assert!(matches!(&p.changes[0], Change::PromoRejected { reason, .. } if *reason == why), "{code}");
+            assert!(
+                matches!(&p.changes[0], Change::PromoRejected { reason, .. } if *reason == why),
+                "{code}"
+            );
         }
     }
 
@@ -517,8 +704,14 @@ mod tests {
         let f = Fixture::new();
         // 2 units to California (7.25 %), 1 unit to Germany (19 %); 5.99 shipping each.
         let ship = [
-            ShipmentRequest { address: addr("US", Some("CA")), lines: vec![line("A", 2)] },
-            ShipmentRequest { address: addr("DE", None), lines: vec![line("A", 1)] },
+            ShipmentRequest {
+                address: addr("US", Some("CA")),
+                lines: vec![line("A", 2)],
+            },
+            ShipmentRequest {
+                address: addr("DE", None),
+                lines: vec![line("A", 1)],
+            },
         ];
         let p = f.price(&[line("A", 3)], &[], &ship);
         let t = p.totals.unwrap();
@@ -527,9 +720,24 @@ mod tests {
         assert_eq!(t.tax, usd(188 + 304));
         assert_eq!(t.total, usd(3000 + 1198 + 492));
         assert!(check_shipment_split(&p.lines, &ship).is_empty());
-        let bad = [ShipmentRequest { address: addr("US", None), lines: vec![line("A", 2)] }, ship[1].clone()];
-        let bad = [bad[0].clone(), ShipmentRequest { address: addr("DE", None), lines: vec![line("A", 2)] }];
-        assert_eq!(check_shipment_split(&p.lines, &bad)[0].code, "split_mismatch");
+        let bad = [
+            ShipmentRequest {
+                address: addr("US", None),
+                lines: vec![line("A", 2)],
+            },
+            ship[1].clone(),
+        ];
+        let bad = [
+            bad[0].clone(),
+            ShipmentRequest {
+                address: addr("DE", None),
+                lines: vec![line("A", 2)],
+            },
+        ];
+        assert_eq!(
+            check_shipment_split(&p.lines, &bad)[0].code,
+            "split_mismatch"
+        );
     }
 
     fn rejections(p: &PricedCart) -> Vec<(String, PromoRejection)> {
@@ -545,8 +753,16 @@ mod tests {
     #[test]
     fn buy_x_get_y_frees_the_cheapest_eligible_unit_and_stacks_with_free_shipping() {
         let f = Fixture::new();
-        let ship = [ShipmentRequest { address: addr("US", Some("CA")), lines: vec![] }];
-        let cart = [line("TEE-1", 1), line("TEE-2", 1), line("TEE-3", 1), line("MUG-1", 1)];
+        let ship = [ShipmentRequest {
+            address: addr("US", Some("CA")),
+            lines: vec![],
+        }];
+        let cart = [
+            line("TEE-1", 1),
+            line("TEE-2", 1),
+            line("TEE-3", 1),
+            line("MUG-1", 1),
+        ];
         let p = f.price(&cart, &["tees", "SHIP"], &ship);
         assert_eq!(rejections(&p), vec![]);
         let t = p.totals.unwrap();
@@ -556,8 +772,18 @@ mod tests {
         // CA 7.25 % of 6 100 = 442.25 → 442.
         assert_eq!(t.tax, usd(442));
         assert_eq!(t.total, usd(8000 - 1900 + 442));
-        let applied: Vec<(&str, &str, Money)> = p.promotions.iter().map(|a| (a.code.as_str(), a.kind.as_str(), a.amount)).collect();
-        assert_eq!(applied, vec![("TEES", "buy_x_get_y", usd(1900)), ("SHIP", "free_shipping", usd(599))]);
+        let applied: Vec<(&str, &str, Money)> = p
+            .promotions
+            .iter()
+            .map(|a| (a.code.as_str(), a.kind.as_str(), a.amount))
+            .collect();
+        assert_eq!(
+            applied,
+            vec![
+                ("TEES", "buy_x_get_y", usd(1900)),
+                ("SHIP", "free_shipping", usd(599))
+            ]
+        );
     }
 
     #[test]
@@ -566,21 +792,42 @@ mod tests {
         let cart = [line("TEE-1", 3)];
         let p = f.price(&cart, &["TEES", "TEN"], &[]);
         assert_eq!(p.totals.unwrap().discount, usd(1900));
-        assert_eq!(rejections(&p), vec![("TEN".into(), PromoRejection::NotStackable)]);
+        assert_eq!(
+            rejections(&p),
+            vec![("TEN".into(), PromoRejection::NotStackable)]
+        );
         let p = f.price(&cart, &["FIVE", "TEES"], &[]);
         assert_eq!(p.totals.unwrap().discount, usd(500));
-        assert_eq!(rejections(&p), vec![("TEES".into(), PromoRejection::NotStackable)]);
+        assert_eq!(
+            rejections(&p),
+            vec![("TEES".into(), PromoRejection::NotStackable)]
+        );
     }
 
     #[test]
     fn buy_x_get_y_without_a_complete_group_is_rejected_and_frees_the_discount_slot() {
         let f = Fixture::new();
         // Three units, but only two tees: the code is refused, so TEN may apply.
-        let p = f.price(&[line("TEE-1", 1), line("TEE-3", 1), line("MUG-1", 1)], &["TEES", "TEN"], &[]);
-        assert_eq!(rejections(&p), vec![("TEES".into(), PromoRejection::NotEnoughEligibleItems)]);
-        assert!(matches!(&p.changes[0], Change::PromoRejected { message, .. } if message == PromoRejection::NotEnoughEligibleItems.message()));
+        let p = f.price(
+            &[line("TEE-1", 1), line("TEE-3", 1), line("MUG-1", 1)],
+            &["TEES", "TEN"],
+            &[],
+        );
+        assert_eq!(
+            rejections(&p),
+            vec![("TEES".into(), PromoRejection::NotEnoughEligibleItems)]
+        );
+        assert!(
+            matches!(&p.changes[0], Change::PromoRejected { message, .. } if message == PromoRejection::NotEnoughEligibleItems.message())
+        );
         assert_eq!(p.totals.unwrap().discount, usd(580));
-        assert_eq!(p.promotions.iter().map(|a| a.code.as_str()).collect::<Vec<_>>(), ["TEN"]);
+        assert_eq!(
+            p.promotions
+                .iter()
+                .map(|a| a.code.as_str())
+                .collect::<Vec<_>>(),
+            ["TEN"]
+        );
     }
 
     #[test]
@@ -589,10 +836,23 @@ mod tests {
         // i64::MAX, and the discount stops at the subtotal.
         let mut f = Fixture::new();
         let huge = i64::MAX - 1;
-        f.catalog.insert(sku("TEE-BIG"), CatalogEntry { name: "big".into(), price: usd(huge), available: 10 });
+        f.catalog.insert(
+            sku("TEE-BIG"),
+            CatalogEntry {
+                name: "big".into(),
+                price: usd(huge),
+                available: 10,
+            },
+        );
         let every_other = BuyXGetY::new(1, 1, vec!["TEE-".into()]).unwrap();
-        f.promotions.insert("HALF".into(), promo("HALF", PromotionKind::BuyXGetY(every_other)));
-        let t = f.price(&[line("TEE-BIG", 6)], &["HALF"], &[]).totals.unwrap();
+        f.promotions.insert(
+            "HALF".into(),
+            promo("HALF", PromotionKind::BuyXGetY(every_other)),
+        );
+        let t = f
+            .price(&[line("TEE-BIG", 6)], &["HALF"], &[])
+            .totals
+            .unwrap();
         assert_eq!(t.subtotal, usd(i64::MAX));
         assert_eq!(t.discount, t.subtotal);
         assert_eq!(t.total, usd(0));
@@ -611,7 +871,12 @@ mod tests {
         if units.len() < group {
             return None;
         }
-        Some(units.chunks_exact(group).map(|g| g[buy as usize..].iter().sum::<i64>()).sum())
+        Some(
+            units
+                .chunks_exact(group)
+                .map(|g| g[buy as usize..].iter().sum::<i64>())
+                .sum(),
+        )
     }
 
     proptest! {

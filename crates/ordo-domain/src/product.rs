@@ -1,14 +1,26 @@
 //! Catalog and network: products (one SKU each, one price), quantities, and fulfillment locations.
 
+use crate::CountryCode;
 use crate::error::{FieldError, invalid};
 use crate::ids::{LocationId, Sku};
 use crate::money::Money;
 use crate::network::{Capability, Cutoff};
-use crate::CountryCode;
 use serde::{Deserialize, Serialize};
 
 /// A positive number of units, at most 10 000 per line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct Quantity(u32);
 
@@ -18,7 +30,10 @@ impl Quantity {
         if n <= 0 {
             Err(invalid("not_positive", "a quantity must be at least 1"))
         } else if n > Self::MAX {
-            Err(invalid("too_large", format!("a quantity must be at most {}", Self::MAX)))
+            Err(invalid(
+                "too_large",
+                format!("a quantity must be at most {}", Self::MAX),
+            ))
         } else {
             Ok(Self(n as u32))
         }
@@ -78,7 +93,10 @@ impl LocationKind {
             "store" => Ok(Self::Store),
             "3pl" => Ok(Self::ThirdParty),
             "supplier" => Ok(Self::Supplier),
-            _ => Err(invalid("unknown_kind", "a location kind is warehouse, store, 3pl or supplier")),
+            _ => Err(invalid(
+                "unknown_kind",
+                "a location kind is warehouse, store, 3pl or supplier",
+            )),
         }
     }
 }
@@ -117,7 +135,13 @@ pub struct Location {
 impl Location {
     /// A node with the network defaults: ships everywhere, no special capabilities, unlimited,
     /// no cut-off, free, active.
-    pub fn new(id: LocationId, name: impl Into<String>, kind: LocationKind, lat: f64, lon: f64) -> Self {
+    pub fn new(
+        id: LocationId,
+        name: impl Into<String>,
+        kind: LocationKind,
+        lat: f64,
+        lon: f64,
+    ) -> Self {
         let usd = crate::Currency::parse("USD").expect("USD is a currency");
         Location {
             id,

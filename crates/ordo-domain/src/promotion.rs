@@ -11,9 +11,13 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PromotionKind {
     /// Percent off the subtotal, in basis points (1500 = 15 %).
-    Percent { bps: u32 },
+    Percent {
+        bps: u32,
+    },
     /// A fixed amount off the subtotal, never more than the subtotal.
-    Fixed { amount: Money },
+    Fixed {
+        amount: Money,
+    },
     /// Buy `buy` eligible units, get `get` more free; see `BuyXGetY::free_units_amount`.
     #[serde(rename = "buy_x_get_y")]
     BuyXGetY(BuyXGetY),
@@ -43,7 +47,8 @@ struct BuyXGetYFields {
 impl TryFrom<BuyXGetYFields> for BuyXGetY {
     type Error = String;
     fn try_from(f: BuyXGetYFields) -> Result<Self, String> {
-        BuyXGetY::new(f.buy, f.get, f.eligible_sku_prefixes).map_err(|e| format!("{}: {}", e.path, e.message))
+        BuyXGetY::new(f.buy, f.get, f.eligible_sku_prefixes)
+            .map_err(|e| format!("{}: {}", e.path, e.message))
     }
 }
 
@@ -58,7 +63,11 @@ impl BuyXGetY {
     pub fn new(buy: i64, get: i64, eligible_sku_prefixes: Vec<String>) -> Result<Self, FieldError> {
         for (path, n) in [("buy", buy), ("get", get)] {
             if !(1..=Self::MAX_UNITS).contains(&n) {
-                return Err(FieldError::new(path, "out_of_range", format!("{path} must be 1 to {} units", Self::MAX_UNITS)));
+                return Err(FieldError::new(
+                    path,
+                    "out_of_range",
+                    format!("{path} must be 1 to {} units", Self::MAX_UNITS),
+                ));
             }
         }
         if eligible_sku_prefixes.len() > Self::MAX_PREFIXES {
@@ -82,7 +91,11 @@ impl BuyXGetY {
                 e
             })?;
         }
-        Ok(Self { buy, get, eligible_sku_prefixes })
+        Ok(Self {
+            buy,
+            get,
+            eligible_sku_prefixes,
+        })
     }
 
     pub fn buy(&self) -> i64 {
@@ -98,7 +111,11 @@ impl BuyXGetY {
     }
 
     pub fn is_eligible(&self, sku: &Sku) -> bool {
-        self.eligible_sku_prefixes.is_empty() || self.eligible_sku_prefixes.iter().any(|p| sku.as_str().starts_with(p.as_str()))
+        self.eligible_sku_prefixes.is_empty()
+            || self
+                .eligible_sku_prefixes
+                .iter()
+                .any(|p| sku.as_str().starts_with(p.as_str()))
     }
 
     /// What the free units are worth, in minor units of the lines' currency.
@@ -114,7 +131,10 @@ impl BuyXGetY {
     /// Refuses with `NotEnoughEligibleItems` when the cart holds no complete group. The sum never
     /// exceeds the eligible lines' total; the caller still caps the discount at the subtotal.
     /// `lines` are (SKU, unit price in minor units, quantity).
-    pub fn free_units_amount<'a>(&self, lines: impl IntoIterator<Item = (&'a Sku, i64, i64)>) -> Result<i64, PromoRejection> {
+    pub fn free_units_amount<'a>(
+        &self,
+        lines: impl IntoIterator<Item = (&'a Sku, i64, i64)>,
+    ) -> Result<i64, PromoRejection> {
         let mut runs: Vec<(i64, i64)> = lines
             .into_iter()
             .filter(|(sku, _, quantity)| *quantity > 0 && self.is_eligible(sku))
@@ -131,7 +151,8 @@ impl BuyXGetY {
         let in_complete_groups = units - units % group;
         let free_before = |position: i128| {
             let position = position.min(in_complete_groups);
-            (position / group) * i128::from(self.get) + (position % group - i128::from(self.buy)).max(0)
+            (position / group) * i128::from(self.get)
+                + (position % group - i128::from(self.buy)).max(0)
         };
         let mut position: i128 = 0;
         let mut amount: i128 = 0;
@@ -183,12 +204,18 @@ impl PromoRejection {
             Self::Expired => "this code has expired",
             Self::MinSubtotalNotMet => "the subtotal is below this code's minimum",
             Self::UsageLimitReached => "this code has been used up",
-            Self::CustomerLimitReached => "this customer has already used this code as often as allowed",
+            Self::CustomerLimitReached => {
+                "this customer has already used this code as often as allowed"
+            }
             Self::CurrencyMismatch => "this code is for another currency",
-            Self::NotStackable => "only one discount code and one free-shipping code can be combined",
+            Self::NotStackable => {
+                "only one discount code and one free-shipping code can be combined"
+            }
             Self::Duplicate => "this code is already applied",
             Self::EmptyCart => "the cart has no lines to apply this code to",
-            Self::NotEnoughEligibleItems => "the cart does not hold enough eligible items for this code",
+            Self::NotEnoughEligibleItems => {
+                "the cart does not hold enough eligible items for this code"
+            }
         }
     }
 }
@@ -217,7 +244,12 @@ impl Promotion {
     }
 
     /// Checks every condition except stacking, which depends on the other codes.
-    pub fn check(&self, subtotal: Money, now_ms: i64, customer_uses: i64) -> Result<(), PromoRejection> {
+    pub fn check(
+        &self,
+        subtotal: Money,
+        now_ms: i64,
+        customer_uses: i64,
+    ) -> Result<(), PromoRejection> {
         if self.starts_at_ms.is_some_and(|s| now_ms < s) {
             return Err(PromoRejection::NotStarted);
         }
@@ -238,7 +270,10 @@ impl Promotion {
         if own_currency.is_some_and(|c| c != subtotal.currency) {
             return Err(PromoRejection::CurrencyMismatch);
         }
-        if self.min_subtotal.is_some_and(|m| subtotal.amount < m.amount) {
+        if self
+            .min_subtotal
+            .is_some_and(|m| subtotal.amount < m.amount)
+        {
             return Err(PromoRejection::MinSubtotalNotMet);
         }
         Ok(())
@@ -266,9 +301,20 @@ mod tests {
     fn buy_x_get_y_parameters_are_checked_when_built() {
         assert!(BuyXGetY::new(2, 1, vec!["TEE-".into()]).is_ok());
         assert!(BuyXGetY::new(BuyXGetY::MAX_UNITS, BuyXGetY::MAX_UNITS, vec![]).is_ok());
-        for (buy, get, path) in [(0, 1, "buy"), (-1, 1, "buy"), (1001, 1, "buy"), (2, 0, "get"), (2, -5, "get"), (2, 1001, "get")] {
+        for (buy, get, path) in [
+            (0, 1, "buy"),
+            (-1, 1, "buy"),
+            (1001, 1, "buy"),
+            (2, 0, "get"),
+            (2, -5, "get"),
+            (2, 1001, "get"),
+        ] {
             let e = BuyXGetY::new(buy, get, vec![]).unwrap_err();
-            assert_eq!((e.path.as_str(), e.code.as_str()), (path, "out_of_range"), "buy {buy} get {get}");
+            assert_eq!(
+                (e.path.as_str(), e.code.as_str()),
+                (path, "out_of_range"),
+                "buy {buy} get {get}"
+            );
         }
         for bad in ["", " TEE-", "TEE 1", "T\u{e9}E-"] {
             let e = BuyXGetY::new(2, 1, vec!["MUG-".into(), bad.into()]).unwrap_err();
@@ -283,13 +329,22 @@ mod tests {
         let p = Promotion::new("tees3for2", PromotionKind::BuyXGetY(tees(2, 1)));
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["code"], "TEES3FOR2");
-        assert_eq!(json["kind"], serde_json::json!({"kind": "buy_x_get_y", "buy": 2, "get": 1, "eligible_sku_prefixes": ["TEE-"]}));
+        assert_eq!(
+            json["kind"],
+            serde_json::json!({"kind": "buy_x_get_y", "buy": 2, "get": 1, "eligible_sku_prefixes": ["TEE-"]})
+        );
         assert_eq!(serde_json::from_value::<Promotion>(json).unwrap(), p);
 
         let kind = |s: &str| serde_json::from_str::<PromotionKind>(s);
-        assert_eq!(kind(r#"{"kind":"buy_x_get_y","buy":3,"get":2}"#).unwrap(), PromotionKind::BuyXGetY(BuyXGetY::new(3, 2, vec![]).unwrap()));
+        assert_eq!(
+            kind(r#"{"kind":"buy_x_get_y","buy":3,"get":2}"#).unwrap(),
+            PromotionKind::BuyXGetY(BuyXGetY::new(3, 2, vec![]).unwrap())
+        );
         assert!(kind(r#"{"kind":"buy_x_get_y","buy":0,"get":1}"#).is_err());
-        assert!(kind(r#"{"kind":"buy_x_get_y","buy":2,"get":1,"eligible_sku_prefixes":["no spaces"]}"#).is_err());
+        assert!(
+            kind(r#"{"kind":"buy_x_get_y","buy":2,"get":1,"eligible_sku_prefixes":["no spaces"]}"#)
+                .is_err()
+        );
         assert!(kind(r#"{"kind":"buy_x_get_y","get":1}"#).is_err());
     }
 
@@ -309,20 +364,46 @@ mod tests {
     fn every_complete_group_frees_its_cheapest_units() {
         // Buy 2 get 1: 25, 22, 19 → 19 free.
         let rule = tees(2, 1);
-        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1900, 1), line("TEE-2", 2200, 1), line("TEE-3", 2500, 1)])), Ok(1900));
+        assert_eq!(
+            rule.free_units_amount(units(&[
+                line("TEE-1", 1900, 1),
+                line("TEE-2", 2200, 1),
+                line("TEE-3", 2500, 1)
+            ])),
+            Ok(1900)
+        );
         // Six equal units are two groups; a seventh starts a group that is not complete.
-        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1000, 6)])), Ok(2000));
-        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1000, 7)])), Ok(2000));
+        assert_eq!(
+            rule.free_units_amount(units(&[line("TEE-1", 1000, 6)])),
+            Ok(2000)
+        );
+        assert_eq!(
+            rule.free_units_amount(units(&[line("TEE-1", 1000, 7)])),
+            Ok(2000)
+        );
         // Buy 1 get 1 over several units of one line: every second unit is free.
-        assert_eq!(tees(1, 1).free_units_amount(units(&[line("TEE-1", 700, 5)])), Ok(1400));
+        assert_eq!(
+            tees(1, 1).free_units_amount(units(&[line("TEE-1", 700, 5)])),
+            Ok(1400)
+        );
         // Units after the last complete group pay, even those past `buy` in the unfinished group.
-        assert_eq!(tees(3, 3).free_units_amount(units(&[line("TEE-1", 100, 10)])), Ok(300));
-        assert_eq!(tees(1, 2).free_units_amount(units(&[line("TEE-1", 100, 5)])), Ok(200));
+        assert_eq!(
+            tees(3, 3).free_units_amount(units(&[line("TEE-1", 100, 10)])),
+            Ok(300)
+        );
+        assert_eq!(
+            tees(1, 2).free_units_amount(units(&[line("TEE-1", 100, 5)])),
+            Ok(200)
+        );
     }
 
     #[test]
     fn mixed_prices_are_grouped_most_expensive_first() {
-        let lines = [line("TEE-A", 1000, 2), line("TEE-B", 3000, 1), line("TEE-C", 500, 3)];
+        let lines = [
+            line("TEE-A", 1000, 2),
+            line("TEE-B", 3000, 1),
+            line("TEE-C", 500, 3),
+        ];
         // 30, 10, 10 | 5, 5, 5 → 10 and 5 free.
         assert_eq!(tees(2, 1).free_units_amount(units(&lines)), Ok(1500));
         // Buy 2 get 2: 30, 10, 10, 5 → 10 and 5 free; the other two 5s pay.
@@ -335,23 +416,51 @@ mod tests {
     fn units_of_other_skus_neither_count_nor_become_free() {
         let rule = tees(2, 1);
         // Three units, but only two are tees.
-        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 5)])), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(
+            rule.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 5)])),
+            Err(PromoRejection::NotEnoughEligibleItems)
+        );
         // The mug is the cheapest unit in the cart, yet the cheapest tee is the one that is free.
-        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 1), line("TEE-2", 1500, 1)])), Ok(1500));
+        assert_eq!(
+            rule.free_units_amount(units(&[
+                line("TEE-1", 2000, 2),
+                line("MUG-1", 100, 1),
+                line("TEE-2", 1500, 1)
+            ])),
+            Ok(1500)
+        );
         // Prefixes are case-sensitive, like SKUs; no prefixes means every SKU counts.
-        assert_eq!(rule.free_units_amount(units(&[line("tee-1", 2000, 3)])), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(
+            rule.free_units_amount(units(&[line("tee-1", 2000, 3)])),
+            Err(PromoRejection::NotEnoughEligibleItems)
+        );
         let any = BuyXGetY::new(2, 1, vec![]).unwrap();
-        assert_eq!(any.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 1)])), Ok(100));
+        assert_eq!(
+            any.free_units_amount(units(&[line("TEE-1", 2000, 2), line("MUG-1", 100, 1)])),
+            Ok(100)
+        );
     }
 
     #[test]
     fn an_incomplete_group_is_refused() {
         let rule = tees(2, 1);
-        assert_eq!(rule.free_units_amount(units(&[])), Err(PromoRejection::NotEnoughEligibleItems));
-        assert_eq!(rule.free_units_amount(units(&[line("TEE-1", 1900, 1), line("TEE-2", 2200, 1)])), Err(PromoRejection::NotEnoughEligibleItems));
-        assert_eq!(tees(3, 3).free_units_amount(units(&[line("TEE-1", 1900, 5)])), Err(PromoRejection::NotEnoughEligibleItems));
+        assert_eq!(
+            rule.free_units_amount(units(&[])),
+            Err(PromoRejection::NotEnoughEligibleItems)
+        );
+        assert_eq!(
+            rule.free_units_amount(units(&[line("TEE-1", 1900, 1), line("TEE-2", 2200, 1)])),
+            Err(PromoRejection::NotEnoughEligibleItems)
+        );
+        assert_eq!(
+            tees(3, 3).free_units_amount(units(&[line("TEE-1", 1900, 5)])),
+            Err(PromoRejection::NotEnoughEligibleItems)
+        );
         assert!(!PromoRejection::NotEnoughEligibleItems.message().is_empty());
-        assert_eq!(serde_json::to_value(PromoRejection::NotEnoughEligibleItems).unwrap(), "not_enough_eligible_items");
+        assert_eq!(
+            serde_json::to_value(PromoRejection::NotEnoughEligibleItems).unwrap(),
+            "not_enough_eligible_items"
+        );
     }
 
     #[test]
@@ -360,9 +469,15 @@ mod tests {
         assert!(p.is_discount());
         p.min_subtotal = Some(usd(5000));
         p.usage_limit = Some(1);
-        assert_eq!(p.check(usd(4999), 0, 0), Err(PromoRejection::MinSubtotalNotMet));
+        assert_eq!(
+            p.check(usd(4999), 0, 0),
+            Err(PromoRejection::MinSubtotalNotMet)
+        );
         assert_eq!(p.check(usd(5000), 0, 0), Ok(()));
         p.times_used = 1;
-        assert_eq!(p.check(usd(5000), 0, 0), Err(PromoRejection::UsageLimitReached));
+        assert_eq!(
+            p.check(usd(5000), 0, 0),
+            Err(PromoRejection::UsageLimitReached)
+        );
     }
 }

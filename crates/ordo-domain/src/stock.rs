@@ -20,7 +20,10 @@ impl StockLevel {
 
 /// Splits `needed` units over locations (largest availability first, then by id) without taking
 /// more than any location has. Returns `None` if the network cannot cover the quantity.
-pub fn plan_reservation(levels: &[(LocationId, i64)], needed: i64) -> Option<Vec<(LocationId, i64)>> {
+pub fn plan_reservation(
+    levels: &[(LocationId, i64)],
+    needed: i64,
+) -> Option<Vec<(LocationId, i64)>> {
     let mut sorted: Vec<&(LocationId, i64)> = levels.iter().filter(|(_, a)| *a > 0).collect();
     sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let mut left = needed;
@@ -48,7 +51,10 @@ mod tests {
     fn reservation_prefers_the_fullest_location_and_splits_when_needed() {
         let levels = vec![(loc("a"), 3), (loc("b"), 5), (loc("c"), 0)];
         assert_eq!(plan_reservation(&levels, 4).unwrap(), vec![(loc("b"), 4)]);
-        assert_eq!(plan_reservation(&levels, 7).unwrap(), vec![(loc("b"), 5), (loc("a"), 2)]);
+        assert_eq!(
+            plan_reservation(&levels, 7).unwrap(),
+            vec![(loc("b"), 5), (loc("a"), 2)]
+        );
         assert!(plan_reservation(&levels, 9).is_none());
     }
 }

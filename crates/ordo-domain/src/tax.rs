@@ -6,7 +6,12 @@ use crate::contact::Address;
 /// Tax rate in basis points for goods shipped to `address`.
 pub fn rate_bps(address: &Address) -> u32 {
     match address.country.as_str() {
-        "US" => match address.region.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        "US" => match address
+            .region
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             Some("CA") => 725,
             Some("NY") => 400,
             Some("TX") => 625,

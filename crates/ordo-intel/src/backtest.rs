@@ -26,8 +26,16 @@ pub struct BacktestConfig {
 /// Why a backtest cannot run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BacktestError {
-    #[error("the history has {days} days; {origins} origins {step} days apart with a {horizon}-day horizon need at least {needed}")]
-    TooShort { days: usize, origins: usize, step: usize, horizon: usize, needed: usize },
+    #[error(
+        "the history has {days} days; {origins} origins {step} days apart with a {horizon}-day horizon need at least {needed}"
+    )]
+    TooShort {
+        days: usize,
+        origins: usize,
+        step: usize,
+        horizon: usize,
+        needed: usize,
+    },
     #[error("no methods to compare")]
     NoMethods,
     #[error(transparent)]
@@ -45,36 +53,80 @@ pub struct MethodResult {
 /// The origins (last day seen) a backtest of `panel` uses.
 pub fn origins(panel: &Panel, config: &BacktestConfig) -> Result<Vec<usize>, BacktestError> {
     let h = config.global.horizon;
-    let needed = crate::methods::global::MIN_HISTORY + 2 * h + config.step * config.origins.saturating_sub(1);
+    let needed = crate::methods::global::MIN_HISTORY
+        + 2 * h
+        + config.step * config.origins.saturating_sub(1);
     if config.origins == 0 || panel.len() < needed {
-        return Err(BacktestError::TooShort { days: panel.len(), origins: config.origins, step: config.step, horizon: h, needed });
+        return Err(BacktestError::TooShort {
+            days: panel.len(),
+            origins: config.origins,
+            step: config.step,
+            horizon: h,
+            needed,
+        });
     }
-    Ok((0..config.origins).rev().map(|k| panel.len() - h - k * config.step).collect())
+    Ok((0..config.origins)
+        .rev()
+        .map(|k| panel.len() - h - k * config.step)
+        .collect())
 }
 
 /// Runs every method at every origin.
-pub fn backtest(panel: &Panel, config: &BacktestConfig, progress: &dyn Fn(&str)) -> Result<Vec<MethodResult>, BacktestError> {
+pub fn backtest(
+    panel: &Panel,
+    config: &BacktestConfig,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<MethodResult>, BacktestError> {
     if config.methods.is_empty() {
         return Err(BacktestError::NoMethods);
     }
     let h = config.global.horizon;
     let cuts = origins(panel, config)?;
     let closed = panel.closed_weekdays();
-    let mut results: Vec<MethodResult> = config.methods.iter().map(|&m| MethodResult { method: m, per_origin: Vec::new(), overall: Scorecard::default().score() }).collect();
+    let mut results: Vec<MethodResult> = config
+        .methods
+        .iter()
+        .map(|&m| MethodResult {
+            method: m,
+            per_origin: Vec::new(),
+            overall: Scorecard::default().score(),
+        })
+        .collect();
     let mut pooled: Vec<Scorecard> = vec![Scorecard::default(); config.methods.len()];
     for &cut in &cuts {
         let train = panel.truncated(cut);
-        let subset: Vec<usize> = train.busiest(config.top, train.len()).into_iter().filter(|&i| weekly_naive_scale(&train.series()[i].units).is_some()).collect();
-        let open: Vec<bool> = (0..h).map(|d| !closed[panel.day(cut + d).weekday()]).collect();
+        let subset: Vec<usize> = train
+            .busiest(config.top, train.len())
+            .into_iter()
+            .filter(|&i| weekly_naive_scale(&train.series()[i].units).is_some())
+            .collect();
+        let open: Vec<bool> = (0..h)
+            .map(|d| !closed[panel.day(cut + d).weekday()])
+            .collect();
         for (m, &method) in config.methods.iter().enumerate() {
-            progress(&format!("origin {}: {method} on {} series", train.end(), subset.len()));
-            let fc = ForecastConfig { method, global: config.global.clone() };
+            progress(&format!(
+                "origin {}: {method} on {} series",
+                train.end(),
+                subset.len()
+            ));
+            let fc = ForecastConfig {
+                method,
+                global: config.global.clone(),
+            };
             let (forecasts, _) = forecast_series(&train, &fc, &subset, progress)?;
             let mut card = Scorecard::default();
             for (f, &i) in forecasts.iter().zip(&subset) {
                 let actual = &panel.series()[i].units[cut..cut + h];
                 let scale = weekly_naive_scale(&train.series()[i].units).unwrap_or(1.0);
-                let j = Judged { actual, p50: &f.p50, lo80: &f.lo80, hi80: &f.hi80, lo95: &f.lo95, hi95: &f.hi95, open: &open };
+                let j = Judged {
+                    actual,
+                    p50: &f.p50,
+                    lo80: &f.lo80,
+                    hi80: &f.hi80,
+                    lo95: &f.lo95,
+                    hi95: &f.hi95,
+                    open: &open,
+                };
                 card.add(&j, scale);
                 pooled[m].add(&j, scale);
             }
@@ -105,10 +157,15 @@ mod tests {
                     .map(|d| {
                         let mean = level * profile[d % 7] * (1.0 + 0.3 * ((d as f64) / 60.0).sin());
                         // A Poisson-like draw by summing Bernoulli trials.
-                        (0..(mean * 4.0) as usize).filter(|_| rng.unit() < 0.25).count() as f64
+                        (0..(mean * 4.0) as usize)
+                            .filter(|_| rng.unit() < 0.25)
+                            .count() as f64
                     })
                     .collect();
-                DemandSeries { sku: format!("S{s:03}"), units }
+                DemandSeries {
+                    sku: format!("S{s:03}"),
+                    units,
+                }
             })
             .collect();
         Panel::new(start, all).unwrap()
@@ -118,24 +175,46 @@ mod tests {
         let mut global = GlobalConfig::demand(28);
         global.gbdt.trees = 80;
         global.gbdt.min_leaf = 40;
-        BacktestConfig { methods, global, origins: 2, step: 28, top: 30 }
+        BacktestConfig {
+            methods,
+            global,
+            origins: 2,
+            step: 28,
+            top: 30,
+        }
     }
 
     #[test]
     fn global_model_beats_weekly_naive_on_known_seasonality() {
         let panel = seasonal_panel(30, 300, 11);
-        let cfg = quick(vec![Method::WeeklyNaive, Method::WeekdayMedian, Method::Gbdt]);
+        let cfg = quick(vec![
+            Method::WeeklyNaive,
+            Method::WeekdayMedian,
+            Method::Gbdt,
+        ]);
         let r = backtest(&panel, &cfg, &|_| {}).unwrap();
         let (naive, median, gbdt) = (r[0].overall, r[1].overall, r[2].overall);
-        assert!(gbdt.mase < 0.85 * naive.mase, "gbdt {gbdt:?} vs naive {naive:?}");
-        assert!(gbdt.mase < median.mase * 1.02, "gbdt {gbdt:?} vs median {median:?}");
-        assert!((0.65..=0.95).contains(&gbdt.coverage80), "coverage {gbdt:?}");
+        assert!(
+            gbdt.mase < 0.85 * naive.mase,
+            "gbdt {gbdt:?} vs naive {naive:?}"
+        );
+        assert!(
+            gbdt.mase < median.mase * 1.02,
+            "gbdt {gbdt:?} vs median {median:?}"
+        );
+        assert!(
+            (0.65..=0.95).contains(&gbdt.coverage80),
+            "coverage {gbdt:?}"
+        );
         assert_eq!(r[0].per_origin.len(), 2);
     }
 
     #[test]
     fn too_short_histories_are_an_error() {
         let panel = seasonal_panel(2, 80, 1);
-        assert!(matches!(backtest(&panel, &quick(vec![Method::WeeklyNaive]), &|_| {}), Err(BacktestError::TooShort { .. })));
+        assert!(matches!(
+            backtest(&panel, &quick(vec![Method::WeeklyNaive]), &|_| {}),
+            Err(BacktestError::TooShort { .. })
+        ));
     }
 }

@@ -5,7 +5,9 @@
 use std::fmt;
 
 /// A calendar day, counted from 1970-01-01 (day 0). Built only from a valid date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Day(i32);
 
 /// Why a text is not a `YYYY-MM-DD` date.
@@ -24,7 +26,9 @@ impl Day {
         let t = text.trim();
         let date = t.split([' ', 'T']).next().unwrap_or("");
         let mut parts = date.split('-');
-        let (Some(y), Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        let (Some(y), Some(m), Some(d), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad());
         };
         if y.len() != 4 || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
@@ -34,7 +38,11 @@ impl Day {
         if !all_digits(y) || !all_digits(m) || !all_digits(d) {
             return Err(bad());
         }
-        let (y, m, d): (i32, u32, u32) = (y.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+        let (y, m, d): (i32, u32, u32) = (
+            y.parse().map_err(|_| bad())?,
+            m.parse().map_err(|_| bad())?,
+            d.parse().map_err(|_| bad())?,
+        );
         Day::from_ymd(y, m, d).ok_or_else(bad)
     }
 
@@ -130,7 +138,10 @@ mod tests {
         assert_eq!(d.to_string(), "2011-09-30");
         assert_eq!(Day::parse("2011-09-30 08:26:00").unwrap(), d);
         assert_eq!(Day::parse("1970-01-01").unwrap().number(), 0);
-        assert_eq!(Day::parse("2012-02-29").unwrap().plus(1).to_string(), "2012-03-01");
+        assert_eq!(
+            Day::parse("2012-02-29").unwrap().plus(1).to_string(),
+            "2012-03-01"
+        );
     }
 
     #[test]
@@ -141,7 +152,17 @@ mod tests {
 
     #[test]
     fn rejects_impossible_dates() {
-        for bad in ["2011-02-29", "2011-13-01", "2011-00-10", "11-09-30", "2011/09/30", "", "yesterday", "2011-09-3x", "0001-01-01"] {
+        for bad in [
+            "2011-02-29",
+            "2011-13-01",
+            "2011-00-10",
+            "11-09-30",
+            "2011/09/30",
+            "",
+            "yesterday",
+            "2011-09-3x",
+            "0001-01-01",
+        ] {
             assert!(Day::parse(bad).is_err(), "{bad} parsed");
         }
     }

@@ -15,7 +15,10 @@ pub struct DriftThresholds {
 
 impl DriftThresholds {
     pub fn customary() -> DriftThresholds {
-        DriftThresholds { psi: 0.25, error_ratio: 1.5 }
+        DriftThresholds {
+            psi: 0.25,
+            error_ratio: 1.5,
+        }
     }
 }
 
@@ -46,7 +49,11 @@ pub fn population_stability_index(reference: &[f64], current: &[f64]) -> f64 {
     if reference.is_empty() || current.is_empty() {
         return 0.0;
     }
-    let mut sorted: Vec<f64> = reference.iter().copied().filter(|v| v.is_finite()).collect();
+    let mut sorted: Vec<f64> = reference
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     if sorted.is_empty() {
         return 0.0;
     }
@@ -54,7 +61,9 @@ pub fn population_stability_index(reference: &[f64], current: &[f64]) -> f64 {
     // Ten bins at the deciles, fewer for small samples (at least five reference values a bin),
     // so a handful of series cannot swing the index by sitting on a bin edge.
     let bins = (sorted.len() / 5).clamp(2, 10);
-    let mut edges: Vec<f64> = (1..bins).map(|k| sorted[k * (sorted.len() - 1) / bins]).collect();
+    let mut edges: Vec<f64> = (1..bins)
+        .map(|k| sorted[k * (sorted.len() - 1) / bins])
+        .collect();
     edges.dedup();
     let share = |v: &[f64]| {
         let mut counts = vec![0usize; edges.len() + 1];
@@ -62,7 +71,10 @@ pub fn population_stability_index(reference: &[f64], current: &[f64]) -> f64 {
             counts[edges.partition_point(|e| e < x)] += 1;
         }
         let n = counts.iter().sum::<usize>().max(1) as f64;
-        counts.into_iter().map(|c| (c as f64 / n).max(1e-4)).collect::<Vec<f64>>()
+        counts
+            .into_iter()
+            .map(|c| (c as f64 / n).max(1e-4))
+            .collect::<Vec<f64>>()
     };
     let (r, c) = (share(reference), share(current));
     r.iter().zip(&c).map(|(r, c)| (c - r) * (c / r).ln()).sum()
@@ -70,7 +82,11 @@ pub fn population_stability_index(reference: &[f64], current: &[f64]) -> f64 {
 
 /// Judges drift from a PSI and the recent vs backtest error.
 pub fn judge(psi: f64, recent_mase: f64, backtest_mase: f64, t: DriftThresholds) -> DriftReport {
-    let error_ratio = if backtest_mase > 0.0 { recent_mase / backtest_mase } else { 1.0 };
+    let error_ratio = if backtest_mase > 0.0 {
+        recent_mase / backtest_mase
+    } else {
+        1.0
+    };
     let mut reasons = Vec::new();
     if psi > t.psi {
         reasons.push(format!("input-shift: PSI {psi:.3} > {:.2}", t.psi));
@@ -78,7 +94,12 @@ pub fn judge(psi: f64, recent_mase: f64, backtest_mase: f64, t: DriftThresholds)
     if error_ratio > t.error_ratio {
         reasons.push(format!("error-rise: recent MASE {recent_mase:.3} is {error_ratio:.2}× the backtest's {backtest_mase:.3}"));
     }
-    DriftReport { psi, error_ratio, drifted: !reasons.is_empty(), reasons }
+    DriftReport {
+        psi,
+        error_ratio,
+        drifted: !reasons.is_empty(),
+        reasons,
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ pub struct ForecastConfig {
 
 impl ForecastConfig {
     pub fn new(method: Method, horizon: usize) -> ForecastConfig {
-        ForecastConfig { method, global: GlobalConfig::demand(horizon) }
+        ForecastConfig {
+            method,
+            global: GlobalConfig::demand(horizon),
+        }
     }
 
     pub fn horizon(&self) -> usize {
@@ -77,7 +80,14 @@ const MIN_BUCKET: usize = 200;
 impl Calibration {
     /// Used when the history is too short for a holdout: wide normal-like bands.
     pub fn fallback() -> Calibration {
-        Calibration { level_edges: Vec::new(), quantiles: vec![[-2.5, -1.6, 1.6, 2.5]], days: 0, holdout_mase: 0.0, mean_residual: vec![0.0], sd_residual: vec![1.25] }
+        Calibration {
+            level_edges: Vec::new(),
+            quantiles: vec![[-2.5, -1.6, 1.6, 2.5]],
+            days: 0,
+            holdout_mase: 0.0,
+            mean_residual: vec![0.0],
+            sd_residual: vec![1.25],
+        }
     }
 
     /// From (p50 / scale, (actual − p50) / scale) pairs.
@@ -92,24 +102,38 @@ impl Calibration {
         let mut quantiles = Vec::new();
         let (mut mean_residual, mut sd_residual) = (Vec::new(), Vec::new());
         for b in 0..buckets {
-            let chunk = &pairs[b * per..if b + 1 == buckets { pairs.len() } else { (b + 1) * per }];
+            let chunk = &pairs[b * per..if b + 1 == buckets {
+                pairs.len()
+            } else {
+                (b + 1) * per
+            }];
             if b + 1 < buckets {
                 level_edges.push(chunk.last().map_or(0.0, |c| c.0));
             }
             let mut r: Vec<f64> = chunk.iter().map(|c| c.1).collect();
             let mean = r.iter().sum::<f64>() / r.len() as f64;
             mean_residual.push(mean);
-            sd_residual.push((r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / r.len() as f64).sqrt());
+            sd_residual
+                .push((r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / r.len() as f64).sqrt());
             r.sort_by(f64::total_cmp);
             let q = |a: f64| r[((r.len() - 1) as f64 * a).round() as usize];
             quantiles.push([q(0.025), q(0.10), q(0.90), q(0.975)]);
         }
-        Calibration { level_edges, quantiles, days: pairs.len(), holdout_mase: 0.0, mean_residual, sd_residual }
+        Calibration {
+            level_edges,
+            quantiles,
+            days: pairs.len(),
+            holdout_mase: 0.0,
+            mean_residual,
+            sd_residual,
+        }
     }
 
     fn bucket(&self, p50: f64, scale: f64) -> usize {
         let level = p50 / scale;
-        self.level_edges.partition_point(|e| *e < level).min(self.quantiles.len() - 1)
+        self.level_edges
+            .partition_point(|e| *e < level)
+            .min(self.quantiles.len() - 1)
     }
 
     /// (expected demand, standard deviation) of a day whose p50 is `p50`.
@@ -131,7 +155,12 @@ impl Calibration {
         let [q025, q10, q90, q975] = self.quantiles[b];
         let at = |q: f64| (p50 + q * scale).max(0.0);
         let (lo80, hi80, lo95, hi95) = (at(q10), at(q90), at(q025), at(q975));
-        (lo80.min(p50), hi80.max(p50), lo95.min(lo80).min(p50), hi95.max(hi80).max(p50))
+        (
+            lo80.min(p50),
+            hi80.max(p50),
+            lo95.min(lo80).min(p50),
+            hi95.max(hi80).max(p50),
+        )
     }
 }
 
@@ -145,7 +174,12 @@ pub fn series_scale(history: &[f64]) -> f64 {
 
 /// Calibrates `method` on the last horizon of `panel`: forecasts from the cut-off one horizon
 /// before the end, compares with what happened on open days.
-pub fn calibrate(panel: &Panel, config: &ForecastConfig, subset: &[usize], progress: &dyn Fn(&str)) -> Result<Calibration, ForecastError> {
+pub fn calibrate(
+    panel: &Panel,
+    config: &ForecastConfig,
+    subset: &[usize],
+    progress: &dyn Fn(&str),
+) -> Result<Calibration, ForecastError> {
     let h = config.horizon();
     if panel.len() < h + MIN_HISTORY {
         return Ok(Calibration::fallback());
@@ -188,12 +222,20 @@ pub struct Forecaster {
 }
 
 /// Trains `config.method` on `panel` and calibrates its intervals on the series at `subset`.
-pub fn train_forecaster(panel: &Panel, config: &ForecastConfig, subset: &[usize], progress: &dyn Fn(&str)) -> Result<Forecaster, ForecastError> {
+pub fn train_forecaster(
+    panel: &Panel,
+    config: &ForecastConfig,
+    subset: &[usize],
+    progress: &dyn Fn(&str),
+) -> Result<Forecaster, ForecastError> {
     let h = config.horizon();
     if h == 0 || h > 366 {
         return Err(ForecastError::BadHorizon(h));
     }
-    progress(&format!("{}: calibrating intervals on the last {h} days", config.method));
+    progress(&format!(
+        "{}: calibrating intervals on the last {h} days",
+        config.method
+    ));
     let calibration = calibrate(panel, config, subset, progress)?;
     let global = if needs_global(config.method) {
         progress(&format!("{}: training on the whole history", config.method));
@@ -214,9 +256,25 @@ pub fn train_forecaster(panel: &Panel, config: &ForecastConfig, subset: &[usize]
 
 impl Forecaster {
     /// Forecasts the series at `subset` for the horizon after the end of `panel`.
-    pub fn forecast(&self, panel: &Panel, subset: &[usize], progress: &dyn Fn(&str)) -> Vec<SeriesForecast> {
-        progress(&format!("{}: forecasting {} series", self.method, subset.len()));
-        let pts = point_forecasts_with(panel, self.method, self.horizon, self.global.as_ref(), subset, progress);
+    pub fn forecast(
+        &self,
+        panel: &Panel,
+        subset: &[usize],
+        progress: &dyn Fn(&str),
+    ) -> Vec<SeriesForecast> {
+        progress(&format!(
+            "{}: forecasting {} series",
+            self.method,
+            subset.len()
+        ));
+        let pts = point_forecasts_with(
+            panel,
+            self.method,
+            self.horizon,
+            self.global.as_ref(),
+            subset,
+            progress,
+        );
         let first_day = panel.end().plus(1);
         let closed = panel.closed_weekdays();
         pts.p50
@@ -237,8 +295,16 @@ impl Forecaster {
                 };
                 for (d, p) in p50.into_iter().enumerate() {
                     let is_closed = closed[first_day.plus(d as i32).weekday()];
-                    let (l8, h8, l9, h9) = if is_closed { (0.0, 0.0, 0.0, 0.0) } else { self.calibration.interval(p, scale) };
-                    let (mean, sd) = if is_closed { (0.0, 0.0) } else { self.calibration.moments(p, scale) };
+                    let (l8, h8, l9, h9) = if is_closed {
+                        (0.0, 0.0, 0.0, 0.0)
+                    } else {
+                        self.calibration.interval(p, scale)
+                    };
+                    let (mean, sd) = if is_closed {
+                        (0.0, 0.0)
+                    } else {
+                        self.calibration.moments(p, scale)
+                    };
                     f.mean.push(mean);
                     f.sd.push(sd);
                     f.p50.push(p);
@@ -254,13 +320,25 @@ impl Forecaster {
 }
 
 /// Trains and forecasts the series at `subset`.
-pub fn forecast_series(panel: &Panel, config: &ForecastConfig, subset: &[usize], progress: &dyn Fn(&str)) -> Result<(Vec<SeriesForecast>, Calibration), ForecastError> {
+pub fn forecast_series(
+    panel: &Panel,
+    config: &ForecastConfig,
+    subset: &[usize],
+    progress: &dyn Fn(&str),
+) -> Result<(Vec<SeriesForecast>, Calibration), ForecastError> {
     let forecaster = train_forecaster(panel, config, subset, progress)?;
-    Ok((forecaster.forecast(panel, subset, progress), forecaster.calibration))
+    Ok((
+        forecaster.forecast(panel, subset, progress),
+        forecaster.calibration,
+    ))
 }
 
 /// Forecasts every series of the panel.
-pub fn forecast_all(panel: &Panel, config: &ForecastConfig, progress: &dyn Fn(&str)) -> Result<(Vec<SeriesForecast>, Calibration), ForecastError> {
+pub fn forecast_all(
+    panel: &Panel,
+    config: &ForecastConfig,
+    progress: &dyn Fn(&str),
+) -> Result<(Vec<SeriesForecast>, Calibration), ForecastError> {
     let all: Vec<usize> = (0..panel.series().len()).collect();
     forecast_series(panel, config, &all, progress)
 }
@@ -271,17 +349,25 @@ mod tests {
 
     #[test]
     fn calibrated_intervals_nest_and_stay_non_negative() {
-        let pairs: Vec<(f64, f64)> = (0..2000).map(|i| ((i % 10) as f64, ((i * 7919) % 200) as f64 / 50.0 - 2.0)).collect();
+        let pairs: Vec<(f64, f64)> = (0..2000)
+            .map(|i| ((i % 10) as f64, ((i * 7919) % 200) as f64 / 50.0 - 2.0))
+            .collect();
         let c = Calibration::from_residuals(pairs);
         assert_eq!(c.quantiles.len(), 5);
         for p in [0.0, 0.5, 3.0, 20.0] {
             let (l8, h8, l9, h9) = c.interval(p, 2.0);
-            assert!(0.0 <= l9 && l9 <= l8 && l8 <= p && p <= h8 && h8 <= h9, "{p}: {l9} {l8} {h8} {h9}");
+            assert!(
+                0.0 <= l9 && l9 <= l8 && l8 <= p && p <= h8 && h8 <= h9,
+                "{p}: {l9} {l8} {h8} {h9}"
+            );
         }
     }
 
     #[test]
     fn few_residuals_give_the_wide_fallback() {
-        assert_eq!(Calibration::from_residuals(vec![(1.0, 0.0); 10]), Calibration::fallback());
+        assert_eq!(
+            Calibration::from_residuals(vec![(1.0, 0.0); 10]),
+            Calibration::fallback()
+        );
     }
 }

@@ -31,7 +31,17 @@ fn all_features() -> f64 {
 impl GbdtParams {
     /// The settings the demand backtests chose.
     pub fn demand() -> GbdtParams {
-        GbdtParams { trees: 300, learning_rate: 0.08, max_depth: 6, min_leaf: 100, subsample: 0.5, colsample: 1.0, bins: 63, alpha: 0.5, seed: 7 }
+        GbdtParams {
+            trees: 300,
+            learning_rate: 0.08,
+            max_depth: 6,
+            min_leaf: 100,
+            subsample: 0.5,
+            colsample: 1.0,
+            bins: 63,
+            alpha: 0.5,
+            seed: 7,
+        }
     }
 }
 
@@ -41,7 +51,11 @@ pub enum GbdtError {
     #[error("no training rows")]
     NoRows,
     #[error("row {row} has {got} features, expected {expected}")]
-    Ragged { row: usize, got: usize, expected: usize },
+    Ragged {
+        row: usize,
+        got: usize,
+        expected: usize,
+    },
     #[error("target {row} is not a finite number")]
     BadTarget { row: usize },
 }
@@ -75,7 +89,10 @@ struct Hist {
 
 impl Hist {
     fn zeros(features: usize) -> Hist {
-        Hist { sum: vec![0.0; features * MAX_BINS], cnt: vec![0; features * MAX_BINS] }
+        Hist {
+            sum: vec![0.0; features * MAX_BINS],
+            cnt: vec![0; features * MAX_BINS],
+        }
     }
 }
 
@@ -94,19 +111,30 @@ struct Ctx<'a> {
 
 impl Gbdt {
     /// Trains on row-major `x` (`features` values per row) against `y`.
-    pub fn fit(x: &[f32], features: usize, y: &[f32], params: &GbdtParams) -> Result<Gbdt, GbdtError> {
+    pub fn fit(
+        x: &[f32],
+        features: usize,
+        y: &[f32],
+        params: &GbdtParams,
+    ) -> Result<Gbdt, GbdtError> {
         let n = y.len();
         if n == 0 || features == 0 {
             return Err(GbdtError::NoRows);
         }
         if x.len() != n * features {
-            return Err(GbdtError::Ragged { row: x.len() / features, got: x.len() % features, expected: features });
+            return Err(GbdtError::Ragged {
+                row: x.len() / features,
+                got: x.len() % features,
+                expected: features,
+            });
         }
         if let Some(row) = y.iter().position(|v| !v.is_finite()) {
             return Err(GbdtError::BadTarget { row });
         }
         let bins = params.bins.clamp(2, MAX_BINS - 1);
-        let edges: Vec<Vec<f32>> = (0..features).map(|f| bin_edges((0..n).map(|i| x[i * features + f]), bins, params.seed)).collect();
+        let edges: Vec<Vec<f32>> = (0..features)
+            .map(|f| bin_edges((0..n).map(|i| x[i * features + f]), bins, params.seed))
+            .collect();
         let nbins: Vec<usize> = edges.iter().map(|e| e.len() + 2).collect();
         let mut binned = vec![0u8; n * features];
         for f in 0..features {
@@ -117,7 +145,9 @@ impl Gbdt {
         let init = quantile(&mut y.to_vec(), params.alpha);
         let mut pred = vec![init; n];
         let mut rng = SplitMix(params.seed);
-        let threads = std::thread::available_parallelism().map_or(1, |p| p.get()).min(4);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |p| p.get())
+            .min(4);
         let mut trees = Vec::with_capacity(params.trees);
         let mut target = vec![0f32; n];
         let mut residual = vec![0f32; n];
@@ -125,17 +155,37 @@ impl Gbdt {
             for i in 0..n {
                 let r = y[i] - pred[i];
                 residual[i] = r;
-                target[i] = if r > 0.0 { params.alpha } else if r < 0.0 { params.alpha - 1.0 } else { 0.0 };
+                target[i] = if r > 0.0 {
+                    params.alpha
+                } else if r < 0.0 {
+                    params.alpha - 1.0
+                } else {
+                    0.0
+                };
             }
-            let mut rows: Vec<u32> = (0..n as u32).filter(|_| rng.unit() < params.subsample).collect();
+            let mut rows: Vec<u32> = (0..n as u32)
+                .filter(|_| rng.unit() < params.subsample)
+                .collect();
             if rows.len() < 2 * params.min_leaf.max(1) {
                 rows = (0..n as u32).collect();
             }
-            let mut usable: Vec<bool> = (0..features).map(|_| rng.unit() < params.colsample).collect();
+            let mut usable: Vec<bool> = (0..features)
+                .map(|_| rng.unit() < params.colsample)
+                .collect();
             if !usable.iter().any(|u| *u) {
                 usable[(rng.next() % features as u64) as usize] = true;
             }
-            let ctx = Ctx { n, features, nbins: &nbins, binned: &binned, target: &target, residual: &residual, params, threads, usable: &usable };
+            let ctx = Ctx {
+                n,
+                features,
+                nbins: &nbins,
+                binned: &binned,
+                target: &target,
+                residual: &residual,
+                params,
+                threads,
+                usable: &usable,
+            };
             let hist = ctx.histogram(&rows);
             let mut nodes = Vec::new();
             ctx.grow(&mut rows, hist, 0, &mut nodes);
@@ -144,7 +194,12 @@ impl Gbdt {
             }
             trees.push(nodes);
         }
-        Ok(Gbdt { features, edges, init, trees })
+        Ok(Gbdt {
+            features,
+            edges,
+            init,
+            trees,
+        })
     }
 
     /// Number of features a row must have.
@@ -154,8 +209,15 @@ impl Gbdt {
 
     /// The prediction for one row of raw features (NaN = missing).
     pub fn predict(&self, row: &[f32]) -> f32 {
-        let bins: Vec<u8> = (0..self.features).map(|f| bin_of(&self.edges[f], row.get(f).copied().unwrap_or(f32::NAN))).collect();
-        self.init + self.trees.iter().map(|t| leaf_value(t, |f| bins[f])).sum::<f32>()
+        let bins: Vec<u8> = (0..self.features)
+            .map(|f| bin_of(&self.edges[f], row.get(f).copied().unwrap_or(f32::NAN)))
+            .collect();
+        self.init
+            + self
+                .trees
+                .iter()
+                .map(|t| leaf_value(t, |f| bins[f]))
+                .sum::<f32>()
     }
 }
 
@@ -166,7 +228,11 @@ fn leaf_value(nodes: &[Node], bin: impl Fn(usize) -> u8) -> f32 {
         if node.feature == u32::MAX {
             return node.value;
         }
-        i = if bin(node.feature as usize) <= node.bin { node.left } else { node.right } as usize;
+        i = if bin(node.feature as usize) <= node.bin {
+            node.left
+        } else {
+            node.right
+        } as usize;
     }
 }
 
@@ -174,7 +240,11 @@ impl Ctx<'_> {
     fn histogram(&self, rows: &[u32]) -> Hist {
         let mut h = Hist::zeros(self.features);
         let fill = |f0: usize, sums: &mut [f64], cnts: &mut [u32]| {
-            for (k, (s, c)) in sums.chunks_mut(MAX_BINS).zip(cnts.chunks_mut(MAX_BINS)).enumerate() {
+            for (k, (s, c)) in sums
+                .chunks_mut(MAX_BINS)
+                .zip(cnts.chunks_mut(MAX_BINS))
+                .enumerate()
+            {
                 // Feature 0's histogram is always built: it gives the node's totals.
                 if f0 + k > 0 && !self.usable[f0 + k] {
                     continue;
@@ -190,7 +260,12 @@ impl Ctx<'_> {
         if self.threads > 1 && rows.len() * self.features > 200_000 {
             let per = self.features.div_ceil(self.threads);
             std::thread::scope(|scope| {
-                for (t, (s, c)) in h.sum.chunks_mut(per * MAX_BINS).zip(h.cnt.chunks_mut(per * MAX_BINS)).enumerate() {
+                for (t, (s, c)) in h
+                    .sum
+                    .chunks_mut(per * MAX_BINS)
+                    .zip(h.cnt.chunks_mut(per * MAX_BINS))
+                    .enumerate()
+                {
                     let fill = &fill;
                     scope.spawn(move || fill(t * per, s, c));
                 }
@@ -203,13 +278,24 @@ impl Ctx<'_> {
 
     fn grow(&self, rows: &mut [u32], hist: Hist, depth: usize, nodes: &mut Vec<Node>) -> u32 {
         let me = nodes.len() as u32;
-        nodes.push(Node { feature: u32::MAX, bin: 0, left: 0, right: 0, value: 0.0 });
+        nodes.push(Node {
+            feature: u32::MAX,
+            bin: 0,
+            left: 0,
+            right: 0,
+            value: 0.0,
+        });
         let n = rows.len();
         let min_leaf = self.params.min_leaf.max(1);
-        let split = if depth < self.params.max_depth && n >= 2 * min_leaf { self.best_split(&hist, n, min_leaf) } else { None };
+        let split = if depth < self.params.max_depth && n >= 2 * min_leaf {
+            self.best_split(&hist, n, min_leaf)
+        } else {
+            None
+        };
         let Some((feature, bin)) = split else {
             let mut r: Vec<f32> = rows.iter().map(|&i| self.residual[i as usize]).collect();
-            nodes[me as usize].value = self.params.learning_rate * quantile(&mut r, self.params.alpha);
+            nodes[me as usize].value =
+                self.params.learning_rate * quantile(&mut r, self.params.alpha);
             return me;
         };
         let col = &self.binned[feature * self.n..(feature + 1) * self.n];
@@ -221,7 +307,11 @@ impl Ctx<'_> {
             }
         }
         let (left, right) = rows.split_at_mut(left_len);
-        let (small_is_left, small) = if left.len() <= right.len() { (true, &*left) } else { (false, &*right) };
+        let (small_is_left, small) = if left.len() <= right.len() {
+            (true, &*left)
+        } else {
+            (false, &*right)
+        };
         let small_hist = self.histogram(small);
         let mut big_hist = hist;
         for (b, s) in big_hist.sum.iter_mut().zip(&small_hist.sum) {
@@ -230,10 +320,20 @@ impl Ctx<'_> {
         for (b, s) in big_hist.cnt.iter_mut().zip(&small_hist.cnt) {
             *b -= s;
         }
-        let (lh, rh) = if small_is_left { (small_hist, big_hist) } else { (big_hist, small_hist) };
+        let (lh, rh) = if small_is_left {
+            (small_hist, big_hist)
+        } else {
+            (big_hist, small_hist)
+        };
         let l = self.grow(left, lh, depth + 1, nodes);
         let r = self.grow(right, rh, depth + 1, nodes);
-        nodes[me as usize] = Node { feature: feature as u32, bin, left: l, right: r, value: 0.0 };
+        nodes[me as usize] = Node {
+            feature: feature as u32,
+            bin,
+            left: l,
+            right: r,
+            value: 0.0,
+        };
         me
     }
 
@@ -270,7 +370,9 @@ fn bin_edges(values: impl Iterator<Item = f32>, bins: usize, seed: u64) -> Vec<f
     let all: Vec<f32> = values.filter(|v| v.is_finite()).collect();
     let mut sample: Vec<f32> = if all.len() > 100_000 {
         let mut rng = SplitMix(seed ^ 0x9e37);
-        (0..100_000).map(|_| all[(rng.next() % all.len() as u64) as usize]).collect()
+        (0..100_000)
+            .map(|_| all[(rng.next() % all.len() as u64) as usize])
+            .collect()
     } else {
         all
     };
@@ -278,7 +380,9 @@ fn bin_edges(values: impl Iterator<Item = f32>, bins: usize, seed: u64) -> Vec<f
         return Vec::new();
     }
     sample.sort_by(f32::total_cmp);
-    let mut edges: Vec<f32> = (1..bins).map(|k| sample[(k * (sample.len() - 1)) / bins]).collect();
+    let mut edges: Vec<f32> = (1..bins)
+        .map(|k| sample[(k * (sample.len() - 1)) / bins])
+        .collect();
     edges.dedup();
     // The largest value must fall in a bin of its own side: drop an edge equal to the maximum.
     if edges.last() == sample.last() {
@@ -340,10 +444,28 @@ mod tests {
             x.extend([a, rng.unit() as f32]);
             y.push(if a > 0.5 { 10.0 } else { 2.0 } + noise);
         }
-        let params = GbdtParams { trees: 60, learning_rate: 0.2, max_depth: 3, min_leaf: 20, subsample: 0.8, colsample: 1.0, bins: 32, alpha: 0.5, seed: 3 };
+        let params = GbdtParams {
+            trees: 60,
+            learning_rate: 0.2,
+            max_depth: 3,
+            min_leaf: 20,
+            subsample: 0.8,
+            colsample: 1.0,
+            bins: 32,
+            alpha: 0.5,
+            seed: 3,
+        };
         let m = Gbdt::fit(&x, 2, &y, &params).unwrap();
-        assert!((m.predict(&[0.9, 0.1]) - 10.0).abs() < 0.5, "{}", m.predict(&[0.9, 0.1]));
-        assert!((m.predict(&[0.1, 0.9]) - 2.0).abs() < 0.5, "{}", m.predict(&[0.1, 0.9]));
+        assert!(
+            (m.predict(&[0.9, 0.1]) - 10.0).abs() < 0.5,
+            "{}",
+            m.predict(&[0.9, 0.1])
+        );
+        assert!(
+            (m.predict(&[0.1, 0.9]) - 2.0).abs() < 0.5,
+            "{}",
+            m.predict(&[0.1, 0.9])
+        );
         assert!(m.predict(&[f32::NAN, 0.5]).is_finite());
     }
 
@@ -352,9 +474,21 @@ mod tests {
         let mut rng = SplitMix(2);
         let x: Vec<f32> = (0..2000).map(|_| rng.unit() as f32).collect();
         let y: Vec<f32> = (0..2000).map(|_| (rng.unit() * 10.0) as f32).collect();
-        let base = GbdtParams { trees: 40, learning_rate: 0.2, max_depth: 2, min_leaf: 50, subsample: 1.0, colsample: 1.0, bins: 16, alpha: 0.5, seed: 1 };
+        let base = GbdtParams {
+            trees: 40,
+            learning_rate: 0.2,
+            max_depth: 2,
+            min_leaf: 50,
+            subsample: 1.0,
+            colsample: 1.0,
+            bins: 16,
+            alpha: 0.5,
+            seed: 1,
+        };
         let p50 = Gbdt::fit(&x, 1, &y, &base).unwrap().predict(&[0.5]);
-        let p90 = Gbdt::fit(&x, 1, &y, &GbdtParams { alpha: 0.9, ..base }).unwrap().predict(&[0.5]);
+        let p90 = Gbdt::fit(&x, 1, &y, &GbdtParams { alpha: 0.9, ..base })
+            .unwrap()
+            .predict(&[0.5]);
         assert!((p50 - 5.0).abs() < 1.0, "{p50}");
         assert!((p90 - 9.0).abs() < 1.0, "{p90}");
     }
@@ -363,7 +497,13 @@ mod tests {
     fn bad_training_input_is_an_error() {
         let p = GbdtParams::demand();
         assert_eq!(Gbdt::fit(&[], 1, &[], &p), Err(GbdtError::NoRows));
-        assert!(matches!(Gbdt::fit(&[1.0, 2.0, 3.0], 2, &[1.0, 2.0], &p), Err(GbdtError::Ragged { .. })));
-        assert_eq!(Gbdt::fit(&[1.0], 1, &[f32::NAN], &p), Err(GbdtError::BadTarget { row: 0 }));
+        assert!(matches!(
+            Gbdt::fit(&[1.0, 2.0, 3.0], 2, &[1.0, 2.0], &p),
+            Err(GbdtError::Ragged { .. })
+        ));
+        assert_eq!(
+            Gbdt::fit(&[1.0], 1, &[f32::NAN], &p),
+            Err(GbdtError::BadTarget { row: 0 })
+        );
     }
 }

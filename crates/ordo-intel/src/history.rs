@@ -17,14 +17,22 @@ pub struct Columns {
 impl Columns {
     /// Ordo's own layout: `date,sku,units`.
     pub fn ordo() -> Columns {
-        Columns { date: "date".into(), sku: "sku".into(), units: "units".into() }
+        Columns {
+            date: "date".into(),
+            sku: "sku".into(),
+            units: "units".into(),
+        }
     }
 
     /// Parses `DATE,SKU,UNITS` header names, e.g. `date,stock_code,units_sold`.
     pub fn parse(spec: &str) -> Result<Columns, HistoryError> {
         let names: Vec<&str> = spec.split(',').map(str::trim).collect();
         match names.as_slice() {
-            [d, s, u] if !d.is_empty() && !s.is_empty() && !u.is_empty() => Ok(Columns { date: d.to_string(), sku: s.to_string(), units: u.to_string() }),
+            [d, s, u] if !d.is_empty() && !s.is_empty() && !u.is_empty() => Ok(Columns {
+                date: d.to_string(),
+                sku: s.to_string(),
+                units: u.to_string(),
+            }),
             _ => Err(HistoryError::BadColumnSpec(spec.to_string())),
         }
     }
@@ -66,19 +74,40 @@ pub struct ReadSummary {
 }
 
 /// Reads the whole CSV into a panel over its first to its last date.
-pub fn read_history<R: Read>(input: R, columns: &Columns) -> Result<(Panel, ReadSummary), HistoryError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
+pub fn read_history<R: Read>(
+    input: R,
+    columns: &Columns,
+) -> Result<(Panel, ReadSummary), HistoryError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
     let mut record = csv::StringRecord::new();
     let expected = format!("{},{},{}", columns.date, columns.sku, columns.units);
-    let first = reader.read_record(&mut record).map_err(|e| csv_error(e, 1))?;
+    let first = reader
+        .read_record(&mut record)
+        .map_err(|e| csv_error(e, 1))?;
     if !first {
         return Err(HistoryError::EmptyFile { expected });
     }
-    let header: Vec<String> = record.iter().map(|h| h.trim().trim_start_matches('\u{feff}').to_string()).collect();
+    let header: Vec<String> = record
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
     let find = |name: &str| {
-        header.iter().position(|h| h.eq_ignore_ascii_case(name)).ok_or_else(|| HistoryError::MissingColumn { column: name.to_string(), found: header.join(",") })
+        header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
+            .ok_or_else(|| HistoryError::MissingColumn {
+                column: name.to_string(),
+                found: header.join(","),
+            })
     };
-    let (di, si, ui) = (find(&columns.date)?, find(&columns.sku)?, find(&columns.units)?);
+    let (di, si, ui) = (
+        find(&columns.date)?,
+        find(&columns.sku)?,
+        find(&columns.units)?,
+    );
     let mut builder = PanelBuilder::new();
     let mut rows = 0u64;
     let mut line = 1u64;
@@ -94,24 +123,48 @@ pub fn read_history<R: Read>(input: R, columns: &Columns) -> Result<(Panel, Read
         }
         let field = |i: usize| record.get(i).map(str::trim);
         let (Some(date), Some(sku), Some(units)) = (field(di), field(si), field(ui)) else {
-            return Err(HistoryError::Malformed { line, message: format!("expected at least {} fields, found {}", di.max(si).max(ui) + 1, record.len()) });
+            return Err(HistoryError::Malformed {
+                line,
+                message: format!(
+                    "expected at least {} fields, found {}",
+                    di.max(si).max(ui) + 1,
+                    record.len()
+                ),
+            });
         };
         let day = Day::parse(date).map_err(|source| HistoryError::BadDate { line, source })?;
         if sku.is_empty() {
             return Err(HistoryError::EmptySku { line });
         }
-        let u: f64 = units.parse().map_err(|_| HistoryError::BadUnits { line, value: units.to_string() })?;
+        let u: f64 = units.parse().map_err(|_| HistoryError::BadUnits {
+            line,
+            value: units.to_string(),
+        })?;
         if !u.is_finite() {
-            return Err(HistoryError::BadUnits { line, value: units.to_string() });
+            return Err(HistoryError::BadUnits {
+                line,
+                value: units.to_string(),
+            });
         }
         if u < 0.0 {
-            return Err(HistoryError::NegativeUnits { line, value: units.to_string() });
+            return Err(HistoryError::NegativeUnits {
+                line,
+                value: units.to_string(),
+            });
         }
         if let Some((f, l)) = builder.span() {
             let (f, l) = (f.min(day), l.max(day));
             let days = i64::from(l.since(f)) + 1;
             if days > crate::series::MAX_SPAN_DAYS {
-                return Err(HistoryError::Panel { line, source: PanelError::SpanTooLong { days, first: f, last: l, max: crate::series::MAX_SPAN_DAYS } });
+                return Err(HistoryError::Panel {
+                    line,
+                    source: PanelError::SpanTooLong {
+                        days,
+                        first: f,
+                        last: l,
+                        max: crate::series::MAX_SPAN_DAYS,
+                    },
+                });
             }
         }
         builder.add(sku, day, u);
@@ -127,8 +180,14 @@ fn csv_error(e: csv::Error, line: u64) -> HistoryError {
     let line = e.position().map_or(line, |p| p.line());
     match e.into_kind() {
         csv::ErrorKind::Io(io) => HistoryError::Io(io),
-        csv::ErrorKind::Utf8 { .. } => HistoryError::Malformed { line, message: "the line is not valid UTF-8".into() },
-        other => HistoryError::Malformed { line, message: format!("{other:?}") },
+        csv::ErrorKind::Utf8 { .. } => HistoryError::Malformed {
+            line,
+            message: "the line is not valid UTF-8".into(),
+        },
+        other => HistoryError::Malformed {
+            line,
+            message: format!("{other:?}"),
+        },
     }
 }
 
@@ -151,7 +210,11 @@ mod tests {
     #[test]
     fn other_column_names_and_order() {
         let cols = Columns::parse("date,stock_code,units_sold").unwrap();
-        let (p, s) = read_history("stock_code,units_sold,date,n\nX,4,2011-01-01,1\n".as_bytes(), &cols).unwrap();
+        let (p, s) = read_history(
+            "stock_code,units_sold,date,n\nX,4,2011-01-01,1\n".as_bytes(),
+            &cols,
+        )
+        .unwrap();
         assert_eq!(s.rows, 1);
         assert_eq!(p.series()[0].sku, "X");
     }
@@ -162,15 +225,27 @@ mod tests {
         assert!(matches!(e, HistoryError::BadDate { line: 3, .. }), "{e}");
         assert!(e.to_string().starts_with("line 3:"));
         let e = read("date,sku,units\n2011-01-01,A,-3\n").unwrap_err();
-        assert!(matches!(e, HistoryError::NegativeUnits { line: 2, .. }), "{e}");
+        assert!(
+            matches!(e, HistoryError::NegativeUnits { line: 2, .. }),
+            "{e}"
+        );
         let e = read("date,sku,units\n2011-01-01,A,lots\n").unwrap_err();
         assert!(matches!(e, HistoryError::BadUnits { line: 2, .. }), "{e}");
         let e = read("date,sku,units\n2011-01-01,A,NaN\n").unwrap_err();
         assert!(matches!(e, HistoryError::BadUnits { line: 2, .. }), "{e}");
         let e = read("date,sku\n2011-01-01,A\n").unwrap_err();
-        assert!(matches!(&e, HistoryError::MissingColumn { column, .. } if column == "units"), "{e}");
-        assert!(matches!(read("").unwrap_err(), HistoryError::EmptyFile { .. }));
-        assert!(matches!(read("date,sku,units\n").unwrap_err(), HistoryError::NoRows));
+        assert!(
+            matches!(&e, HistoryError::MissingColumn { column, .. } if column == "units"),
+            "{e}"
+        );
+        assert!(matches!(
+            read("").unwrap_err(),
+            HistoryError::EmptyFile { .. }
+        ));
+        assert!(matches!(
+            read("date,sku,units\n").unwrap_err(),
+            HistoryError::NoRows
+        ));
         let e = read("date,sku,units\n2011-01-01,A\n").unwrap_err();
         assert!(matches!(e, HistoryError::Malformed { line: 2, .. }), "{e}");
         let e = read("date,sku,units\n2011-01-01,A,1\n1950-01-01,A,1\n").unwrap_err();

@@ -16,7 +16,10 @@ pub mod series;
 pub mod simulation;
 
 pub use calendar::Day;
-pub use forecast::{ForecastConfig, ForecastError, Forecaster, SeriesForecast, forecast_all, forecast_series, train_forecaster};
+pub use forecast::{
+    ForecastConfig, ForecastError, Forecaster, SeriesForecast, forecast_all, forecast_series,
+    train_forecaster,
+};
 pub use history::{Columns, HistoryError, read_history};
 pub use methods::Method;
 pub use series::{DemandSeries, Panel};

@@ -11,7 +11,9 @@ pub fn weekly_naive_scale(history: &[f64]) -> Option<f64> {
         return None;
     }
     let n = history.len() - WEEK;
-    let sum: f64 = (WEEK..history.len()).map(|t| (history[t] - history[t - WEEK]).abs()).sum();
+    let sum: f64 = (WEEK..history.len())
+        .map(|t| (history[t] - history[t - WEEK]).abs())
+        .sum();
     let scale = sum / n as f64;
     (scale > 0.0).then_some(scale)
 }
@@ -23,13 +25,24 @@ pub fn mase(actual: &[f64], forecast: &[f64], scale: f64) -> f64 {
 
 pub fn mae(actual: &[f64], forecast: &[f64]) -> f64 {
     let n = actual.len().min(forecast.len()).max(1);
-    actual.iter().zip(forecast).map(|(a, f)| (a - f).abs()).sum::<f64>() / n as f64
+    actual
+        .iter()
+        .zip(forecast)
+        .map(|(a, f)| (a - f).abs())
+        .sum::<f64>()
+        / n as f64
 }
 
 /// Share of days whose actual lies inside `[lo, hi]` (inclusive).
 pub fn coverage(actual: &[f64], lo: &[f64], hi: &[f64]) -> f64 {
     let n = actual.len().max(1);
-    actual.iter().zip(lo).zip(hi).filter(|((a, l), h)| *l <= *a && *a <= *h).count() as f64 / n as f64
+    actual
+        .iter()
+        .zip(lo)
+        .zip(hi)
+        .filter(|((a, l), h)| *l <= *a && *a <= *h)
+        .count() as f64
+        / n as f64
 }
 
 /// Accumulates error measures over many series and days.
@@ -91,7 +104,11 @@ impl Scorecard {
         let days = self.days.max(1) as f64;
         Score {
             mase: self.mase_sum / self.series.max(1) as f64,
-            bias: if self.actual_total > 0.0 { (self.forecast_total - self.actual_total) / self.actual_total } else { 0.0 },
+            bias: if self.actual_total > 0.0 {
+                (self.forecast_total - self.actual_total) / self.actual_total
+            } else {
+                0.0
+            },
             coverage80: self.covered80 as f64 / days,
             coverage95: self.covered95 as f64 / days,
             series: self.series,

@@ -68,37 +68,72 @@ pub enum RegistryError {
 }
 
 /// Makes `version` active and retires whichever version was active.
-pub fn activate(name: &str, versions: &[VersionState], version: i64, now_ms: i64) -> Result<Vec<StatusChange>, RegistryError> {
+pub fn activate(
+    name: &str,
+    versions: &[VersionState],
+    version: i64,
+    now_ms: i64,
+) -> Result<Vec<StatusChange>, RegistryError> {
     let Some(target) = versions.iter().find(|v| v.version == version) else {
-        return Err(RegistryError::UnknownVersion { name: name.to_string(), version });
+        return Err(RegistryError::UnknownVersion {
+            name: name.to_string(),
+            version,
+        });
     };
     if target.status == ModelStatus::Active {
-        return Err(RegistryError::AlreadyActive { name: name.to_string(), version });
+        return Err(RegistryError::AlreadyActive {
+            name: name.to_string(),
+            version,
+        });
     }
     let mut changes: Vec<StatusChange> = versions
         .iter()
         .filter(|v| v.status == ModelStatus::Active)
-        .map(|v| StatusChange { version: v.version, status: ModelStatus::Retired, activated_at_ms: v.activated_at_ms })
+        .map(|v| StatusChange {
+            version: v.version,
+            status: ModelStatus::Retired,
+            activated_at_ms: v.activated_at_ms,
+        })
         .collect();
-    changes.push(StatusChange { version, status: ModelStatus::Active, activated_at_ms: Some(now_ms) });
+    changes.push(StatusChange {
+        version,
+        status: ModelStatus::Active,
+        activated_at_ms: Some(now_ms),
+    });
     Ok(changes)
 }
 
 /// Retires the active version and re-activates the one active most recently before it.
-pub fn rollback(name: &str, versions: &[VersionState], now_ms: i64) -> Result<Vec<StatusChange>, RegistryError> {
+pub fn rollback(
+    name: &str,
+    versions: &[VersionState],
+    now_ms: i64,
+) -> Result<Vec<StatusChange>, RegistryError> {
     let active = versions.iter().find(|v| v.status == ModelStatus::Active);
     let before = active.and_then(|a| a.activated_at_ms).unwrap_or(i64::MAX);
     let previous = versions
         .iter()
-        .filter(|v| v.status == ModelStatus::Retired && v.activated_at_ms.is_some_and(|t| t <= before))
+        .filter(|v| {
+            v.status == ModelStatus::Retired && v.activated_at_ms.is_some_and(|t| t <= before)
+        })
         .max_by_key(|v| (v.activated_at_ms, v.version))
-        .ok_or_else(|| RegistryError::NothingToRollBackTo { name: name.to_string() })?;
+        .ok_or_else(|| RegistryError::NothingToRollBackTo {
+            name: name.to_string(),
+        })?;
     let mut changes = Vec::new();
     if let Some(a) = active {
         // Rolled back: it must not be what a later rollback returns to.
-        changes.push(StatusChange { version: a.version, status: ModelStatus::Retired, activated_at_ms: None });
+        changes.push(StatusChange {
+            version: a.version,
+            status: ModelStatus::Retired,
+            activated_at_ms: None,
+        });
     }
-    changes.push(StatusChange { version: previous.version, status: ModelStatus::Active, activated_at_ms: Some(now_ms) });
+    changes.push(StatusChange {
+        version: previous.version,
+        status: ModelStatus::Active,
+        activated_at_ms: Some(now_ms),
+    });
     Ok(changes)
 }
 
@@ -117,11 +152,18 @@ mod tests {
     use super::*;
 
     fn candidate(version: i64) -> VersionState {
-        VersionState { version, status: ModelStatus::Candidate, activated_at_ms: None }
+        VersionState {
+            version,
+            status: ModelStatus::Candidate,
+            activated_at_ms: None,
+        }
     }
 
     fn active(v: &[VersionState]) -> Vec<i64> {
-        v.iter().filter(|s| s.status == ModelStatus::Active).map(|s| s.version).collect()
+        v.iter()
+            .filter(|s| s.status == ModelStatus::Active)
+            .map(|s| s.version)
+            .collect()
     }
 
     #[test]
@@ -137,14 +179,29 @@ mod tests {
         assert_eq!(step(|v| activate("demand", v, 3, 30)), vec![3]);
         assert_eq!(step(|v| rollback("demand", v, 40)), vec![2]);
         assert_eq!(step(|v| rollback("demand", v, 50)), vec![1]);
-        assert_eq!(rollback("demand", &v, 60), Err(RegistryError::NothingToRollBackTo { name: "demand".into() }));
+        assert_eq!(
+            rollback("demand", &v, 60),
+            Err(RegistryError::NothingToRollBackTo {
+                name: "demand".into()
+            })
+        );
     }
 
     #[test]
     fn refusals_name_the_problem() {
-        let v = vec![VersionState { version: 1, status: ModelStatus::Active, activated_at_ms: Some(1) }];
-        assert!(matches!(activate("demand", &v, 1, 2), Err(RegistryError::AlreadyActive { .. })));
-        assert!(matches!(activate("demand", &v, 9, 2), Err(RegistryError::UnknownVersion { .. })));
+        let v = vec![VersionState {
+            version: 1,
+            status: ModelStatus::Active,
+            activated_at_ms: Some(1),
+        }];
+        assert!(matches!(
+            activate("demand", &v, 1, 2),
+            Err(RegistryError::AlreadyActive { .. })
+        ));
+        assert!(matches!(
+            activate("demand", &v, 9, 2),
+            Err(RegistryError::UnknownVersion { .. })
+        ));
         assert_eq!(ModelStatus::parse("retired"), Some(ModelStatus::Retired));
         assert_eq!(ModelStatus::parse("gone"), None);
     }

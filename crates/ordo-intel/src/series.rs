@@ -26,9 +26,19 @@ pub enum PanelError {
     #[error("no rows: the history is empty")]
     Empty,
     #[error("the history spans {days} days ({first} to {last}); at most {max} days are accepted")]
-    SpanTooLong { days: i64, first: Day, last: Day, max: i64 },
+    SpanTooLong {
+        days: i64,
+        first: Day,
+        last: Day,
+        max: i64,
+    },
     #[error("{series} series × {days} days is too large ({cells} cells, at most {max})")]
-    TooLarge { series: usize, days: usize, cells: usize, max: usize },
+    TooLarge {
+        series: usize,
+        days: usize,
+        cells: usize,
+        max: usize,
+    },
     #[error("a series has {got} days, the panel has {expected}")]
     Misaligned { got: usize, expected: usize },
 }
@@ -76,36 +86,62 @@ impl PanelBuilder {
 
     /// Builds the panel over first ..= last day seen (or ..= `until` when later); SKUs sorted.
     pub fn build(self, until: Option<Day>) -> Result<Panel, PanelError> {
-        let (Some(first), Some(last)) = (self.first, self.last) else { return Err(PanelError::Empty) };
+        let (Some(first), Some(last)) = (self.first, self.last) else {
+            return Err(PanelError::Empty);
+        };
         let last = until.map_or(last, |u| u.max(last));
         let days = i64::from(last.since(first)) + 1;
         if days > MAX_SPAN_DAYS {
-            return Err(PanelError::SpanTooLong { days, first, last, max: MAX_SPAN_DAYS });
+            return Err(PanelError::SpanTooLong {
+                days,
+                first,
+                last,
+                max: MAX_SPAN_DAYS,
+            });
         }
         let len = days as usize;
         let cells = len.saturating_mul(self.skus.len());
         if cells > MAX_CELLS {
-            return Err(PanelError::TooLarge { series: self.skus.len(), days: len, cells, max: MAX_CELLS });
+            return Err(PanelError::TooLarge {
+                series: self.skus.len(),
+                days: len,
+                cells,
+                max: MAX_CELLS,
+            });
         }
         let mut units = vec![vec![0.0; len]; self.skus.len()];
         for (id, day, u) in self.rows {
             units[id as usize][(day - first.number()) as usize] += u;
         }
-        let mut series: Vec<DemandSeries> = self.skus.into_iter().zip(units).map(|(sku, units)| DemandSeries { sku, units }).collect();
+        let mut series: Vec<DemandSeries> = self
+            .skus
+            .into_iter()
+            .zip(units)
+            .map(|(sku, units)| DemandSeries { sku, units })
+            .collect();
         series.sort_by(|a, b| a.sku.cmp(&b.sku));
-        Ok(Panel { start: first, len, series })
+        Ok(Panel {
+            start: first,
+            len,
+            series,
+        })
     }
 }
 
 impl Panel {
     /// A panel from whole series; every series must have `len` days.
     pub fn new(start: Day, series: Vec<DemandSeries>) -> Result<Panel, PanelError> {
-        let Some(len) = series.first().map(|s| s.units.len()) else { return Err(PanelError::Empty) };
+        let Some(len) = series.first().map(|s| s.units.len()) else {
+            return Err(PanelError::Empty);
+        };
         if len == 0 {
             return Err(PanelError::Empty);
         }
         if let Some(bad) = series.iter().find(|s| s.units.len() != len) {
-            return Err(PanelError::Misaligned { got: bad.units.len(), expected: len });
+            return Err(PanelError::Misaligned {
+                got: bad.units.len(),
+                expected: len,
+            });
         }
         Ok(Panel { start, len, series })
     }
@@ -143,7 +179,14 @@ impl Panel {
         Panel {
             start: self.start,
             len: days,
-            series: self.series.iter().map(|s| DemandSeries { sku: s.sku.clone(), units: s.units[..days].to_vec() }).collect(),
+            series: self
+                .series
+                .iter()
+                .map(|s| DemandSeries {
+                    sku: s.sku.clone(),
+                    units: s.units[..days].to_vec(),
+                })
+                .collect(),
         }
     }
 
@@ -165,7 +208,11 @@ impl Panel {
         let from = self.len.saturating_sub(window);
         let mut idx: Vec<usize> = (0..self.series.len()).collect();
         let total = |i: usize| self.series[i].units[from..].iter().sum::<f64>();
-        idx.sort_by(|&a, &b| total(b).total_cmp(&total(a)).then(self.series[a].sku.cmp(&self.series[b].sku)));
+        idx.sort_by(|&a, &b| {
+            total(b)
+                .total_cmp(&total(a))
+                .then(self.series[a].sku.cmp(&self.series[b].sku))
+        });
         idx.truncate(n);
         idx
     }
@@ -205,8 +252,17 @@ mod tests {
     #[test]
     fn closed_weekdays_are_found() {
         let start = day("2011-01-03"); // Monday
-        let units: Vec<f64> = (0..70).map(|i| if i % 7 == 5 { 0.0 } else { 3.0 }).collect();
-        let p = Panel::new(start, vec![DemandSeries { sku: "A".into(), units }]).unwrap();
+        let units: Vec<f64> = (0..70)
+            .map(|i| if i % 7 == 5 { 0.0 } else { 3.0 })
+            .collect();
+        let p = Panel::new(
+            start,
+            vec![DemandSeries {
+                sku: "A".into(),
+                units,
+            }],
+        )
+        .unwrap();
         let closed = p.closed_weekdays();
         assert_eq!(closed, [false, false, false, false, false, true, false]);
     }

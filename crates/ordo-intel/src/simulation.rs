@@ -51,7 +51,12 @@ struct Sim {
 impl Sim {
     /// Receives arrivals, serves demand; returns the position (on hand + on order).
     fn serve(&mut self, day: usize, demand: f64) -> f64 {
-        let arrived: f64 = self.pipeline.iter().filter(|(d, _)| *d == day).map(|(_, q)| q).sum();
+        let arrived: f64 = self
+            .pipeline
+            .iter()
+            .filter(|(d, _)| *d == day)
+            .map(|(_, q)| q)
+            .sum();
         self.pipeline.retain(|(d, _)| *d > day);
         self.on_hand += arrived;
         let served = demand.min(self.on_hand);
@@ -73,7 +78,13 @@ impl Sim {
 }
 
 /// Simulates both policies over the horizons after the backtest origins, for the busiest SKUs.
-pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods::Method, terms: SimulationTerms, progress: &dyn Fn(&str)) -> Result<SimulationResult, BacktestError> {
+pub fn simulate(
+    panel: &Panel,
+    backtest: &BacktestConfig,
+    method: crate::methods::Method,
+    terms: SimulationTerms,
+    progress: &dyn Fn(&str),
+) -> Result<SimulationResult, BacktestError> {
     let h = backtest.global.horizon;
     let cuts = origins(panel, backtest)?;
     let first = cuts[0];
@@ -90,7 +101,8 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
             let u = &train.series()[i].units;
             let window = &u[u.len().saturating_sub(182)..];
             let mean = window.iter().sum::<f64>() / window.len() as f64;
-            let sd = (window.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / window.len() as f64).sqrt();
+            let sd = (window.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / window.len() as f64)
+                .sqrt();
             let safety = z * sd * (lt as f64).sqrt();
             (mean * lt as f64 + safety, mean * (lt + rv) as f64 + safety)
         })
@@ -103,7 +115,10 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
     for &cut in &cuts {
         let seen = panel.truncated(cut);
         progress(&format!("simulation: forecasting from {}", seen.end()));
-        let config = ForecastConfig { method, global: backtest.global.clone() };
+        let config = ForecastConfig {
+            method,
+            global: backtest.global.clone(),
+        };
         let forecaster = train_forecaster(&seen, &config, &skus, progress)?;
         // Forecast twice the lead time ahead so every day's reorder point sees its lead time.
         let forecasts = forecaster.forecast(&seen, &skus, progress);
@@ -111,7 +126,12 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
             let u = &panel.series()[skus[k]].units;
             if !started {
                 // Both policies start at their own order-up-to level.
-                let empty = StockPosition { available: 0.0, on_order: 0.0, lead_time_days: lt, review_days: rv };
+                let empty = StockPosition {
+                    available: 0.0,
+                    on_order: 0.0,
+                    lead_time_days: lt,
+                    review_days: rv,
+                };
                 if let Ok(r) = replenish(&f.mean, &f.sd, &empty, terms.service) {
                     fc_sims[k].on_hand = r.suggested_order_qty as f64;
                 }
@@ -119,9 +139,18 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
             for d in 0..h.min(panel.len() - cut) {
                 let day = cut + d;
                 // The forecast from this origin, rolled forward: days past its horizon repeat its last week.
-                let ahead = |v: &Vec<f64>| -> Vec<f64> { (d..d + lt + rv).map(|j| if j < h { v[j] } else { v[h - 7 + (j - h) % 7] }).collect() };
+                let ahead = |v: &Vec<f64>| -> Vec<f64> {
+                    (d..d + lt + rv)
+                        .map(|j| if j < h { v[j] } else { v[h - 7 + (j - h) % 7] })
+                        .collect()
+                };
                 let position = fc_sims[k].serve(day, u[day]);
-                let pos = StockPosition { available: fc_sims[k].on_hand, on_order: position - fc_sims[k].on_hand, lead_time_days: lt, review_days: rv };
+                let pos = StockPosition {
+                    available: fc_sims[k].on_hand,
+                    on_order: position - fc_sims[k].on_hand,
+                    lead_time_days: lt,
+                    review_days: rv,
+                };
                 if let Ok(r) = replenish(&ahead(&f.mean), &ahead(&f.sd), &pos, terms.service) {
                     fc_sims[k].order(day + lt, r.suggested_order_qty as f64);
                 }
@@ -145,10 +174,19 @@ pub fn simulate(panel: &Panel, backtest: &BacktestConfig, method: crate::methods
             o.mean_on_hand += s.held / s.days.max(1) as f64;
         }
         o.mean_on_hand /= sims.len().max(1) as f64;
-        o.fill_rate = if o.demanded > 0.0 { o.served / o.demanded } else { 1.0 };
+        o.fill_rate = if o.demanded > 0.0 {
+            o.served / o.demanded
+        } else {
+            1.0
+        };
         o
     };
-    Ok(SimulationResult { forecast_policy: total(&fc_sims), fixed_policy: total(&fx_sims), skus: skus.len(), days: sim_days })
+    Ok(SimulationResult {
+        forecast_policy: total(&fc_sims),
+        fixed_policy: total(&fx_sims),
+        skus: skus.len(),
+        days: sim_days,
+    })
 }
 
 #[cfg(test)]
@@ -168,21 +206,48 @@ mod tests {
             .map(|s| {
                 let level = 3.0 + s as f64;
                 // Demand triples from day 150: a fixed reorder point set from the past falls behind.
-                let units = (0..280).map(|d| (level * profile[d % 7] * if d >= 150 { 3.0 } else { 1.0 } * (0.7 + 0.6 * rng.unit())).round()).collect();
-                DemandSeries { sku: format!("S{s}"), units }
+                let units = (0..280)
+                    .map(|d| {
+                        (level
+                            * profile[d % 7]
+                            * if d >= 150 { 3.0 } else { 1.0 }
+                            * (0.7 + 0.6 * rng.unit()))
+                        .round()
+                    })
+                    .collect();
+                DemandSeries {
+                    sku: format!("S{s}"),
+                    units,
+                }
             })
             .collect();
         let panel = Panel::new(Day::parse("2010-01-04").unwrap(), series).unwrap();
         let mut global = GlobalConfig::demand(28);
         global.gbdt.trees = 40;
-        let backtest = BacktestConfig { methods: vec![Method::WeekdayMedian], global, origins: 2, step: 28, top: 20 };
-        let terms = SimulationTerms { lead_time_days: 5, review_days: 7, service: ServiceLevel::new(0.95).unwrap() };
+        let backtest = BacktestConfig {
+            methods: vec![Method::WeekdayMedian],
+            global,
+            origins: 2,
+            step: 28,
+            top: 20,
+        };
+        let terms = SimulationTerms {
+            lead_time_days: 5,
+            review_days: 7,
+            service: ServiceLevel::new(0.95).unwrap(),
+        };
         let r = simulate(&panel, &backtest, Method::WeekdayMedian, terms, &|_| {}).unwrap();
         assert_eq!((r.skus, r.days), (20, 56));
         assert_eq!(r.forecast_policy.demanded, r.fixed_policy.demanded);
         for o in [r.forecast_policy, r.fixed_policy] {
-            assert!((0.0..=1.0).contains(&o.fill_rate) && o.served <= o.demanded, "{o:?}");
+            assert!(
+                (0.0..=1.0).contains(&o.fill_rate) && o.served <= o.demanded,
+                "{o:?}"
+            );
         }
-        assert!(r.forecast_policy.fill_rate > r.fixed_policy.fill_rate, "{r:?}");
+        assert!(
+            r.forecast_policy.fill_rate > r.fixed_policy.fill_rate,
+            "{r:?}"
+        );
     }
 }

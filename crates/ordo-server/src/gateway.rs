@@ -45,7 +45,13 @@ impl SandboxGateway {
 
     /// Authorizes `amount` on a token under Ordo's `reference`; returns the gateway's
     /// authorization id.
-    pub async fn authorize(&self, reference: &str, token: &TokenRecord, amount: Money, now: (i64, i64)) -> Result<String, DeclineReason> {
+    pub async fn authorize(
+        &self,
+        reference: &str,
+        token: &TokenRecord,
+        amount: Money,
+        now: (i64, i64),
+    ) -> Result<String, DeclineReason> {
         let _ = reference;
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
@@ -65,6 +71,10 @@ impl SandboxGateway {
     /// Ordo stored it, else by Ordo's reference (given to the gateway at authorization; a no-op
     /// for a reference the gateway never authorized).
     pub async fn void(&self, reference: &str, gateway_authorization: Option<&str>) {
-        tracing::debug!(reference, gateway_authorization, "sandbox authorization voided");
+        tracing::debug!(
+            reference,
+            gateway_authorization,
+            "sandbox authorization voided"
+        );
     }
 }

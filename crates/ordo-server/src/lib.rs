@@ -48,11 +48,25 @@ pub struct RunningServer {
 /// until the shutdown sender fires or is dropped.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let store = Store::open_with(&config.storage, config.batch_for(&config.storage)).await?;
-    let demo_credentials = if config.demo { demo::seed_all(&store, &config.tenant).await.map_err(|e| StartError::Demo(e.to_string()))? } else { vec![] };
-    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
+    let demo_credentials = if config.demo {
+        demo::seed_all(&store, &config.tenant)
+            .await
+            .map_err(|e| StartError::Demo(e.to_string()))?
+    } else {
+        vec![]
+    };
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Bind(config.addr.to_string(), e))?;
     let keys = auth::keys::KeyRing::open(&store).await?;
-    let settings = auth::tokens::TokenSettings { issuer: config.issuer.clone(), audience: config.audience.clone(), access_ttl: config.access_token_ttl };
+    let settings = auth::tokens::TokenSettings {
+        issuer: config.issuer.clone(),
+        audience: config.audience.clone(),
+        access_ttl: config.access_token_ttl,
+    };
     // reqwest needs the process's TLS provider before its first client (ring; no OpenSSL).
     install_tls_provider();
     let mut authority = auth::tokens::Authority::new(keys, settings);
@@ -61,21 +75,35 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     }
     let state = AppState {
         auth: Arc::new(authority),
-        limits: api::limits::RateLimits::new(config.rate_limit_per_ip, config.rate_limit_per_subject),
+        limits: api::limits::RateLimits::new(
+            config.rate_limit_per_ip,
+            config.rate_limit_per_subject,
+        ),
         store: store.clone(),
         gateway: Arc::new(gateway::SandboxGateway::new(config.sandbox_gateway_latency)),
         inflight: services::recovery::InFlight::default(),
         config: Arc::new(config),
         prometheus: api::telemetry::prometheus(),
     };
-    services::recovery::spawn(state.clone(), state.config.authorization_grace, std::time::Duration::from_secs(10));
+    services::recovery::spawn(
+        state.clone(),
+        state.config.authorization_grace,
+        std::time::Duration::from_secs(10),
+    );
     let auth = state.auth.clone();
     let state_header_timeout = state.config.header_read_timeout;
     let app = api::router(state);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let header_read_timeout = state_header_timeout;
     let task = tokio::spawn(serve(listener, app, header_read_timeout, rx));
-    Ok(RunningServer { addr, shutdown: tx, task, store, demo_credentials, auth })
+    Ok(RunningServer {
+        addr,
+        shutdown: tx,
+        task,
+        store,
+        demo_credentials,
+        auth,
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,12 +125,20 @@ pub fn install_tls_provider() {
 /// Serves `app` on `listener` until `shutdown` fires, then lets open requests finish (at most
 /// 10 s). A client must finish sending its request headers within `header_read_timeout`, so a
 /// slow-header client cannot hold a connection; bodies are bounded by the request timeout.
-async fn serve(listener: tokio::net::TcpListener, app: axum::Router, header_read_timeout: std::time::Duration, shutdown: tokio::sync::oneshot::Receiver<()>) -> std::io::Result<()> {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_read_timeout: std::time::Duration,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use tower::Layer as _;
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

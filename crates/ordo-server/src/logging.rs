@@ -38,12 +38,22 @@ pub fn redact(text: &str) -> String {
     let text = r.fields.replace_all(text, |c: &regex::Captures| {
         let value = &c[2];
         let quoted = value.starts_with('"') || value.starts_with("\\\"");
-        let q = if value.starts_with("\\\"") { "\\\"" } else { "\"" };
-        if quoted { format!("{}{q}[redacted]{q}", &c[1]) } else { format!("{}[redacted]", &c[1]) }
+        let q = if value.starts_with("\\\"") {
+            "\\\""
+        } else {
+            "\""
+        };
+        if quoted {
+            format!("{}{q}[redacted]{q}", &c[1])
+        } else {
+            format!("{}[redacted]", &c[1])
+        }
     });
     let text = r.email.replace_all(&text, "[redacted-email]");
     let text = r.phone.replace_all(&text, "[redacted-phone]");
-    r.digits.replace_all(&text, "[redacted-number]").into_owned()
+    r.digits
+        .replace_all(&text, "[redacted-number]")
+        .into_owned()
 }
 
 /// A `MakeWriter` for tracing-subscriber: each event is formatted into a buffer, redacted, then
@@ -87,12 +97,21 @@ mod tests {
     #[test]
     fn personal_data_is_taken_out_in_every_form() {
         let cases = [
-            (r#"customer email=ana.lima@example.com placed"#, "ana.lima@example.com"),
-            (r#"duplicate key (email)=(bo+tag@shop.example.co.uk) violates"#, "bo+tag@shop.example.co.uk"),
+            (
+                r#"customer email=ana.lima@example.com placed"#,
+                "ana.lima@example.com",
+            ),
+            (
+                r#"duplicate key (email)=(bo+tag@shop.example.co.uk) violates"#,
+                "bo+tag@shop.example.co.uk",
+            ),
             (r#"{"phone":"+1 (415) 555-0100","city":"SF"}"#, "555-0100"),
             (r#"phone=4155550100 other=1"#, "4155550100"),
             (r#"call +44 20 7946 0958 now"#, "7946 0958"),
-            (r#"{"line1":"1 Market St, Apt 4","line2":null}"#, "Market St"),
+            (
+                r#"{"line1":"1 Market St, Apt 4","line2":null}"#,
+                "Market St",
+            ),
             (r#"address line1="742 Evergreen Terrace" ok"#, "Evergreen"),
             (r#"{\"line1\":\"9 Elm Road\"}"#, "Elm Road"),
             (r#"card 4242 4242 4242 4242 declined"#, "4242 4242"),

@@ -32,7 +32,15 @@ pub struct AuditRecord {
 }
 
 /// Appends an entry inside the caller's transaction.
-pub(crate) async fn append(tx: &mut Tx<'_>, tenant: &str, who: &AuditEntry, action: &str, target: &str, before: Option<String>, after: Option<String>) -> Result<()> {
+pub(crate) async fn append(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    who: &AuditEntry,
+    action: &str,
+    target: &str,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<()> {
     tx.exec(
         "INSERT INTO audit_log (tenant_id, at_ms, actor, role, action, target, before_state, after_state, client_ip, request_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -55,7 +63,12 @@ pub(crate) async fn append(tx: &mut Tx<'_>, tenant: &str, who: &AuditEntry, acti
 
 impl Store {
     /// Entries of `tenant` after id `after` (oldest first), at most `limit`.
-    pub async fn audit_page(&self, tenant: &str, after: i64, limit: i64) -> Result<Vec<AuditRecord>> {
+    pub async fn audit_page(
+        &self,
+        tenant: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>> {
         let rows = sqlx::query(
             "SELECT id, at_ms, actor, role, action, target, before_state, after_state, client_ip, request_id FROM audit_log \
              WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
@@ -83,4 +96,3 @@ impl Store {
             .collect()
     }
 }
-

@@ -28,7 +28,13 @@ pub enum AuthorizationStatus {
 }
 
 impl AuthorizationStatus {
-    pub const ALL: [AuthorizationStatus; 5] = [Self::Pending, Self::Attached, Self::Declined, Self::Voiding, Self::Voided];
+    pub const ALL: [AuthorizationStatus; 5] = [
+        Self::Pending,
+        Self::Attached,
+        Self::Declined,
+        Self::Voiding,
+        Self::Voided,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -69,18 +75,34 @@ impl Store {
     /// Claims the checkout's idempotency key and, if this attempt got it, records its
     /// authorizations as pending — in one commit, before the gateway is called. A claim of the
     /// same request older than `lease_cutoff_ms` (its holder died) is taken over.
-    pub async fn claim_checkout(&self, tenant: &str, key: &IdempotencyKey, lease_cutoff_ms: i64, auths: &[PendingAuthorization]) -> Result<Claim> {
+    pub async fn claim_checkout(
+        &self,
+        tenant: &str,
+        key: &IdempotencyKey,
+        lease_cutoff_ms: i64,
+        auths: &[PendingAuthorization],
+    ) -> Result<Claim> {
         let claim_id = idempotency::new_claim_id();
         if self.backend() == crate::Backend::Postgres {
-            return self.claim_checkout_in_one_statement(tenant, key, lease_cutoff_ms, auths, claim_id).await;
+            return self
+                .claim_checkout_in_one_statement(tenant, key, lease_cutoff_ms, auths, claim_id)
+                .await;
         }
-        let (tenant, key, auths, id) = (tenant.to_string(), key.clone(), auths.to_vec(), claim_id.clone());
+        let (tenant, key, auths, id) = (
+            tenant.to_string(),
+            key.clone(),
+            auths.to_vec(),
+            claim_id.clone(),
+        );
         let (claim, _) = self
             .unit(&tenant.clone(), move |tx| {
-                let (tenant, key, auths, id) = (tenant.clone(), key.clone(), auths.clone(), id.clone());
+                let (tenant, key, auths, id) =
+                    (tenant.clone(), key.clone(), auths.clone(), id.clone());
                 Box::pin(async move {
                     let now = now_ms();
-                    if let Some(existing) = idempotency::claim(tx, &tenant, &key, &id, now, lease_cutoff_ms).await? {
+                    if let Some(existing) =
+                        idempotency::claim(tx, &tenant, &key, &id, now, lease_cutoff_ms).await?
+                    {
                         return Ok((Claim::Existing(existing), false));
                     }
                     record_pending(tx, &tenant, &key.key, &auths, now).await?;
@@ -123,8 +145,18 @@ impl Store {
                 .iter()
                 .map(|a| {
                     let first = args.len() + 1;
-                    args.extend([Val::from(&a.id), Val::from(&a.token), a.amount.amount.into(), a.amount.currency.code().into()]);
-                    format!("(${first}, ${}, CAST(${} AS BIGINT), ${})", first + 1, first + 2, first + 3)
+                    args.extend([
+                        Val::from(&a.id),
+                        Val::from(&a.token),
+                        a.amount.amount.into(),
+                        a.amount.currency.code().into(),
+                    ]);
+                    format!(
+                        "(${first}, ${}, CAST(${} AS BIGINT), ${})",
+                        first + 1,
+                        first + 2,
+                        first + 3
+                    )
                 })
                 .collect();
             sql.push_str(&format!(
@@ -136,7 +168,14 @@ impl Store {
         }
         sql.push_str(" SELECT (SELECT claim_id FROM claim)");
         let rows = self.run_claim(tenant, &key.key, sql, args).await?;
-        if rows.first().map(|r| r[0].opt_text()).transpose()?.flatten().as_deref() == Some(claim_id.as_str()) {
+        if rows
+            .first()
+            .map(|r| r[0].opt_text())
+            .transpose()?
+            .flatten()
+            .as_deref()
+            == Some(claim_id.as_str())
+        {
             return Ok(Claim::Claimed { claim_id });
         }
         match self.idempotency_record(tenant, &key.key).await? {
@@ -146,7 +185,11 @@ impl Store {
     }
 
     /// Stores the gateway's ids of approved authorizations (so recovery can void them by it).
-    pub async fn record_gateway_authorizations(&self, tenant: &str, ids: &[(String, String)]) -> Result<()> {
+    pub async fn record_gateway_authorizations(
+        &self,
+        tenant: &str,
+        ids: &[(String, String)],
+    ) -> Result<()> {
         for (id, gateway_id) in ids {
             self.follow_up_rows(tenant,
                 "UPDATE payment_authorizations SET gateway_authorization = $3 WHERE tenant_id = $1 AND id = $2",
@@ -159,7 +202,12 @@ impl Store {
 
     /// Marks authorizations that will not become part of an order: `Declined` (from pending)
     /// or `Voided` (from voiding, once the gateway released it).
-    pub async fn finish_authorizations(&self, tenant: &str, ids: &[String], status: AuthorizationStatus) -> Result<()> {
+    pub async fn finish_authorizations(
+        &self,
+        tenant: &str,
+        ids: &[String],
+        status: AuthorizationStatus,
+    ) -> Result<()> {
         for id in ids {
             self.follow_up_rows(tenant,
                 "UPDATE payment_authorizations SET status = $3, updated_at_ms = $4 WHERE tenant_id = $1 AND id = $2 AND status IN ($5, $6)",
@@ -181,7 +229,11 @@ impl Store {
     /// claimed with the gateway's id of each. Only a claimed authorization may be voided at the
     /// gateway: one that became `Attached` to a committed order in the meantime is left alone,
     /// and an order can no longer attach one that is being voided.
-    pub async fn claim_for_void(&self, tenant: &str, ids: &[String]) -> Result<Vec<(String, Option<String>)>> {
+    pub async fn claim_for_void(
+        &self,
+        tenant: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, Option<String>)>> {
         let mut claimed = Vec::new();
         for id in ids {
             let rows = self
@@ -206,7 +258,10 @@ impl Store {
 
     /// Authorizations older than `older_than_ms` (unix ms) still `Pending` (their order never
     /// committed) or `Voiding` (a void was interrupted).
-    pub async fn stale_authorizations(&self, older_than_ms: i64) -> Result<Vec<StaleAuthorization>> {
+    pub async fn stale_authorizations(
+        &self,
+        older_than_ms: i64,
+    ) -> Result<Vec<StaleAuthorization>> {
         let rows = sqlx::query(
             "SELECT tenant_id, id, status, gateway_authorization FROM payment_authorizations WHERE status IN ($2, $3) AND created_at_ms <= $1 \
              ORDER BY created_at_ms LIMIT 500",
@@ -223,24 +278,36 @@ impl Store {
                     tenant_id: r.try_get("tenant_id")?,
                     id: r.try_get("id")?,
                     gateway_authorization: r.try_get("gateway_authorization")?,
-                    voiding: AuthorizationStatus::parse(&status) == Some(AuthorizationStatus::Voiding),
+                    voiding: AuthorizationStatus::parse(&status)
+                        == Some(AuthorizationStatus::Voiding),
                 })
             })
             .collect()
     }
 
     /// Counts authorizations by status for one tenant (operators, `/metrics` and tests read it).
-    pub async fn authorization_counts(&self, tenant: &str) -> Result<std::collections::BTreeMap<String, i64>> {
+    pub async fn authorization_counts(
+        &self,
+        tenant: &str,
+    ) -> Result<std::collections::BTreeMap<String, i64>> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM payment_authorizations WHERE tenant_id = $1 GROUP BY status")
             .bind(tenant)
             .fetch_all(&mut *self.conn(tenant).await?)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
     }
 }
 
 /// Inserts the pending records of one checkout in the caller's transaction.
-async fn record_pending(tx: &mut Tx<'_>, tenant: &str, idempotency_key: &str, auths: &[PendingAuthorization], now: i64) -> Result<()> {
+async fn record_pending(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    idempotency_key: &str,
+    auths: &[PendingAuthorization],
+    now: i64,
+) -> Result<()> {
     if auths.is_empty() {
         return Ok(());
     }

@@ -17,7 +17,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub(crate) enum Job {
-    Place { tenant: String, new: NewOrder, reply: oneshot::Sender<Result<Order, PlaceError>> },
+    Place {
+        tenant: String,
+        new: NewOrder,
+        reply: oneshot::Sender<Result<Order, PlaceError>>,
+    },
     Halt,
 }
 
@@ -43,7 +47,11 @@ impl Placer {
                 run_worker(pool, rx, config).await
             });
         }
-        Placer { queue: tx, alive, workers }
+        Placer {
+            queue: tx,
+            alive,
+            workers,
+        }
     }
 
     /// Holds a place in the queue for a placement to come.
@@ -52,14 +60,23 @@ impl Placer {
             mpsc::error::TrySendError::Full(_) => StoreError::Busy,
             mpsc::error::TrySendError::Closed(_) => stopped(),
         });
-        metrics::gauge!("ordo_write_queue_depth").set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        metrics::gauge!("ordo_write_queue_depth")
+            .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
         r
     }
 
     /// Places one order in a reserved place; returns after the commit that holds it.
-    pub(crate) async fn place_with(permit: mpsc::OwnedPermit<Job>, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+    pub(crate) async fn place_with(
+        permit: mpsc::OwnedPermit<Job>,
+        tenant: &str,
+        new: NewOrder,
+    ) -> Result<Order, PlaceError> {
         let (reply, answer) = oneshot::channel();
-        permit.send(Job::Place { tenant: tenant.to_string(), new, reply });
+        permit.send(Job::Place {
+            tenant: tenant.to_string(),
+            new,
+            reply,
+        });
         answer.await.map_err(|_| PlaceError::Store(stopped()))?
     }
 
@@ -92,7 +109,10 @@ async fn run_worker(pool: sqlx::AnyPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, co
                 let next = match rx.try_recv() {
                     Ok(job) => Some(job),
                     Err(_) if config.max_wait.is_zero() => None,
-                    Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                    Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                        .await
+                        .ok()
+                        .flatten(),
                 };
                 match next {
                     Some(Job::Halt) => {
@@ -118,13 +138,22 @@ async fn run_worker(pool: sqlx::AnyPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, co
         let results = match pool.acquire().await {
             Err(e) => {
                 let e = StoreError::from(e);
-                jobs.iter().map(|_| Err(PlaceError::Store(StoreError::Unavailable(e.to_string())))).collect()
+                jobs.iter()
+                    .map(|_| Err(PlaceError::Store(StoreError::Unavailable(e.to_string()))))
+                    .collect()
             }
             Ok(mut conn) => {
-                let placed = std::panic::AssertUnwindSafe(commit::place_batch(&mut Tx::Pooled(&mut conn), Scope::Transaction, batch)).catch_unwind().await;
+                let placed = std::panic::AssertUnwindSafe(commit::place_batch(
+                    &mut Tx::Pooled(&mut conn),
+                    Scope::Transaction,
+                    batch,
+                ))
+                .catch_unwind()
+                .await;
                 match placed {
                     Ok(rs) => {
-                        metrics::histogram!("ordo_commit_seconds").record(started.elapsed().as_secs_f64());
+                        metrics::histogram!("ordo_commit_seconds")
+                            .record(started.elapsed().as_secs_f64());
                         if rs.iter().any(|r| matches!(r, Err(PlaceError::Store(_)))) {
                             // A failure may have left the connection mid-transaction: never hand it back.
                             conn.close_on_drop();
@@ -132,9 +161,18 @@ async fn run_worker(pool: sqlx::AnyPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, co
                         rs
                     }
                     Err(_) => {
-                        tracing::error!(orders = jobs.len(), "a placement worker caught a panic; its batch got an error");
+                        tracing::error!(
+                            orders = jobs.len(),
+                            "a placement worker caught a panic; its batch got an error"
+                        );
                         conn.close_on_drop();
-                        jobs.iter().map(|_| Err(PlaceError::Store(StoreError::Corrupt("the placement failed unexpectedly".into())))).collect()
+                        jobs.iter()
+                            .map(|_| {
+                                Err(PlaceError::Store(StoreError::Corrupt(
+                                    "the placement failed unexpectedly".into(),
+                                )))
+                            })
+                            .collect()
                     }
                 }
             }
@@ -156,11 +194,21 @@ fn answer(job: Job, result: Result<Order, PlaceError>) {
 /// never leaves a transaction open on a pooled connection: the unit finishes, commits or rolls
 /// back, and only then is the connection handed back. A connection a failure or panic may have
 /// left mid-transaction is closed, never reused.
-pub(crate) async fn run_unit(store: &Store, tenant: &str, f: crate::unit::UnitFn) -> Result<(crate::unit::Erased, bool), StoreError> {
+pub(crate) async fn run_unit(
+    store: &Store,
+    tenant: &str,
+    f: crate::unit::UnitFn,
+) -> Result<(crate::unit::Erased, bool), StoreError> {
     let (pool, begin) = (store.read.clone(), crate::begin_scoped(tenant));
     let task = tokio::spawn(async move {
         let mut conn = pool.acquire().await?;
-        let r = std::panic::AssertUnwindSafe(crate::unit::alone(&mut Tx::Pooled(&mut conn), &begin, &f)).catch_unwind().await;
+        let r = std::panic::AssertUnwindSafe(crate::unit::alone(
+            &mut Tx::Pooled(&mut conn),
+            &begin,
+            &f,
+        ))
+        .catch_unwind()
+        .await;
         match r {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(e)) => {
@@ -173,18 +221,32 @@ pub(crate) async fn run_unit(store: &Store, tenant: &str, f: crate::unit::UnitFn
             }
         }
     });
-    task.await.map_err(|e| StoreError::Corrupt(format!("a write task failed: {e}")))?
+    task.await
+        .map_err(|e| StoreError::Corrupt(format!("a write task failed: {e}")))?
 }
 
 /// Places a batch now on a pooled connection, in a task of its own (see `run_unit`).
-pub(crate) async fn place_now(store: &Store, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
+pub(crate) async fn place_now(
+    store: &Store,
+    batch: Vec<(String, NewOrder)>,
+) -> Vec<Result<Order, PlaceError>> {
     let (pool, n) = (store.read.clone(), batch.len());
     let task = tokio::spawn(async move {
         let mut conn = match pool.acquire().await {
             Ok(c) => c,
-            Err(e) => return (0..n).map(|_| Err(PlaceError::Store(StoreError::Unavailable(e.to_string())))).collect(),
+            Err(e) => {
+                return (0..n)
+                    .map(|_| Err(PlaceError::Store(StoreError::Unavailable(e.to_string()))))
+                    .collect();
+            }
         };
-        let placed = std::panic::AssertUnwindSafe(commit::place_batch(&mut Tx::Pooled(&mut conn), Scope::Transaction, batch)).catch_unwind().await;
+        let placed = std::panic::AssertUnwindSafe(commit::place_batch(
+            &mut Tx::Pooled(&mut conn),
+            Scope::Transaction,
+            batch,
+        ))
+        .catch_unwind()
+        .await;
         match placed {
             Ok(rs) => {
                 if rs.iter().any(|r| matches!(r, Err(PlaceError::Store(_)))) {
@@ -194,11 +256,25 @@ pub(crate) async fn place_now(store: &Store, batch: Vec<(String, NewOrder)>) -> 
             }
             Err(_) => {
                 conn.close_on_drop();
-                (0..n).map(|_| Err(PlaceError::Store(StoreError::Corrupt("the placement failed unexpectedly".into())))).collect()
+                (0..n)
+                    .map(|_| {
+                        Err(PlaceError::Store(StoreError::Corrupt(
+                            "the placement failed unexpectedly".into(),
+                        )))
+                    })
+                    .collect()
             }
         }
     });
-    task.await.unwrap_or_else(|e| (0..n).map(|_| Err(PlaceError::Store(StoreError::Corrupt(format!("a placement task failed: {e}"))))).collect())
+    task.await.unwrap_or_else(|e| {
+        (0..n)
+            .map(|_| {
+                Err(PlaceError::Store(StoreError::Corrupt(format!(
+                    "a placement task failed: {e}"
+                ))))
+            })
+            .collect()
+    })
 }
 
 /// One checkout's claim statement (`Store::claim_checkout` on PostgreSQL) waiting to be run.
@@ -242,29 +318,58 @@ impl Claimer {
         Claimer { queue: tx }
     }
 
-    pub(crate) async fn run(&self, tenant: &str, key: String, sql: String, args: Vec<crate::sql::Val>) -> Result<Vec<crate::sql::Row>, StoreError> {
+    pub(crate) async fn run(
+        &self,
+        tenant: &str,
+        key: String,
+        sql: String,
+        args: Vec<crate::sql::Val>,
+    ) -> Result<Vec<crate::sql::Row>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(ClaimJob { key, tenant: tenant.to_string(), sql, args, reply }).await.map_err(|_| stopped())?;
+        self.queue
+            .send(ClaimJob {
+                key,
+                tenant: tenant.to_string(),
+                sql,
+                args,
+                reply,
+            })
+            .await
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
 
 /// Runs a batch of claims in one transaction (or a lone one by itself); if the transaction
 /// fails, each claim again on its own.
-async fn run_claims(pool: &sqlx::AnyPool, jobs: &[ClaimJob]) -> Vec<Result<Vec<crate::sql::Row>, StoreError>> {
+async fn run_claims(
+    pool: &sqlx::AnyPool,
+    jobs: &[ClaimJob],
+) -> Vec<Result<Vec<crate::sql::Row>, StoreError>> {
     use crate::sql::Sql;
     let mut conn = match pool.acquire().await {
         Ok(c) => c,
         Err(e) => {
             let e = StoreError::from(e).to_string();
-            return jobs.iter().map(|_| Err(StoreError::Unavailable(e.clone()))).collect();
+            return jobs
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(e.clone())))
+                .collect();
         }
     };
     // The batch's tenants, for the session (lone claims commit by themselves).
-    if let Err(e) = crate::set_scope(&mut conn, &crate::scopes(jobs.iter().map(|j| j.tenant.as_str()))).await {
+    if let Err(e) = crate::set_scope(
+        &mut conn,
+        &crate::scopes(jobs.iter().map(|j| j.tenant.as_str())),
+    )
+    .await
+    {
         conn.close_on_drop();
         let e = e.to_string();
-        return jobs.iter().map(|_| Err(StoreError::Unavailable(e.clone()))).collect();
+        return jobs
+            .iter()
+            .map(|_| Err(StoreError::Unavailable(e.clone())))
+            .collect();
     }
     if jobs.len() > 1 {
         let together = async {
@@ -283,12 +388,18 @@ async fn run_claims(pool: &sqlx::AnyPool, jobs: &[ClaimJob]) -> Vec<Result<Vec<c
                 tracing::warn!(error = %e, claims = jobs.len(), "a claim batch failed as a whole; claiming one by one");
                 if Tx::Pooled(&mut conn).control("ROLLBACK").await.is_err() {
                     conn.close_on_drop();
-                    return jobs.iter().map(|_| Err(StoreError::Unavailable("the claim connection broke".into()))).collect();
+                    return jobs
+                        .iter()
+                        .map(|_| Err(StoreError::Unavailable("the claim connection broke".into())))
+                        .collect();
                 }
             }
             Err(_) => {
                 conn.close_on_drop();
-                return jobs.iter().map(|_| Err(StoreError::Corrupt("a claim failed unexpectedly".into()))).collect();
+                return jobs
+                    .iter()
+                    .map(|_| Err(StoreError::Corrupt("a claim failed unexpectedly".into())))
+                    .collect();
             }
         }
     }

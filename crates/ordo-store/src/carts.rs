@@ -29,7 +29,12 @@ pub enum CartSave {
 
 impl Store {
     /// Creates a cart (idempotently, when given a key and how to render the answer).
-    pub async fn create_cart(&self, tenant: &str, rec: &CartRecord, key: Option<(IdempotencyKey, Render<CartRecord>)>) -> Result<Idempotent<CartRecord>> {
+    pub async fn create_cart(
+        &self,
+        tenant: &str,
+        rec: &CartRecord,
+        key: Option<(IdempotencyKey, Render<CartRecord>)>,
+    ) -> Result<Idempotent<CartRecord>> {
         let (t, rec) = (tenant.to_string(), rec.clone());
         self.idempotent(tenant, key, move |tx| {
             let (t, rec) = (t.clone(), rec.clone());
@@ -53,7 +58,14 @@ impl Store {
     }
 
     /// Replaces an existing cart's document, unless it became an order meanwhile.
-    pub async fn sync_cart(&self, tenant: &str, id: &str, body: &serde_json::Value, quoted: &serde_json::Value, now: i64) -> Result<CartSave> {
+    pub async fn sync_cart(
+        &self,
+        tenant: &str,
+        id: &str,
+        body: &serde_json::Value,
+        quoted: &serde_json::Value,
+        now: i64,
+    ) -> Result<CartSave> {
         let rows = self
             .write_rows(tenant,
                 "UPDATE carts SET body = $3, quoted = $4, updated_at_ms = $5 WHERE tenant_id = $1 AND id = $2 AND order_id IS NULL \
@@ -71,7 +83,11 @@ impl Store {
                 order_id: None,
             })),
             None => {
-                let order = self.cart(tenant, id).await?.and_then(|c| c.order_id).unwrap_or_default();
+                let order = self
+                    .cart(tenant, id)
+                    .await?
+                    .and_then(|c| c.order_id)
+                    .unwrap_or_default();
                 Ok(CartSave::Ordered(order))
             }
         }

@@ -2,12 +2,15 @@
 //! (price and network-wide availability) that pricing reads.
 
 use crate::audit::AuditEntry;
+use crate::idempotency::{IdempotencyKey, Idempotent, Render};
+use crate::sql::{Row, Sql, Val};
 use crate::{Result, Store, corrupt, now_ms, placeholders};
 use ordo_domain::pricing::CatalogEntry;
 use ordo_domain::promotion::Promotion;
-use ordo_domain::{Capability, CountryCode, Currency, Cutoff, Location, LocationId, LocationKind, Money, Product, Sku};
-use crate::idempotency::{IdempotencyKey, Idempotent, Render};
-use crate::sql::{Row, Sql, Val};
+use ordo_domain::{
+    Capability, CountryCode, Currency, Cutoff, Location, LocationId, LocationKind, Money, Product,
+    Sku,
+};
 use std::collections::HashMap;
 
 /// A product as the catalog API shows it: the product plus units available across the network.
@@ -38,7 +41,10 @@ fn product_view(r: &Row) -> Result<ProductView> {
     let product = Product {
         sku: Sku::parse(&sku).map_err(|_| corrupt(format!("sku {sku}")))?,
         name: r[1].text()?,
-        price: Money::new(r[4].int()?, Currency::parse(&r[5].text()?).map_err(|_| corrupt("currency"))?),
+        price: Money::new(
+            r[4].int()?,
+            Currency::parse(&r[5].text()?).map_err(|_| corrupt("currency"))?,
+        ),
         category: r[2].opt_text()?,
         attributes: serde_json::from_str(&r[3].text()?).map_err(corrupt)?,
         fulfilment: ordo_domain::Fulfilment {
@@ -48,7 +54,10 @@ fn product_view(r: &Row) -> Result<ProductView> {
         },
         updated_at_ms: r[6].int()?,
     };
-    Ok(ProductView { product, available: r[7].int()?.max(0) })
+    Ok(ProductView {
+        product,
+        available: r[7].int()?.max(0),
+    })
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
@@ -68,7 +77,12 @@ fn like_pattern(q: &str) -> String {
 impl Store {
     /// Creates or updates a product (idempotently, when given a key and how to render the
     /// answer); returns it with whether it was new.
-    pub async fn upsert_product(&self, tenant: &str, p: &ProductUpsert, key: Option<(IdempotencyKey, Render<(ProductView, bool)>)>) -> Result<Idempotent<(ProductView, bool)>> {
+    pub async fn upsert_product(
+        &self,
+        tenant: &str,
+        p: &ProductUpsert,
+        key: Option<(IdempotencyKey, Render<(ProductView, bool)>)>,
+    ) -> Result<Idempotent<(ProductView, bool)>> {
         self.upsert_product_audited(tenant, p, key, None).await
     }
 
@@ -126,15 +140,27 @@ impl Store {
     }
 
     pub async fn product(&self, tenant: &str, sku: &Sku) -> Result<Option<ProductView>> {
-        let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2");
-        let rows = self.read_rows(tenant, &sql, vec![tenant.into(), sku.as_str().into()]).await?;
+        let sql = format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku = $2"
+        );
+        let rows = self
+            .read_rows(tenant, &sql, vec![tenant.into(), sku.as_str().into()])
+            .await?;
         rows.first().map(product_view).transpose()
     }
 
     /// One page of products in SKU order, after `after_sku`, optionally filtered by a
     /// case-insensitive substring of name, SKU or category.
-    pub async fn list_products(&self, tenant: &str, q: Option<&str>, after_sku: Option<&str>, limit: i64) -> Result<Vec<ProductView>> {
-        let mut sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku > $2");
+    pub async fn list_products(
+        &self,
+        tenant: &str,
+        q: Option<&str>,
+        after_sku: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ProductView>> {
+        let mut sql = format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku > $2"
+        );
         if q.is_some() {
             sql.push_str(
                 " AND (p.name_lc LIKE $4 ESCAPE '\\' OR LOWER(p.sku) LIKE $4 ESCAPE '\\' OR LOWER(COALESCE(p.category, '')) LIKE $4 ESCAPE '\\')",
@@ -145,11 +171,19 @@ impl Store {
         if let Some(q) = q {
             args.push(like_pattern(q).into());
         }
-        self.read_rows(tenant, &sql, args).await?.iter().map(product_view).collect()
+        self.read_rows(tenant, &sql, args)
+            .await?
+            .iter()
+            .map(product_view)
+            .collect()
     }
 
     /// Price, name and availability of the given SKUs (unknown SKUs are simply absent).
-    pub async fn catalog_entries(&self, tenant: &str, skus: &[&Sku]) -> Result<HashMap<Sku, CatalogEntry>> {
+    pub async fn catalog_entries(
+        &self,
+        tenant: &str,
+        skus: &[&Sku],
+    ) -> Result<HashMap<Sku, CatalogEntry>> {
         if skus.is_empty() {
             return Ok(HashMap::new());
         }
@@ -163,35 +197,73 @@ impl Store {
         let mut out = HashMap::with_capacity(rows.len());
         for row in &rows {
             let v = product_view(row)?;
-            out.insert(v.product.sku.clone(), CatalogEntry { name: v.product.name, price: v.product.price, available: v.available });
+            out.insert(
+                v.product.sku.clone(),
+                CatalogEntry {
+                    name: v.product.name,
+                    price: v.product.price,
+                    available: v.available,
+                },
+            );
         }
         Ok(out)
     }
 
     pub async fn count_products(&self, tenant: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *self.conn(tenant).await?).await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&mut *self.conn(tenant).await?)
+                .await?,
+        )
     }
 
     /// Creates or replaces a location (every field).
     pub async fn upsert_location(&self, tenant: &str, l: &Location) -> Result<()> {
-        self.write_rows(tenant, UPSERT_LOCATION, location_args(tenant, l)).await?;
+        self.write_rows(tenant, UPSERT_LOCATION, location_args(tenant, l))
+            .await?;
         Ok(())
     }
 
     /// Creates or replaces a location in one commit with its audit entry; whether it was created.
-    pub async fn upsert_location_audited(&self, tenant: &str, l: &Location, audit: Option<AuditEntry>) -> Result<bool> {
+    pub async fn upsert_location_audited(
+        &self,
+        tenant: &str,
+        l: &Location,
+        audit: Option<AuditEntry>,
+    ) -> Result<bool> {
         let (t, l) = (tenant.to_string(), l.clone());
         let (created, _) = self
             .unit(tenant, move |tx| {
                 let (t, l, audit) = (t.clone(), l.clone(), audit.clone());
                 Box::pin(async move {
-                    let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND id = $2");
-                    let before = tx.rows(&sql, vec![t.as_str().into(), l.id.as_str().into()]).await?.first().map(location_row).transpose()?;
+                    let sql = format!(
+                        "SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND id = $2"
+                    );
+                    let before = tx
+                        .rows(&sql, vec![t.as_str().into(), l.id.as_str().into()])
+                        .await?
+                        .first()
+                        .map(location_row)
+                        .transpose()?;
                     tx.exec(UPSERT_LOCATION, location_args(&t, &l)).await?;
                     if let Some(who) = &audit {
                         let state = |v: &Location| serde_json::to_string(v).unwrap_or_default();
-                        let action = if before.is_some() { "location.updated" } else { "location.created" };
-                        crate::audit::append(tx, &t, who, action, &format!("location:{}", l.id), before.as_ref().map(state), Some(state(&l))).await?;
+                        let action = if before.is_some() {
+                            "location.updated"
+                        } else {
+                            "location.created"
+                        };
+                        crate::audit::append(
+                            tx,
+                            &t,
+                            who,
+                            action,
+                            &format!("location:{}", l.id),
+                            before.as_ref().map(state),
+                            Some(state(&l)),
+                        )
+                        .await?;
                     }
                     Ok((before.is_none(), true))
                 })
@@ -202,31 +274,33 @@ impl Store {
 
     /// Every location of the tenant, by id.
     pub async fn locations(&self, tenant: &str) -> Result<Vec<Location>> {
-        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 ORDER BY id");
-        self.read_rows(tenant, &sql, vec![tenant.into()]).await?.iter().map(location_row).collect()
+        let sql =
+            format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 ORDER BY id");
+        self.read_rows(tenant, &sql, vec![tenant.into()])
+            .await?
+            .iter()
+            .map(location_row)
+            .collect()
     }
 
     pub async fn location(&self, tenant: &str, id: &LocationId) -> Result<Option<Location>> {
-        let sql = format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND id = $2");
-        self.read_rows(tenant, &sql, vec![tenant.into(), id.as_str().into()]).await?.first().map(location_row).transpose()
+        let sql =
+            format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 AND id = $2");
+        self.read_rows(tenant, &sql, vec![tenant.into(), id.as_str().into()])
+            .await?
+            .first()
+            .map(location_row)
+            .transpose()
     }
 
-    /// Packages routed to each location by orders placed at or after `since_ms` (one package per
-    /// order and location).
-    pub async fn packages_since(&self, tenant: &str, since_ms: i64) -> Result<HashMap<String, i64>> {
-        let rows = self
-            .read_rows(
-                tenant,
-                "SELECT a.location_id, CAST(COUNT(DISTINCT a.order_id) AS BIGINT) FROM order_allocations a \
-                 JOIN orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
-                 WHERE a.tenant_id = $1 AND o.created_at_ms >= $2 GROUP BY a.location_id",
-                vec![tenant.into(), since_ms.into()],
-            )
-            .await?;
-        rows.iter().map(|r| Ok((r[0].text()?, r[1].int()?))).collect()
-    }
-
-    pub async fn upsert_customer(&self, tenant: &str, id: &str, email: &str, name: &str, phone: Option<&str>) -> Result<()> {
+    pub async fn upsert_customer(
+        &self,
+        tenant: &str,
+        id: &str,
+        email: &str,
+        name: &str,
+        phone: Option<&str>,
+    ) -> Result<()> {
         self.write_rows(tenant,
             "INSERT INTO customers (tenant_id, id, email, name, phone) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (tenant_id, id) DO UPDATE SET email = excluded.email, name = excluded.name, phone = excluded.phone",
@@ -238,8 +312,16 @@ impl Store {
 
     /// A member's (email, name), if the id is known.
     pub async fn customer(&self, tenant: &str, id: &str) -> Result<Option<(String, String)>> {
-        let rows = self.read_rows(tenant, "SELECT email, name FROM customers WHERE tenant_id = $1 AND id = $2", vec![tenant.into(), id.into()]).await?;
-        rows.first().map(|r| Ok((r[0].text()?, r[1].text()?))).transpose()
+        let rows = self
+            .read_rows(
+                tenant,
+                "SELECT email, name FROM customers WHERE tenant_id = $1 AND id = $2",
+                vec![tenant.into(), id.into()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| Ok((r[0].text()?, r[1].text()?)))
+            .transpose()
     }
 
     /// Creates or replaces a promotion's definition (its usage count is kept).
@@ -255,7 +337,11 @@ impl Store {
     }
 
     /// The promotions behind these (normalized) codes, with current usage counts.
-    pub async fn promotions(&self, tenant: &str, codes: &[String]) -> Result<HashMap<String, Promotion>> {
+    pub async fn promotions(
+        &self,
+        tenant: &str,
+        codes: &[String],
+    ) -> Result<HashMap<String, Promotion>> {
         if codes.is_empty() {
             return Ok(HashMap::new());
         }
@@ -275,7 +361,12 @@ impl Store {
     }
 
     /// How often `customer_key` has redeemed each of these codes.
-    pub async fn customer_redemptions(&self, tenant: &str, customer_key: &str, codes: &[String]) -> Result<HashMap<String, i64>> {
+    pub async fn customer_redemptions(
+        &self,
+        tenant: &str,
+        customer_key: &str,
+        codes: &[String],
+    ) -> Result<HashMap<String, i64>> {
         let mut out = HashMap::new();
         for c in codes {
             let rows = self
@@ -301,7 +392,7 @@ mod tests {
     }
 }
 
-const LOCATION_COLUMNS: &str = "id, name, kind, lat, lon, country, ships_to, capabilities, daily_capacity, cutoff, timezone, \
+pub(crate) const LOCATION_COLUMNS: &str = "id, name, kind, lat, lon, country, ships_to, capabilities, daily_capacity, cutoff, timezone, \
      handling_cost, cost_per_100km, cost_currency, active";
 
 const UPSERT_LOCATION: &str = "INSERT INTO locations (tenant_id, id, name, kind, lat, lon, country, ships_to, capabilities, daily_capacity, \
@@ -333,20 +424,39 @@ fn location_args(tenant: &str, l: &Location) -> Vec<Val> {
     ]
 }
 
-fn location_row(r: &Row) -> Result<Location> {
-    let list = |i: usize| -> Result<Vec<String>> { serde_json::from_str(&r[i].text()?).map_err(|_| corrupt("location list")) };
-    let currency = Currency::parse(&r[13].text()?).map_err(|_| corrupt("location cost currency"))?;
+pub(crate) fn location_row(r: &Row) -> Result<Location> {
+    let list = |i: usize| -> Result<Vec<String>> {
+        serde_json::from_str(&r[i].text()?).map_err(|_| corrupt("location list"))
+    };
+    let currency =
+        Currency::parse(&r[13].text()?).map_err(|_| corrupt("location cost currency"))?;
     Ok(Location {
         id: LocationId::parse(&r[0].text()?).map_err(|_| corrupt("location id"))?,
         name: r[1].text()?,
         kind: LocationKind::parse(&r[2].text()?).map_err(|_| corrupt("location kind"))?,
         lat: r[3].real()?,
         lon: r[4].real()?,
-        country: r[5].opt_text()?.map(|c| CountryCode::parse(&c)).transpose().map_err(|_| corrupt("location country"))?,
-        ships_to: list(6)?.iter().map(|c| CountryCode::parse(c)).collect::<std::result::Result<_, _>>().map_err(|_| corrupt("location ships_to"))?,
-        capabilities: list(7)?.iter().map(|c| Capability::parse(c)).collect::<std::result::Result<_, _>>().map_err(|_| corrupt("location capability"))?,
+        country: r[5]
+            .opt_text()?
+            .map(|c| CountryCode::parse(&c))
+            .transpose()
+            .map_err(|_| corrupt("location country"))?,
+        ships_to: list(6)?
+            .iter()
+            .map(|c| CountryCode::parse(c))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| corrupt("location ships_to"))?,
+        capabilities: list(7)?
+            .iter()
+            .map(|c| Capability::parse(c))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| corrupt("location capability"))?,
         daily_capacity: r[8].opt_int()?.map(|n| n.clamp(0, u32::MAX as i64) as u32),
-        cutoff: r[9].opt_text()?.map(|c| Cutoff::parse(&c)).transpose().map_err(|_| corrupt("location cutoff"))?,
+        cutoff: r[9]
+            .opt_text()?
+            .map(|c| Cutoff::parse(&c))
+            .transpose()
+            .map_err(|_| corrupt("location cutoff"))?,
         timezone: r[10].opt_text()?,
         handling_cost: Money::new(r[11].int()?, currency),
         cost_per_100km: Money::new(r[12].int()?, currency),
@@ -360,13 +470,20 @@ impl Store {
         let rows = self
             .read_rows(tenant, "SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![tenant.into()])
             .await?;
-        rows.first().map(|r| Ok((r[0].int()?, r[1].text()?))).transpose()
+        rows.first()
+            .map(|r| Ok((r[0].int()?, r[1].text()?)))
+            .transpose()
     }
 
     /// Stores `body` as the tenant's next rules version, with its audit entry, in one commit; the
     /// current version when `body` is what it holds already. `None` when another change took that
     /// version first (the caller may retry).
-    pub async fn put_routing_rules_audited(&self, tenant: &str, body: &str, audit: Option<AuditEntry>) -> Result<Option<i64>> {
+    pub async fn put_routing_rules_audited(
+        &self,
+        tenant: &str,
+        body: &str,
+        audit: Option<AuditEntry>,
+    ) -> Result<Option<i64>> {
         let (t, body) = (tenant.to_string(), body.to_string());
         let (version, _) = self
             .unit(tenant, move |tx| {

@@ -98,9 +98,22 @@ pub(crate) fn rounds(batch: &[(String, NewOrder)]) -> Vec<Vec<usize>> {
     let mut out: Vec<(HashSet<String>, Vec<usize>)> = Vec::new();
     for (i, (tenant, new)) in batch.iter().enumerate() {
         let mut marks = vec![format!("k\u{1}{tenant}\u{1}{}", new.idempotency_key)];
-        marks.extend(new.order.payments.iter().map(|p| format!("t\u{1}{tenant}\u{1}{}", p.token)));
-        marks.extend(new.order.cart_id.iter().map(|c| format!("c\u{1}{tenant}\u{1}{c}")));
-        match out.iter_mut().find(|(seen, _)| marks.iter().all(|m| !seen.contains(m))) {
+        marks.extend(
+            new.order
+                .payments
+                .iter()
+                .map(|p| format!("t\u{1}{tenant}\u{1}{}", p.token)),
+        );
+        marks.extend(
+            new.order
+                .cart_id
+                .iter()
+                .map(|c| format!("c\u{1}{tenant}\u{1}{c}")),
+        );
+        match out
+            .iter_mut()
+            .find(|(seen, _)| marks.iter().all(|m| !seen.contains(m)))
+        {
             Some((seen, idx)) => {
                 seen.extend(marks);
                 idx.push(i);
@@ -113,8 +126,13 @@ pub(crate) fn rounds(batch: &[(String, NewOrder)]) -> Vec<Vec<usize>> {
 
 /// Places a batch; answers come back in input order. The caller answers its callers only after
 /// the commit that holds them (for `Scope::Savepoint`, its own commit).
-pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(String, NewOrder)>) -> Vec<Result<Order, PlaceError>> {
-    let mut results: Vec<Option<Result<Order, PlaceError>>> = (0..batch.len()).map(|_| None).collect();
+pub(crate) async fn place_batch(
+    tx: &mut Tx<'_>,
+    scope: Scope,
+    batch: Vec<(String, NewOrder)>,
+) -> Vec<Result<Order, PlaceError>> {
+    let mut results: Vec<Option<Result<Order, PlaceError>>> =
+        (0..batch.len()).map(|_| None).collect();
     let lock_rows = scope == Scope::Transaction;
     for round in rounds(&batch) {
         // One engine call per tenant within the round.
@@ -122,7 +140,11 @@ pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(Strin
         tenants.sort_unstable();
         tenants.dedup();
         for tenant in tenants {
-            let idx: Vec<usize> = round.iter().copied().filter(|i| batch[*i].0 == tenant).collect();
+            let idx: Vec<usize> = round
+                .iter()
+                .copied()
+                .filter(|i| batch[*i].0 == tenant)
+                .collect();
             let orders: Vec<NewOrder> = idx.iter().map(|i| batch[*i].1.clone()).collect();
             match place_scoped(tx, scope, tenant, orders, lock_rows).await {
                 Ok(rs) => {
@@ -136,16 +158,33 @@ pub(crate) async fn place_batch(tx: &mut Tx<'_>, scope: Scope, batch: Vec<(Strin
                     metrics::counter!("ordo_batch_fallbacks_total").increment(1);
                     FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     for i in idx {
-                        results[i] = Some(match place_scoped(tx, scope, tenant, vec![batch[i].1.clone()], lock_rows).await {
-                            Ok(mut one) => one.pop().unwrap_or_else(|| Err(PlaceError::Store(corrupt("a batch of one gave no outcome")))),
-                            Err(e) => Err(place_error(e)),
-                        });
+                        results[i] = Some(
+                            match place_scoped(
+                                tx,
+                                scope,
+                                tenant,
+                                vec![batch[i].1.clone()],
+                                lock_rows,
+                            )
+                            .await
+                            {
+                                Ok(mut one) => one.pop().unwrap_or_else(|| {
+                                    Err(PlaceError::Store(corrupt(
+                                        "a batch of one gave no outcome",
+                                    )))
+                                }),
+                                Err(e) => Err(place_error(e)),
+                            },
+                        );
                     }
                 }
             }
         }
     }
-    results.into_iter().map(|r| r.unwrap_or_else(|| Err(PlaceError::Store(corrupt("a placement got no outcome"))))).collect()
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(PlaceError::Store(corrupt("a placement got no outcome")))))
+        .collect()
 }
 
 /// Stores the gateway's authorization id of every tender of a round, in one statement, at the
@@ -162,7 +201,12 @@ async fn record_gateway_ids(tx: &mut Tx<'_>, batch: &[(String, NewOrder)]) {
         let mut pairs: Vec<(String, String)> = batch
             .iter()
             .filter(|(t, _)| t == tenant)
-            .flat_map(|(_, b)| b.authorization_ids.iter().cloned().zip(b.order.payments.iter().map(|p| p.authorization_id.clone())))
+            .flat_map(|(_, b)| {
+                b.authorization_ids
+                    .iter()
+                    .cloned()
+                    .zip(b.order.payments.iter().map(|p| p.authorization_id.clone()))
+            })
             .collect();
         if pairs.is_empty() {
             continue;
@@ -176,7 +220,11 @@ async fn record_gateway_ids(tx: &mut Tx<'_>, batch: &[(String, NewOrder)]) {
         let mut case = String::new();
         let mut keys = Vec::with_capacity(pairs.len());
         for (id, gateway_id) in pairs {
-            case.push_str(&format!(" WHEN ${} THEN ${}", args.len() + 1, args.len() + 2));
+            case.push_str(&format!(
+                " WHEN ${} THEN ${}",
+                args.len() + 1,
+                args.len() + 2
+            ));
             keys.push(format!("${}", args.len() + 1));
             args.push(Val::S(id));
             args.push(Val::S(gateway_id));
@@ -195,12 +243,42 @@ async fn record_gateway_ids(tx: &mut Tx<'_>, batch: &[(String, NewOrder)]) {
 fn place_error(e: StoreError) -> PlaceError {
     match e {
         StoreError::AuthorizationLost => PlaceError::AuthorizationLost,
+        StoreError::CapacityRaced => {
+            PlaceError::NoRoute(vec![ordo_domain::routing::ReasonCode::AtCapacity])
+        }
         other => PlaceError::Store(other),
     }
 }
 
-async fn place_scoped(tx: &mut Tx<'_>, scope: Scope, tenant: &str, orders: Vec<NewOrder>, lock_rows: bool) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {
-    let gateway_ids: Vec<(String, NewOrder)> = orders.iter().map(|o| (tenant.to_string(), o.clone())).collect();
+/// Places one round; a round that lost a race for a node's last daily capacity to another
+/// process is placed again (against the new loads) a few times before it fails as a whole.
+async fn place_scoped(
+    tx: &mut Tx<'_>,
+    scope: Scope,
+    tenant: &str,
+    orders: Vec<NewOrder>,
+    lock_rows: bool,
+) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match place_round(tx, scope, tenant, orders.clone(), lock_rows).await {
+            Err(StoreError::CapacityRaced) if attempt < 3 => attempt += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn place_round(
+    tx: &mut Tx<'_>,
+    scope: Scope,
+    tenant: &str,
+    orders: Vec<NewOrder>,
+    lock_rows: bool,
+) -> Result<Vec<Result<Order, PlaceError>>, StoreError> {
+    let gateway_ids: Vec<(String, NewOrder)> = orders
+        .iter()
+        .map(|o| (tenant.to_string(), o.clone()))
+        .collect();
     scope.begin(tx, tenant).await?;
     let placed = place_set(tx, tenant, orders, lock_rows).await;
     if placed.is_ok() {

@@ -6,7 +6,7 @@
 //!
 //! Lock order (the only one in Ordo; documented in ARCHITECTURE.md and decision 0002): stock rows
 //! (sku, location) → promotion rows (code) → idempotency rows (key) → payment tokens (token) →
-//! carts (id) → payment authorizations (id), each set sorted. PostgreSQL takes each set with
+//! carts (id) → payment authorizations (id) → the nodes' day loads (location), each set sorted. PostgreSQL takes each set with
 //! `SELECT … ORDER BY … FOR UPDATE` before changing it (an update over a key list would lock in
 //! the planner's order, not the list's). A batch never repeats a key, token or cart (the group-commit
 //! driver, `commit.rs`, moves repeats to a later round), so batches from any number of processes
@@ -17,13 +17,14 @@
 //! that fails a check leaves nothing behind. Anything unexpected aborts the batch (`Err`); the
 //! driver then places its orders as batches of one.
 
-use crate::orders::{NewOrder, PlaceError, Shortage};
 use crate::authorizations::AuthorizationStatus;
+use crate::orders::{NewOrder, PlaceError};
+use crate::routing::{self, Network};
 use crate::sql::{Sql, Val};
 use crate::{StoreError, corrupt, now_ms, placeholders};
 use ordo_domain::order::Allocation;
 use ordo_domain::promotion::{PromoRejection, Promotion};
-use ordo_domain::stock::plan_reservation;
+use ordo_domain::routing::Capabilities;
 use ordo_domain::{LocationId, Money, Order, OrderNumber, Sku};
 use std::collections::{HashMap, HashSet};
 
@@ -47,13 +48,22 @@ fn pad<T: Clone>(values: &[T]) -> Vec<T> {
 
 /// `VALUES (…), (…)` rows starting at parameter `first`, `width` values each.
 fn values_rows(first: usize, rows: usize, width: usize) -> String {
-    (0..rows).map(|r| format!("({})", placeholders(first + r * width, width))).collect::<Vec<_>>().join(", ")
+    (0..rows)
+        .map(|r| format!("({})", placeholders(first + r * width, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs `head VALUES (…), (…) tail` over all rows, chunked below the parameter limit.
 /// `fixed` are bound first as `$1…$k`; each row's values follow. Returns rows affected and
 /// any rows returned.
-async fn many<S: Sql>(tx: &mut S, head: &str, tail: &str, fixed: &[Val], rows: &[Vec<Val>]) -> Result<(u64, Vec<Vec<Val>>), StoreError> {
+async fn many<S: Sql>(
+    tx: &mut S,
+    head: &str,
+    tail: &str,
+    fixed: &[Val],
+    rows: &[Vec<Val>],
+) -> Result<(u64, Vec<Vec<Val>>), StoreError> {
     let mut affected = 0;
     let mut returned = Vec::new();
     if rows.is_empty() {
@@ -62,7 +72,10 @@ async fn many<S: Sql>(tx: &mut S, head: &str, tail: &str, fixed: &[Val], rows: &
     let width = rows[0].len();
     let per = ((MAX_PARAMS - fixed.len()) / width.max(1)).max(1);
     for chunk in rows.chunks(per) {
-        let sql = format!("{head} {} {tail}", values_rows(fixed.len() + 1, chunk.len(), width));
+        let sql = format!(
+            "{head} {} {tail}",
+            values_rows(fixed.len() + 1, chunk.len(), width)
+        );
         let mut args = fixed.to_vec();
         args.extend(chunk.iter().flatten().cloned());
         if tail.contains("RETURNING") {
@@ -96,8 +109,12 @@ async fn update_each<S: Sql>(
         // A repeated key matches its first WHEN and counts once in IN (…).
         let chunk = &pad(chunk);
         let base = fixed.len() + 1;
-        let case: String = (0..chunk.len()).map(|i| format!(" WHEN ${} THEN ${}", base + 2 * i, base + 2 * i + 1)).collect();
-        let keys: Vec<String> = (0..chunk.len()).map(|i| format!("${}", base + 2 * i)).collect();
+        let case: String = (0..chunk.len())
+            .map(|i| format!(" WHEN ${} THEN ${}", base + 2 * i, base + 2 * i + 1))
+            .collect();
+        let keys: Vec<String> = (0..chunk.len())
+            .map(|i| format!("${}", base + 2 * i))
+            .collect();
         let sql = format!(
             "UPDATE {table} SET {} WHERE {filter} AND {key} IN ({}) {returning}",
             assign.replace("{case}", &format!("CASE {key}{case} END")),
@@ -120,11 +137,20 @@ async fn update_each<S: Sql>(
 }
 
 /// `… IN ($k, …)` over text values, with `fixed` bound first.
-async fn rows_in<S: Sql>(tx: &mut S, sql_before: &str, sql_after: &str, fixed: Vec<Val>, values: &[String]) -> Result<Vec<Vec<Val>>, StoreError> {
+async fn rows_in<S: Sql>(
+    tx: &mut S,
+    sql_before: &str,
+    sql_after: &str,
+    fixed: Vec<Val>,
+    values: &[String],
+) -> Result<Vec<Vec<Val>>, StoreError> {
     let mut out = Vec::new();
     for chunk in values.chunks((MAX_PARAMS - fixed.len()) / 2) {
         let chunk = &pad(chunk);
-        let sql = format!("{sql_before} ({}) {sql_after}", placeholders(fixed.len() + 1, chunk.len()));
+        let sql = format!(
+            "{sql_before} ({}) {sql_after}",
+            placeholders(fixed.len() + 1, chunk.len())
+        );
         let mut args = fixed.clone();
         args.extend(chunk.iter().map(Val::from));
         out.extend(tx.rows(&sql, args).await?);
@@ -132,11 +158,19 @@ async fn rows_in<S: Sql>(tx: &mut S, sql_before: &str, sql_after: &str, fixed: V
     Ok(out)
 }
 
-async fn exec_in<S: Sql>(tx: &mut S, sql_before: &str, fixed: Vec<Val>, values: &[String]) -> Result<u64, StoreError> {
+async fn exec_in<S: Sql>(
+    tx: &mut S,
+    sql_before: &str,
+    fixed: Vec<Val>,
+    values: &[String],
+) -> Result<u64, StoreError> {
     let mut n = 0;
     for chunk in values.chunks((MAX_PARAMS - fixed.len()) / 2) {
         let chunk = &pad(chunk);
-        let sql = format!("{sql_before} ({})", placeholders(fixed.len() + 1, chunk.len()));
+        let sql = format!(
+            "{sql_before} ({})",
+            placeholders(fixed.len() + 1, chunk.len())
+        );
         let mut args = fixed.clone();
         args.extend(chunk.iter().map(Val::from));
         n += tx.exec(&sql, args).await?;
@@ -155,10 +189,16 @@ pub(crate) async fn place_set<S: Sql>(
     let n = batch.len();
     let now = now_ms();
     let mut results: Vec<Option<Result<Order, PlaceError>>> = (0..n).map(|_| None).collect();
-    let mut skus: Vec<String> = batch.iter().flat_map(|b| b.order.lines.iter().map(|l| l.sku.to_string())).collect();
+    let mut skus: Vec<String> = batch
+        .iter()
+        .flat_map(|b| b.order.lines.iter().map(|l| l.sku.to_string()))
+        .collect();
     skus.sort_unstable();
     skus.dedup();
-    let mut codes: Vec<String> = batch.iter().flat_map(|b| b.order.promotions.iter().map(|p| p.code.clone())).collect();
+    let mut codes: Vec<String> = batch
+        .iter()
+        .flat_map(|b| b.order.promotions.iter().map(|p| p.code.clone()))
+        .collect();
     codes.sort_unstable();
     codes.dedup();
     let mut keys: Vec<String> = batch.iter().map(|b| b.idempotency_key.clone()).collect();
@@ -168,15 +208,33 @@ pub(crate) async fn place_set<S: Sql>(
     // 1–3. Lock what the batch will change, in the one global order, and read the claims and
     //      current prices. PostgreSQL does it in one statement while the hot rows are locked;
     //      SQLite (one writer, nothing to lock) reads with plain statements.
-    let fast = if lock_rows { lock_and_read(tx, tenant, &batch, &skus, &codes, &keys).await? } else { None };
+    let fast = if lock_rows {
+        lock_and_read(tx, tenant, &batch, &skus, &codes, &keys).await?
+    } else {
+        None
+    };
     let (claims, price_rows) = match fast {
         Some(read) => read,
         None => {
             let lock = if lock_rows { "FOR UPDATE" } else { "" };
             if lock_rows {
-                rows_in(tx, "SELECT 1 FROM stock WHERE tenant_id = $1 AND sku IN", "ORDER BY sku, location_id FOR UPDATE", vec![tenant.into()], &skus).await?;
+                rows_in(
+                    tx,
+                    "SELECT 1 FROM stock WHERE tenant_id = $1 AND sku IN",
+                    "ORDER BY sku, location_id FOR UPDATE",
+                    vec![tenant.into()],
+                    &skus,
+                )
+                .await?;
                 if !codes.is_empty() {
-                    rows_in(tx, "SELECT 1 FROM promotions WHERE tenant_id = $1 AND code IN", "ORDER BY code FOR UPDATE", vec![tenant.into()], &codes).await?;
+                    rows_in(
+                        tx,
+                        "SELECT 1 FROM promotions WHERE tenant_id = $1 AND code IN",
+                        "ORDER BY code FOR UPDATE",
+                        vec![tenant.into()],
+                        &codes,
+                    )
+                    .await?;
                 }
             }
             let claims = rows_in(
@@ -190,7 +248,7 @@ pub(crate) async fn place_set<S: Sql>(
             if lock_rows {
                 lock_in_order(tx, tenant, &batch).await?;
             }
-            let prices = rows_in(tx, "SELECT sku, price_amount, currency FROM products WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await?;
+            let prices = rows_in(tx, "SELECT sku, price_amount, currency, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await?;
             (claims, prices)
         }
     };
@@ -203,7 +261,9 @@ pub(crate) async fn place_set<S: Sql>(
         held.insert(r[0].text()?, (r[1].opt_text()?, r[2].int()?));
     }
     for (i, b) in batch.iter().enumerate() {
-        let ours = held.get(&b.idempotency_key).is_some_and(|(claim, status)| *status == 0 && claim.as_deref() == Some(b.claim_id.as_str()));
+        let ours = held.get(&b.idempotency_key).is_some_and(|(claim, status)| {
+            *status == 0 && claim.as_deref() == Some(b.claim_id.as_str())
+        });
         if !ours {
             results[i] = Some(Err(PlaceError::ClaimLost));
         }
@@ -211,10 +271,19 @@ pub(crate) async fn place_set<S: Sql>(
 
     // 3. Prices must be the ones each order was priced with.
     let mut prices: HashMap<String, Money> = HashMap::new();
+    let mut needs: HashMap<String, Capabilities> = HashMap::new();
     for r in &price_rows {
         if let Ok(c) = ordo_domain::Currency::parse(&r[2].text()?) {
             prices.insert(r[0].text()?, Money::new(r[1].int()?, c));
         }
+        needs.insert(
+            r[0].text()?,
+            Capabilities {
+                hazmat: r[3].int()? != 0,
+                cold_chain: r[4].int()? != 0,
+                oversize: false,
+            },
+        );
     }
     for (i, b) in batch.iter().enumerate() {
         if results[i].is_some() {
@@ -225,7 +294,13 @@ pub(crate) async fn place_set<S: Sql>(
             .lines
             .iter()
             .filter(|l| prices.get(l.sku.as_str()) != Some(&l.unit_price))
-            .map(|l| (l.sku.clone(), l.unit_price, prices.get(l.sku.as_str()).copied()))
+            .map(|l| {
+                (
+                    l.sku.clone(),
+                    l.unit_price,
+                    prices.get(l.sku.as_str()).copied(),
+                )
+            })
             .collect();
         if !moved.is_empty() {
             results[i] = Some(Err(PlaceError::PriceMoved(moved)));
@@ -237,10 +312,18 @@ pub(crate) async fn place_set<S: Sql>(
         .iter()
         .enumerate()
         .filter(|(i, _)| results[*i].is_none())
-        .flat_map(|(_, b)| b.order.payments.iter().map(move |t| (t.token.clone(), b.order.id.to_string())))
+        .flat_map(|(_, b)| {
+            b.order
+                .payments
+                .iter()
+                .map(move |t| (t.token.clone(), b.order.id.to_string()))
+        })
         .collect();
     token_pairs.sort_unstable();
-    let token_pairs: Vec<(Val, Val)> = token_pairs.into_iter().map(|(t, o)| (Val::S(t), Val::S(o))).collect();
+    let token_pairs: Vec<(Val, Val)> = token_pairs
+        .into_iter()
+        .map(|(t, o)| (Val::S(t), Val::S(o)))
+        .collect();
     let (_, used_rows) = update_each(
         tx,
         "payment_tokens",
@@ -252,10 +335,18 @@ pub(crate) async fn place_set<S: Sql>(
         &token_pairs,
     )
     .await?;
-    let now_ours: HashSet<String> = used_rows.iter().map(|r| r[0].text()).collect::<Result<_, _>>()?;
+    let now_ours: HashSet<String> = used_rows
+        .iter()
+        .map(|r| r[0].text())
+        .collect::<Result<_, _>>()?;
     for (i, b) in batch.iter().enumerate() {
         if results[i].is_none() {
-            if let Some(k) = b.order.payments.iter().position(|t| !now_ours.contains(&t.token)) {
+            if let Some(k) = b
+                .order
+                .payments
+                .iter()
+                .position(|t| !now_ours.contains(&t.token))
+            {
                 results[i] = Some(Err(PlaceError::TokenUsed(k)));
             }
         }
@@ -269,11 +360,22 @@ pub(crate) async fn place_set<S: Sql>(
         .filter_map(|(_, b)| b.order.cart_id.clone().map(|c| (c, b.order.id.to_string())))
         .collect();
     cart_pairs.sort_unstable();
-    let cart_pairs: Vec<(Val, Val)> = cart_pairs.into_iter().map(|(c, o)| (Val::S(c), Val::S(o))).collect();
+    let cart_pairs: Vec<(Val, Val)> = cart_pairs
+        .into_iter()
+        .map(|(c, o)| (Val::S(c), Val::S(o)))
+        .collect();
     if !cart_pairs.is_empty() {
-        let (_, got) =
-            update_each(tx, "carts", "id", "order_id = {case}", "tenant_id = $1 AND order_id IS NULL", "RETURNING id", &[tenant.into()], &cart_pairs)
-                .await?;
+        let (_, got) = update_each(
+            tx,
+            "carts",
+            "id",
+            "order_id = {case}",
+            "tenant_id = $1 AND order_id IS NULL",
+            "RETURNING id",
+            &[tenant.into()],
+            &cart_pairs,
+        )
+        .await?;
         let got: HashSet<String> = got.iter().map(|r| r[0].text()).collect::<Result<_, _>>()?;
         for (i, b) in batch.iter().enumerate() {
             if let (None, Some(c)) = (&results[i], &b.order.cart_id) {
@@ -288,7 +390,15 @@ pub(crate) async fn place_set<S: Sql>(
     let mut promos: HashMap<String, (Promotion, i64)> = HashMap::new();
     let mut customer_uses: HashMap<(String, String), i64> = HashMap::new();
     if !codes.is_empty() {
-        for r in rows_in(tx, "SELECT code, body, times_used FROM promotions WHERE tenant_id = $1 AND code IN", "", vec![tenant.into()], &codes).await? {
+        for r in rows_in(
+            tx,
+            "SELECT code, body, times_used FROM promotions WHERE tenant_id = $1 AND code IN",
+            "",
+            vec![tenant.into()],
+            &codes,
+        )
+        .await?
+        {
             let p: Promotion = serde_json::from_str(&r[1].text()?).map_err(corrupt)?;
             promos.insert(r[0].text()?, (p, r[2].int()?));
         }
@@ -318,11 +428,17 @@ pub(crate) async fn place_set<S: Sql>(
         levels.entry(r[0].text()?).or_default().push((loc, r[2].int()?));
     }
 
+    let Some(fallback_currency) = batch.first().map(|b| b.order.totals.total.currency) else {
+        return Ok(Vec::new());
+    };
+    let mut network = Network::read(tx, tenant, now, needs, fallback_currency).await?;
+
     // 6. One pass in arrival order: an order's promotion uses and reservations count against
     //    its batch-mates only if the order passes every check.
     let mut promo_uses: HashMap<String, i64> = HashMap::new();
     let mut redemptions: Vec<Vec<Val>> = Vec::new();
     let mut allocations: Vec<Vec<Allocation>> = vec![Vec::new(); n];
+    let mut decisions: Vec<Option<(String, String)>> = vec![None; n];
     let mut taken_total: HashMap<(String, String), i64> = HashMap::new();
     for (i, b) in batch.iter().enumerate() {
         if results[i].is_some() {
@@ -338,7 +454,10 @@ pub(crate) async fn place_set<S: Sql>(
             // plus this batch's earlier redemptions: window, minimum subtotal, currency, limits.
             let mut current = promo.clone();
             current.times_used = used + promo_uses.get(&p.code).copied().unwrap_or(0);
-            let by_customer = customer_uses.get(&(p.code.clone(), b.customer_key.clone())).copied().unwrap_or(0);
+            let by_customer = customer_uses
+                .get(&(p.code.clone(), b.customer_key.clone()))
+                .copied()
+                .unwrap_or(0);
             match current.check(b.order.totals.subtotal, now, by_customer) {
                 Ok(()) => {}
                 Err(PromoRejection::UsageLimitReached) => {
@@ -359,47 +478,45 @@ pub(crate) async fn place_set<S: Sql>(
             results[i] = Some(Err(e));
             continue;
         }
-        let mut wanted: Vec<(Sku, i64)> = Vec::new();
-        for l in &b.order.lines {
-            match wanted.iter_mut().find(|(s, _)| *s == l.sku) {
-                Some(w) => w.1 += l.quantity,
-                None => wanted.push((l.sku.clone(), l.quantity)),
+        // Route the order against the stock its earlier batch-mates left: the cheapest plan
+        // under the hard rules, or the lines no plan can fill.
+        let (decision, input) = match network.route(&b.order, &levels) {
+            Ok(routed) => routed,
+            Err(e) => {
+                results[i] = Some(Err(e));
+                continue;
             }
-        }
-        wanted.sort_by(|a, c| a.0.cmp(&c.0));
-        let mut tentative: HashMap<String, Vec<(LocationId, i64)>> = HashMap::new();
-        let mut shortages = Vec::new();
-        let mut mine = Vec::new();
-        for (sku, qty) in &wanted {
-            let current = tentative.get(sku.as_str()).or_else(|| levels.get(sku.as_str())).cloned().unwrap_or_default();
-            match plan_reservation(&current, *qty) {
-                Some(plan) => {
-                    let mut next = current.clone();
-                    for (loc, q) in &plan {
-                        if let Some(l) = next.iter_mut().find(|(id, _)| id == loc) {
-                            l.1 -= q;
-                        }
-                        mine.push(Allocation { sku: sku.clone(), location_id: loc.clone(), quantity: *q });
-                    }
-                    tentative.insert(sku.to_string(), next);
-                }
-                None => shortages.push(Shortage { sku: sku.clone(), requested: *qty, available: current.iter().map(|l| l.1.max(0)).sum() }),
-            }
-        }
-        if !shortages.is_empty() {
-            results[i] = Some(Err(PlaceError::Shortage(shortages)));
-            continue;
-        }
+        };
+        let mine = decision.allocations();
         // Every check passed: the order's uses and reservations now count.
-        levels.extend(tentative);
         for a in &mine {
-            *taken_total.entry((a.sku.to_string(), a.location_id.to_string())).or_default() += a.quantity;
+            if let Some(l) = levels
+                .get_mut(a.sku.as_str())
+                .and_then(|v| v.iter_mut().find(|(id, _)| *id == a.location_id))
+            {
+                l.1 -= a.quantity;
+            }
+            *taken_total
+                .entry((a.sku.to_string(), a.location_id.to_string()))
+                .or_default() += a.quantity;
         }
+        decisions[i] = Some(routing::record(
+            &b.order.id.to_string(),
+            now,
+            decision,
+            input,
+        )?);
         allocations[i] = mine;
         for p in &b.order.promotions {
             *promo_uses.entry(p.code.clone()).or_default() += 1;
-            *customer_uses.entry((p.code.clone(), b.customer_key.clone())).or_default() += 1;
-            redemptions.push(vec![Val::from(&p.code), Val::from(&b.customer_key), b.order.id.to_string().into()]);
+            *customer_uses
+                .entry((p.code.clone(), b.customer_key.clone()))
+                .or_default() += 1;
+            redemptions.push(vec![
+                Val::from(&p.code),
+                Val::from(&b.customer_key),
+                b.order.id.to_string().into(),
+            ]);
         }
     }
 
@@ -408,17 +525,41 @@ pub(crate) async fn place_set<S: Sql>(
     let failed_keys: Vec<String> = batch
         .iter()
         .enumerate()
-        .filter(|(i, _)| matches!(&results[*i], Some(Err(e)) if !matches!(e, PlaceError::ClaimLost)))
+        .filter(
+            |(i, _)| matches!(&results[*i], Some(Err(e)) if !matches!(e, PlaceError::ClaimLost)),
+        )
         .map(|(_, b)| b.idempotency_key.clone())
         .collect();
     if !failed_keys.is_empty() {
-        exec_in(tx, "DELETE FROM idempotency WHERE tenant_id = $1 AND status = 0 AND key IN", vec![tenant.into()], &failed_keys).await?;
+        exec_in(
+            tx,
+            "DELETE FROM idempotency WHERE tenant_id = $1 AND status = 0 AND key IN",
+            vec![tenant.into()],
+            &failed_keys,
+        )
+        .await?;
     }
-    let failed_orders: Vec<String> =
-        batch.iter().enumerate().filter(|(i, _)| matches!(&results[*i], Some(Err(_)))).map(|(_, b)| b.order.id.to_string()).collect();
+    let failed_orders: Vec<String> = batch
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| matches!(&results[*i], Some(Err(_))))
+        .map(|(_, b)| b.order.id.to_string())
+        .collect();
     if !failed_orders.is_empty() {
-        exec_in(tx, "UPDATE payment_tokens SET order_id = NULL WHERE tenant_id = $1 AND order_id IN", vec![tenant.into()], &failed_orders).await?;
-        exec_in(tx, "UPDATE carts SET order_id = NULL WHERE tenant_id = $1 AND order_id IN", vec![tenant.into()], &failed_orders).await?;
+        exec_in(
+            tx,
+            "UPDATE payment_tokens SET order_id = NULL WHERE tenant_id = $1 AND order_id IN",
+            vec![tenant.into()],
+            &failed_orders,
+        )
+        .await?;
+        exec_in(
+            tx,
+            "UPDATE carts SET order_id = NULL WHERE tenant_id = $1 AND order_id IN",
+            vec![tenant.into()],
+            &failed_orders,
+        )
+        .await?;
     }
 
     // 8. Write the survivors: stock, promotions, orders and their rows, authorizations, answers.
@@ -426,8 +567,19 @@ pub(crate) async fn place_set<S: Sql>(
     let mut updated = 0;
     for chunk in stock_rows.chunks(MAX_PARAMS / 3 - 1) {
         // $1 tenant, $2 now, then (sku, location, quantity) per row.
-        let case: String = (0..chunk.len()).map(|i| format!(" WHEN sku = ${} AND location_id = ${} THEN ${}", 3 + 3 * i, 4 + 3 * i, 5 + 3 * i)).collect();
-        let keys: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", 3 + 3 * i, 4 + 3 * i)).collect();
+        let case: String = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    " WHEN sku = ${} AND location_id = ${} THEN ${}",
+                    3 + 3 * i,
+                    4 + 3 * i,
+                    5 + 3 * i
+                )
+            })
+            .collect();
+        let keys: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 3 + 3 * i, 4 + 3 * i))
+            .collect();
         let sql = format!(
             "UPDATE stock SET reserved = reserved + CASE{case} END, updated_at_ms = $2 \
              WHERE tenant_id = $1 AND (sku, location_id) IN ({}) AND on_hand - reserved >= CASE{case} END",
@@ -443,8 +595,21 @@ pub(crate) async fn place_set<S: Sql>(
         return Err(corrupt("stock changed under the batch's locks"));
     }
     if !promo_uses.is_empty() {
-        let pairs: Vec<(Val, Val)> = promo_uses.iter().map(|(c, k)| (Val::from(c), Val::I(*k))).collect();
-        update_each(tx, "promotions", "code", "times_used = times_used + {case}", "tenant_id = $1", "", &[tenant.into()], &pairs).await?;
+        let pairs: Vec<(Val, Val)> = promo_uses
+            .iter()
+            .map(|(c, k)| (Val::from(c), Val::I(*k)))
+            .collect();
+        update_each(
+            tx,
+            "promotions",
+            "code",
+            "times_used = times_used + {case}",
+            "tenant_id = $1",
+            "",
+            &[tenant.into()],
+            &pairs,
+        )
+        .await?;
         let rows: Vec<Vec<Val>> = redemptions
             .into_iter()
             .map(|mut r| {
@@ -452,9 +617,30 @@ pub(crate) async fn place_set<S: Sql>(
                 r
             })
             .collect();
-        many(tx, "INSERT INTO promotion_redemptions (tenant_id, code, customer_key, order_id) VALUES", "", &[], &rows).await?;
+        many(
+            tx,
+            "INSERT INTO promotion_redemptions (tenant_id, code, customer_key, order_id) VALUES",
+            "",
+            &[],
+            &rows,
+        )
+        .await?;
     }
 
+    let decision_rows: Vec<Vec<Val>> = (0..n)
+        .filter(|i| results[*i].is_none())
+        .filter_map(|i| {
+            decisions[i].take().map(|(id, body)| {
+                vec![
+                    tenant.into(),
+                    Val::S(id),
+                    batch[i].order.id.to_string().into(),
+                    now.into(),
+                    Val::S(body),
+                ]
+            })
+        })
+        .collect();
     let mut placed: Vec<(usize, Order, String, Vec<String>)> = Vec::new();
     for (i, b) in batch.into_iter().enumerate() {
         if results[i].is_none() {
@@ -477,7 +663,10 @@ pub(crate) async fn place_set<S: Sql>(
                     o.customer.email().into(),
                     o.totals.total.currency.code().into(),
                     o.totals.total.amount.into(),
-                    serde_json::to_string(o).map_err(corrupt).map(Val::S).unwrap_or(Val::NullText),
+                    serde_json::to_string(o)
+                        .map_err(corrupt)
+                        .map(Val::S)
+                        .unwrap_or(Val::NullText),
                     now.into(),
                 ]
             })
@@ -490,7 +679,10 @@ pub(crate) async fn place_set<S: Sql>(
             &rows,
         )
         .await?;
-        let inserted: HashSet<String> = inserted.iter().map(|r| r[0].text()).collect::<Result<_, _>>()?;
+        let inserted: HashSet<String> = inserted
+            .iter()
+            .map(|r| r[0].text())
+            .collect::<Result<_, _>>()?;
         let mut again = Vec::new();
         for p in placed.iter_mut() {
             if !inserted.contains(&p.1.id.to_string()) {
@@ -502,7 +694,8 @@ pub(crate) async fn place_set<S: Sql>(
             break;
         }
         // Retry only the collided ones: drop the inserted from this loop's view.
-        let (retry, done): (Vec<_>, Vec<_>) = placed.into_iter().partition(|p| again.contains(&p.1.id));
+        let (retry, done): (Vec<_>, Vec<_>) =
+            placed.into_iter().partition(|p| again.contains(&p.1.id));
         for (i, o, k, a) in done {
             results[i] = Some(Ok(o.clone()));
             write_rest(tx, tenant, now, &[(i, o, k, a)]).await?;
@@ -510,15 +703,34 @@ pub(crate) async fn place_set<S: Sql>(
         placed = retry;
     }
     write_rest(tx, tenant, now, &placed).await?;
+    // Each placed order's routing decision, then the packages the round adds to each node's day
+    // (the last rows a placement locks).
+    many(
+        tx,
+        "INSERT INTO routing_decisions (tenant_id, id, order_id, created_at_ms, body) VALUES",
+        "",
+        &[],
+        &decision_rows,
+    )
+    .await?;
+    network.write_loads(tx, tenant).await?;
     for (i, o, _, _) in placed {
         results[i] = Some(Ok(o));
     }
-    results.into_iter().map(|r| r.ok_or_else(|| corrupt("an order of the batch got no outcome"))).collect()
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| corrupt("an order of the batch got no outcome")))
+        .collect()
 }
 
 /// Lines, allocations, tenders, authorizations, outbox events and idempotency answers of
 /// orders already inserted.
-async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize, Order, String, Vec<String>)]) -> Result<(), StoreError> {
+async fn write_rest<S: Sql>(
+    tx: &mut S,
+    tenant: &str,
+    now: i64,
+    placed: &[(usize, Order, String, Vec<String>)],
+) -> Result<(), StoreError> {
     if placed.is_empty() {
         return Ok(());
     }
@@ -526,17 +738,55 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
     let lines: Vec<Vec<Val>> = placed
         .iter()
         .flat_map(|(_, o, _, _)| {
-            o.lines.iter().map(move |l| vec![t(), o.id.to_string().into(), l.line_no.into(), l.sku.as_str().into(), l.quantity.into(), l.unit_price.amount.into()])
+            o.lines.iter().map(move |l| {
+                vec![
+                    t(),
+                    o.id.to_string().into(),
+                    l.line_no.into(),
+                    l.sku.as_str().into(),
+                    l.quantity.into(),
+                    l.unit_price.amount.into(),
+                ]
+            })
         })
         .collect();
-    many(tx, "INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price) VALUES", "", &[], &lines).await?;
+    many(
+        tx,
+        "INSERT INTO order_lines (tenant_id, order_id, line_no, sku, quantity, unit_price) VALUES",
+        "",
+        &[],
+        &lines,
+    )
+    .await?;
+    // One row per order, SKU and location (units for several addresses added up).
     let allocs: Vec<Vec<Val>> = placed
         .iter()
         .flat_map(|(_, o, _, _)| {
-            o.allocations.iter().map(move |a| vec![t(), o.id.to_string().into(), a.sku.as_str().into(), a.location_id.as_str().into(), a.quantity.into()])
+            let mut per: std::collections::BTreeMap<(&str, &str), i64> =
+                std::collections::BTreeMap::new();
+            for a in &o.allocations {
+                *per.entry((a.sku.as_str(), a.location_id.as_str()))
+                    .or_default() += a.quantity;
+            }
+            per.into_iter().map(move |((sku, loc), q)| {
+                vec![
+                    t(),
+                    o.id.to_string().into(),
+                    sku.into(),
+                    loc.into(),
+                    q.into(),
+                ]
+            })
         })
         .collect();
-    many(tx, "INSERT INTO order_allocations (tenant_id, order_id, sku, location_id, quantity) VALUES", "", &[], &allocs).await?;
+    many(
+        tx,
+        "INSERT INTO order_allocations (tenant_id, order_id, sku, location_id, quantity) VALUES",
+        "",
+        &[],
+        &allocs,
+    )
+    .await?;
     let pays: Vec<Vec<Val>> = placed
         .iter()
         .flat_map(|(_, o, _, _)| {
@@ -562,15 +812,27 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
         &pays,
     )
     .await?;
-    let mut auths: Vec<(String, String)> = placed.iter().flat_map(|(_, o, _, ids)| ids.iter().map(move |id| (id.clone(), o.id.to_string()))).collect();
+    let mut auths: Vec<(String, String)> = placed
+        .iter()
+        .flat_map(|(_, o, _, ids)| ids.iter().map(move |id| (id.clone(), o.id.to_string())))
+        .collect();
     auths.sort_unstable();
-    let auths: Vec<(Val, Val)> = auths.into_iter().map(|(a, o)| (Val::S(a), Val::S(o))).collect();
+    let auths: Vec<(Val, Val)> = auths
+        .into_iter()
+        .map(|(a, o)| (Val::S(a), Val::S(o)))
+        .collect();
     let (attached, _) = update_each(
         tx,
         "payment_authorizations",
         "id",
-        &format!("status = '{}', order_id = {{case}}, updated_at_ms = $2", AuthorizationStatus::Attached.as_str()),
-        &format!("tenant_id = $1 AND status = '{}'", AuthorizationStatus::Pending.as_str()),
+        &format!(
+            "status = '{}', order_id = {{case}}, updated_at_ms = $2",
+            AuthorizationStatus::Attached.as_str()
+        ),
+        &format!(
+            "tenant_id = $1 AND status = '{}'",
+            AuthorizationStatus::Pending.as_str()
+        ),
         "",
         &[tenant.into(), now.into()],
         &auths,
@@ -581,12 +843,47 @@ async fn write_rest<S: Sql>(tx: &mut S, tenant: &str, now: i64, placed: &[(usize
         // order it belongs to fails with `AuthorizationLost` (see `place_set`).
         return Err(StoreError::AuthorizationLost);
     }
-    let bodies: Vec<String> = placed.iter().map(|(_, o, _, _)| serde_json::to_string(o).map_err(corrupt)).collect::<Result<_, _>>()?;
-    let events: Vec<Vec<Val>> =
-        placed.iter().zip(&bodies).map(|((_, o, _, _), body)| vec![t(), "OrderPlaced".into(), o.id.to_string().into(), Val::from(body), now.into()]).collect();
-    many(tx, "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES", "", &[], &events).await?;
-    let answers: Vec<(Val, Val)> = placed.iter().zip(&bodies).map(|((_, _, key, _), body)| (Val::from(key), Val::from(body))).collect();
-    update_each(tx, "idempotency", "key", "status = 201, response = {case}", "tenant_id = $1", "", &[tenant.into()], &answers).await?;
+    let bodies: Vec<String> = placed
+        .iter()
+        .map(|(_, o, _, _)| serde_json::to_string(o).map_err(corrupt))
+        .collect::<Result<_, _>>()?;
+    let events: Vec<Vec<Val>> = placed
+        .iter()
+        .zip(&bodies)
+        .map(|((_, o, _, _), body)| {
+            vec![
+                t(),
+                "OrderPlaced".into(),
+                o.id.to_string().into(),
+                Val::from(body),
+                now.into(),
+            ]
+        })
+        .collect();
+    many(
+        tx,
+        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES",
+        "",
+        &[],
+        &events,
+    )
+    .await?;
+    let answers: Vec<(Val, Val)> = placed
+        .iter()
+        .zip(&bodies)
+        .map(|((_, _, key, _), body)| (Val::from(key), Val::from(body)))
+        .collect();
+    update_each(
+        tx,
+        "idempotency",
+        "key",
+        "status = 201, response = {case}",
+        "tenant_id = $1",
+        "",
+        &[tenant.into()],
+        &answers,
+    )
+    .await?;
     Ok(())
 }
 
@@ -612,26 +909,53 @@ async fn lock_and_read<S: Sql>(
         v.dedup();
         v
     };
-    let tokens = sorted(batch.iter().flat_map(|b| b.order.payments.iter().map(|p| p.token.clone())).collect());
-    let carts = sorted(batch.iter().filter_map(|b| b.order.cart_id.clone()).collect());
-    let auths = sorted(batch.iter().flat_map(|b| b.authorization_ids.iter().cloned()).collect());
+    let tokens = sorted(
+        batch
+            .iter()
+            .flat_map(|b| b.order.payments.iter().map(|p| p.token.clone()))
+            .collect(),
+    );
+    let carts = sorted(
+        batch
+            .iter()
+            .filter_map(|b| b.order.cart_id.clone())
+            .collect(),
+    );
+    let auths = sorted(
+        batch
+            .iter()
+            .flat_map(|b| b.authorization_ids.iter().cloned())
+            .collect(),
+    );
     let lists = [skus, codes, keys, &tokens[..], &carts[..], &auths[..]];
-    if lists.iter().any(|l| l.iter().any(|v| v.contains(LIST_SEPARATOR))) {
+    if lists
+        .iter()
+        .any(|l| l.iter().any(|v| v.contains(LIST_SEPARATOR)))
+    {
         return Ok(None);
     }
     let mut args: Vec<Val> = vec![tenant.into()];
-    args.extend(lists.iter().map(|l| Val::S(l.join(&LIST_SEPARATOR.to_string()))));
+    args.extend(
+        lists
+            .iter()
+            .map(|l| Val::S(l.join(&LIST_SEPARATOR.to_string()))),
+    );
     let rows = tx.rows(LOCK_AND_READ, args).await?;
-    let row = rows.first().ok_or_else(|| corrupt("the lock statement returned no row"))?;
+    let row = rows
+        .first()
+        .ok_or_else(|| corrupt("the lock statement returned no row"))?;
     let decode = |v: &Val| -> Result<Vec<Vec<Val>>, StoreError> {
-        let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(&v.text()?).map_err(|e| corrupt(format!("lock statement: {e}")))?;
+        let parsed: Vec<Vec<serde_json::Value>> = serde_json::from_str(&v.text()?)
+            .map_err(|e| corrupt(format!("lock statement: {e}")))?;
         Ok(parsed
             .into_iter()
             .map(|r| {
                 r.into_iter()
                     .map(|v| match v {
                         serde_json::Value::String(s) => Val::S(s),
-                        serde_json::Value::Number(n) => n.as_i64().map(Val::I).unwrap_or(Val::NullInt),
+                        serde_json::Value::Number(n) => {
+                            n.as_i64().map(Val::I).unwrap_or(Val::NullInt)
+                        }
                         _ => Val::NullText,
                     })
                     .collect()
@@ -651,23 +975,46 @@ const LOCK_AND_READ: &str = "WITH \
     SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM p), \
     (SELECT coalesce(json_agg(json_build_array(key, claim_id, status)), '[]')::text FROM k), \
     (SELECT count(*) FROM t), (SELECT count(*) FROM c), (SELECT count(*) FROM a), \
-    (SELECT coalesce(json_agg(json_build_array(sku, price_amount, currency)), '[]')::text FROM products WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31))))";
+    (SELECT coalesce(json_agg(json_build_array(sku, price_amount, currency, hazmat, cold_chain)), '[]')::text FROM products WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31))))";
 
 /// Locks the batch's payment tokens, then carts, then authorizations, each sorted, with one
 /// round trip (PostgreSQL).
-async fn lock_in_order<S: Sql>(tx: &mut S, tenant: &str, batch: &[NewOrder]) -> Result<(), StoreError> {
+async fn lock_in_order<S: Sql>(
+    tx: &mut S,
+    tenant: &str,
+    batch: &[NewOrder],
+) -> Result<(), StoreError> {
     let sorted = |mut v: Vec<String>| {
         v.sort_unstable();
         v.dedup();
         v
     };
-    let tokens = sorted(batch.iter().flat_map(|b| b.order.payments.iter().map(|p| p.token.clone())).collect());
-    let carts = sorted(batch.iter().filter_map(|b| b.order.cart_id.clone()).collect());
-    let auths = sorted(batch.iter().flat_map(|b| b.authorization_ids.iter().cloned()).collect());
+    let tokens = sorted(
+        batch
+            .iter()
+            .flat_map(|b| b.order.payments.iter().map(|p| p.token.clone()))
+            .collect(),
+    );
+    let carts = sorted(
+        batch
+            .iter()
+            .filter_map(|b| b.order.cart_id.clone())
+            .collect(),
+    );
+    let auths = sorted(
+        batch
+            .iter()
+            .flat_map(|b| b.authorization_ids.iter().cloned())
+            .collect(),
+    );
     let mut args: Vec<Val> = vec![tenant.into()];
     let mut ctes = Vec::new();
     let mut counts = Vec::new();
-    for (name, table, key, values) in [("t", "payment_tokens", "token", &tokens), ("c", "carts", "id", &carts), ("a", "payment_authorizations", "id", &auths)] {
+    for (name, table, key, values) in [
+        ("t", "payment_tokens", "token", &tokens),
+        ("c", "carts", "id", &carts),
+        ("a", "payment_authorizations", "id", &auths),
+    ] {
         if values.is_empty() || args.len() + values.len() > MAX_PARAMS {
             continue;
         }
@@ -680,6 +1027,10 @@ async fn lock_in_order<S: Sql>(tx: &mut S, tenant: &str, batch: &[NewOrder]) -> 
     if ctes.is_empty() {
         return Ok(());
     }
-    tx.rows(&format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", ")), args).await?;
+    tx.rows(
+        &format!("WITH {} SELECT {}", ctes.join(", "), counts.join(", ")),
+        args,
+    )
+    .await?;
     Ok(())
 }

@@ -68,7 +68,10 @@ const ROWS_PER_INSERT: usize = 500;
 
 /// `($1, …, $k), ($k+1, …)` for `rows` rows of `width` parameters.
 fn value_lists(rows: usize, width: usize) -> String {
-    (0..rows).map(|r| format!("({})", crate::placeholders(r * width + 1, width))).collect::<Vec<_>>().join(", ")
+    (0..rows)
+        .map(|r| format!("({})", crate::placeholders(r * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const MODEL_COLUMNS: &str = "name, version, method, trained_at_ms, window_start, window_end, metrics, status, activated_at_ms, drift";
@@ -82,10 +85,16 @@ fn model_record(r: &[Val]) -> Result<ModelRecord> {
         trained_at_ms: r[3].int()?,
         window_start: r[4].text()?,
         window_end: r[5].text()?,
-        metrics: serde_json::from_str(&r[6].text()?).map_err(|e| corrupt(format!("model metrics: {e}")))?,
-        status: ModelStatus::parse(&status).ok_or_else(|| corrupt(format!("model status {status}")))?,
+        metrics: serde_json::from_str(&r[6].text()?)
+            .map_err(|e| corrupt(format!("model metrics: {e}")))?,
+        status: ModelStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("model status {status}")))?,
         activated_at_ms: r[8].opt_int()?,
-        drift: r[9].opt_text()?.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| corrupt(format!("model drift: {e}")))?,
+        drift: r[9]
+            .opt_text()?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| corrupt(format!("model drift: {e}")))?,
     })
 }
 
@@ -98,14 +107,20 @@ async fn version_states(tx: &mut impl Sql, tenant: &str, name: &str) -> Result<V
             let status = r[1].text()?;
             Ok(VersionState {
                 version: r[0].int()?,
-                status: ModelStatus::parse(&status).ok_or_else(|| corrupt(format!("model status {status}")))?,
+                status: ModelStatus::parse(&status)
+                    .ok_or_else(|| corrupt(format!("model status {status}")))?,
                 activated_at_ms: r[2].opt_int()?,
             })
         })
         .collect()
 }
 
-async fn apply_changes(tx: &mut impl Sql, tenant: &str, name: &str, changes: &[StatusChange]) -> Result<()> {
+async fn apply_changes(
+    tx: &mut impl Sql,
+    tenant: &str,
+    name: &str,
+    changes: &[StatusChange],
+) -> Result<()> {
     // Retire first, so the one-active index never sees two active versions.
     let mut ordered: Vec<&StatusChange> = changes.iter().collect();
     ordered.sort_by_key(|c| c.status == ModelStatus::Active);
@@ -176,18 +191,29 @@ impl Store {
     }
 
     /// The active version of a model and its artifact.
-    pub async fn active_model(&self, tenant: &str, name: &str) -> Result<Option<(ModelRecord, String)>> {
+    pub async fn active_model(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<(ModelRecord, String)>> {
         let rows = self
             .read_rows(tenant,
                 &format!("SELECT {MODEL_COLUMNS}, artifact FROM forecast_models WHERE tenant_id = $1 AND name = $2 AND status = 'active'"),
                 vec![tenant.into(), name.into()],
             )
             .await?;
-        rows.first().map(|r| Ok((model_record(r)?, r[10].text()?))).transpose()
+        rows.first()
+            .map(|r| Ok((model_record(r)?, r[10].text()?)))
+            .transpose()
     }
 
     /// One version of a model (without its artifact).
-    pub async fn model_version(&self, tenant: &str, name: &str, version: i64) -> Result<Option<ModelRecord>> {
+    pub async fn model_version(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<ModelRecord>> {
         let rows = self
             .read_rows(tenant,
                 &format!("SELECT {MODEL_COLUMNS} FROM forecast_models WHERE tenant_id = $1 AND name = $2 AND version = $3"),
@@ -199,7 +225,13 @@ impl Store {
 
     /// Records a drift check on a model version: the report when drifted (with a
     /// `ModelDriftDetected` outbox event in the same transaction), or clears the flag.
-    pub async fn record_model_drift(&self, tenant: &str, name: &str, version: i64, drifted: Option<serde_json::Value>) -> Result<()> {
+    pub async fn record_model_drift(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: i64,
+        drifted: Option<serde_json::Value>,
+    ) -> Result<()> {
         let (tenant, name) = (tenant.to_string(), name.to_string());
         self.unit(&tenant.clone(), move |tx| {
             let (tenant, name, drifted) = (tenant.clone(), name.clone(), drifted.clone());
@@ -226,18 +258,37 @@ impl Store {
     }
 
     /// Makes `version` the active one (the active one is retired).
-    pub async fn activate_model(&self, tenant: &str, name: &str, version: i64) -> Result<(), ModelChangeError> {
-        self.change_models(tenant, name, move |name, states| ordo_intel::registry::activate(name, states, version, now_ms())).await
+    pub async fn activate_model(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: i64,
+    ) -> Result<(), ModelChangeError> {
+        self.change_models(tenant, name, move |name, states| {
+            ordo_intel::registry::activate(name, states, version, now_ms())
+        })
+        .await
     }
 
     /// Retires the active version and re-activates the one active before it.
     pub async fn rollback_model(&self, tenant: &str, name: &str) -> Result<(), ModelChangeError> {
-        self.change_models(tenant, name, |name, states| ordo_intel::registry::rollback(name, states, now_ms())).await
+        self.change_models(tenant, name, |name, states| {
+            ordo_intel::registry::rollback(name, states, now_ms())
+        })
+        .await
     }
 
-    async fn change_models<F>(&self, tenant: &str, name: &str, decide: F) -> Result<(), ModelChangeError>
+    async fn change_models<F>(
+        &self,
+        tenant: &str,
+        name: &str,
+        decide: F,
+    ) -> Result<(), ModelChangeError>
     where
-        F: Fn(&str, &[VersionState]) -> std::result::Result<Vec<StatusChange>, RegistryError> + Send + Sync + 'static,
+        F: Fn(&str, &[VersionState]) -> std::result::Result<Vec<StatusChange>, RegistryError>
+            + Send
+            + Sync
+            + 'static,
     {
         let (tenant, name) = (tenant.to_string(), name.to_string());
         let decide = std::sync::Arc::new(decide);
@@ -318,13 +369,20 @@ impl Store {
 
     /// Adds imported daily sales (sku, `YYYY-MM-DD`, units) under a source name; a repeated
     /// import of the same source replaces its days. Returns the rows written.
-    pub async fn import_sales_history(&self, tenant: &str, source: &str, rows: Vec<(String, String, f64)>) -> Result<usize> {
+    pub async fn import_sales_history(
+        &self,
+        tenant: &str,
+        source: &str,
+        rows: Vec<(String, String, f64)>,
+    ) -> Result<usize> {
         // One row per SKU-day (a multi-row upsert must not touch a row twice).
-        let mut merged: std::collections::BTreeMap<(String, String), f64> = std::collections::BTreeMap::new();
+        let mut merged: std::collections::BTreeMap<(String, String), f64> =
+            std::collections::BTreeMap::new();
         for (sku, day, units) in rows {
             *merged.entry((sku, day)).or_default() += units;
         }
-        let rows: Vec<(String, String, f64)> = merged.into_iter().map(|((s, d), u)| (s, d, u)).collect();
+        let rows: Vec<(String, String, f64)> =
+            merged.into_iter().map(|((s, d), u)| (s, d, u)).collect();
         let (tenant, source) = (tenant.to_string(), source.to_string());
         let rows = std::sync::Arc::new(rows);
         let (n, _) = self
@@ -352,7 +410,10 @@ impl Store {
 
     /// Daily units per SKU: imported history plus lines of orders placed (not cancelled), by the
     /// UTC day the order was placed. Rows (sku, unix-ms day start or `YYYY-MM-DD`, units).
-    pub async fn demand_history(&self, tenant: &str) -> Result<(Vec<(String, String, f64)>, Vec<(String, i64, f64)>)> {
+    pub async fn demand_history(
+        &self,
+        tenant: &str,
+    ) -> Result<(Vec<(String, String, f64)>, Vec<(String, i64, f64)>)> {
         let imported = self
             .read_rows(tenant, "SELECT sku, day, CAST(SUM(units) AS DOUBLE PRECISION) FROM sales_history WHERE tenant_id = $1 GROUP BY sku, day", vec![tenant.into()])
             .await?
@@ -388,11 +449,14 @@ impl Store {
     /// Every stock row of the tenant: (sku, location, on hand, reserved).
     pub async fn stock_positions(&self, tenant: &str) -> Result<Vec<(String, String, i64, i64)>> {
         let rows = self.read_rows(tenant, "SELECT sku, location_id, on_hand, reserved FROM stock WHERE tenant_id = $1 ORDER BY sku, location_id", vec![tenant.into()]).await?;
-        rows.iter().map(|r| Ok((r[0].text()?, r[1].text()?, r[2].int()?, r[3].int()?))).collect()
+        rows.iter()
+            .map(|r| Ok((r[0].text()?, r[1].text()?, r[2].int()?, r[3].int()?)))
+            .collect()
     }
 }
 
-const FORECAST_COLUMNS: &str = "sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version";
+const FORECAST_COLUMNS: &str =
+    "sku, day, p50, lo80, hi80, lo95, hi95, mean, sd, model_name, model_version";
 
 /// Decodes a row of `FORECAST_COLUMNS`.
 fn forecast_row(r: &Row) -> Result<ForecastRow> {

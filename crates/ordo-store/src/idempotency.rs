@@ -47,14 +47,27 @@ pub enum Idempotent<T> {
     Replay(IdempotencyRecord),
 }
 
-const RECORD: &str = "SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2";
+const RECORD: &str =
+    "SELECT request_hash, status, response FROM idempotency WHERE tenant_id = $1 AND key = $2";
 
 /// Decodes the first row of `RECORD`.
 fn record(rows: &[crate::sql::Row]) -> Result<Option<IdempotencyRecord>> {
-    rows.first().map(|r| Ok(IdempotencyRecord { request_hash: r[0].text()?, status: r[1].int()?, response: r[2].opt_text()? })).transpose()
+    rows.first()
+        .map(|r| {
+            Ok(IdempotencyRecord {
+                request_hash: r[0].text()?,
+                status: r[1].int()?,
+                response: r[2].opt_text()?,
+            })
+        })
+        .transpose()
 }
 
-pub(crate) async fn lookup(tx: &mut Tx<'_>, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
+pub(crate) async fn lookup(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    key: &str,
+) -> Result<Option<IdempotencyRecord>> {
     record(&tx.rows(RECORD, vec![tenant.into(), key.into()]).await?)
 }
 
@@ -78,16 +91,34 @@ pub(crate) async fn claim(
             vec![tenant.into(), (&key.key).into(), (&key.request_hash).into(), now.into(), claim_id.into(), lease_cutoff_ms.into()],
         )
         .await?;
-    if rows.first().map(|r| r[0].opt_text()).transpose()?.flatten().as_deref() == Some(claim_id) {
+    if rows
+        .first()
+        .map(|r| r[0].opt_text())
+        .transpose()?
+        .flatten()
+        .as_deref()
+        == Some(claim_id)
+    {
         return Ok(None);
     }
-    lookup(tx, tenant, &key.key).await?.map(Some).ok_or_else(|| StoreError::Corrupt("idempotency record vanished".into()))
+    lookup(tx, tenant, &key.key)
+        .await?
+        .map(Some)
+        .ok_or_else(|| StoreError::Corrupt("idempotency record vanished".into()))
 }
 
 impl Store {
     /// The record stored for a key, if any (a cheap read before doing any work).
-    pub async fn idempotency_record(&self, tenant: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
-        record(&self.read_rows(tenant, RECORD, vec![tenant.into(), key.into()]).await?)
+    pub async fn idempotency_record(
+        &self,
+        tenant: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>> {
+        record(
+            &self
+                .read_rows(tenant, RECORD, vec![tenant.into(), key.into()])
+                .await?,
+        )
     }
 
     /// Releases a claim that will not become an answer (the request failed before committing
@@ -142,10 +173,18 @@ impl Store {
     /// first (a duplicate running at the same moment waits on it and then gets this answer), the
     /// effect runs, and its rendered answer is stored — all in one commit, so a retry can never
     /// apply the effect twice, even across a crash. Without a key, just the effect.
-    pub(crate) async fn idempotent<T, F>(&self, tenant: &str, key: Option<(IdempotencyKey, Render<T>)>, effect: F) -> Result<Idempotent<T>>
+    pub(crate) async fn idempotent<T, F>(
+        &self,
+        tenant: &str,
+        key: Option<(IdempotencyKey, Render<T>)>,
+        effect: F,
+    ) -> Result<Idempotent<T>>
     where
         T: Send + 'static,
-        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> crate::unit::BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
+        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> crate::unit::BoxFuture<'a, Result<(T, bool)>>
+            + Send
+            + Sync
+            + 'static,
     {
         let tenant = tenant.to_string();
         let effect = std::sync::Arc::new(effect);

@@ -72,11 +72,21 @@ pub struct SigningKeyRecord {
 }
 
 fn list(v: &[String]) -> Val {
-    if v.is_empty() { Val::NullText } else { Val::S(v.join(",")) }
+    if v.is_empty() {
+        Val::NullText
+    } else {
+        Val::S(v.join(","))
+    }
 }
 
 fn unlist(v: Option<String>) -> Vec<String> {
-    v.map(|s| s.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+    v.map(|s| {
+        s.split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
 impl Store {
@@ -159,7 +169,8 @@ impl Store {
     }
 
     pub async fn insert_refresh_token(&self, r: &RefreshRecord) -> Result<()> {
-        self.write_rows(&r.tenant_id, INSERT_REFRESH, refresh_args(r)).await?;
+        self.write_rows(&r.tenant_id, INSERT_REFRESH, refresh_args(r))
+            .await?;
         Ok(())
     }
 
@@ -308,7 +319,13 @@ async fn insert_user(tx: &mut Tx<'_>, u: &UserRecord) -> Result<bool> {
     if u.role == "shopper" {
         tx.exec(
             "INSERT INTO customers (tenant_id, id, email, name, phone) VALUES ($1, $2, $3, $4, $5)",
-            vec![u.tenant_id.as_str().into(), u.id.as_str().into(), u.email.as_str().into(), u.name.as_str().into(), u.phone.as_deref().into()],
+            vec![
+                u.tenant_id.as_str().into(),
+                u.id.as_str().into(),
+                u.email.as_str().into(),
+                u.name.as_str().into(),
+                u.phone.as_deref().into(),
+            ],
         )
         .await?;
     }

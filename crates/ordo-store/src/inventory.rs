@@ -144,12 +144,30 @@ impl Store {
 
 /// The adjustment inside the write path's transaction. `Ok(Err(_))`: refused, nothing to keep.
 /// `Ok(Ok((level, on_hand_before)))` when done.
-async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std::result::Result<(StockLevel, i64), AdjustError>> {
+async fn adjust_in(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    a: &Adjustment,
+) -> Result<std::result::Result<(StockLevel, i64), AdjustError>> {
     let t = || Val::from(tenant);
-    if tx.rows("SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2", vec![t(), a.sku.as_str().into()]).await?.is_empty() {
+    if tx
+        .rows(
+            "SELECT 1 FROM products WHERE tenant_id = $1 AND sku = $2",
+            vec![t(), a.sku.as_str().into()],
+        )
+        .await?
+        .is_empty()
+    {
         return Ok(Err(AdjustError::UnknownSku(a.sku.to_string())));
     }
-    if tx.rows("SELECT 1 FROM locations WHERE tenant_id = $1 AND id = $2", vec![t(), a.location_id.as_str().into()]).await?.is_empty() {
+    if tx
+        .rows(
+            "SELECT 1 FROM locations WHERE tenant_id = $1 AND id = $2",
+            vec![t(), a.location_id.as_str().into()],
+        )
+        .await?
+        .is_empty()
+    {
         return Ok(Err(AdjustError::UnknownLocation(a.location_id.to_string())));
     }
     let now = now_ms();
@@ -168,7 +186,10 @@ async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std:
             vec![t(), a.sku.as_str().into(), a.location_id.as_str().into()],
         )
         .await?;
-    let before = before.first().ok_or_else(|| corrupt("stock row vanished"))?[0].int()?;
+    let before = before
+        .first()
+        .ok_or_else(|| corrupt("stock row vanished"))?[0]
+        .int()?;
     let (expr, value) = match a.change {
         StockChange::Delta(d) => ("on_hand + $4", d),
         StockChange::SetOnHand(n) => ("$4", n),
@@ -178,7 +199,18 @@ async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std:
          WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND {expr} >= reserved \
          RETURNING on_hand, reserved"
     );
-    let rows = tx.rows(&sql, vec![t(), a.sku.as_str().into(), a.location_id.as_str().into(), value.into(), now.into()]).await?;
+    let rows = tx
+        .rows(
+            &sql,
+            vec![
+                t(),
+                a.sku.as_str().into(),
+                a.location_id.as_str().into(),
+                value.into(),
+                now.into(),
+            ],
+        )
+        .await?;
     let Some(row) = rows.first() else {
         let r = tx
             .rows(
@@ -194,7 +226,12 @@ async fn adjust_in(tx: &mut Tx<'_>, tenant: &str, a: &Adjustment) -> Result<std:
         };
         return Ok(Err(AdjustError::BelowReserved { would_be, reserved }));
     };
-    let level = StockLevel { sku: a.sku.clone(), location_id: a.location_id.clone(), on_hand: row[0].int()?, reserved: row[1].int()? };
+    let level = StockLevel {
+        sku: a.sku.clone(),
+        location_id: a.location_id.clone(),
+        on_hand: row[0].int()?,
+        reserved: row[1].int()?,
+    };
     tx.exec(
         "INSERT INTO stock_adjustments (tenant_id, sku, location_id, delta, on_hand_after, reason, note, at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -13,25 +13,26 @@ mod catalog;
 mod commit;
 mod engine;
 mod forecasts;
-mod identity;
 mod idempotency;
+mod identity;
 mod inventory;
 mod orders;
 mod passkeys;
 mod payments;
+mod routing;
 mod sql;
+pub mod testing;
 mod unit;
 mod writer;
-pub mod testing;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use authorizations::{AuthorizationStatus, PendingAuthorization, StaleAuthorization};
-pub use commit::BatchConfig;
-pub use forecasts::{ForecastRow, ModelChangeError, ModelRecord, NewModel};
 pub use carts::{CartRecord, CartSave};
 pub use catalog::{ProductUpsert, ProductView};
-pub use identity::{ClientRecord, RefreshRecord, RefreshUse, SigningKeyRecord, UserRecord};
+pub use commit::BatchConfig;
+pub use forecasts::{ForecastRow, ModelChangeError, ModelRecord, NewModel};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};
+pub use identity::{ClientRecord, RefreshRecord, RefreshUse, SigningKeyRecord, UserRecord};
 pub use inventory::{AdjustError, Adjustment, StockChange};
 pub use orders::{NewOrder, PlaceError, Shortage};
 pub use passkeys::{ChallengePurpose, ChallengeRecord, ChallengeUse, PasskeyRecord};
@@ -67,7 +68,10 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot prepare the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("embedded database error: {0}")]
     Embedded(String),
     #[error("stored data is corrupt: {0}")]
@@ -83,12 +87,18 @@ pub enum StoreError {
     /// time, the writer gone, the file locked by another process): 503 with Retry-After.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// Another process's round took a node past its daily capacity first: the round is placed
+    /// again against the new loads.
+    #[error("a node's daily capacity was reached by a concurrent placement")]
+    CapacityRaced,
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable(e.to_string()),
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
+            }
             other => StoreError::Db(other),
         }
     }
@@ -120,16 +130,25 @@ enum Engine {
     /// One writer thread owns the only write connection; every write goes through it. Hot reads
     /// run inline on pooled read-only rusqlite connections (an indexed lookup takes
     /// microseconds, less than a hop to another thread and back).
-    Sqlite { writer: writer::Writer, readers: std::sync::Arc<sql::Readers> },
+    Sqlite {
+        writer: writer::Writer,
+        readers: std::sync::Arc<sql::Readers>,
+    },
     /// Placements through the group-commit queue; other writes as units on the pool.
-    Postgres { placer: batcher::Placer, claimer: batcher::Claimer },
+    Postgres {
+        placer: batcher::Placer,
+        claimer: batcher::Claimer,
+    },
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl Store {
@@ -148,14 +167,20 @@ impl Store {
         sqlx::any::install_default_drivers();
         let store = match config {
             StorageConfig::Sqlite { data_dir } => {
-                std::fs::create_dir_all(data_dir)
-                    .map_err(|source| StoreError::DataDir { path: data_dir.display().to_string(), source })?;
+                std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+                    path: data_dir.display().to_string(),
+                    source,
+                })?;
                 let file = data_dir.join("ordo.db");
                 let url = format!("sqlite://{}?mode=rwc", file.display());
                 let opts = AnyConnectOptions::from_str(&url)?;
                 // Migrations run on a connection of their own, closed before the writer starts:
                 // from then on the writer is the only connection that writes.
-                let migrator = AnyPoolOptions::new().max_connections(1).after_connect(sqlite_pragmas).connect_with(opts.clone()).await?;
+                let migrator = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .after_connect(sqlite_pragmas)
+                    .connect_with(opts.clone())
+                    .await?;
                 MIGRATE_SQLITE.run(&migrator).await?;
                 migrator.close().await;
                 let read = AnyPoolOptions::new()
@@ -166,19 +191,31 @@ impl Store {
                     .await?;
                 let writer = writer::Writer::start(&file, batch)?;
                 let readers = std::sync::Arc::new(sql::Readers::new(file.clone()));
-                Store { read, engine: Engine::Sqlite { writer, readers } }
+                Store {
+                    read,
+                    engine: Engine::Sqlite { writer, readers },
+                }
             }
-            StorageConfig::Postgres { url, max_connections } => {
+            StorageConfig::Postgres {
+                url,
+                max_connections,
+            } => {
                 // Keep every statement the write path uses prepared on each connection.
                 let url = if url.contains("statement-cache-capacity") {
                     url.clone()
                 } else {
-                    format!("{url}{}statement-cache-capacity=512", if url.contains('?') { '&' } else { '?' })
+                    format!(
+                        "{url}{}statement-cache-capacity=512",
+                        if url.contains('?') { '&' } else { '?' }
+                    )
                 };
                 let opts = AnyConnectOptions::from_str(&url)?;
                 // Migrations run as the connecting user, on a connection of their own; the pool's
                 // sessions then act as `ordo_app`, which row-level security binds (see 0012).
-                let migrator = AnyPoolOptions::new().max_connections(1).connect_with(opts.clone()).await?;
+                let migrator = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts.clone())
+                    .await?;
                 MIGRATE_POSTGRES.run(&migrator).await?;
                 migrator.close().await;
                 let pool = AnyPoolOptions::new()
@@ -207,7 +244,10 @@ impl Store {
                     .await?;
                 let placer = batcher::Placer::start(pool.clone(), batch);
                 let claimer = batcher::Claimer::start(pool.clone(), batch.max_orders);
-                Store { read: pool, engine: Engine::Postgres { placer, claimer } }
+                Store {
+                    read: pool,
+                    engine: Engine::Postgres { placer, claimer },
+                }
             }
         };
         Ok(store)
@@ -221,7 +261,11 @@ impl Store {
     }
 
     /// Places one order through group commit; returns after the commit that holds it.
-    pub async fn place(&self, tenant: &str, new: orders::NewOrder) -> Result<ordo_domain::Order, orders::PlaceError> {
+    pub async fn place(
+        &self,
+        tenant: &str,
+        new: orders::NewOrder,
+    ) -> Result<ordo_domain::Order, orders::PlaceError> {
         let slot = self.reserve_placement()?;
         self.place_in(slot, tenant, new).await
     }
@@ -239,7 +283,12 @@ impl Store {
     }
 
     /// Places one order in a place reserved before; returns after the commit that holds it.
-    pub async fn place_in(&self, slot: PlacementSlot, tenant: &str, new: orders::NewOrder) -> Result<ordo_domain::Order, orders::PlaceError> {
+    pub async fn place_in(
+        &self,
+        slot: PlacementSlot,
+        tenant: &str,
+        new: orders::NewOrder,
+    ) -> Result<ordo_domain::Order, orders::PlaceError> {
         let r = match slot.0 {
             SlotInner::Sqlite(permit) => writer::Writer::place_with(permit, tenant, new).await,
             SlotInner::Postgres(permit) => batcher::Placer::place_with(permit, tenant, new).await,
@@ -250,15 +299,31 @@ impl Store {
 
     /// Places these orders as one batch now, bypassing the queue (bulk imports; tests that need
     /// a batch's exact composition). Answers come back in input order after the commit.
-    pub async fn place_batch(&self, batch: Vec<(String, orders::NewOrder)>) -> Vec<std::result::Result<ordo_domain::Order, orders::PlaceError>> {
+    pub async fn place_batch(
+        &self,
+        batch: Vec<(String, orders::NewOrder)>,
+    ) -> Vec<std::result::Result<ordo_domain::Order, orders::PlaceError>> {
         let n = batch.len();
-        let failed = |e: &StoreError| (0..n).map(|_| Err(orders::PlaceError::Store(StoreError::Corrupt(e.to_string())))).collect();
+        let failed = |e: &StoreError| {
+            (0..n)
+                .map(|_| {
+                    Err(orders::PlaceError::Store(StoreError::Corrupt(
+                        e.to_string(),
+                    )))
+                })
+                .collect()
+        };
         match &self.engine {
             Engine::Sqlite { .. } => {
                 let r = self
                     .unit(ALL_TENANTS, move |tx| {
                         let batch = batch.clone();
-                        Box::pin(async move { Ok((commit::place_batch(tx, commit::Scope::Savepoint, batch).await, true)) })
+                        Box::pin(async move {
+                            Ok((
+                                commit::place_batch(tx, commit::Scope::Savepoint, batch).await,
+                                true,
+                            ))
+                        })
                     })
                     .await;
                 r.map(|(rs, _)| rs).unwrap_or_else(|e| failed(&e))
@@ -279,37 +344,68 @@ impl Store {
     pub async fn unit<T, F>(&self, tenant: &str, f: F) -> Result<(T, bool)>
     where
         T: Send + 'static,
-        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
+        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>>
+            + Send
+            + Sync
+            + 'static,
     {
         self.unit_admitted(tenant, f, writer::Admission::New).await
     }
 
-    pub(crate) async fn unit_admitted<T, F>(&self, tenant: &str, f: F, admission: writer::Admission) -> Result<(T, bool)>
+    pub(crate) async fn unit_admitted<T, F>(
+        &self,
+        tenant: &str,
+        f: F,
+        admission: writer::Admission,
+    ) -> Result<(T, bool)>
     where
         T: Send + 'static,
-        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>> + Send + Sync + 'static,
+        F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool)>>
+            + Send
+            + Sync
+            + 'static,
     {
         let f = unit::erase(f);
         let (v, keep) = match &self.engine {
             Engine::Sqlite { writer, .. } => writer.unit(f, admission).await?,
             Engine::Postgres { .. } => batcher::run_unit(self, tenant, f).await?,
         };
-        let v = v.downcast::<T>().map_err(|_| corrupt("a write unit returned a value of the wrong type"))?;
+        let v = v
+            .downcast::<T>()
+            .map_err(|_| corrupt("a write unit returned a value of the wrong type"))?;
         Ok((*v, keep))
     }
 
     /// Runs one write statement in the write path; returns its rows (for `RETURNING`).
-    pub(crate) async fn write_rows(&self, tenant: &str, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
-        self.write_rows_admitted(tenant, sql, args, writer::Admission::New).await
+    pub(crate) async fn write_rows(
+        &self,
+        tenant: &str,
+        sql: &str,
+        args: Vec<sql::Val>,
+    ) -> Result<Vec<sql::Row>> {
+        self.write_rows_admitted(tenant, sql, args, writer::Admission::New)
+            .await
     }
 
     /// A write that finishes work already accepted (a void, a claim release): never refused
     /// for a full queue.
-    pub(crate) async fn follow_up_rows(&self, tenant: &str, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
-        self.write_rows_admitted(tenant, sql, args, writer::Admission::FollowUp).await
+    pub(crate) async fn follow_up_rows(
+        &self,
+        tenant: &str,
+        sql: &str,
+        args: Vec<sql::Val>,
+    ) -> Result<Vec<sql::Row>> {
+        self.write_rows_admitted(tenant, sql, args, writer::Admission::FollowUp)
+            .await
     }
 
-    async fn write_rows_admitted(&self, tenant: &str, sql: &str, args: Vec<sql::Val>, admission: writer::Admission) -> Result<Vec<sql::Row>> {
+    async fn write_rows_admitted(
+        &self,
+        tenant: &str,
+        sql: &str,
+        args: Vec<sql::Val>,
+        admission: writer::Admission,
+    ) -> Result<Vec<sql::Row>> {
         use sql::Sql;
         let sql = sql.to_string();
         match &self.engine {
@@ -359,7 +455,12 @@ impl Store {
     }
 
     /// Runs one read query: inline on SQLite, on the pool on PostgreSQL.
-    pub(crate) async fn read_rows(&self, tenant: &str, sql: &str, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+    pub(crate) async fn read_rows(
+        &self,
+        tenant: &str,
+        sql: &str,
+        args: Vec<sql::Val>,
+    ) -> Result<Vec<sql::Row>> {
         use sql::Sql;
         match &self.engine {
             Engine::Sqlite { readers, .. } => readers.rows(sql, &args),
@@ -387,14 +488,17 @@ impl Store {
             let mut conn = self.read.acquire().await?;
             match set_scope(&mut conn, scope).await {
                 Ok(()) => return Ok(conn),
-                Err(StoreError::Db(e @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)))) => {
+                Err(StoreError::Db(
+                    e @ (sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)),
+                )) => {
                     conn.close_on_drop();
                     last = Some(StoreError::Db(e));
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| StoreError::Unavailable("no healthy database connection".into())))
+        Err(last
+            .unwrap_or_else(|| StoreError::Unavailable("no healthy database connection".into())))
     }
 
     /// PostgreSQL's count of deadlocks detected in this database (`pg_stat_database`; a backend
@@ -427,11 +531,12 @@ impl Store {
 
     /// A per-tenant marker (e.g. `demo_seeded`), set once.
     pub async fn meta(&self, tenant: &str, key: &str) -> Result<Option<String>> {
-        let v: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant)
-            .bind(key)
-            .fetch_optional(&mut *self.conn(tenant).await?)
-            .await?;
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE tenant_id = $1 AND key = $2")
+                .bind(tenant)
+                .bind(key)
+                .fetch_optional(&mut *self.conn(tenant).await?)
+                .await?;
         Ok(v)
     }
 
@@ -443,7 +548,9 @@ impl Store {
             vec![tenant.into(), key.into(), value.into()],
         )
         .await?;
-        self.meta(tenant, key).await?.ok_or_else(|| corrupt(format!("meta {key} vanished")))
+        self.meta(tenant, key)
+            .await?
+            .ok_or_else(|| corrupt(format!("meta {key} vanished")))
     }
 
     pub async fn set_meta(&self, tenant: &str, key: &str, value: &str) -> Result<()> {
@@ -457,11 +564,13 @@ impl Store {
 
     /// Counts the rows of the outbox for an event type (operators and tests read it).
     pub async fn outbox_count(&self, tenant: &str, event_type: &str) -> Result<i64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE tenant_id = $1 AND event_type = $2")
-            .bind(tenant)
-            .bind(event_type)
-            .fetch_one(&mut *self.conn(tenant).await?)
-            .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE tenant_id = $1 AND event_type = $2",
+        )
+        .bind(tenant)
+        .bind(event_type)
+        .fetch_one(&mut *self.conn(tenant).await?)
+        .await?;
         Ok(n)
     }
 }
@@ -494,18 +603,27 @@ pub(crate) fn scopes<'a>(tenants: impl IntoIterator<Item = &'a str>) -> String {
 /// `BEGIN` for a PostgreSQL transaction that sees `scope`'s rows only: the scope is set for the
 /// transaction in the same round trip (a simple-protocol batch), so it costs nothing.
 pub(crate) fn begin_scoped(scope: &str) -> String {
-    format!("BEGIN; SELECT set_config('ordo.tenants', '{}', true)", scope.replace('\'', "''"))
+    format!(
+        "BEGIN; SELECT set_config('ordo.tenants', '{}', true)",
+        scope.replace('\'', "''")
+    )
 }
 
 /// Sets the session's row-level security scope (PostgreSQL).
 pub(crate) async fn set_scope(conn: &mut sqlx::AnyConnection, scope: &str) -> Result<()> {
-    sqlx::query("SELECT set_config('ordo.tenants', $1, false)").bind(scope).execute(conn).await?;
+    sqlx::query("SELECT set_config('ordo.tenants', $1, false)")
+        .bind(scope)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// `$from, $from+1, …` placeholders for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
@@ -518,8 +636,11 @@ fn place_outcome(r: &std::result::Result<ordo_domain::Order, orders::PlaceError>
     match r {
         Ok(_) => "placed",
         Err(E::Shortage(_)) => "out_of_stock",
+        Err(E::NoRoute(_) | E::Unroutable(_)) => "no_route",
         Err(E::PriceMoved(_)) => "price_moved",
-        Err(E::PromotionExhausted(_) | E::CustomerLimitReached(_) | E::PromotionInvalid(..)) => "promotion_refused",
+        Err(E::PromotionExhausted(_) | E::CustomerLimitReached(_) | E::PromotionInvalid(..)) => {
+            "promotion_refused"
+        }
         Err(E::TokenUsed(_)) => "token_used",
         Err(E::CartOrdered(_)) => "cart_ordered",
         Err(E::ClaimLost) => "claim_lost",
@@ -531,9 +652,17 @@ fn place_outcome(r: &std::result::Result<ordo_domain::Order, orders::PlaceError>
 
 impl Store {
     /// Runs a checkout's claim statement through the PostgreSQL claim worker (shared commits).
-    pub(crate) async fn run_claim(&self, tenant: &str, key: &str, sql: String, args: Vec<sql::Val>) -> Result<Vec<sql::Row>> {
+    pub(crate) async fn run_claim(
+        &self,
+        tenant: &str,
+        key: &str,
+        sql: String,
+        args: Vec<sql::Val>,
+    ) -> Result<Vec<sql::Row>> {
         match &self.engine {
-            Engine::Postgres { claimer, .. } => claimer.run(tenant, key.to_string(), sql, args).await,
+            Engine::Postgres { claimer, .. } => {
+                claimer.run(tenant, key.to_string(), sql, args).await
+            }
             Engine::Sqlite { .. } => self.write_rows(tenant, &sql, args).await,
         }
     }

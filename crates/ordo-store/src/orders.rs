@@ -25,7 +25,10 @@ pub struct NewOrder {
 pub struct Shortage {
     pub sku: Sku,
     pub requested: i64,
+    /// What the nodes that may ship this line to its address hold.
     pub available: i64,
+    /// The shipment the short line goes to.
+    pub address_index: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,13 @@ pub enum PlaceError {
     TokenUsed(usize),
     #[error("an authorization of this order was voided before it committed")]
     AuthorizationLost,
+    /// No plan fills the order although stock covers every line: the nodes holding it are at
+    /// their daily capacity, or the search gave up (`ordo_domain::routing::NoPlan`'s codes).
+    #[error("no fulfilment plan: {0:?}")]
+    NoRoute(Vec<ordo_domain::routing::ReasonCode>),
+    /// The order's addresses cannot be routed (no coordinates and no known centroid).
+    #[error("the order cannot be routed")]
+    Unroutable(ordo_domain::FieldErrors),
     #[error("cart {0} has already become an order")]
     CartOrdered(String),
     #[error(transparent)]
@@ -63,8 +73,12 @@ impl Store {
     pub async fn order(&self, tenant: &str, id_or_number: &str) -> Result<Option<Order>> {
         let by_number = OrderNumber::parse(id_or_number).ok();
         let row = match by_number {
-            Some(n) => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND number = $2").bind(tenant).bind(n.as_str().to_string()),
-            None => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND id = $2").bind(tenant).bind(id_or_number.to_string()),
+            Some(n) => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND number = $2")
+                .bind(tenant)
+                .bind(n.as_str().to_string()),
+            None => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(id_or_number.to_string()),
         }
         .fetch_optional(&mut *self.conn(tenant).await?)
         .await?;
@@ -76,6 +90,11 @@ impl Store {
     }
 
     pub async fn count_orders(&self, tenant: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE tenant_id = $1").bind(tenant).fetch_one(&mut *self.conn(tenant).await?).await?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE tenant_id = $1")
+                .bind(tenant)
+                .fetch_one(&mut *self.conn(tenant).await?)
+                .await?,
+        )
     }
 }

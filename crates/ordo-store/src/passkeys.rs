@@ -73,7 +73,8 @@ pub enum ChallengeUse {
     CounterNotIncreased,
 }
 
-const CHALLENGE_COLUMNS: &str = "id, subject, purpose, challenge, amount, currency, created_at_ms, expires_at_ms, used_at_ms";
+const CHALLENGE_COLUMNS: &str =
+    "id, subject, purpose, challenge, amount, currency, created_at_ms, expires_at_ms, used_at_ms";
 const PASSKEY_COLUMNS: &str = "credential_id, subject, public_key, sign_count, created_at_ms";
 
 fn challenge_row(r: &[Val]) -> Result<ChallengeRecord> {
@@ -91,7 +92,13 @@ fn challenge_row(r: &[Val]) -> Result<ChallengeRecord> {
 }
 
 fn passkey_row(r: &[Val]) -> Result<PasskeyRecord> {
-    Ok(PasskeyRecord { credential_id: r[0].text()?, subject: r[1].text()?, public_key: r[2].text()?, sign_count: r[3].int()?, created_at_ms: r[4].int()? })
+    Ok(PasskeyRecord {
+        credential_id: r[0].text()?,
+        subject: r[1].text()?,
+        public_key: r[2].text()?,
+        sign_count: r[3].int()?,
+        created_at_ms: r[4].int()?,
+    })
 }
 
 fn opt_int(v: &Val) -> Result<Option<i64>> {
@@ -102,7 +109,14 @@ fn opt_int(v: &Val) -> Result<Option<i64>> {
 }
 
 /// Marks the challenge used if it is live and of this subject and purpose; whether it did.
-async fn consume(tx: &mut crate::Tx<'_>, tenant: &str, id: &str, subject: &str, purpose: ChallengePurpose, now_ms: i64) -> Result<bool> {
+async fn consume(
+    tx: &mut crate::Tx<'_>,
+    tenant: &str,
+    id: &str,
+    subject: &str,
+    purpose: ChallengePurpose,
+    now_ms: i64,
+) -> Result<bool> {
     let rows = tx
         .rows(
             "UPDATE webauthn_challenges SET used_at_ms = $5 WHERE tenant_id = $1 AND id = $2 AND subject = $3 AND purpose = $4 \
@@ -168,7 +182,11 @@ impl Store {
         rows.iter().map(|r| passkey_row(r)).collect()
     }
 
-    pub async fn passkey(&self, tenant: &str, credential_id: &str) -> Result<Option<PasskeyRecord>> {
+    pub async fn passkey(
+        &self,
+        tenant: &str,
+        credential_id: &str,
+    ) -> Result<Option<PasskeyRecord>> {
         let rows = self
             .read_rows(tenant, &format!("SELECT {PASSKEY_COLUMNS} FROM passkey_credentials WHERE tenant_id = $1 AND credential_id = $2"), vec![tenant.into(), credential_id.into()])
             .await?;
@@ -177,9 +195,19 @@ impl Store {
 
     /// Consumes the registration challenge `challenge_id` of `passkey.subject` and stores the
     /// passkey, in one commit: both happen or neither.
-    pub async fn register_passkey(&self, tenant: &str, challenge_id: &str, now_ms: i64, passkey: &PasskeyRecord) -> Result<ChallengeUse> {
+    pub async fn register_passkey(
+        &self,
+        tenant: &str,
+        challenge_id: &str,
+        now_ms: i64,
+        passkey: &PasskeyRecord,
+    ) -> Result<ChallengeUse> {
         let scope = tenant.to_string();
-        let (tenant, challenge_id, p) = (tenant.to_string(), challenge_id.to_string(), passkey.clone());
+        let (tenant, challenge_id, p) = (
+            tenant.to_string(),
+            challenge_id.to_string(),
+            passkey.clone(),
+        );
         let (outcome, _) = self
             .unit(&scope, move |tx| {
                 let (tenant, challenge_id, p) = (tenant.clone(), challenge_id.clone(), p.clone());
@@ -214,8 +242,21 @@ impl Store {
     /// Consumes the step-up challenge `challenge_id` of `subject` and records `sign_count` as the
     /// passkey's new counter, in one commit. The counter must increase (unless the authenticator
     /// keeps none: both zero); otherwise nothing changes.
-    pub async fn consume_step_up(&self, tenant: &str, challenge_id: &str, subject: &str, credential_id: &str, sign_count: i64, now_ms: i64) -> Result<ChallengeUse> {
-        let args = (tenant.to_string(), challenge_id.to_string(), subject.to_string(), credential_id.to_string());
+    pub async fn consume_step_up(
+        &self,
+        tenant: &str,
+        challenge_id: &str,
+        subject: &str,
+        credential_id: &str,
+        sign_count: i64,
+        now_ms: i64,
+    ) -> Result<ChallengeUse> {
+        let args = (
+            tenant.to_string(),
+            challenge_id.to_string(),
+            subject.to_string(),
+            credential_id.to_string(),
+        );
         let (outcome, _) = self
             .unit(tenant, move |tx| {
                 let (tenant, challenge_id, subject, credential_id) = args.clone();
@@ -243,7 +284,13 @@ impl Store {
     /// The order total (minor units) above which a shopper must confirm with a passkey; `None`:
     /// never.
     pub async fn step_up_threshold(&self, tenant: &str) -> Result<Option<i64>> {
-        let rows = self.read_rows(tenant, "SELECT step_up_threshold FROM tenant_settings WHERE tenant_id = $1", vec![tenant.into()]).await?;
+        let rows = self
+            .read_rows(
+                tenant,
+                "SELECT step_up_threshold FROM tenant_settings WHERE tenant_id = $1",
+                vec![tenant.into()],
+            )
+            .await?;
         match rows.first() {
             Some(r) => opt_int(&r[0]),
             None => Ok(None),
@@ -251,7 +298,8 @@ impl Store {
     }
 
     pub async fn set_step_up_threshold(&self, tenant: &str, threshold: Option<i64>) -> Result<()> {
-        self.write_rows(tenant,
+        self.write_rows(
+            tenant,
             "INSERT INTO tenant_settings (tenant_id, step_up_threshold) VALUES ($1, $2) \
              ON CONFLICT (tenant_id) DO UPDATE SET step_up_threshold = excluded.step_up_threshold",
             vec![tenant.into(), threshold.into()],

@@ -20,7 +20,12 @@ pub struct TokenRecord {
 
 impl Store {
     /// Stores a new token (idempotently, when given a key and how to render the answer).
-    pub async fn insert_payment_token(&self, tenant: &str, t: &TokenRecord, key: Option<(IdempotencyKey, Render<TokenRecord>)>) -> Result<Idempotent<TokenRecord>> {
+    pub async fn insert_payment_token(
+        &self,
+        tenant: &str,
+        t: &TokenRecord,
+        key: Option<(IdempotencyKey, Render<TokenRecord>)>,
+    ) -> Result<Idempotent<TokenRecord>> {
         let (tenant_id, t) = (tenant.to_string(), t.clone());
         self.idempotent(tenant, key, move |tx| {
             let (tenant_id, t) = (tenant_id.clone(), t.clone());
@@ -65,6 +70,6 @@ impl Store {
                     order_id: r[6].opt_text()?,
                 })
             })
-        .transpose()
+            .transpose()
     }
 }

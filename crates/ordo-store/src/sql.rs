@@ -65,34 +65,44 @@ impl Val {
     pub fn int(&self) -> Result<i64, StoreError> {
         match self {
             Val::I(i) => Ok(*i),
-            other => Err(StoreError::Corrupt(format!("expected an integer, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "expected an integer, found {other:?}"
+            ))),
         }
     }
     pub fn text(&self) -> Result<String, StoreError> {
         match self {
             Val::S(s) => Ok(s.clone()),
-            other => Err(StoreError::Corrupt(format!("expected text, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "expected text, found {other:?}"
+            ))),
         }
     }
     pub fn real(&self) -> Result<f64, StoreError> {
         match self {
             Val::F(f) => Ok(*f),
             Val::I(i) => Ok(*i as f64),
-            other => Err(StoreError::Corrupt(format!("expected a number, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "expected a number, found {other:?}"
+            ))),
         }
     }
     pub fn opt_int(&self) -> Result<Option<i64>, StoreError> {
         match self {
             Val::I(i) => Ok(Some(*i)),
             Val::NullText | Val::NullInt => Ok(None),
-            other => Err(StoreError::Corrupt(format!("expected an integer, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "expected an integer, found {other:?}"
+            ))),
         }
     }
     pub fn opt_text(&self) -> Result<Option<String>, StoreError> {
         match self {
             Val::S(s) => Ok(Some(s.clone())),
             Val::NullText | Val::NullInt => Ok(None),
-            other => Err(StoreError::Corrupt(format!("expected text, found {other:?}"))),
+            other => Err(StoreError::Corrupt(format!(
+                "expected text, found {other:?}"
+            ))),
         }
     }
 }
@@ -102,9 +112,17 @@ pub type Row = Vec<Val>;
 /// A transaction (or connection) that runs parameterised SQL.
 pub trait Sql: Send {
     /// Runs a statement; returns the rows it affected.
-    fn exec(&mut self, sql: &str, args: Vec<Val>) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    fn exec(
+        &mut self,
+        sql: &str,
+        args: Vec<Val>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
     /// Runs a query; returns its rows.
-    fn rows(&mut self, sql: &str, args: Vec<Val>) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
+    fn rows(
+        &mut self,
+        sql: &str,
+        args: Vec<Val>,
+    ) -> impl Future<Output = Result<Vec<Row>, StoreError>> + Send;
 }
 
 fn bind<'q>(
@@ -132,7 +150,10 @@ fn any_row(row: &sqlx::any::AnyRow) -> Result<Row, StoreError> {
             continue;
         }
         let v = match raw.type_info().kind() {
-            AnyTypeInfoKind::SmallInt | AnyTypeInfoKind::Integer | AnyTypeInfoKind::BigInt | AnyTypeInfoKind::Bool => Val::I(row.try_get::<i64, _>(i)?),
+            AnyTypeInfoKind::SmallInt
+            | AnyTypeInfoKind::Integer
+            | AnyTypeInfoKind::BigInt
+            | AnyTypeInfoKind::Bool => Val::I(row.try_get::<i64, _>(i)?),
             AnyTypeInfoKind::Real | AnyTypeInfoKind::Double => Val::F(row.try_get::<f64, _>(i)?),
             _ => Val::S(row.try_get::<String, _>(i)?),
         };
@@ -169,8 +190,14 @@ fn to_sqlite(v: &Val) -> rusqlite::types::Value {
 /// appearance, so `SET a = $3 WHERE b = $1` must not be bound positionally.
 fn bind_numbered(st: &mut rusqlite::CachedStatement<'_>, args: &[Val]) -> Result<(), StoreError> {
     for i in 1..=st.parameter_count() {
-        let n = st.parameter_name(i).and_then(|name| name.strip_prefix('$')).and_then(|k| k.parse::<usize>().ok()).unwrap_or(i);
-        let v = args.get(n.wrapping_sub(1)).ok_or_else(|| StoreError::Embedded(format!("no value for parameter ${n}")))?;
+        let n = st
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|k| k.parse::<usize>().ok())
+            .unwrap_or(i);
+        let v = args
+            .get(n.wrapping_sub(1))
+            .ok_or_else(|| StoreError::Embedded(format!("no value for parameter ${n}")))?;
         st.raw_bind_parameter(i, to_sqlite(v)).map_err(embedded)?;
     }
     Ok(())
@@ -231,7 +258,10 @@ pub struct Readers {
 
 impl Readers {
     pub fn new(file: std::path::PathBuf) -> Readers {
-        Readers { file, idle: std::sync::Mutex::new(Vec::new()) }
+        Readers {
+            file,
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
     }
 
     fn open(&self) -> Result<rusqlite::Connection, StoreError> {
@@ -240,7 +270,8 @@ impl Readers {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(embedded)?;
-        conn.execute_batch("PRAGMA busy_timeout = 10000;").map_err(embedded)?;
+        conn.execute_batch("PRAGMA busy_timeout = 10000;")
+            .map_err(embedded)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }

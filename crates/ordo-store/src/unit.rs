@@ -5,8 +5,8 @@
 //! A unit decides whether its writes stand (`true`) or roll back (`false`); its value is returned
 //! either way, after the commit.
 
-use crate::sql::Tx;
 use crate::StoreError;
+use crate::sql::Tx;
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,13 +18,20 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub(crate) type Erased = Box<dyn Any + Send>;
 
 /// A unit, callable again if its batch has to be re-run unit by unit.
-pub(crate) type UnitFn = Arc<dyn for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(Erased, bool), StoreError>> + Send + Sync>;
+pub(crate) type UnitFn = Arc<
+    dyn for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(Erased, bool), StoreError>>
+        + Send
+        + Sync,
+>;
 
 /// Wraps typed unit logic into the queue's erased form.
 pub(crate) fn erase<T, F>(f: F) -> UnitFn
 where
     T: Send + 'static,
-    F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool), StoreError>> + Send + Sync + 'static,
+    F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> BoxFuture<'a, Result<(T, bool), StoreError>>
+        + Send
+        + Sync
+        + 'static,
 {
     let f = Arc::new(f);
     Arc::new(move |tx: &mut Tx<'_>| {
@@ -37,7 +44,10 @@ where
 }
 
 /// Runs a unit in a savepoint of the caller's open transaction.
-pub(crate) async fn in_savepoint(tx: &mut Tx<'_>, f: &UnitFn) -> Result<(Erased, bool), StoreError> {
+pub(crate) async fn in_savepoint(
+    tx: &mut Tx<'_>,
+    f: &UnitFn,
+) -> Result<(Erased, bool), StoreError> {
     tx.control("SAVEPOINT unit").await?;
     match f(tx).await {
         Ok((v, true)) => {
@@ -45,18 +55,24 @@ pub(crate) async fn in_savepoint(tx: &mut Tx<'_>, f: &UnitFn) -> Result<(Erased,
             Ok((v, true))
         }
         Ok((v, false)) => {
-            tx.control("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit").await?;
+            tx.control("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
+                .await?;
             Ok((v, false))
         }
         Err(e) => {
-            tx.control("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit").await?;
+            tx.control("ROLLBACK TO SAVEPOINT unit; RELEASE SAVEPOINT unit")
+                .await?;
             Err(e)
         }
     }
 }
 
 /// Runs a unit in a transaction of its own.
-pub(crate) async fn alone(tx: &mut Tx<'_>, begin: &str, f: &UnitFn) -> Result<(Erased, bool), StoreError> {
+pub(crate) async fn alone(
+    tx: &mut Tx<'_>,
+    begin: &str,
+    f: &UnitFn,
+) -> Result<(Erased, bool), StoreError> {
     tx.control(begin).await?;
     match f(tx).await {
         Ok((v, keep)) => {

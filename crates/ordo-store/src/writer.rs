@@ -6,11 +6,11 @@
 //! queue refuses at once (`StoreError::Busy`) rather than letting callers pile up. A panic inside a
 //! batch is caught: the batch is rolled back, its callers get an error, and the writer goes on.
 
+use crate::StoreError;
 use crate::commit::{self, AliveGuard, BatchConfig, Scope};
 use crate::orders::{NewOrder, PlaceError};
 use crate::sql::{Embedded, Tx, embedded};
 use crate::unit::{self, Erased, UnitFn};
-use crate::StoreError;
 use ordo_domain::Order;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,8 +18,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 pub(crate) enum Job {
-    Place { tenant: String, new: NewOrder, reply: oneshot::Sender<Result<Order, PlaceError>> },
-    Unit { f: UnitFn, reply: oneshot::Sender<Result<(Erased, bool), StoreError>> },
+    Place {
+        tenant: String,
+        new: NewOrder,
+        reply: oneshot::Sender<Result<Order, PlaceError>>,
+    },
+    Unit {
+        f: UnitFn,
+        reply: oneshot::Sender<Result<(Erased, bool), StoreError>>,
+    },
     /// Stops the writer (tests of the watched write path).
     Halt,
 }
@@ -69,7 +76,8 @@ impl Writer {
             mpsc::error::TrySendError::Full(_) => StoreError::Busy,
             mpsc::error::TrySendError::Closed(_) => stopped(),
         });
-        metrics::gauge!("ordo_write_queue_depth").set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        metrics::gauge!("ordo_write_queue_depth")
+            .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
         r
     }
 
@@ -79,25 +87,42 @@ impl Writer {
             mpsc::error::TrySendError::Full(_) => StoreError::Busy,
             mpsc::error::TrySendError::Closed(_) => stopped(),
         });
-        metrics::gauge!("ordo_write_queue_depth").set((self.queue.max_capacity() - self.queue.capacity()) as f64);
+        metrics::gauge!("ordo_write_queue_depth")
+            .set((self.queue.max_capacity() - self.queue.capacity()) as f64);
         r
     }
 
     /// Places one order in a reserved place; returns after the commit that holds it.
-    pub async fn place_with(permit: mpsc::OwnedPermit<Job>, tenant: &str, new: NewOrder) -> Result<Order, PlaceError> {
+    pub async fn place_with(
+        permit: mpsc::OwnedPermit<Job>,
+        tenant: &str,
+        new: NewOrder,
+    ) -> Result<Order, PlaceError> {
         let (reply, answer) = oneshot::channel();
-        permit.send(Job::Place { tenant: tenant.to_string(), new, reply });
+        permit.send(Job::Place {
+            tenant: tenant.to_string(),
+            new,
+            reply,
+        });
         answer.await.map_err(|_| stopped())?
     }
 
     /// Runs a unit. New work is refused when the queue is full (`Admission::New`); follow-ups of
     /// work already accepted (voids, claim releases) wait for room instead, so refusing new work
     /// never strands what was started.
-    pub async fn unit(&self, f: UnitFn, admission: Admission) -> Result<(Erased, bool), StoreError> {
+    pub async fn unit(
+        &self,
+        f: UnitFn,
+        admission: Admission,
+    ) -> Result<(Erased, bool), StoreError> {
         let (reply, answer) = oneshot::channel();
         match admission {
             Admission::New => self.enqueue(Job::Unit { f, reply })?,
-            Admission::FollowUp => self.queue.send(Job::Unit { f, reply }).await.map_err(|_| stopped())?,
+            Admission::FollowUp => self
+                .queue
+                .send(Job::Unit { f, reply })
+                .await
+                .map_err(|_| stopped())?,
         }
         answer.await.map_err(|_| stopped())?
     }
@@ -117,7 +142,9 @@ fn stopped() -> StoreError {
 
 fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, batch: BatchConfig) {
     loop {
-        let Some(first) = rx.blocking_recv() else { return };
+        let Some(first) = rx.blocking_recv() else {
+            return;
+        };
         let mut jobs = vec![first];
         let deadline = std::time::Instant::now() + batch.max_wait;
         while jobs.len() < batch.max_orders {
@@ -135,7 +162,9 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, batch: Batch
         }
         metrics::histogram!("ordo_batch_size").record(jobs.len() as f64);
         let started = std::time::Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(run_batch(&mut conn, &jobs))));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            futures_executor::block_on(run_batch(&mut conn, &jobs))
+        }));
         let outcomes: Vec<Done> = match outcome {
             Ok(Ok(outcomes)) => {
                 metrics::histogram!("ordo_commit_seconds").record(started.elapsed().as_secs_f64());
@@ -146,18 +175,33 @@ fn run(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>, batch: Batch
                 let _ = conn.execute_batch("ROLLBACK");
                 let mut outcomes = Vec::with_capacity(jobs.len());
                 for job in &jobs {
-                    let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| futures_executor::block_on(run_alone(&mut conn, job))));
+                    let one = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        futures_executor::block_on(run_alone(&mut conn, job))
+                    }));
                     outcomes.push(one.unwrap_or_else(|_| {
                         let _ = conn.execute_batch("ROLLBACK");
-                        failed(job, StoreError::Embedded("the write failed unexpectedly".into()))
+                        failed(
+                            job,
+                            StoreError::Embedded("the write failed unexpectedly".into()),
+                        )
                     }));
                 }
                 outcomes
             }
             Err(_) => {
-                tracing::error!(jobs = jobs.len(), "the SQLite writer caught a panic; its batch was rolled back");
+                tracing::error!(
+                    jobs = jobs.len(),
+                    "the SQLite writer caught a panic; its batch was rolled back"
+                );
                 let _ = conn.execute_batch("ROLLBACK");
-                jobs.iter().map(|j| failed(j, StoreError::Embedded("the write failed unexpectedly".into()))).collect()
+                jobs.iter()
+                    .map(|j| {
+                        failed(
+                            j,
+                            StoreError::Embedded("the write failed unexpectedly".into()),
+                        )
+                    })
+                    .collect()
             }
         };
         for (job, done) in jobs.into_iter().zip(outcomes) {
@@ -180,7 +224,10 @@ async fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<
         // The file is locked past the busy timeout (another process): retrying each job alone
         // would wait that long again per job. The whole batch is told to retry later.
         let why = format!("the database file is busy: {e}");
-        return Ok(jobs.iter().map(|j| failed(j, StoreError::Unavailable(why.clone()))).collect());
+        return Ok(jobs
+            .iter()
+            .map(|j| failed(j, StoreError::Unavailable(why.clone())))
+            .collect());
     }
     let mut outcomes: Vec<Option<Done>> = (0..jobs.len()).map(|_| None).collect();
     for (i, job) in jobs.iter().enumerate() {
@@ -188,7 +235,12 @@ async fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<
             outcomes[i] = Some(Done::Ran(unit::in_savepoint(&mut tx, f).await));
         }
     }
-    let places: Vec<usize> = jobs.iter().enumerate().filter(|(_, j)| matches!(j, Job::Place { .. })).map(|(i, _)| i).collect();
+    let places: Vec<usize> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| matches!(j, Job::Place { .. }))
+        .map(|(i, _)| i)
+        .collect();
     if !places.is_empty() {
         let batch: Vec<(String, NewOrder)> = places
             .iter()
@@ -197,12 +249,21 @@ async fn run_batch(conn: &mut rusqlite::Connection, jobs: &[Job]) -> Result<Vec<
                 _ => None,
             })
             .collect();
-        for (i, r) in places.iter().zip(commit::place_batch(&mut tx, Scope::Savepoint, batch).await) {
+        for (i, r) in places
+            .iter()
+            .zip(commit::place_batch(&mut tx, Scope::Savepoint, batch).await)
+        {
             outcomes[*i] = Some(Done::Placed(r));
         }
     }
     tx.control("COMMIT").await?;
-    Ok(outcomes.into_iter().zip(jobs).map(|(o, j)| o.unwrap_or_else(|| failed(j, StoreError::Corrupt("a job got no outcome".into())))).collect())
+    Ok(outcomes
+        .into_iter()
+        .zip(jobs)
+        .map(|(o, j)| {
+            o.unwrap_or_else(|| failed(j, StoreError::Corrupt("a job got no outcome".into())))
+        })
+        .collect())
 }
 
 /// Runs one job in a transaction of its own (after its batch failed as a whole).
@@ -213,9 +274,16 @@ async fn run_alone(conn: &mut rusqlite::Connection, job: &Job) -> Done {
         Job::Place { tenant, new, .. } => Done::Placed(match tx.control("BEGIN IMMEDIATE").await {
             Err(e) => Err(PlaceError::Store(e)),
             Ok(()) => {
-                let mut rs = commit::place_batch(&mut tx, Scope::Savepoint, vec![(tenant.clone(), new.clone())]).await;
+                let mut rs = commit::place_batch(
+                    &mut tx,
+                    Scope::Savepoint,
+                    vec![(tenant.clone(), new.clone())],
+                )
+                .await;
                 match tx.control("COMMIT").await {
-                    Ok(()) => rs.pop().unwrap_or_else(|| Err(PlaceError::Store(stopped()))),
+                    Ok(()) => rs
+                        .pop()
+                        .unwrap_or_else(|| Err(PlaceError::Store(stopped()))),
                     Err(e) => {
                         let _ = tx.control("ROLLBACK").await;
                         Err(PlaceError::Store(e))
@@ -243,10 +311,14 @@ fn deliver(job: Job, done: Done) {
             let _ = reply.send(r);
         }
         (Job::Place { reply, .. }, Done::Ran(_)) => {
-            let _ = reply.send(Err(PlaceError::Store(StoreError::Corrupt("the writer paired a placement with the wrong outcome".into()))));
+            let _ = reply.send(Err(PlaceError::Store(StoreError::Corrupt(
+                "the writer paired a placement with the wrong outcome".into(),
+            ))));
         }
         (Job::Unit { reply, .. }, Done::Placed(_)) => {
-            let _ = reply.send(Err(StoreError::Corrupt("the writer paired a unit with the wrong outcome".into())));
+            let _ = reply.send(Err(StoreError::Corrupt(
+                "the writer paired a unit with the wrong outcome".into(),
+            )));
         }
         (Job::Halt, _) => {}
     }

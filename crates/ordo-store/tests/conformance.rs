@@ -6,10 +6,14 @@ use ordo_domain::order::OrderLine;
 use ordo_domain::payment::{CardBrand, Tender, TenderStatus};
 use ordo_domain::pricing::Totals;
 use ordo_domain::promotion::{Promotion, PromotionKind};
-use ordo_domain::{Currency, Customer, Email, Location, LocationId, LocationKind, Money, Order, OrderId, OrderNumber, OrderStatus, PhoneE164, Sku};
+use ordo_domain::{
+    Currency, Customer, Email, Location, LocationId, LocationKind, Money, Order, OrderId,
+    OrderNumber, OrderStatus, PhoneE164, Sku,
+};
 use ordo_store::{
-    AdjustError, Adjustment, AuthorizationStatus, CartRecord, CartSave, Claim, IdempotencyKey, Idempotent, NewOrder, PendingAuthorization, PlaceError,
-    ProductUpsert, StockChange, Store, StoreError, TokenRecord,
+    AdjustError, Adjustment, AuthorizationStatus, CartRecord, CartSave, Claim, IdempotencyKey,
+    Idempotent, NewOrder, PendingAuthorization, PlaceError, ProductUpsert, StockChange, Store,
+    StoreError, TokenRecord,
 };
 
 const T: &str = "t1";
@@ -38,7 +42,10 @@ async fn fixture() -> Fixture {
     Store::open(&cfg).await.unwrap().close().await;
     for id in ["a", "b"] {
         store
-            .upsert_location(T, &Location::new(loc(id), id, LocationKind::Warehouse, 1.0, 2.0))
+            .upsert_location(
+                T,
+                &Location::new(loc(id), id, LocationKind::Warehouse, 1.0, 2.0),
+            )
             .await
             .unwrap();
     }
@@ -46,17 +53,38 @@ async fn fixture() -> Fixture {
         ordo_store::StorageConfig::Postgres { .. } => Some(cfg.clone()),
         _ => None,
     };
-    Fixture { store, _tmp: tmp, pg_url }
+    Fixture {
+        store,
+        _tmp: tmp,
+        pg_url,
+    }
 }
 
 impl Fixture {
     async fn product(&self, s: &str, price: i64, stock: &[(&str, i64)]) {
         self.store
-            .upsert_product(T, &ProductUpsert { sku: sku(s), name: s.into(), price: usd(price), category: None, attributes: Default::default(), fulfilment: Default::default() }, None)
+            .upsert_product(
+                T,
+                &ProductUpsert {
+                    sku: sku(s),
+                    name: s.into(),
+                    price: usd(price),
+                    category: None,
+                    attributes: Default::default(),
+                    fulfilment: Default::default(),
+                },
+                None,
+            )
             .await
             .unwrap();
         for (l, n) in stock {
-            let a = Adjustment { sku: sku(s), location_id: loc(l), change: StockChange::SetOnHand(*n), reason: "count".into(), note: None };
+            let a = Adjustment {
+                sku: sku(s),
+                location_id: loc(l),
+                change: StockChange::SetOnHand(*n),
+                reason: "count".into(),
+                note: None,
+            };
             self.store.adjust_stock(T, &a, None).await.unwrap();
         }
     }
@@ -93,18 +121,63 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
         lines: lines
             .iter()
             .enumerate()
-            .map(|(i, (s, q, p))| OrderLine { line_no: i as i64 + 1, sku: sku(s), name: s.to_string(), quantity: *q, unit_price: usd(*p), line_total: usd(q * p) })
+            .map(|(i, (s, q, p))| OrderLine {
+                line_no: i as i64 + 1,
+                sku: sku(s),
+                name: s.to_string(),
+                quantity: *q,
+                unit_price: usd(*p),
+                line_total: usd(q * p),
+            })
             .collect(),
-        shipments: vec![],
+        // One address, with coordinates, receiving every line.
+        shipments: vec![ordo_domain::pricing::ShipmentRequest {
+            address: ordo_domain::Address {
+                name: "A".into(),
+                line1: "1 Main St".into(),
+                line2: None,
+                city: "Springfield".into(),
+                region: None,
+                postal_code: "62701".into(),
+                country: ordo_domain::CountryCode::parse("US").unwrap(),
+                phone: None,
+                lat: Some(1.5),
+                lon: Some(2.5),
+            },
+            lines: lines
+                .iter()
+                .map(|(s, q, _)| ordo_domain::pricing::LineRequest {
+                    sku: sku(s),
+                    quantity: *q,
+                })
+                .collect(),
+        }],
         payments: tokens
             .iter()
-            .map(|t| Tender { token: t.to_string(), brand: CardBrand::Visa, last4: "4242".into(), amount: usd(total), authorization_id: "auth_x".into(), status: TenderStatus::Authorized })
+            .map(|t| Tender {
+                token: t.to_string(),
+                brand: CardBrand::Visa,
+                last4: "4242".into(),
+                amount: usd(total),
+                authorization_id: "auth_x".into(),
+                status: TenderStatus::Authorized,
+            })
             .collect(),
         promotions: promos
             .iter()
-            .map(|c| ordo_domain::pricing::AppliedPromotion { code: c.to_string(), kind: "percent".into(), amount: usd(0) })
+            .map(|c| ordo_domain::pricing::AppliedPromotion {
+                code: c.to_string(),
+                kind: "percent".into(),
+                amount: usd(0),
+            })
             .collect(),
-        totals: Totals { subtotal: usd(total), discount: usd(0), shipping: usd(0), tax: usd(0), total: usd(total) },
+        totals: Totals {
+            subtotal: usd(total),
+            discount: usd(0),
+            shipping: usd(0),
+            tax: usd(0),
+            total: usd(total),
+        },
         allocations: vec![],
         cart_id: None,
         created_at: "2026-01-01T00:00:00Z".into(),
@@ -112,7 +185,10 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
 }
 
 fn idem(key: &str) -> IdempotencyKey {
-    IdempotencyKey { key: key.into(), request_hash: format!("h-{key}") }
+    IdempotencyKey {
+        key: key.into(),
+        request_hash: format!("h-{key}"),
+    }
 }
 
 /// Claims `key` (as checkout does before the gateway) and returns the order ready to place.
@@ -121,11 +197,23 @@ async fn claimed(store: &Store, order: Order, key: &str) -> NewOrder {
         Claim::Claimed { claim_id } => claim_id,
         Claim::Existing(rec) => panic!("key {key} already has a record: {rec:?}"),
     };
-    NewOrder { order, customer_key: "guest:a@example.com".into(), idempotency_key: key.into(), claim_id, authorization_ids: vec![] }
+    NewOrder {
+        order,
+        customer_key: "guest:a@example.com".into(),
+        idempotency_key: key.into(),
+        claim_id,
+        authorization_ids: vec![],
+    }
 }
 
 async fn reserved(f: &Fixture, s: &str) -> i64 {
-    f.store.stock_levels(T, &sku(s)).await.unwrap().iter().map(|l| l.reserved).sum()
+    f.store
+        .stock_levels(T, &sku(s))
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| l.reserved)
+        .sum()
 }
 
 #[tokio::test]
@@ -133,18 +221,52 @@ async fn placement_splits_across_locations_and_records_allocations() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 3), ("b", 4)]).await;
     let t = f.token("tok1").await;
-    let placed = f.store.place(T, claimed(&f.store, order(&[("A", 6, 500)], &[&t], &[]), "k1").await).await.unwrap();
-    let mut alloc: Vec<(String, i64)> = placed.allocations.iter().map(|a| (a.location_id.to_string(), a.quantity)).collect();
+    let placed = f
+        .store
+        .place(
+            T,
+            claimed(&f.store, order(&[("A", 6, 500)], &[&t], &[]), "k1").await,
+        )
+        .await
+        .unwrap();
+    let mut alloc: Vec<(String, i64)> = placed
+        .allocations
+        .iter()
+        .map(|a| (a.location_id.to_string(), a.quantity))
+        .collect();
     alloc.sort();
-    assert_eq!(alloc, vec![("a".into(), 2), ("b".into(), 4)]);
-    assert_eq!(f.store.stock_reconciliation(T, &sku("A")).await.unwrap(), (7, 6, 6));
-    let by_number = f.store.order(T, placed.number.as_str()).await.unwrap().unwrap();
-    let by_id = f.store.order(T, &placed.id.to_string()).await.unwrap().unwrap();
+    // Neither location alone holds 6: both ship, each within its stock (the engine's split).
+    assert_eq!(
+        alloc.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(),
+        vec!["a", "b"],
+        "{alloc:?}"
+    );
+    assert_eq!(alloc.iter().map(|a| a.1).sum::<i64>(), 6);
+    assert!(alloc[0].1 <= 3 && alloc[1].1 <= 4, "{alloc:?}");
+    assert_eq!(
+        f.store.stock_reconciliation(T, &sku("A")).await.unwrap(),
+        (7, 6, 6)
+    );
+    let by_number = f
+        .store
+        .order(T, placed.number.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    let by_id = f
+        .store
+        .order(T, &placed.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_number, placed);
     assert_eq!(by_id, placed);
     let rec = f.store.idempotency_record(T, "k1").await.unwrap().unwrap();
     assert_eq!(rec.status, 201);
-    assert_eq!(serde_json::from_str::<Order>(rec.response.as_deref().unwrap()).unwrap(), placed);
+    assert_eq!(
+        serde_json::from_str::<Order>(rec.response.as_deref().unwrap()).unwrap(),
+        placed
+    );
 }
 
 #[tokio::test]
@@ -154,27 +276,79 @@ async fn a_failed_placement_leaves_nothing_behind() {
     f.product("B", 700, &[("a", 1)]).await;
     let t = f.token("tok1").await;
     // B is short: A's reservation, the token use and the key claim are all rolled back.
-    match f.store.place(T, claimed(&f.store, order(&[("A", 2, 500), ("B", 2, 700)], &[&t], &[]), "k1").await).await {
-        Err(PlaceError::Shortage(s)) => assert_eq!((s[0].sku.as_str(), s[0].requested, s[0].available), ("B", 2, 1)),
+    match f
+        .store
+        .place(
+            T,
+            claimed(
+                &f.store,
+                order(&[("A", 2, 500), ("B", 2, 700)], &[&t], &[]),
+                "k1",
+            )
+            .await,
+        )
+        .await
+    {
+        Err(PlaceError::Shortage(s)) => assert_eq!(
+            (s[0].sku.as_str(), s[0].requested, s[0].available),
+            ("B", 2, 1)
+        ),
         other => panic!("expected a shortage, got {other:?}"),
     }
     assert_eq!(reserved(&f, "A").await, 0);
     assert!(f.store.idempotency_record(T, "k1").await.unwrap().is_none());
-    assert!(f.store.payment_token(T, &t).await.unwrap().unwrap().order_id.is_none());
+    assert!(
+        f.store
+            .payment_token(T, &t)
+            .await
+            .unwrap()
+            .unwrap()
+            .order_id
+            .is_none()
+    );
     // A stale price is refused.
-    match f.store.place(T, claimed(&f.store, order(&[("A", 1, 499)], &[&t], &[]), "k2").await).await {
+    match f
+        .store
+        .place(
+            T,
+            claimed(&f.store, order(&[("A", 1, 499)], &[&t], &[]), "k2").await,
+        )
+        .await
+    {
         Err(PlaceError::PriceMoved(m)) => assert_eq!(m[0].2, Some(usd(500))),
         other => panic!("expected a price move, got {other:?}"),
     }
     // Then it succeeds, and the same key is taken afterwards.
-    f.store.place(T, claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), "k3").await).await.unwrap();
+    f.store
+        .place(
+            T,
+            claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), "k3").await,
+        )
+        .await
+        .unwrap();
     let _ = f.token("tok2").await;
-    match f.store.claim_checkout(T, &idem("k3"), i64::MAX, &[]).await.unwrap() {
-        Claim::Existing(rec) => assert_eq!(rec.status, 201, "an answered key is never claimed again, whatever the lease"),
+    match f
+        .store
+        .claim_checkout(T, &idem("k3"), i64::MAX, &[])
+        .await
+        .unwrap()
+    {
+        Claim::Existing(rec) => assert_eq!(
+            rec.status, 201,
+            "an answered key is never claimed again, whatever the lease"
+        ),
         other => panic!("expected k3's answer, got {other:?}"),
     }
     // A used token cannot pay twice.
-    assert!(matches!(f.store.place(T, claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), "k4").await).await, Err(PlaceError::TokenUsed(0))));
+    assert!(matches!(
+        f.store
+            .place(
+                T,
+                claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), "k4").await
+            )
+            .await,
+        Err(PlaceError::TokenUsed(0))
+    ));
     assert_eq!(f.store.count_orders(T).await.unwrap(), 1);
     assert_eq!(reserved(&f, "A").await, 1);
 }
@@ -183,13 +357,21 @@ async fn a_failed_placement_leaves_nothing_behind() {
 async fn promotion_usage_limits_hold_under_concurrency() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 1000)]).await;
-    let p = Promotion { usage_limit: Some(5), ..Promotion::new("LIMITED", PromotionKind::Percent { bps: 1000 }) };
+    let p = Promotion {
+        usage_limit: Some(5),
+        ..Promotion::new("LIMITED", PromotionKind::Percent { bps: 1000 })
+    };
     f.store.upsert_promotion(T, &p).await.unwrap();
     let mut handles = Vec::new();
     for i in 0..20 {
         let t = f.token(&format!("tok{i}")).await;
         let store = f.store.clone();
-        let mut nw = claimed(&f.store, order(&[("A", 1, 500)], &[&t], &["LIMITED"]), &format!("k{i}")).await;
+        let mut nw = claimed(
+            &f.store,
+            order(&[("A", 1, 500)], &[&t], &["LIMITED"]),
+            &format!("k{i}"),
+        )
+        .await;
         nw.customer_key = format!("guest:{i}@example.com");
         handles.push(tokio::spawn(async move { store.place(T, nw).await }));
     }
@@ -202,21 +384,40 @@ async fn promotion_usage_limits_hold_under_concurrency() {
         }
     }
     assert_eq!(ok, 5);
-    assert_eq!(f.store.promotions(T, &["LIMITED".into()]).await.unwrap()["LIMITED"].times_used, 5);
+    assert_eq!(
+        f.store.promotions(T, &["LIMITED".into()]).await.unwrap()["LIMITED"].times_used,
+        5
+    );
     // The same limit through one batch.
-    let p2 = Promotion { code: "FIVE".into(), usage_limit: Some(3), ..p };
+    let p2 = Promotion {
+        code: "FIVE".into(),
+        usage_limit: Some(3),
+        ..p
+    };
     f.store.upsert_promotion(T, &p2).await.unwrap();
     let mut batch = Vec::new();
     for i in 0..6 {
         let t = f.token(&format!("ptok{i}")).await;
-        let mut nw = claimed(&f.store, order(&[("A", 1, 500)], &[&t], &["FIVE"]), &format!("pk{i}")).await;
+        let mut nw = claimed(
+            &f.store,
+            order(&[("A", 1, 500)], &[&t], &["FIVE"]),
+            &format!("pk{i}"),
+        )
+        .await;
         nw.customer_key = format!("guest:p{i}@example.com");
         batch.push((T.to_string(), nw));
     }
     let r = f.store.place_batch(batch).await;
     assert_eq!(r.iter().filter(|x| x.is_ok()).count(), 3);
-    assert!(r[3..].iter().all(|x| matches!(x, Err(PlaceError::PromotionExhausted(_)))));
-    assert_eq!(f.store.promotions(T, &["FIVE".into()]).await.unwrap()["FIVE"].times_used, 3);
+    assert!(
+        r[3..]
+            .iter()
+            .all(|x| matches!(x, Err(PlaceError::PromotionExhausted(_))))
+    );
+    assert_eq!(
+        f.store.promotions(T, &["FIVE".into()]).await.unwrap()["FIVE"].times_used,
+        3
+    );
     assert_eq!(Store::batch_fallbacks(), 0);
 }
 
@@ -230,7 +431,11 @@ async fn parallel_placements_never_oversell_across_locations() {
         let t = f.token(&format!("tok{i}")).await;
         let store = f.store.clone();
         // Half the orders also take a second SKU, in the other order, to exercise lock ordering.
-        let lines: Vec<(&str, i64, i64)> = if i % 2 == 0 { vec![("HOT", 1, 100)] } else { vec![("COLD", 1, 100), ("HOT", 1, 100)] };
+        let lines: Vec<(&str, i64, i64)> = if i % 2 == 0 {
+            vec![("HOT", 1, 100)]
+        } else {
+            vec![("COLD", 1, 100), ("HOT", 1, 100)]
+        };
         let nw = claimed(&f.store, order(&lines, &[&t], &[]), &format!("k{i}")).await;
         handles.push(tokio::spawn(async move { store.place(T, nw).await }));
     }
@@ -243,7 +448,10 @@ async fn parallel_placements_never_oversell_across_locations() {
         }
     }
     assert_eq!(ok, 30);
-    assert_eq!(f.store.stock_reconciliation(T, &sku("HOT")).await.unwrap(), (30, 30, 30));
+    assert_eq!(
+        f.store.stock_reconciliation(T, &sku("HOT")).await.unwrap(),
+        (30, 30, 30)
+    );
     for l in f.store.stock_levels(T, &sku("HOT")).await.unwrap() {
         assert_eq!(l.available(), 0);
     }
@@ -254,20 +462,66 @@ async fn adjustments_refuse_to_undercut_reservations() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 5)]).await;
     let t = f.token("tok1").await;
-    f.store.place(T, claimed(&f.store, order(&[("A", 4, 500)], &[&t], &[]), "k1").await).await.unwrap();
-    let a = |change| Adjustment { sku: sku("A"), location_id: loc("a"), change, reason: "damage".into(), note: None };
-    match f.store.adjust_stock(T, &a(StockChange::Delta(-2)), None).await {
-        Err(AdjustError::BelowReserved { would_be, reserved }) => assert_eq!((would_be, reserved), (3, 4)),
+    f.store
+        .place(
+            T,
+            claimed(&f.store, order(&[("A", 4, 500)], &[&t], &[]), "k1").await,
+        )
+        .await
+        .unwrap();
+    let a = |change| Adjustment {
+        sku: sku("A"),
+        location_id: loc("a"),
+        change,
+        reason: "damage".into(),
+        note: None,
+    };
+    match f
+        .store
+        .adjust_stock(T, &a(StockChange::Delta(-2)), None)
+        .await
+    {
+        Err(AdjustError::BelowReserved { would_be, reserved }) => {
+            assert_eq!((would_be, reserved), (3, 4))
+        }
         other => panic!("{other:?}"),
     }
-    let Idempotent::Done(level) = f.store.adjust_stock(T, &a(StockChange::Delta(-1)), None).await.unwrap() else { panic!("no key, no replay") };
-    assert_eq!((level.on_hand, level.reserved, level.available()), (4, 4, 0));
+    let Idempotent::Done(level) = f
+        .store
+        .adjust_stock(T, &a(StockChange::Delta(-1)), None)
+        .await
+        .unwrap()
+    else {
+        panic!("no key, no replay")
+    };
+    assert_eq!(
+        (level.on_hand, level.reserved, level.available()),
+        (4, 4, 0)
+    );
     assert!(matches!(
-        f.store.adjust_stock(T, &Adjustment { sku: sku("NOPE"), ..a(StockChange::Delta(1)) }, None).await,
+        f.store
+            .adjust_stock(
+                T,
+                &Adjustment {
+                    sku: sku("NOPE"),
+                    ..a(StockChange::Delta(1))
+                },
+                None
+            )
+            .await,
         Err(AdjustError::UnknownSku(_))
     ));
     assert!(matches!(
-        f.store.adjust_stock(T, &Adjustment { location_id: loc("zzz"), ..a(StockChange::Delta(1)) }, None).await,
+        f.store
+            .adjust_stock(
+                T,
+                &Adjustment {
+                    location_id: loc("zzz"),
+                    ..a(StockChange::Delta(1))
+                },
+                None
+            )
+            .await,
         Err(AdjustError::UnknownLocation(_))
     ));
 }
@@ -277,10 +531,31 @@ async fn tenants_do_not_see_each_other() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 5)]).await;
     assert!(f.store.product("other", &sku("A")).await.unwrap().is_none());
-    assert_eq!(f.store.list_products("other", None, None, 10).await.unwrap().len(), 0);
-    assert_eq!(f.store.list_products(T, None, None, 10).await.unwrap().len(), 1);
+    assert_eq!(
+        f.store
+            .list_products("other", None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        f.store
+            .list_products(T, None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let cart = serde_json::json!({"lines": []});
-    let rec = CartRecord { id: "cart_1".into(), body: cart.clone(), quoted: serde_json::json!({}), created_at_ms: 1, updated_at_ms: 1, order_id: None };
+    let rec = CartRecord {
+        id: "cart_1".into(),
+        body: cart.clone(),
+        quoted: serde_json::json!({}),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+        order_id: None,
+    };
     f.store.create_cart(T, &rec, None).await.unwrap();
     assert!(f.store.cart("other", "cart_1").await.unwrap().is_none());
     assert_eq!(f.store.cart(T, "cart_1").await.unwrap().unwrap().body, cart);
@@ -295,12 +570,32 @@ async fn a_batch_commits_together_but_fails_order_by_order() {
     let mut lost = claimed(&f.store, order(&[("B", 1, 700)], &[&t[3]], &[]), "b5").await;
     lost.claim_id = "clm_someone_else".into(); // a retry took the claim over after its lease
     let batch = vec![
-        (T.to_string(), claimed(&f.store, order(&[("A", 2, 500)], &[&t[0]], &[]), "b1").await), // ok
-        (T.to_string(), claimed(&f.store, order(&[("A", 2, 500)], &[&t[1]], &[]), "b2").await), // short: 1 left
-        (T.to_string(), claimed(&f.store, order(&[("B", 1, 700)], &[&t[0]], &[]), "b3").await), // token already used by b1
-        (T.to_string(), claimed(&f.store, order(&[("B", 1, 699)], &[&t[2]], &[]), "b4").await), // stale price
-        (T.to_string(), lost),                                                                  // its claim is not this attempt's
-        (T.to_string(), claimed(&f.store, order(&[("A", 1, 500), ("B", 2, 700)], &[&t[4]], &[]), "b6").await), // ok
+        (
+            T.to_string(),
+            claimed(&f.store, order(&[("A", 2, 500)], &[&t[0]], &[]), "b1").await,
+        ), // ok
+        (
+            T.to_string(),
+            claimed(&f.store, order(&[("A", 2, 500)], &[&t[1]], &[]), "b2").await,
+        ), // short: 1 left
+        (
+            T.to_string(),
+            claimed(&f.store, order(&[("B", 1, 700)], &[&t[0]], &[]), "b3").await,
+        ), // token already used by b1
+        (
+            T.to_string(),
+            claimed(&f.store, order(&[("B", 1, 699)], &[&t[2]], &[]), "b4").await,
+        ), // stale price
+        (T.to_string(), lost), // its claim is not this attempt's
+        (
+            T.to_string(),
+            claimed(
+                &f.store,
+                order(&[("A", 1, 500), ("B", 2, 700)], &[&t[4]], &[]),
+                "b6",
+            )
+            .await,
+        ), // ok
     ];
     let r = f.store.place_batch(batch).await;
     assert!(r[0].is_ok());
@@ -309,18 +604,55 @@ async fn a_batch_commits_together_but_fails_order_by_order() {
     assert!(matches!(&r[3], Err(PlaceError::PriceMoved(_))));
     assert!(matches!(&r[4], Err(PlaceError::ClaimLost)), "{:?}", r[4]);
     assert!(r[5].is_ok());
-    assert_eq!(Store::batch_fallbacks(), 0, "the set-based path placed the batch");
+    assert_eq!(
+        Store::batch_fallbacks(),
+        0,
+        "the set-based path placed the batch"
+    );
     let rec = f.store.idempotency_record(T, "b1").await.unwrap().unwrap();
-    assert_eq!(serde_json::from_str::<Order>(rec.response.as_deref().unwrap()).unwrap(), *r[0].as_ref().unwrap());
+    assert_eq!(
+        serde_json::from_str::<Order>(rec.response.as_deref().unwrap()).unwrap(),
+        *r[0].as_ref().unwrap()
+    );
     for failed in ["b2", "b3", "b4"] {
-        assert!(f.store.idempotency_record(T, failed).await.unwrap().is_none(), "{failed}'s claim is released: a retry is evaluated afresh");
+        assert!(
+            f.store
+                .idempotency_record(T, failed)
+                .await
+                .unwrap()
+                .is_none(),
+            "{failed}'s claim is released: a retry is evaluated afresh"
+        );
     }
-    assert_eq!(f.store.idempotency_record(T, "b5").await.unwrap().unwrap().status, 0, "a lost claim is left to its holder");
+    assert_eq!(
+        f.store
+            .idempotency_record(T, "b5")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        0,
+        "a lost claim is left to its holder"
+    );
     assert_eq!(f.store.count_orders(T).await.unwrap(), 2);
-    assert_eq!(f.store.stock_reconciliation(T, &sku("A")).await.unwrap(), (3, 3, 3));
-    assert_eq!(f.store.stock_reconciliation(T, &sku("B")).await.unwrap(), (10, 2, 2));
+    assert_eq!(
+        f.store.stock_reconciliation(T, &sku("A")).await.unwrap(),
+        (3, 3, 3)
+    );
+    assert_eq!(
+        f.store.stock_reconciliation(T, &sku("B")).await.unwrap(),
+        (10, 2, 2)
+    );
     // Tokens of failed batch-mates stay usable.
-    assert!(f.store.payment_token(T, &t[2]).await.unwrap().unwrap().order_id.is_none());
+    assert!(
+        f.store
+            .payment_token(T, &t[2])
+            .await
+            .unwrap()
+            .unwrap()
+            .order_id
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -329,17 +661,32 @@ async fn the_placer_groups_concurrent_orders_without_overselling() {
     f.product("HOT", 100, &[("a", 40), ("b", 10)]).await;
     // A second handle on the same storage with small batches and an added wait.
     let cfg = match f.store.backend() {
-        ordo_store::Backend::Sqlite => ordo_store::StorageConfig::Sqlite { data_dir: f._tmp.path().to_path_buf() },
+        ordo_store::Backend::Sqlite => ordo_store::StorageConfig::Sqlite {
+            data_dir: f._tmp.path().to_path_buf(),
+        },
         ordo_store::Backend::Postgres => f.pg_url.clone().expect("postgres url"),
     };
-    let placer = Store::open_with(&cfg, ordo_store::BatchConfig { max_orders: 16, max_wait: std::time::Duration::from_millis(2), workers: 2, queue_capacity: 4096 })
-        .await
-        .unwrap();
+    let placer = Store::open_with(
+        &cfg,
+        ordo_store::BatchConfig {
+            max_orders: 16,
+            max_wait: std::time::Duration::from_millis(2),
+            workers: 2,
+            queue_capacity: 4096,
+        },
+    )
+    .await
+    .unwrap();
     let mut handles = Vec::new();
     for i in 0..150 {
         let t = f.token(&format!("tok{i}")).await;
         let placer = placer.clone();
-        let nw = claimed(&f.store, order(&[("HOT", 1, 100)], &[&t], &[]), &format!("k{i}")).await;
+        let nw = claimed(
+            &f.store,
+            order(&[("HOT", 1, 100)], &[&t], &[]),
+            &format!("k{i}"),
+        )
+        .await;
         handles.push(tokio::spawn(async move { placer.place(T, nw).await }));
     }
     let mut ok = 0;
@@ -351,7 +698,10 @@ async fn the_placer_groups_concurrent_orders_without_overselling() {
         }
     }
     assert_eq!(ok, 50);
-    assert_eq!(f.store.stock_reconciliation(T, &sku("HOT")).await.unwrap(), (50, 50, 50));
+    assert_eq!(
+        f.store.stock_reconciliation(T, &sku("HOT")).await.unwrap(),
+        (50, 50, 50)
+    );
 }
 
 #[tokio::test]
@@ -359,32 +709,93 @@ async fn a_claim_keeps_duplicates_out_until_its_lease_ends() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 5)]).await;
     let t = f.token("tok1").await;
-    let auth = PendingAuthorization { id: "pa_1".into(), token: t.clone(), amount: usd(500) };
+    let auth = PendingAuthorization {
+        id: "pa_1".into(),
+        token: t.clone(),
+        amount: usd(500),
+    };
     let now = ordo_store::now_ms();
-    let first = match f.store.claim_checkout(T, &idem("k"), 0, std::slice::from_ref(&auth)).await.unwrap() {
+    let first = match f
+        .store
+        .claim_checkout(T, &idem("k"), 0, std::slice::from_ref(&auth))
+        .await
+        .unwrap()
+    {
         Claim::Claimed { claim_id } => claim_id,
         other => panic!("{other:?}"),
     };
-    assert_eq!(f.store.authorization_counts(T).await.unwrap().get("pending"), Some(&1), "recorded in the claim's commit");
+    assert_eq!(
+        f.store
+            .authorization_counts(T)
+            .await
+            .unwrap()
+            .get("pending"),
+        Some(&1),
+        "recorded in the claim's commit"
+    );
     // A duplicate inside the lease sees the claim in progress and records nothing.
-    let dup = PendingAuthorization { id: "pa_2".into(), ..auth.clone() };
-    match f.store.claim_checkout(T, &idem("k"), now - 60_000, std::slice::from_ref(&dup)).await.unwrap() {
+    let dup = PendingAuthorization {
+        id: "pa_2".into(),
+        ..auth.clone()
+    };
+    match f
+        .store
+        .claim_checkout(T, &idem("k"), now - 60_000, std::slice::from_ref(&dup))
+        .await
+        .unwrap()
+    {
         Claim::Existing(rec) => assert!(rec.in_progress()),
         other => panic!("{other:?}"),
     }
-    assert_eq!(f.store.authorization_counts(T).await.unwrap().get("pending"), Some(&1));
+    assert_eq!(
+        f.store
+            .authorization_counts(T)
+            .await
+            .unwrap()
+            .get("pending"),
+        Some(&1)
+    );
     // Another body under the key never takes it over.
-    let other = IdempotencyKey { key: "k".into(), request_hash: "another".into() };
-    assert!(matches!(f.store.claim_checkout(T, &other, i64::MAX, &[]).await.unwrap(), Claim::Existing(_)));
+    let other = IdempotencyKey {
+        key: "k".into(),
+        request_hash: "another".into(),
+    };
+    assert!(matches!(
+        f.store
+            .claim_checkout(T, &other, i64::MAX, &[])
+            .await
+            .unwrap(),
+        Claim::Existing(_)
+    ));
     // After the lease, the same request takes it over; the first attempt can no longer commit.
-    let second = match f.store.claim_checkout(T, &idem("k"), i64::MAX, &[]).await.unwrap() {
+    let second = match f
+        .store
+        .claim_checkout(T, &idem("k"), i64::MAX, &[])
+        .await
+        .unwrap()
+    {
         Claim::Claimed { claim_id } => claim_id,
         other => panic!("{other:?}"),
     };
     assert_ne!(first, second);
-    let stale = NewOrder { order: order(&[("A", 1, 500)], &[&t], &[]), customer_key: "g".into(), idempotency_key: "k".into(), claim_id: first, authorization_ids: vec![] };
-    assert!(matches!(f.store.place(T, stale).await, Err(PlaceError::ClaimLost)));
-    let fresh = NewOrder { order: order(&[("A", 1, 500)], &[&t], &[]), customer_key: "g".into(), idempotency_key: "k".into(), claim_id: second, authorization_ids: vec![] };
+    let stale = NewOrder {
+        order: order(&[("A", 1, 500)], &[&t], &[]),
+        customer_key: "g".into(),
+        idempotency_key: "k".into(),
+        claim_id: first,
+        authorization_ids: vec![],
+    };
+    assert!(matches!(
+        f.store.place(T, stale).await,
+        Err(PlaceError::ClaimLost)
+    ));
+    let fresh = NewOrder {
+        order: order(&[("A", 1, 500)], &[&t], &[]),
+        customer_key: "g".into(),
+        idempotency_key: "k".into(),
+        claim_id: second,
+        authorization_ids: vec![],
+    };
     f.store.place(T, fresh).await.unwrap();
     assert_eq!(f.store.count_orders(T).await.unwrap(), 1);
 }
@@ -394,41 +805,123 @@ async fn gateway_ids_reach_recovery() {
     let f = fixture().await;
     let t = f.token("tok1").await;
     let auths = [
-        PendingAuthorization { id: "pa_a".into(), token: t.clone(), amount: usd(100) },
-        PendingAuthorization { id: "pa_b".into(), token: t.clone(), amount: usd(200) },
+        PendingAuthorization {
+            id: "pa_a".into(),
+            token: t.clone(),
+            amount: usd(100),
+        },
+        PendingAuthorization {
+            id: "pa_b".into(),
+            token: t.clone(),
+            amount: usd(200),
+        },
     ];
-    assert!(matches!(f.store.claim_checkout(T, &idem("k"), 0, &auths).await.unwrap(), Claim::Claimed { .. }));
-    f.store.record_gateway_authorizations(T, &[("pa_a".into(), "gw_123".into())]).await.unwrap();
+    assert!(matches!(
+        f.store
+            .claim_checkout(T, &idem("k"), 0, &auths)
+            .await
+            .unwrap(),
+        Claim::Claimed { .. }
+    ));
+    f.store
+        .record_gateway_authorizations(T, &[("pa_a".into(), "gw_123".into())])
+        .await
+        .unwrap();
     let stale = f.store.stale_authorizations(i64::MAX).await.unwrap();
     let by_id = |id: &str| stale.iter().find(|s| s.id == id).cloned().unwrap();
-    assert_eq!(by_id("pa_a").gateway_authorization.as_deref(), Some("gw_123"));
-    assert_eq!(by_id("pa_b").gateway_authorization, None, "crashed before the gateway answered: voided by reference");
-    let claimed = f.store.claim_for_void(T, &["pa_a".into(), "pa_b".into()]).await.unwrap();
-    assert_eq!(claimed, vec![("pa_a".to_string(), Some("gw_123".to_string())), ("pa_b".to_string(), None)]);
-    f.store.finish_authorizations(T, &["pa_a".into()], AuthorizationStatus::Voided).await.unwrap();
+    assert_eq!(
+        by_id("pa_a").gateway_authorization.as_deref(),
+        Some("gw_123")
+    );
+    assert_eq!(
+        by_id("pa_b").gateway_authorization,
+        None,
+        "crashed before the gateway answered: voided by reference"
+    );
+    let claimed = f
+        .store
+        .claim_for_void(T, &["pa_a".into(), "pa_b".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed,
+        vec![
+            ("pa_a".to_string(), Some("gw_123".to_string())),
+            ("pa_b".to_string(), None)
+        ]
+    );
+    f.store
+        .finish_authorizations(T, &["pa_a".into()], AuthorizationStatus::Voided)
+        .await
+        .unwrap();
     let counts = f.store.authorization_counts(T).await.unwrap();
-    assert_eq!((counts.get("voided"), counts.get("voiding")), (Some(&1), Some(&1)));
+    assert_eq!(
+        (counts.get("voided"), counts.get("voiding")),
+        (Some(&1), Some(&1))
+    );
 }
 
 #[tokio::test]
 async fn an_adjustment_under_one_key_happens_once() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 5)]).await;
-    let a = Adjustment { sku: sku("A"), location_id: loc("a"), change: StockChange::Delta(7), reason: "receipt".into(), note: None };
-    let render: ordo_store::Render<ordo_domain::StockLevel> = std::sync::Arc::new(|l| (201, format!("{{\"on_hand\":{}}}", l.on_hand)));
-    let key = IdempotencyKey { key: "receipt-1".into(), request_hash: "h".into() };
-    let first = f.store.adjust_stock(T, &a, Some((key.clone(), render.clone()))).await.unwrap();
+    let a = Adjustment {
+        sku: sku("A"),
+        location_id: loc("a"),
+        change: StockChange::Delta(7),
+        reason: "receipt".into(),
+        note: None,
+    };
+    let render: ordo_store::Render<ordo_domain::StockLevel> =
+        std::sync::Arc::new(|l| (201, format!("{{\"on_hand\":{}}}", l.on_hand)));
+    let key = IdempotencyKey {
+        key: "receipt-1".into(),
+        request_hash: "h".into(),
+    };
+    let first = f
+        .store
+        .adjust_stock(T, &a, Some((key.clone(), render.clone())))
+        .await
+        .unwrap();
     assert!(matches!(first, Idempotent::Done(ref l) if l.on_hand == 12));
-    match f.store.adjust_stock(T, &a, Some((key.clone(), render.clone()))).await.unwrap() {
-        Idempotent::Replay(rec) => assert_eq!((rec.status, rec.response.as_deref()), (201, Some("{\"on_hand\":12}"))),
+    match f
+        .store
+        .adjust_stock(T, &a, Some((key.clone(), render.clone())))
+        .await
+        .unwrap()
+    {
+        Idempotent::Replay(rec) => assert_eq!(
+            (rec.status, rec.response.as_deref()),
+            (201, Some("{\"on_hand\":12}"))
+        ),
         other => panic!("a retried receipt must not add stock again: {other:?}"),
     }
-    assert_eq!(f.store.stock_reconciliation(T, &sku("A")).await.unwrap().0, 12);
+    assert_eq!(
+        f.store.stock_reconciliation(T, &sku("A")).await.unwrap().0,
+        12
+    );
     // A refused adjustment stores no answer: its retry is evaluated again.
-    let unknown = Adjustment { sku: sku("NOPE"), ..a.clone() };
-    let k2 = IdempotencyKey { key: "receipt-2".into(), request_hash: "h2".into() };
-    assert!(matches!(f.store.adjust_stock(T, &unknown, Some((k2.clone(), render.clone()))).await, Err(AdjustError::UnknownSku(_))));
-    assert!(f.store.idempotency_record(T, "receipt-2").await.unwrap().is_none());
+    let unknown = Adjustment {
+        sku: sku("NOPE"),
+        ..a.clone()
+    };
+    let k2 = IdempotencyKey {
+        key: "receipt-2".into(),
+        request_hash: "h2".into(),
+    };
+    assert!(matches!(
+        f.store
+            .adjust_stock(T, &unknown, Some((k2.clone(), render.clone())))
+            .await,
+        Err(AdjustError::UnknownSku(_))
+    ));
+    assert!(
+        f.store
+            .idempotency_record(T, "receipt-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -436,17 +929,54 @@ async fn an_ordered_cart_is_read_only() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 5)]).await;
     let t = f.token("tok1").await;
-    let rec = CartRecord { id: "cart_9".into(), body: serde_json::json!({"v": 1}), quoted: serde_json::json!({}), created_at_ms: 1, updated_at_ms: 1, order_id: None };
+    let rec = CartRecord {
+        id: "cart_9".into(),
+        body: serde_json::json!({"v": 1}),
+        quoted: serde_json::json!({}),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+        order_id: None,
+    };
     f.store.create_cart(T, &rec, None).await.unwrap();
-    assert!(matches!(f.store.sync_cart(T, "cart_9", &serde_json::json!({"v": 2}), &serde_json::json!({}), 2).await.unwrap(), CartSave::Saved(_)));
+    assert!(matches!(
+        f.store
+            .sync_cart(
+                T,
+                "cart_9",
+                &serde_json::json!({"v": 2}),
+                &serde_json::json!({}),
+                2
+            )
+            .await
+            .unwrap(),
+        CartSave::Saved(_)
+    ));
     let mut o = order(&[("A", 1, 500)], &[&t], &[]);
     o.cart_id = Some("cart_9".into());
-    let placed = f.store.place(T, claimed(&f.store, o, "k").await).await.unwrap();
-    match f.store.sync_cart(T, "cart_9", &serde_json::json!({"v": 3}), &serde_json::json!({}), 3).await.unwrap() {
+    let placed = f
+        .store
+        .place(T, claimed(&f.store, o, "k").await)
+        .await
+        .unwrap();
+    match f
+        .store
+        .sync_cart(
+            T,
+            "cart_9",
+            &serde_json::json!({"v": 3}),
+            &serde_json::json!({}),
+            3,
+        )
+        .await
+        .unwrap()
+    {
         CartSave::Ordered(order_id) => assert_eq!(order_id, placed.id.to_string()),
         other => panic!("an ordered cart changed: {other:?}"),
     }
-    assert_eq!(f.store.cart(T, "cart_9").await.unwrap().unwrap().body, serde_json::json!({"v": 2}));
+    assert_eq!(
+        f.store.cart(T, "cart_9").await.unwrap().unwrap().body,
+        serde_json::json!({"v": 2})
+    );
 }
 
 #[tokio::test]
@@ -456,26 +986,59 @@ async fn promotion_rules_are_checked_again_at_commit() {
     let t1 = f.token("tok1").await;
     let t2 = f.token("tok2").await;
     // Priced while the code was valid; it expired (or its minimum rose) before the commit.
-    let expired = Promotion { ends_at_ms: Some(1), ..Promotion::new("GONE", PromotionKind::Percent { bps: 1000 }) };
+    let expired = Promotion {
+        ends_at_ms: Some(1),
+        ..Promotion::new("GONE", PromotionKind::Percent { bps: 1000 })
+    };
     f.store.upsert_promotion(T, &expired).await.unwrap();
-    match f.store.place(T, claimed(&f.store, order(&[("A", 1, 500)], &[&t1], &["GONE"]), "k1").await).await {
-        Err(PlaceError::PromotionInvalid(code, reason)) => assert_eq!((code.as_str(), reason), ("GONE", ordo_domain::promotion::PromoRejection::Expired)),
+    match f
+        .store
+        .place(
+            T,
+            claimed(&f.store, order(&[("A", 1, 500)], &[&t1], &["GONE"]), "k1").await,
+        )
+        .await
+    {
+        Err(PlaceError::PromotionInvalid(code, reason)) => assert_eq!(
+            (code.as_str(), reason),
+            ("GONE", ordo_domain::promotion::PromoRejection::Expired)
+        ),
         other => panic!("{other:?}"),
     }
-    let minimum = Promotion { min_subtotal: Some(usd(10_000)), ..Promotion::new("BIG", PromotionKind::Percent { bps: 1000 }) };
+    let minimum = Promotion {
+        min_subtotal: Some(usd(10_000)),
+        ..Promotion::new("BIG", PromotionKind::Percent { bps: 1000 })
+    };
     f.store.upsert_promotion(T, &minimum).await.unwrap();
     assert!(matches!(
-        f.store.place(T, claimed(&f.store, order(&[("A", 1, 500)], &[&t2], &["BIG"]), "k2").await).await,
-        Err(PlaceError::PromotionInvalid(_, ordo_domain::promotion::PromoRejection::MinSubtotalNotMet))
+        f.store
+            .place(
+                T,
+                claimed(&f.store, order(&[("A", 1, 500)], &[&t2], &["BIG"]), "k2").await
+            )
+            .await,
+        Err(PlaceError::PromotionInvalid(
+            _,
+            ordo_domain::promotion::PromoRejection::MinSubtotalNotMet
+        ))
     ));
     // Two orders of one customer in one batch: a once-per-customer code is used once.
-    let once = Promotion { per_customer_limit: Some(1), ..Promotion::new("ONCE", PromotionKind::Percent { bps: 1000 }) };
+    let once = Promotion {
+        per_customer_limit: Some(1),
+        ..Promotion::new("ONCE", PromotionKind::Percent { bps: 1000 })
+    };
     f.store.upsert_promotion(T, &once).await.unwrap();
     let t3 = f.token("tok3").await;
     let t4 = f.token("tok4").await;
     let batch = vec![
-        (T.to_string(), claimed(&f.store, order(&[("A", 1, 500)], &[&t3], &["ONCE"]), "k3").await),
-        (T.to_string(), claimed(&f.store, order(&[("A", 1, 500)], &[&t4], &["ONCE"]), "k4").await),
+        (
+            T.to_string(),
+            claimed(&f.store, order(&[("A", 1, 500)], &[&t3], &["ONCE"]), "k3").await,
+        ),
+        (
+            T.to_string(),
+            claimed(&f.store, order(&[("A", 1, 500)], &[&t4], &["ONCE"]), "k4").await,
+        ),
     ];
     let r = f.store.place_batch(batch).await;
     assert!(r[0].is_ok());
@@ -488,18 +1051,33 @@ async fn a_full_queue_refuses_at_once_and_a_halted_write_path_is_not_alive() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 1000)]).await;
     let cfg = match f.store.backend() {
-        ordo_store::Backend::Sqlite => ordo_store::StorageConfig::Sqlite { data_dir: f._tmp.path().to_path_buf() },
+        ordo_store::Backend::Sqlite => ordo_store::StorageConfig::Sqlite {
+            data_dir: f._tmp.path().to_path_buf(),
+        },
         ordo_store::Backend::Postgres => f.pg_url.clone().expect("postgres url"),
     };
     // One order per commit, two queued at most, and a slow first batch: the rest is refused.
-    let tight = Store::open_with(&cfg, ordo_store::BatchConfig { max_orders: 1, max_wait: std::time::Duration::ZERO, workers: 1, queue_capacity: 2 })
-        .await
-        .unwrap();
+    let tight = Store::open_with(
+        &cfg,
+        ordo_store::BatchConfig {
+            max_orders: 1,
+            max_wait: std::time::Duration::ZERO,
+            workers: 1,
+            queue_capacity: 2,
+        },
+    )
+    .await
+    .unwrap();
     assert!(tight.write_path_alive());
     let mut handles = Vec::new();
     for i in 0..60 {
         let t = f.token(&format!("tok{i}")).await;
-        let nw = claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), &format!("k{i}")).await;
+        let nw = claimed(
+            &f.store,
+            order(&[("A", 1, 500)], &[&t], &[]),
+            &format!("k{i}"),
+        )
+        .await;
         let s = tight.clone();
         handles.push(tokio::spawn(async move { s.place(T, nw).await }));
     }
@@ -516,7 +1094,10 @@ async fn a_full_queue_refuses_at_once_and_a_halted_write_path_is_not_alive() {
     assert_eq!(f.store.count_orders(T).await.unwrap(), placed as i64);
     tight.halt_write_path().await;
     assert!(!tight.write_path_alive());
-    assert!(f.store.write_path_alive(), "only the halted handle's write path stopped");
+    assert!(
+        f.store.write_path_alive(),
+        "only the halted handle's write path stopped"
+    );
 }
 
 #[tokio::test]
@@ -524,12 +1105,43 @@ async fn abandoned_claims_are_released_answered_keys_are_kept() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 5)]).await;
     let t = f.token("tok1").await;
-    f.store.place(T, claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), "done").await).await.unwrap();
-    assert!(matches!(f.store.claim_checkout(T, &idem("abandoned"), 0, &[]).await.unwrap(), Claim::Claimed { .. }));
-    assert_eq!(f.store.release_abandoned_claims(0).await.unwrap(), 0, "younger than the cutoff: kept");
+    f.store
+        .place(
+            T,
+            claimed(&f.store, order(&[("A", 1, 500)], &[&t], &[]), "done").await,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .claim_checkout(T, &idem("abandoned"), 0, &[])
+            .await
+            .unwrap(),
+        Claim::Claimed { .. }
+    ));
+    assert_eq!(
+        f.store.release_abandoned_claims(0).await.unwrap(),
+        0,
+        "younger than the cutoff: kept"
+    );
     assert_eq!(f.store.release_abandoned_claims(i64::MAX).await.unwrap(), 1);
-    assert!(f.store.idempotency_record(T, "abandoned").await.unwrap().is_none());
-    assert_eq!(f.store.idempotency_record(T, "done").await.unwrap().unwrap().status, 201, "an answer is never released");
+    assert!(
+        f.store
+            .idempotency_record(T, "abandoned")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        f.store
+            .idempotency_record(T, "done")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        201,
+        "an answer is never released"
+    );
 }
 
 #[tokio::test]
@@ -537,16 +1149,41 @@ async fn an_order_whose_authorization_was_voided_is_not_placed() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 5)]).await;
     let t = f.token("tok1").await;
-    let auth = PendingAuthorization { id: "pa_lost".into(), token: t.clone(), amount: usd(500) };
-    let claim_id = match f.store.claim_checkout(T, &idem("k"), 0, &[auth]).await.unwrap() {
+    let auth = PendingAuthorization {
+        id: "pa_lost".into(),
+        token: t.clone(),
+        amount: usd(500),
+    };
+    let claim_id = match f
+        .store
+        .claim_checkout(T, &idem("k"), 0, &[auth])
+        .await
+        .unwrap()
+    {
         Claim::Claimed { claim_id } => claim_id,
         other => panic!("{other:?}"),
     };
     // Recovery claimed it for voiding while the order waited.
-    assert_eq!(f.store.claim_for_void(T, &["pa_lost".into()]).await.unwrap().len(), 1);
-    let mut nw = NewOrder { order: order(&[("A", 1, 500)], &[&t], &[]), customer_key: "g".into(), idempotency_key: "k".into(), claim_id, authorization_ids: vec![] };
+    assert_eq!(
+        f.store
+            .claim_for_void(T, &["pa_lost".into()])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut nw = NewOrder {
+        order: order(&[("A", 1, 500)], &[&t], &[]),
+        customer_key: "g".into(),
+        idempotency_key: "k".into(),
+        claim_id,
+        authorization_ids: vec![],
+    };
     nw.authorization_ids = vec!["pa_lost".into()];
-    assert!(matches!(f.store.place(T, nw).await, Err(PlaceError::AuthorizationLost)));
+    assert!(matches!(
+        f.store.place(T, nw).await,
+        Err(PlaceError::AuthorizationLost)
+    ));
     assert_eq!(f.store.count_orders(T).await.unwrap(), 0);
     assert_eq!(reserved(&f, "A").await, 0);
 }
@@ -556,17 +1193,38 @@ async fn a_placement_stores_its_gateway_ids_even_when_it_fails() {
     let f = fixture().await;
     f.product("A", 500, &[("a", 1)]).await;
     let t = f.token("tok1").await;
-    let auth = PendingAuthorization { id: "pa_gw".into(), token: t.clone(), amount: usd(1000) };
-    let claim_id = match f.store.claim_checkout(T, &idem("k"), 0, &[auth]).await.unwrap() {
+    let auth = PendingAuthorization {
+        id: "pa_gw".into(),
+        token: t.clone(),
+        amount: usd(1000),
+    };
+    let claim_id = match f
+        .store
+        .claim_checkout(T, &idem("k"), 0, &[auth])
+        .await
+        .unwrap()
+    {
         Claim::Claimed { claim_id } => claim_id,
         other => panic!("{other:?}"),
     };
     // Two units asked, one in stock: the order fails, its authorization stays pending for the
     // caller (or recovery) to void — by the gateway's id ("auth_x"), stored by the driver.
-    let nw = NewOrder { order: order(&[("A", 2, 500)], &[&t], &[]), customer_key: "g".into(), idempotency_key: "k".into(), claim_id, authorization_ids: vec!["pa_gw".into()] };
-    assert!(matches!(f.store.place(T, nw).await, Err(PlaceError::Shortage(_))));
+    let nw = NewOrder {
+        order: order(&[("A", 2, 500)], &[&t], &[]),
+        customer_key: "g".into(),
+        idempotency_key: "k".into(),
+        claim_id,
+        authorization_ids: vec!["pa_gw".into()],
+    };
+    assert!(matches!(
+        f.store.place(T, nw).await,
+        Err(PlaceError::Shortage(_))
+    ));
     let stale = f.store.stale_authorizations(i64::MAX).await.unwrap();
-    let gw = stale.iter().find(|s| s.id == "pa_gw").and_then(|s| s.gateway_authorization.clone());
+    let gw = stale
+        .iter()
+        .find(|s| s.id == "pa_gw")
+        .and_then(|s| s.gateway_authorization.clone());
     assert_eq!(gw.as_deref(), Some("auth_x"));
 }
 
@@ -578,17 +1236,43 @@ async fn postgres_row_level_security_confines_every_query_to_its_tenant() {
     let f = fixture().await;
     f.product("RLS-A1", 100, &[]).await;
     f.product("RLS-A2", 100, &[]).await;
-    let other = ProductUpsert { sku: sku("RLS-B1"), name: "b".into(), price: usd(100), category: None, attributes: Default::default(), fulfilment: Default::default() };
+    let other = ProductUpsert {
+        sku: sku("RLS-B1"),
+        name: "b".into(),
+        price: usd(100),
+        category: None,
+        attributes: Default::default(),
+        fulfilment: Default::default(),
+    };
     f.store.upsert_product("t2", &other, None).await.unwrap();
-    let Some(r) = ordo_store::testing::row_security_report(&f.store, T, "t2").await.unwrap() else {
+    let Some(r) = ordo_store::testing::row_security_report(&f.store, T, "t2")
+        .await
+        .unwrap()
+    else {
         eprintln!("row-level security is PostgreSQL's; SQLite has nothing to check");
         return;
     };
-    assert_eq!(r.session_role, "ordo_app", "sessions act as the role row-level security binds");
+    assert_eq!(
+        r.session_role, "ordo_app",
+        "sessions act as the role row-level security binds"
+    );
     assert_eq!(r.unscoped, 0, "no scope, no rows");
     assert_eq!(r.a_truth, 2);
-    assert_eq!(r.scoped_to_a, r.a_truth, "a scope sees exactly its tenant's rows, with no tenant filter in the query");
-    assert_eq!(r.b_seen_from_a, 0, "another tenant's rows are invisible even when asked for by name");
-    assert!(r.cross_write_refused, "a row of another tenant cannot be written");
-    assert!(r.unprotected_tables.is_empty(), "tables without forced row-level security: {:?}", r.unprotected_tables);
+    assert_eq!(
+        r.scoped_to_a, r.a_truth,
+        "a scope sees exactly its tenant's rows, with no tenant filter in the query"
+    );
+    assert_eq!(
+        r.b_seen_from_a, 0,
+        "another tenant's rows are invisible even when asked for by name"
+    );
+    assert!(
+        r.cross_write_refused,
+        "a row of another tenant cannot be written"
+    );
+    assert!(
+        r.unprotected_tables.is_empty(),
+        "tables without forced row-level security: {:?}",
+        r.unprotected_tables
+    );
 }

@@ -40,7 +40,10 @@ struct Prepared {
 }
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "loadgen", about = "Drive Ordo with mobile checkouts and measure it")]
+#[command(
+    name = "loadgen",
+    about = "Drive Ordo with mobile checkouts and measure it"
+)]
 struct Args {
     /// Base URL of a running Ordo.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -100,28 +103,47 @@ struct Args {
 async fn access_token(base: &str, id: &str, secret: &str) -> Result<Option<String>, String> {
     let r = reqwest::Client::new()
         .post(format!("{base}/v1/auth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", id),
+            ("client_secret", secret),
+        ])
         .send()
         .await;
     if matches!(&r, Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND) {
         return Ok(None);
     }
     let v = must(r, &format!("token for {id}")).await?;
-    v["access_token"].as_str().map(|t| Some(t.to_string())).ok_or_else(|| format!("token for {id}: no access_token in {v}"))
+    v["access_token"]
+        .as_str()
+        .map(|t| Some(t.to_string()))
+        .ok_or_else(|| format!("token for {id}: no access_token in {v}"))
 }
 
 /// A client that sends `token` as its bearer token (none: no Authorization header).
 fn client_with(token: Option<String>, pool: usize) -> Result<reqwest::Client, String> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
-        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().map_err(|_| "a token that is not a header value".to_string())?);
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| "a token that is not a header value".to_string())?,
+        );
     }
-    reqwest::Client::builder().pool_max_idle_per_host(pool).timeout(Duration::from_secs(30)).default_headers(headers).build().map_err(|e| e.to_string())
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(pool)
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 10s"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 10s"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
@@ -179,10 +201,51 @@ async fn make_token(client: &reqwest::Client, base: &str) -> Result<String, Stri
         "tokenize",
     )
     .await?;
-    v["token"].as_str().map(String::from).ok_or_else(|| "tokenize: no token".into())
+    v["token"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| "tokenize: no token".into())
 }
 
-async fn setup_skus(client: &reqwest::Client, base: &str, prefix: &str, n: usize, stock: i64, location: &str) -> Result<Vec<String>, String> {
+/// A benchmark places far more orders than a node's daily capacity: the stocking location's
+/// capacity is lifted (every placement still counts its packages; only the limit goes). A server
+/// without the locations API (an older build under A/B comparison) is left as it is.
+async fn lift_capacity(client: &reqwest::Client, base: &str, location: &str) -> Result<(), String> {
+    let url = format!("{base}/v1/locations/{location}");
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("read location: {e}"))?;
+    if !resp.status().is_success() {
+        return Ok(());
+    }
+    let mut body: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("read location: {e}"))?;
+    if let Some(m) = body.as_object_mut() {
+        for k in ["id", "load_today", "daily_capacity"] {
+            m.remove(k);
+        }
+    }
+    must(
+        client.put(&url).json(&body).send().await,
+        "lift the location's daily capacity",
+    )
+    .await?;
+    Ok(())
+}
+
+async fn setup_skus(
+    client: &reqwest::Client,
+    base: &str,
+    prefix: &str,
+    n: usize,
+    stock: i64,
+    location: &str,
+) -> Result<Vec<String>, String> {
+    lift_capacity(client, base, location).await?;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let sku = format!("{prefix}-{i:05}");
@@ -212,23 +275,45 @@ async fn one(shared: &Shared, scheduled: Instant) -> bool {
         Mode::Order => {
             let prepared = shared.tokens.lock().await.pop();
             let Some(Prepared { token, cart }) = prepared else {
-                shared.tally.lock().await.by_status.entry("no_token_left".into()).and_modify(|c| *c += 1).or_insert(1);
+                shared
+                    .tally
+                    .lock()
+                    .await
+                    .by_status
+                    .entry("no_token_left".into())
+                    .and_modify(|c| *c += 1)
+                    .or_insert(1);
                 return false;
             };
             let body = match cart {
-                Some((id, total)) => json!({"cart_id": id, "payments": [{"token": token, "amount": total}], "expected_total": total}),
-                None => json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i), "shipments": [{"address": address()}],
-                               "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]}),
+                Some((id, total)) => {
+                    json!({"cart_id": id, "payments": [{"token": token, "amount": total}], "expected_total": total})
+                }
+                None => {
+                    json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i), "shipments": [{"address": address()}],
+                               "payments": [{"token": token, "amount": {"amount": PRICE + 599, "currency": "USD"}}]})
+                }
             };
             let t0 = Instant::now();
-            let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("lg-{}-{i}", std::process::id())).json(&body).send().await;
+            let r = client
+                .post(format!("{base}/v1/orders"))
+                .header("Idempotency-Key", format!("lg-{}-{i}", std::process::id()))
+                .json(&body)
+                .send()
+                .await;
             let s = match r {
                 Ok(r) => {
                     let s = r.status().as_u16().to_string();
                     let _ = r.bytes().await;
                     s
                 }
-                Err(e) => if e.is_timeout() { "timeout".into() } else { "connect_error".into() },
+                Err(e) => {
+                    if e.is_timeout() {
+                        "timeout".into()
+                    } else {
+                        "connect_error".into()
+                    }
+                }
             };
             (s, t0.elapsed().as_micros() as u64)
         }
@@ -241,7 +326,13 @@ async fn one(shared: &Shared, scheduled: Instant) -> bool {
             let cart: Value = match cart {
                 Ok(r) if r.status().is_success() => r.json().await.unwrap_or(Value::Null),
                 Ok(r) => {
-                    record(shared, format!("cart_{}", r.status().as_u16()), None, scheduled).await;
+                    record(
+                        shared,
+                        format!("cart_{}", r.status().as_u16()),
+                        None,
+                        scheduled,
+                    )
+                    .await;
                     return true;
                 }
                 Err(_) => {
@@ -258,7 +349,12 @@ async fn one(shared: &Shared, scheduled: Instant) -> bool {
             };
             let body = json!({"cart_id": cart["id"], "payments": [{"token": token, "amount": cart["totals"]["total"]}], "expected_total": cart["totals"]["total"]});
             let t0 = Instant::now();
-            let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", format!("lg-{}-{i}", std::process::id())).json(&body).send().await;
+            let r = client
+                .post(format!("{base}/v1/orders"))
+                .header("Idempotency-Key", format!("lg-{}-{i}", std::process::id()))
+                .json(&body)
+                .send()
+                .await;
             let s = match r {
                 Ok(r) => {
                     let s = r.status().as_u16().to_string();
@@ -283,7 +379,11 @@ async fn record(shared: &Shared, status: String, order_us: Option<u64>, schedule
     *t.by_status.entry(status).or_default() += 1;
     if let Some(us) = order_us {
         // Open loop: the order's latency counts from its scheduled start (queueing included).
-        let us = if shared.args.rate.is_some() && shared.args.mode == Mode::Order { total_us } else { us };
+        let us = if shared.args.rate.is_some() && shared.args.mode == Mode::Order {
+            total_us
+        } else {
+            us
+        };
         t.order_latency_us.push(us);
     }
     if shared.args.mode == Mode::Checkout {
@@ -306,7 +406,12 @@ fn summary(v: &mut [u64]) -> Value {
 
 fn rss_kb(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[tokio::main]
@@ -322,14 +427,38 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), String> {
     let mut bases = vec![args.url.trim_end_matches('/').to_string()];
-    bases.extend(args.also_url.iter().map(|u| u.trim_end_matches('/').to_string()));
+    bases.extend(
+        args.also_url
+            .iter()
+            .map(|u| u.trim_end_matches('/').to_string()),
+    );
     let base = bases[0].clone();
-    must(reqwest::Client::new().get(format!("{base}/readyz")).send().await, "readyz").await?;
+    must(
+        reqwest::Client::new()
+            .get(format!("{base}/readyz"))
+            .send()
+            .await,
+        "readyz",
+    )
+    .await?;
     // Tokens live 15 minutes by default: longer than any run this tool makes.
     let pool = args.clients.max(args.buyers).max(64);
-    let client = client_with(access_token(&base, &args.app_client_id, &args.app_client_secret).await?, pool)?;
-    let admin = client_with(access_token(&base, &args.admin_client_id, &args.admin_client_secret).await?, 8)?;
-    let run_id = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() % 0xffffff);
+    let client = client_with(
+        access_token(&base, &args.app_client_id, &args.app_client_secret).await?,
+        pool,
+    )?;
+    let admin = client_with(
+        access_token(&base, &args.admin_client_id, &args.admin_client_secret).await?,
+        8,
+    )?;
+    let run_id = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 0xffffff
+    );
 
     // Peak RSS of the server(s), sampled every 100 ms.
     let peak_rss = Arc::new(AtomicU64::new(0));
@@ -346,13 +475,24 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     if let Some(stock) = args.flash_stock {
-        return flash_sale(&args, &client, &admin, &bases, &run_id, stock, peak_rss, sampling).await;
+        return flash_sale(
+            &args, &client, &admin, &bases, &run_id, stock, peak_rss, sampling,
+        )
+        .await;
     }
 
     if !args.json {
         eprintln!("setting up {} SKUs…", args.skus);
     }
-    let skus = setup_skus(&admin, &base, &format!("LG{run_id}"), args.skus, 1_000_000_000, &args.location).await?;
+    let skus = setup_skus(
+        &admin,
+        &base,
+        &format!("LG{run_id}"),
+        args.skus,
+        1_000_000_000,
+        &args.location,
+    )
+    .await?;
     let expected = match (args.mode, args.rate) {
         (Mode::Order, Some(r)) => (r as f64 * args.duration.as_secs_f64() * 1.05) as usize + 16,
         (Mode::Order, None) => args.tokens.unwrap_or_else(|| {
@@ -364,11 +504,19 @@ async fn run(args: Args) -> Result<(), String> {
     let mut tokens = Vec::new();
     if args.mode == Mode::Order {
         if !args.json {
-            eprintln!("making {expected} payment tokens{}…", if args.from == From::Cart { " and synced carts" } else { "" });
+            eprintln!(
+                "making {expected} payment tokens{}…",
+                if args.from == From::Cart {
+                    " and synced carts"
+                } else {
+                    ""
+                }
+            );
         }
         let mut futs = Vec::new();
         for chunk in 0..32 {
-            let (client, base, skus, from) = (client.clone(), base.clone(), skus.clone(), args.from);
+            let (client, base, skus, from) =
+                (client.clone(), base.clone(), skus.clone(), args.from);
             let n = expected / 32 + 1;
             futs.push(tokio::spawn(async move {
                 let mut v = Vec::with_capacity(n);
@@ -445,7 +593,12 @@ async fn run(args: Args) -> Result<(), String> {
     sampling.store(false, Ordering::Relaxed);
     let mut t = shared.tally.lock().await;
     let placed = t.placed;
-    let errors: u64 = t.by_status.iter().filter(|(k, _)| k.as_str() != "201").map(|(_, v)| *v).sum();
+    let errors: u64 = t
+        .by_status
+        .iter()
+        .filter(|(k, _)| k.as_str() != "201")
+        .map(|(_, v)| *v)
+        .sum();
     let report = json!({
         "mode": format!("{:?}", args.mode).to_lowercase(),
         "loop": if args.rate.is_some() { "open" } else { "closed" },
@@ -477,7 +630,16 @@ async fn flash_sale(
     sampling: Arc<AtomicBool>,
 ) -> Result<(), String> {
     let base = &bases[0];
-    let sku = setup_skus(admin, base, &format!("FLASH{run_id}"), 1, stock, &args.location).await?.remove(0);
+    let sku = setup_skus(
+        admin,
+        base,
+        &format!("FLASH{run_id}"),
+        1,
+        stock,
+        &args.location,
+    )
+    .await?
+    .remove(0);
     // Every buyer syncs a cart and tokenizes a card before the sale opens (`--from lines`:
     // inline orders instead).
     let mut prepared = Vec::with_capacity(args.buyers);
@@ -487,7 +649,15 @@ async fn flash_sale(
             From::Lines => None,
             From::Cart => {
                 let body = json!({"lines": [{"sku": sku, "quantity": 1}], "customer": customer(i as u64), "shipments": [{"address": address()}]});
-                let c = must(client.post(format!("{base}/v1/carts")).json(&body).send().await, "sync cart").await?;
+                let c = must(
+                    client
+                        .post(format!("{base}/v1/carts"))
+                        .json(&body)
+                        .send()
+                        .await,
+                    "sync cart",
+                )
+                .await?;
                 Some((c["id"].clone(), c["totals"]["total"].clone()))
             }
         };
@@ -523,7 +693,11 @@ async fn flash_sale(
         lat.push(*us);
     }
     let placed = by_status.get("201").copied().unwrap_or(0) as i64;
-    let inv = must(admin.get(format!("{base}/v1/inventory/{sku}")).send().await, "inventory").await?;
+    let inv = must(
+        admin.get(format!("{base}/v1/inventory/{sku}")).send().await,
+        "inventory",
+    )
+    .await?;
     let reserved = inv["reserved"].as_i64().unwrap_or(-1);
     let oversold = (placed - stock).max(0).max(reserved - stock);
     let report = json!({
@@ -556,8 +730,17 @@ fn print_report(args: &Args, r: &Value) {
         return;
     }
     let lat = &r["order_latency"];
-    println!("mode            {} ({})", r["mode"].as_str().unwrap_or(""), r["loop"].as_str().unwrap_or("burst"));
-    println!("placed          {} in {:.2} s = {:.0} orders/s", r["placed"], r["duration_s"].as_f64().unwrap_or(0.0), r["orders_per_s"].as_f64().unwrap_or(0.0));
+    println!(
+        "mode            {} ({})",
+        r["mode"].as_str().unwrap_or(""),
+        r["loop"].as_str().unwrap_or("burst")
+    );
+    println!(
+        "placed          {} in {:.2} s = {:.0} orders/s",
+        r["placed"],
+        r["duration_s"].as_f64().unwrap_or(0.0),
+        r["orders_per_s"].as_f64().unwrap_or(0.0)
+    );
     println!(
         "order latency   p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
         lat["p50_ms"].as_f64().unwrap_or(0.0),
@@ -578,6 +761,9 @@ fn print_report(args: &Args, r: &Value) {
     println!("errors          {}", r["errors"]);
     println!("oversold        {}", r["oversold"]);
     if !r["server_peak_rss_mb"].is_null() {
-        println!("server RSS      {:.1} MB peak", r["server_peak_rss_mb"].as_f64().unwrap_or(0.0));
+        println!(
+            "server RSS      {:.1} MB peak",
+            r["server_peak_rss_mb"].as_f64().unwrap_or(0.0)
+        );
     }
 }

@@ -18,20 +18,68 @@ async fn expect_problem(r: reqwest::Response, status: StatusCode) -> Value {
 #[tokio::test]
 async fn malformed_bodies_and_unknown_routes_are_problems() {
     let app = TestApp::spawn().await;
-    let r = app.client.post(app.url("/v1/carts")).header("content-type", "application/json").body("{\"lines\": [").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/carts"))
+        .header("content-type", "application/json")
+        .body("{\"lines\": [")
+        .send()
+        .await
+        .unwrap();
     expect_problem(r, StatusCode::BAD_REQUEST).await;
-    let r = app.client.post(app.url("/v1/carts")).header("content-type", "application/json").body("{\"lines\": []}{\"x\": 1}").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/carts"))
+        .header("content-type", "application/json")
+        .body("{\"lines\": []}{\"x\": 1}")
+        .send()
+        .await
+        .unwrap();
     expect_problem(r, StatusCode::BAD_REQUEST).await;
-    let r = app.client.post(app.url("/v1/carts")).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/carts"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     expect_problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
-    let r = app.client.post(app.url("/v1/carts")).header("content-type", "application/json").body(vec![b' '; 2 << 20]).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/carts"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 << 20])
+        .send()
+        .await
+        .unwrap();
     expect_problem(r, StatusCode::PAYLOAD_TOO_LARGE).await;
     expect_problem(app.get("/v1/nothing-here").await, StatusCode::NOT_FOUND).await;
-    expect_problem(app.client.delete(app.url("/v1/orders")).send().await.unwrap(), StatusCode::METHOD_NOT_ALLOWED).await;
-    expect_problem(app.get("/v1/orders/ORD-0000-0000").await, StatusCode::NOT_FOUND).await;
+    expect_problem(
+        app.client
+            .delete(app.url("/v1/orders"))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
+    expect_problem(
+        app.get("/v1/orders/ORD-0000-0000").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     expect_problem(app.get("/v1/orders/%00%ff").await, StatusCode::NOT_FOUND).await;
-    expect_problem(app.get("/v1/products/%F0%9F%92%A9").await, StatusCode::NOT_FOUND).await;
-    let v = expect_problem(app.get("/v1/products?limit=0&cursor=zz").await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    expect_problem(
+        app.get("/v1/products/%F0%9F%92%A9").await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    let v = expect_problem(
+        app.get("/v1/products?limit=0&cursor=zz").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(problem_paths(&v), ["limit", "cursor"]);
 }
 
@@ -44,7 +92,11 @@ async fn cart_fields_are_validated_with_paths() {
         "shipments": [{"address": {"name": "A", "line1": "x", "city": "y", "postal_code": "1", "country": "XX", "lat": 200.0, "lon": 0.0}}],
         "promo_codes": ["bad code!"]
     });
-    let v = expect_problem(app.post("/v1/carts", &body).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let v = expect_problem(
+        app.post("/v1/carts", &body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     let paths = problem_paths(&v);
     for p in [
         "lines[0].quantity",
@@ -67,11 +119,28 @@ async fn cart_fields_are_validated_with_paths() {
     .await;
     assert_eq!(problem_paths(&v), ["customer.name"]);
     // Type errors carry the path of the offending field.
-    let v = expect_problem(app.post("/v1/carts", &json!({"lines": [{"sku": "A", "quantity": "two"}]})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let v = expect_problem(
+        app.post(
+            "/v1/carts",
+            &json!({"lines": [{"sku": "A", "quantity": "two"}]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(problem_paths(&v), ["lines[0].quantity"]);
-    let v = expect_problem(app.post("/v1/carts", &json!({"lines": [{"quantity": 1}]})).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let v = expect_problem(
+        app.post("/v1/carts", &json!({"lines": [{"quantity": 1}]}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(problem_paths(&v), ["lines[0].sku"]);
-    let v = expect_problem(app.post("/v1/carts", &json!([1, 2])).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let v = expect_problem(
+        app.post("/v1/carts", &json!([1, 2])).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
     assert_eq!(v["errors"][0]["code"], "invalid_type");
 }
 
@@ -82,17 +151,31 @@ async fn order_input_is_validated_with_paths() {
     // No Idempotency-Key.
     let r = app.post("/v1/orders", &json!({})).await;
     let v = expect_problem(r, StatusCode::BAD_REQUEST).await;
-    assert!(v["type"].as_str().unwrap().ends_with("idempotency-key-missing"));
+    assert!(
+        v["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("idempotency-key-missing")
+    );
     let r = app
         .client
         .post(app.url("/v1/orders"))
-        .header("Idempotency-Key", reqwest::header::HeaderValue::from_bytes("clé-ü".as_bytes()).unwrap())
+        .header(
+            "Idempotency-Key",
+            reqwest::header::HeaderValue::from_bytes("clé-ü".as_bytes()).unwrap(),
+        )
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     let v = expect_problem(r, StatusCode::BAD_REQUEST).await;
-    assert!(v["type"].as_str().unwrap().ends_with("idempotency-key-invalid"), "{v}");
+    assert!(
+        v["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("idempotency-key-invalid"),
+        "{v}"
+    );
     // Nothing at all.
     let (s, v) = app.place("v-1", &json!({})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
@@ -101,7 +184,12 @@ async fn order_input_is_validated_with_paths() {
         assert!(paths.contains(&p.to_string()), "{p} missing from {paths:?}");
     }
     // Both cart and lines; unknown cart.
-    let (s, v) = app.place("v-2", &json!({"cart_id": "cart_x", "lines": [{"sku": "A", "quantity": 1}]})).await;
+    let (s, v) = app
+        .place(
+            "v-2",
+            &json!({"cart_id": "cart_x", "lines": [{"sku": "A", "quantity": 1}]}),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(problem_paths(&v).contains(&"lines".to_string()));
     let (s, v) = app.place("v-3", &json!({"cart_id": "cart_x", "customer": guest(), "shipments": [{"address": address()}], "payments": [{"token": "tok_x", "amount": {"amount": 1, "currency": "USD"}}]})).await;
@@ -118,12 +206,20 @@ async fn order_input_is_validated_with_paths() {
     let (s, v) = app.place("v-4", &body).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let paths = problem_paths(&v);
-    assert!(paths.contains(&"payments[1].amount.amount".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&"payments[1].amount.amount".to_string()),
+        "{paths:?}"
+    );
     let mut body = body;
-    body["payments"] = json!([{"token": "tok_unknown", "amount": {"amount": total, "currency": "EUR"}}]);
+    body["payments"] =
+        json!([{"token": "tok_unknown", "amount": {"amount": total, "currency": "EUR"}}]);
     let (_, v) = app.place("v-5", &body).await;
     let paths = problem_paths(&v);
-    for p in ["shipments", "payments[0].amount.currency", "payments[0].token"] {
+    for p in [
+        "shipments",
+        "payments[0].amount.currency",
+        "payments[0].token",
+    ] {
         assert!(paths.contains(&p.to_string()), "{p} missing from {paths:?}");
     }
     // Absurd numbers never overflow into a 500.
@@ -140,7 +236,18 @@ async fn operations_endpoints_answer() {
     assert_eq!(r["status"], "ready");
     let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for p in ["/v1/products", "/v1/products/{sku}", "/v1/carts", "/v1/carts/{id}", "/v1/payment-tokens", "/v1/orders", "/v1/orders/{id}", "/v1/inventory/{sku}", "/v1/inventory/adjustments", "/metrics"] {
+    for p in [
+        "/v1/products",
+        "/v1/products/{sku}",
+        "/v1/carts",
+        "/v1/carts/{id}",
+        "/v1/payment-tokens",
+        "/v1/orders",
+        "/v1/orders/{id}",
+        "/v1/inventory/{sku}",
+        "/v1/inventory/adjustments",
+        "/metrics",
+    ] {
         assert!(doc["paths"].get(p).is_some(), "{p} missing from OpenAPI");
     }
     assert!(doc["components"]["schemas"].get("Problem").is_some());
@@ -164,45 +271,128 @@ async fn unknown_fields_are_refused_by_their_full_path() {
     // A typo'd promo field would silently drop the discount: it is a 422 naming it instead.
     let mut order = inline_order("A", 1, &token, total);
     order["promo_code"] = json!("WELCOME10");
-    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "typo-1").json(&order).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", "typo-1")
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
     let v = expect_unknown_field(r, "promo_code").await;
     let msg = v["errors"][0]["message"].as_str().unwrap();
-    assert!(msg.contains("promo_codes"), "the message lists the expected fields: {msg}");
+    assert!(
+        msg.contains("promo_codes"),
+        "the message lists the expected fields: {msg}"
+    );
 
     // Nested: an address field and a line field.
     let mut order = inline_order("A", 1, &token, total);
     order["shipments"][0]["address"]["zip"] = json!("94105");
-    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "typo-2").json(&order).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", "typo-2")
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
     expect_unknown_field(r, "shipments[0].address.zip").await;
-    let r = app.post("/v1/carts", &json!({"lines": [{"sku": "A", "quantity": 1}, {"sku": "A", "qty": 1}]})).await;
+    let r = app
+        .post(
+            "/v1/carts",
+            &json!({"lines": [{"sku": "A", "quantity": 1}, {"sku": "A", "qty": 1}]}),
+        )
+        .await;
     expect_unknown_field(r, "lines[1].qty").await;
     let mut order = inline_order("A", 1, &token, total);
     order["payments"][0]["amount"]["cents"] = json!(1);
-    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "typo-3").json(&order).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", "typo-3")
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
     expect_unknown_field(r, "payments[0].amount.cents").await;
-    assert_eq!(app.inventory("A").await["reserved"], 0, "no typo'd order was placed");
+    assert_eq!(
+        app.inventory("A").await["reserved"],
+        0,
+        "no typo'd order was placed"
+    );
 
     // Cart sync.
-    let r = app.post("/v1/carts", &json!({"lines": [{"sku": "A", "quantity": 1}]})).await;
+    let r = app
+        .post(
+            "/v1/carts",
+            &json!({"lines": [{"sku": "A", "quantity": 1}]}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let cart: Value = r.json().await.unwrap();
     let id = cart["id"].as_str().unwrap();
-    expect_unknown_field(app.put(&format!("/v1/carts/{id}"), &json!({"lines": [], "promo_code": "SAVE5"})).await, "promo_code").await;
-    expect_unknown_field(app.put(&format!("/v1/carts/{id}"), &json!({"lines": [{"sku": "A", "qty": 2}]})).await, "lines[0].qty").await;
-    expect_unknown_field(app.put(&format!("/v1/carts/{id}"), &json!({"customer": {"email": "a@example.com", "mail": "x"}})).await, "customer.mail").await;
+    expect_unknown_field(
+        app.put(
+            &format!("/v1/carts/{id}"),
+            &json!({"lines": [], "promo_code": "SAVE5"}),
+        )
+        .await,
+        "promo_code",
+    )
+    .await;
+    expect_unknown_field(
+        app.put(
+            &format!("/v1/carts/{id}"),
+            &json!({"lines": [{"sku": "A", "qty": 2}]}),
+        )
+        .await,
+        "lines[0].qty",
+    )
+    .await;
+    expect_unknown_field(
+        app.put(
+            &format!("/v1/carts/{id}"),
+            &json!({"customer": {"email": "a@example.com", "mail": "x"}}),
+        )
+        .await,
+        "customer.mail",
+    )
+    .await;
 
     // Staff endpoints.
     let r = app.post("/v1/inventory/adjustments", &json!({"sku": "A", "location_id": "wh-1", "delta": 1, "reason": "receipt", "notes": "x"})).await;
     expect_unknown_field(r, "notes").await;
-    let r = app.put("/v1/products/A", &json!({"name": "A", "price": {"amount": 1, "currency": "USD"}, "categroy": "x"})).await;
+    let r = app
+        .put(
+            "/v1/products/A",
+            &json!({"name": "A", "price": {"amount": 1, "currency": "USD"}, "categroy": "x"}),
+        )
+        .await;
     expect_unknown_field(r, "categroy").await;
-    let r = app.put("/v1/products/A", &json!({"name": "A", "price": {"amount": 1, "currency": "USD", "tax": 0}})).await;
+    let r = app
+        .put(
+            "/v1/products/A",
+            &json!({"name": "A", "price": {"amount": 1, "currency": "USD", "tax": 0}}),
+        )
+        .await;
     expect_unknown_field(r, "price.tax").await;
-    assert_eq!(app.get("/v1/products/A").await.json::<Value>().await.unwrap()["price"]["amount"], 1000, "nothing was updated");
+    assert_eq!(
+        app.get("/v1/products/A")
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["price"]["amount"],
+        1000,
+        "nothing was updated"
+    );
 
     // Payment tokens: an extra key is named, its value (maybe a card number) is never echoed.
     let r = app.post("/v1/payment-tokens", &json!({"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123", "card_number": "4000000000000002"})).await;
     let v = expect_unknown_field(r, "card_number").await;
     let text = v.to_string();
-    assert!(!text.contains("4242424242424242") && !text.contains("4000000000000002"), "{text}");
+    assert!(
+        !text.contains("4242424242424242") && !text.contains("4000000000000002"),
+        "{text}"
+    );
 }

@@ -18,7 +18,13 @@ async fn tokens(app: &TestApp, n: usize) -> Vec<String> {
 }
 
 /// Fires every buyer at once (each on its own connection) and tallies the answers.
-async fn storm(bases: &[String], bearer: &str, sku: &str, tokens: &[String], total: i64) -> (usize, usize, Vec<(StatusCode, Value)>) {
+async fn storm(
+    bases: &[String],
+    bearer: &str,
+    sku: &str,
+    tokens: &[String],
+    total: i64,
+) -> (usize, usize, Vec<(StatusCode, Value)>) {
     let futures = tokens.iter().enumerate().map(|(i, t)| {
         let base = bases[i % bases.len()].clone();
         let body = inline_order(sku, 1, t, total);
@@ -29,8 +35,14 @@ async fn storm(bases: &[String], bearer: &str, sku: &str, tokens: &[String], tot
         }
     });
     let results = join_all(futures).await;
-    let placed = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
-    let sold_out = results.iter().filter(|(s, _)| *s == StatusCode::CONFLICT).count();
+    let placed = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let sold_out = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CONFLICT)
+        .count();
     (placed, sold_out, results)
 }
 
@@ -38,9 +50,16 @@ async fn assert_reconciles(app: &TestApp, sku: &str, placed: usize) {
     let inv = app.inventory(sku).await;
     assert_eq!(inv["available"], 0, "{inv}");
     assert_eq!(inv["reserved"], placed as i64);
-    let (on_hand, reserved, allocated) = app.store.stock_reconciliation(&app.tenant, &ordo_domain::Sku::parse(sku).unwrap()).await.unwrap();
+    let (on_hand, reserved, allocated) = app
+        .store
+        .stock_reconciliation(&app.tenant, &ordo_domain::Sku::parse(sku).unwrap())
+        .await
+        .unwrap();
     assert_eq!((on_hand, reserved, allocated), (UNITS, UNITS, UNITS));
-    assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), placed as i64);
+    assert_eq!(
+        app.store.count_orders(&app.tenant).await.unwrap(),
+        placed as i64
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -51,12 +70,19 @@ async fn two_hundred_buyers_fifty_units_exactly_fifty_sold() {
     app.set_stock("HOT", "store-2", 20).await;
     let total = quote(&app, "HOT", 1).await;
     let toks = tokens(&app, BUYERS).await;
-    let (placed, sold_out, results) = storm(&[app.base.clone()], &app.tokens.app, "HOT", &toks, total).await;
-    let others: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT).collect();
+    let (placed, sold_out, results) =
+        storm(&[app.base.clone()], &app.tokens.app, "HOT", &toks, total).await;
+    let others: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT)
+        .collect();
     assert!(others.is_empty(), "unexpected answers: {others:?}");
     assert_eq!(placed, UNITS as usize);
     assert_eq!(sold_out, BUYERS - UNITS as usize);
-    let conflict = results.iter().find(|(s, _)| *s == StatusCode::CONFLICT).unwrap();
+    let conflict = results
+        .iter()
+        .find(|(s, _)| *s == StatusCode::CONFLICT)
+        .unwrap();
     assert_eq!(conflict.1["differences"][0]["type"], "line_removed");
     assert_reconciles(&app, "HOT", placed).await;
 }
@@ -72,16 +98,24 @@ async fn two_server_processes_sharing_one_database_never_oversell() {
     let (_p1, b1) = spawn_ordo(&app.storage, false);
     let (_p2, b2) = spawn_ordo(&app.storage, false);
     let (placed, sold_out, results) = storm(&[b1, b2], &app.tokens.app, "HOT2", &toks, total).await;
-    let others: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT).collect();
+    let others: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT)
+        .collect();
     assert!(others.is_empty(), "unexpected answers: {others:?}");
-    assert_eq!((placed, sold_out), (UNITS as usize, BUYERS - UNITS as usize));
+    assert_eq!(
+        (placed, sold_out),
+        (UNITS as usize, BUYERS - UNITS as usize)
+    );
     assert_reconciles(&app, "HOT2", placed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_retries_of_one_key_place_one_order_and_reach_the_gateway_once() {
     // A slow gateway keeps the first request in flight while its duplicates arrive.
-    let app = TestApp::spawn_with(|c| c.sandbox_gateway_latency = std::time::Duration::from_millis(1500)).await;
+    let app =
+        TestApp::spawn_with(|c| c.sandbox_gateway_latency = std::time::Duration::from_millis(1500))
+            .await;
     app.product("A", 1000, 100).await;
     let total = quote(&app, "A", 1).await;
     let token = app.token("4242424242424242").await;
@@ -93,21 +127,63 @@ async fn concurrent_retries_of_one_key_place_one_order_and_reach_the_gateway_onc
         async move { place_at(&client_as(&bearer), &base, "same-key", &body).await }
     }))
     .await;
-    let ids: std::collections::HashSet<String> =
-        results.iter().filter(|(s, _)| *s == StatusCode::CREATED).map(|(_, v)| v["id"].as_str().unwrap().to_string()).collect();
-    let in_progress = results.iter().filter(|(s, v)| *s == StatusCode::CONFLICT && v["type"] == "https://ordo.dev/problems/request-in-progress").count();
-    let bad: Vec<_> = results.iter().filter(|(s, v)| *s != StatusCode::CREATED && !(*s == StatusCode::CONFLICT && v["type"] == "https://ordo.dev/problems/request-in-progress")).collect();
-    assert!(bad.is_empty(), "a duplicate gets the first answer or request-in-progress: {bad:?}");
-    assert!(in_progress > 0, "duplicates arriving during the first request are told it is in progress");
+    let ids: std::collections::HashSet<String> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .map(|(_, v)| v["id"].as_str().unwrap().to_string())
+        .collect();
+    let in_progress = results
+        .iter()
+        .filter(|(s, v)| {
+            *s == StatusCode::CONFLICT
+                && v["type"] == "https://ordo.dev/problems/request-in-progress"
+        })
+        .count();
+    let bad: Vec<_> = results
+        .iter()
+        .filter(|(s, v)| {
+            *s != StatusCode::CREATED
+                && !(*s == StatusCode::CONFLICT
+                    && v["type"] == "https://ordo.dev/problems/request-in-progress")
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "a duplicate gets the first answer or request-in-progress: {bad:?}"
+    );
+    assert!(
+        in_progress > 0,
+        "duplicates arriving during the first request are told it is in progress"
+    );
     assert_eq!(ids.len(), 1);
     // The gateway was asked once: one authorization, attached; nothing authorized and voided after the fact.
     let auths = app.store.authorization_counts(&app.tenant).await.unwrap();
-    assert_eq!(auths.into_iter().collect::<Vec<_>>(), vec![("attached".to_string(), 1)]);
+    assert_eq!(
+        auths.into_iter().collect::<Vec<_>>(),
+        vec![("attached".to_string(), 1)]
+    );
     // Once it finished, a retry replays the first answer.
-    let r = app.client.post(app.url("/v1/orders")).header("Idempotency-Key", "same-key").json(&body).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", "same-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    assert_eq!(r.headers().get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap(), ids.iter().next().unwrap());
+    assert_eq!(
+        r.headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap(),
+        ids.iter().next().unwrap()
+    );
     assert_eq!(app.store.count_orders(&app.tenant).await.unwrap(), 1);
     assert_eq!(app.inventory("A").await["reserved"], 1);
 }

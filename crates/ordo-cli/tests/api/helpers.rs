@@ -3,7 +3,7 @@
 
 use ordo_server::Config;
 use ordo_server::auth::{Principal, Role};
-use ordo_store::{Store, StorageConfig};
+use ordo_store::{StorageConfig, Store};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
@@ -57,14 +57,21 @@ pub fn config(storage: StorageConfig) -> Config {
         cors_origins: vec![],
         header_read_timeout: Duration::from_secs(10),
         test_routes: false,
-        webauthn: ordo_server::auth::webauthn::RelyingParty { id: "localhost".into(), origins: vec!["http://localhost:8080".into()] },
+        webauthn: ordo_server::auth::webauthn::RelyingParty {
+            id: "localhost".into(),
+            origins: vec!["http://localhost:8080".into()],
+        },
     }
 }
 
 /// A client without credentials.
 pub fn client() -> reqwest::Client {
     ordo_server::install_tls_provider();
-    reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).build().unwrap()
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
 }
 
 /// A client that sends `token` as its bearer token on every request (a request's own
@@ -72,8 +79,16 @@ pub fn client() -> reqwest::Client {
 pub fn client_as(token: &str) -> reqwest::Client {
     ordo_server::install_tls_provider();
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-    reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(60)).default_headers(headers).build().unwrap()
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(60))
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// Access tokens of the default tenant, one per role the tests speak as.
@@ -101,31 +116,55 @@ pub fn principal(tenant: &str, role: Role) -> Principal {
 /// that storage afterwards verify them).
 pub async fn mint_tokens(store: &Store, tenant: &str) -> Tokens {
     let keys = ordo_server::auth::keys::KeyRing::open(store).await.unwrap();
-    let settings = ordo_server::auth::tokens::TokenSettings { issuer: "ordo".into(), audience: "ordo-api".into(), access_ttl: Duration::from_secs(900) };
-    tokens_from(&ordo_server::auth::tokens::Authority::new(keys, settings), tenant)
+    let settings = ordo_server::auth::tokens::TokenSettings {
+        issuer: "ordo".into(),
+        audience: "ordo-api".into(),
+        access_ttl: Duration::from_secs(900),
+    };
+    tokens_from(
+        &ordo_server::auth::tokens::Authority::new(keys, settings),
+        tenant,
+    )
 }
 
 pub fn tokens_from(auth: &ordo_server::auth::tokens::Authority, tenant: &str) -> Tokens {
-    let mint = |role| auth.access_token(&principal(tenant, role), Duration::from_secs(900)).unwrap().0;
-    Tokens { app: mint(Role::App), admin: mint(Role::Admin), staff: mint(Role::Staff) }
+    let mint = |role| {
+        auth.access_token(&principal(tenant, role), Duration::from_secs(900))
+            .unwrap()
+            .0
+    };
+    Tokens {
+        app: mint(Role::App),
+        admin: mint(Role::Admin),
+        staff: mint(Role::Staff),
+    }
 }
 
 /// A token from a running server's token endpoint (client credentials).
 pub async fn token_for(base: &str, client_id: &str, secret: &str) -> String {
     let r = client()
         .post(format!("{base}/v1/auth/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "token for {client_id}");
-    r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_string()
+    r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
         let tmp = tempfile::tempdir().unwrap();
-        let storage = ordo_store::testing::test_storage(tmp.path()).await.expect("test storage");
+        let storage = ordo_store::testing::test_storage(tmp.path())
+            .await
+            .expect("test storage");
         Self::spawn_on(storage, tmp, false).await
     }
 
@@ -137,11 +176,17 @@ impl TestApp {
     /// `test_routes`, shortening `request_timeout`, a slow gateway or a tiny write queue).
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         let tmp = tempfile::tempdir().unwrap();
-        let storage = ordo_store::testing::test_storage(tmp.path()).await.expect("test storage");
+        let storage = ordo_store::testing::test_storage(tmp.path())
+            .await
+            .expect("test storage");
         Self::spawn_configured(storage, tmp, adjust).await
     }
 
-    async fn spawn_configured(storage: StorageConfig, tmp: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    async fn spawn_configured(
+        storage: StorageConfig,
+        tmp: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let mut cfg = config(storage.clone());
         adjust(&mut cfg);
         let server = ordo_server::start(cfg).await.expect("server starts");
@@ -161,14 +206,26 @@ impl TestApp {
         app.store
             .upsert_location(
                 &app.tenant,
-                &ordo_domain::Location::new(ordo_domain::LocationId::parse("wh-1").unwrap(), "Warehouse 1", ordo_domain::LocationKind::Warehouse, 40.0, -74.0),
+                &ordo_domain::Location::new(
+                    ordo_domain::LocationId::parse("wh-1").unwrap(),
+                    "Warehouse 1",
+                    ordo_domain::LocationKind::Warehouse,
+                    40.0,
+                    -74.0,
+                ),
             )
             .await
             .unwrap();
         app.store
             .upsert_location(
                 &app.tenant,
-                &ordo_domain::Location::new(ordo_domain::LocationId::parse("store-2").unwrap(), "Store 2", ordo_domain::LocationKind::Store, 41.0, -87.0),
+                &ordo_domain::Location::new(
+                    ordo_domain::LocationId::parse("store-2").unwrap(),
+                    "Store 2",
+                    ordo_domain::LocationKind::Store,
+                    41.0,
+                    -87.0,
+                ),
             )
             .await
             .unwrap();
@@ -177,8 +234,14 @@ impl TestApp {
 
     /// A token of this tenant for `role` with subject `subject` (e.g. a shopper's customer id).
     pub fn token_as(&self, role: Role, subject: &str) -> String {
-        let p = Principal { subject: subject.into(), ..principal(&self.tenant, role) };
-        self.auth.access_token(&p, Duration::from_secs(900)).unwrap().0
+        let p = Principal {
+            subject: subject.into(),
+            ..principal(&self.tenant, role)
+        };
+        self.auth
+            .access_token(&p, Duration::from_secs(900))
+            .unwrap()
+            .0
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -195,25 +258,47 @@ impl TestApp {
             || path.starts_with("/v1/audit")
             || (method == "PUT" && path.starts_with("/v1/products"))
             || (method == "GET" && path.starts_with("/v1/orders/"));
-        if staff_work { &self.admin } else { &self.client }
+        if staff_work {
+            &self.admin
+        } else {
+            &self.client
+        }
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.as_needed("GET", path).get(self.url(path)).send().await.unwrap()
+        self.as_needed("GET", path)
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.as_needed("POST", path).post(self.url(path)).json(body).send().await.unwrap()
+        self.as_needed("POST", path)
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Response {
-        self.as_needed("PUT", path).put(self.url(path)).json(body).send().await.unwrap()
+        self.as_needed("PUT", path)
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a product priced in USD cents with stock at wh-1 (and optionally store-2).
     pub async fn product(&self, sku: &str, price: i64, stock: i64) {
         let r = self.put(&format!("/v1/products/{sku}"), &json!({"name": format!("Product {sku}"), "price": {"amount": price, "currency": "USD"}, "category": "test"})).await;
-        assert!(r.status().is_success(), "product upsert: {}", r.text().await.unwrap());
+        assert!(
+            r.status().is_success(),
+            "product upsert: {}",
+            r.text().await.unwrap()
+        );
         if stock > 0 {
             self.set_stock(sku, "wh-1", stock).await;
         }
@@ -221,7 +306,13 @@ impl TestApp {
 
     /// `POST /v1/inventory/adjustments` under a fresh Idempotency-Key.
     pub async fn adjust(&self, body: &Value) -> Response {
-        self.admin.post(self.url("/v1/inventory/adjustments")).header("Idempotency-Key", uuid::Uuid::new_v4().to_string()).json(body).send().await.unwrap()
+        self.admin
+            .post(self.url("/v1/inventory/adjustments"))
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn set_stock(&self, sku: &str, location: &str, n: i64) {
@@ -229,17 +320,32 @@ impl TestApp {
             .admin
             .post(self.url("/v1/inventory/adjustments"))
             .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
-            .json(&json!({"sku": sku, "location_id": location, "set_on_hand": n, "reason": "count"}))
+            .json(
+                &json!({"sku": sku, "location_id": location, "set_on_hand": n, "reason": "count"}),
+            )
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED, "adjustment: {}", r.text().await.unwrap());
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "adjustment: {}",
+            r.text().await.unwrap()
+        );
     }
 
     pub async fn token(&self, number: &str) -> String {
-        let r = self.post("/v1/payment-tokens", &json!({"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"})).await;
+        let r = self
+            .post(
+                "/v1/payment-tokens",
+                &json!({"number": number, "exp_month": 12, "exp_year": 2031, "cvc": "123"}),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED);
-        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+        r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub async fn inventory(&self, sku: &str) -> Value {
@@ -253,8 +359,19 @@ impl TestApp {
     }
 }
 
-pub async fn place_at(client: &reqwest::Client, base: &str, key: &str, body: &Value) -> (StatusCode, Value) {
-    let r = client.post(format!("{base}/v1/orders")).header("Idempotency-Key", key).json(body).send().await.unwrap();
+pub async fn place_at(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    body: &Value,
+) -> (StatusCode, Value) {
+    let r = client
+        .post(format!("{base}/v1/orders"))
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     let v = r.json::<Value>().await.unwrap_or(Value::Null);
     (status, v)
@@ -288,7 +405,14 @@ pub async fn quote(app: &TestApp, sku: &str, qty: i64) -> i64 {
 }
 
 pub fn problem_paths(v: &Value) -> Vec<String> {
-    v["errors"].as_array().map(|a| a.iter().map(|e| e["path"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+    v["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["path"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub struct Proc(pub Child);
@@ -305,10 +429,26 @@ pub fn spawn_ordo(storage: &ordo_store::StorageConfig, demo: bool) -> (Proc, Str
 }
 
 /// `spawn_ordo` with extra `ordo serve` flags.
-pub fn spawn_ordo_with(storage: &ordo_store::StorageConfig, demo: bool, extra: &[&str]) -> (Proc, String) {
+pub fn spawn_ordo_with(
+    storage: &ordo_store::StorageConfig,
+    demo: bool,
+    extra: &[&str],
+) -> (Proc, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
     // The tests fire hundreds of requests from one address: no per-IP limit unless a test asks.
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--rate-limit-per-ip", "0", "--rate-limit-per-subject", "0"]).args(extra).env("ORDO_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+    cmd.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--rate-limit-per-ip",
+        "0",
+        "--rate-limit-per-subject",
+        "0",
+    ])
+    .args(extra)
+    .env("ORDO_LOG", "warn")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     match storage {
         ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
         ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
@@ -331,16 +471,27 @@ fn started(mut cmd: Command) -> (Proc, String) {
             break;
         }
     }
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_string();
     (Proc(child), url)
 }
 
-
 /// `ordo serve` with its log (stderr, at debug level) written to `log`.
-pub fn spawn_ordo_logging(storage: &ordo_store::StorageConfig, log: &std::path::Path, extra: &[&str]) -> (Proc, String) {
+pub fn spawn_ordo_logging(
+    storage: &ordo_store::StorageConfig,
+    log: &std::path::Path,
+    extra: &[&str],
+) -> (Proc, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordo"));
     let file = std::fs::File::create(log).unwrap();
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--rate-limit-per-ip", "0"]).args(extra).env("ORDO_LOG", "debug,sqlx=warn,hyper=info,h2=info").stdout(Stdio::piped()).stderr(file);
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--rate-limit-per-ip", "0"])
+        .args(extra)
+        .env("ORDO_LOG", "debug,sqlx=warn,hyper=info,h2=info")
+        .stdout(Stdio::piped())
+        .stderr(file);
     match storage {
         ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
         ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),

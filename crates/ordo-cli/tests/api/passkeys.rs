@@ -48,7 +48,11 @@ impl Authenticator {
 
     fn authenticator_data(&self, attested: bool) -> Vec<u8> {
         let mut out = Sha256::digest(self.rp_id.as_bytes()).to_vec();
-        out.push(if attested { self.flags | 0x40 } else { self.flags });
+        out.push(if attested {
+            self.flags | 0x40
+        } else {
+            self.flags
+        });
         out.extend_from_slice(&self.counter.to_be_bytes());
         if attested {
             out.extend_from_slice(&[0; 16]); // aaguid
@@ -59,8 +63,14 @@ impl Authenticator {
                 (Cbor::Integer(1.into()), Cbor::Integer(2.into())),
                 (Cbor::Integer(3.into()), Cbor::Integer((-7).into())),
                 (Cbor::Integer((-1).into()), Cbor::Integer(1.into())),
-                (Cbor::Integer((-2).into()), Cbor::Bytes(point.x().unwrap().to_vec())),
-                (Cbor::Integer((-3).into()), Cbor::Bytes(point.y().unwrap().to_vec())),
+                (
+                    Cbor::Integer((-2).into()),
+                    Cbor::Bytes(point.x().unwrap().to_vec()),
+                ),
+                (
+                    Cbor::Integer((-3).into()),
+                    Cbor::Bytes(point.y().unwrap().to_vec()),
+                ),
             ]);
             ciborium::into_writer(&cose, &mut out).unwrap();
         }
@@ -68,7 +78,9 @@ impl Authenticator {
     }
 
     fn client_data(&self, kind: &str, challenge: &str) -> Vec<u8> {
-        json!({"type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": false}).to_string().into_bytes()
+        json!({"type": kind, "challenge": challenge, "origin": self.origin, "crossOrigin": false})
+            .to_string()
+            .into_bytes()
     }
 
     /// The body of `POST /v1/auth/passkeys` answering registration `options`.
@@ -77,7 +89,10 @@ impl Authenticator {
         let object = Cbor::Map(vec![
             (Cbor::Text("fmt".into()), Cbor::Text("none".into())),
             (Cbor::Text("attStmt".into()), Cbor::Map(vec![])),
-            (Cbor::Text("authData".into()), Cbor::Bytes(self.authenticator_data(true))),
+            (
+                Cbor::Text("authData".into()),
+                Cbor::Bytes(self.authenticator_data(true)),
+            ),
         ]);
         let mut attestation = vec![];
         ciborium::into_writer(&object, &mut attestation).unwrap();
@@ -92,7 +107,9 @@ impl Authenticator {
     /// The JSON of a `Passkey-Assertion` answering the challenge of a `step-up-required` problem.
     fn assert(&mut self, problem: &Value, user_handle: &str) -> Value {
         self.counter += 1;
-        let challenge = problem["challenge"]["challenge"].as_str().expect("a challenge");
+        let challenge = problem["challenge"]["challenge"]
+            .as_str()
+            .expect("a challenge");
         let client_data = self.client_data("webauthn.get", challenge);
         let auth = self.authenticator_data(false);
         let mut signed = auth.clone();
@@ -115,16 +132,38 @@ fn header(assertion: &Value) -> String {
 
 /// A shopper of the default tenant (a customer record and a token), and their client.
 async fn shopper(app: &TestApp, id: &str) -> reqwest::Client {
-    app.store.upsert_customer(&app.tenant, id, &format!("{id}@example.com"), &format!("Shopper {id}"), None).await.unwrap();
+    app.store
+        .upsert_customer(
+            &app.tenant,
+            id,
+            &format!("{id}@example.com"),
+            &format!("Shopper {id}"),
+            None,
+        )
+        .await
+        .unwrap();
     client_as(&app.token_as(Role::Shopper, id))
 }
 
 /// Registers `authenticator`'s passkey for the shopper behind `client`; returns its credential id.
-async fn register(app: &TestApp, client: &reqwest::Client, authenticator: &Authenticator) -> String {
-    let r = client.post(app.url("/v1/auth/passkeys/registration-options")).send().await.unwrap();
+async fn register(
+    app: &TestApp,
+    client: &reqwest::Client,
+    authenticator: &Authenticator,
+) -> String {
+    let r = client
+        .post(app.url("/v1/auth/passkeys/registration-options"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let options: Value = r.json().await.unwrap();
-    let r = client.post(app.url("/v1/auth/passkeys")).json(&authenticator.attest(&options)).send().await.unwrap();
+    let r = client
+        .post(app.url("/v1/auth/passkeys"))
+        .json(&authenticator.attest(&options))
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     let v: Value = r.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{v}");
@@ -139,8 +178,17 @@ async fn member_order(app: &TestApp, sku: &str, qty: i64) -> Value {
 }
 
 /// `POST /v1/orders` as `client`, with a `Passkey-Assertion` header when given.
-async fn place_with(app: &TestApp, client: &reqwest::Client, key: &str, body: &Value, assertion: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut req = client.post(app.url("/v1/orders")).header("Idempotency-Key", key).json(body);
+async fn place_with(
+    app: &TestApp,
+    client: &reqwest::Client,
+    key: &str,
+    body: &Value,
+    assertion: Option<&str>,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut req = client
+        .post(app.url("/v1/orders"))
+        .header("Idempotency-Key", key)
+        .json(body);
     if let Some(a) = assertion {
         req = req.header("Passkey-Assertion", a);
     }
@@ -150,13 +198,19 @@ async fn place_with(app: &TestApp, client: &reqwest::Client, key: &str, body: &V
 }
 
 async fn placed(app: &TestApp) -> i64 {
-    app.store.outbox_count(&app.tenant, "OrderPlaced").await.unwrap()
+    app.store
+        .outbox_count(&app.tenant, "OrderPlaced")
+        .await
+        .unwrap()
 }
 
 /// A server whose tenant asks for step-up above `THRESHOLD`, with a $600 product in stock.
 async fn store_with_threshold() -> TestApp {
     let app = TestApp::spawn().await;
-    app.store.set_step_up_threshold(&app.tenant, Some(THRESHOLD)).await.unwrap();
+    app.store
+        .set_step_up_threshold(&app.tenant, Some(THRESHOLD))
+        .await
+        .unwrap();
     app.product("TV", 60_000, 20).await;
     app.product("MUG", 1_500, 20).await;
     app
@@ -164,13 +218,22 @@ async fn store_with_threshold() -> TestApp {
 
 fn assert_step_up_required(status: StatusCode, headers: &reqwest::header::HeaderMap, v: &Value) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
-    assert_eq!(headers.get("content-type").unwrap(), "application/problem+json");
-    assert_eq!(v["type"], "https://ordo.dev/problems/step-up-required", "{v}");
+    assert_eq!(
+        headers.get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    assert_eq!(
+        v["type"], "https://ordo.dev/problems/step-up-required",
+        "{v}"
+    );
 }
 
 fn assert_step_up_failed(what: &str, status: StatusCode, v: &Value) {
     assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {v}");
-    assert_eq!(v["type"], "https://ordo.dev/problems/step-up-failed", "{what}: {v}");
+    assert_eq!(
+        v["type"], "https://ordo.dev/problems/step-up-failed",
+        "{what}: {v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,23 +243,49 @@ async fn a_large_shopper_order_waits_for_a_passkey_and_is_then_placed() {
     let mut authenticator = Authenticator::new("ana's phone");
 
     // Registration options in WebAuthn's JSON form, then the attestation.
-    let r = ana.post(app.url("/v1/auth/passkeys/registration-options")).send().await.unwrap();
+    let r = ana
+        .post(app.url("/v1/auth/passkeys/registration-options"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let options: Value = r.json().await.unwrap();
     assert_eq!(options["rp"], json!({"id": "localhost", "name": "Ordo"}));
     assert_eq!(options["user"]["id"], b64(b"cus_ana"));
     assert_eq!(options["user"]["name"], "cus_ana@example.com");
-    assert_eq!(options["pubKeyCredParams"], json!([{"type": "public-key", "alg": -7}]));
+    assert_eq!(
+        options["pubKeyCredParams"],
+        json!([{"type": "public-key", "alg": -7}])
+    );
     assert_eq!(options["attestation"], "none");
     assert!(options["timeout"].as_i64().unwrap() > 0);
-    assert_eq!(URL_SAFE_NO_PAD.decode(options["challenge"].as_str().unwrap()).unwrap().len(), 32);
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(options["challenge"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        32
+    );
     let body = authenticator.attest(&options);
-    let r = ana.post(app.url("/v1/auth/passkeys")).json(&body).send().await.unwrap();
+    let r = ana
+        .post(app.url("/v1/auth/passkeys"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
-    let credential = r.json::<Value>().await.unwrap()["credential_id"].as_str().unwrap().to_string();
+    let credential = r.json::<Value>().await.unwrap()["credential_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(credential, b64(&authenticator.credential_id));
     // The registration challenge was single-use.
-    let r = ana.post(app.url("/v1/auth/passkeys")).json(&body).send().await.unwrap();
+    let r = ana
+        .post(app.url("/v1/auth/passkeys"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     // Above the threshold: 403 with the request options; nothing placed, nothing reserved.
@@ -206,9 +295,17 @@ async fn a_large_shopper_order_waits_for_a_passkey_and_is_then_placed() {
     let challenge = &problem["challenge"];
     assert_eq!(challenge["rpId"], "localhost");
     assert_eq!(challenge["userVerification"], "required");
-    assert_eq!(challenge["allowCredentials"], json!([{"type": "public-key", "id": credential}]));
+    assert_eq!(
+        challenge["allowCredentials"],
+        json!([{"type": "public-key", "id": credential}])
+    );
     assert!(challenge["timeout"].as_i64().unwrap() > 0);
-    assert!(problem["challenge_id"].as_str().unwrap().starts_with("wch_"));
+    assert!(
+        problem["challenge_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("wch_")
+    );
     assert_eq!(placed(&app).await, 0);
     assert_eq!(app.inventory("TV").await["reserved"], 0);
 
@@ -238,10 +335,24 @@ async fn a_large_shopper_order_waits_for_a_passkey_and_is_then_placed() {
     assert_step_up_required(s, &h, &problem);
     let used = authenticator.counter;
     authenticator.counter = used - 1;
-    let (s, _, v) = place_with(&app, &ana, "big-2", &other, Some(&header(&authenticator.assert(&problem, "cus_ana")))).await;
+    let (s, _, v) = place_with(
+        &app,
+        &ana,
+        "big-2",
+        &other,
+        Some(&header(&authenticator.assert(&problem, "cus_ana"))),
+    )
+    .await;
     assert_step_up_failed("counter not increased", s, &v);
     authenticator.counter = used + 10;
-    let (s, _, v) = place_with(&app, &ana, "big-2", &other, Some(&header(&authenticator.assert(&problem, "cus_ana")))).await;
+    let (s, _, v) = place_with(
+        &app,
+        &ana,
+        "big-2",
+        &other,
+        Some(&header(&authenticator.assert(&problem, "cus_ana"))),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(placed(&app).await, 2);
 }
@@ -251,15 +362,32 @@ async fn orders_under_the_threshold_app_orders_and_tenants_without_one_need_no_s
     let app = store_with_threshold().await;
     let bo = shopper(&app, "cus_bo").await;
     // A shopper's small order: no passkey needed.
-    let (s, _, v) = place_with(&app, &bo, "small", &member_order(&app, "MUG", 2).await, None).await;
+    let (s, _, v) = place_with(
+        &app,
+        &bo,
+        "small",
+        &member_order(&app, "MUG", 2).await,
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     // The app's guest orders, under and above the threshold, are placed as before.
     let total = quote(&app, "MUG", 1).await;
-    let (s, v) = app.place("guest-small", &inline_order("MUG", 1, &app.token("4242424242424242").await, total)).await;
+    let (s, v) = app
+        .place(
+            "guest-small",
+            &inline_order("MUG", 1, &app.token("4242424242424242").await, total),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let total = quote(&app, "TV", 2).await;
     assert!(total > THRESHOLD);
-    let (s, v) = app.place("guest-big", &inline_order("TV", 2, &app.token("4242424242424242").await, total)).await;
+    let (s, v) = app
+        .place(
+            "guest-big",
+            &inline_order("TV", 2, &app.token("4242424242424242").await, total),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 
     // A shopper without a passkey is told to register one; nothing is placed.
@@ -267,11 +395,17 @@ async fn orders_under_the_threshold_app_orders_and_tenants_without_one_need_no_s
     let (s, h, v) = place_with(&app, &bo, "big", &big, None).await;
     assert_step_up_required(s, &h, &v);
     assert!(v.get("challenge").is_none(), "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("/v1/auth/passkeys"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("/v1/auth/passkeys"),
+        "{v}"
+    );
     assert_eq!(placed(&app).await, 3);
 
     // Without a threshold there is no step-up: the same request is placed.
-    app.store.set_step_up_threshold(&app.tenant, None).await.unwrap();
+    app.store
+        .set_step_up_threshold(&app.tenant, None)
+        .await
+        .unwrap();
     let (s, _, v) = place_with(&app, &bo, "big", &big, None).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 }
@@ -306,18 +440,27 @@ async fn forged_stale_foreign_and_mismatched_assertions_place_nothing() {
     refused.push(("user not verified", phone.assert(&problem, "cus_ana")));
     phone.flags = 0x05;
     // Cy's own valid passkey answering Ana's challenge.
-    refused.push(("another shopper's credential", cys_phone.assert(&problem, "cus_cy")));
+    refused.push((
+        "another shopper's credential",
+        cys_phone.assert(&problem, "cus_cy"),
+    ));
     // A good signature with a tampered signature counter in the data.
     let mut tampered = phone.assert(&problem, "cus_ana");
-    let mut auth = URL_SAFE_NO_PAD.decode(tampered["authenticator_data"].as_str().unwrap()).unwrap();
+    let mut auth = URL_SAFE_NO_PAD
+        .decode(tampered["authenticator_data"].as_str().unwrap())
+        .unwrap();
     auth[36] ^= 0x80;
     tampered["authenticator_data"] = json!(b64(&auth));
     refused.push(("tampered authenticator data", tampered));
     // Someone else's user handle.
     refused.push(("foreign user handle", phone.assert(&problem, "cus_cy")));
     // A challenge issued for another amount (3 TVs) used for this order (2 TVs).
-    let (_, _, three) = place_with(&app, &ana, "k3", &member_order(&app, "TV", 3).await, None).await;
-    refused.push(("challenge for another amount", phone.assert(&three, "cus_ana")));
+    let (_, _, three) =
+        place_with(&app, &ana, "k3", &member_order(&app, "TV", 3).await, None).await;
+    refused.push((
+        "challenge for another amount",
+        phone.assert(&three, "cus_ana"),
+    ));
     // Ana's assertion over Cy's step-up challenge.
     let (_, _, cys) = place_with(&app, &cy, "kc", &member_order(&app, "TV", 2).await, None).await;
     refused.push(("another shopper's challenge", phone.assert(&cys, "cus_ana")));
@@ -335,13 +478,33 @@ async fn forged_stale_foreign_and_mismatched_assertions_place_nothing() {
 
     // An expired challenge is refused.
     let (_, _, stale) = place_with(&app, &ana, "k", &order, None).await;
-    ordo_store::testing::expire_challenge(&app.store, &app.tenant, stale["challenge_id"].as_str().unwrap()).await.unwrap();
-    let (s, _, v) = place_with(&app, &ana, "k", &order, Some(&header(&phone.assert(&stale, "cus_ana")))).await;
+    ordo_store::testing::expire_challenge(
+        &app.store,
+        &app.tenant,
+        stale["challenge_id"].as_str().unwrap(),
+    )
+    .await
+    .unwrap();
+    let (s, _, v) = place_with(
+        &app,
+        &ana,
+        "k",
+        &order,
+        Some(&header(&phone.assert(&stale, "cus_ana"))),
+    )
+    .await;
     assert_step_up_failed("expired challenge", s, &v);
     assert_eq!(placed(&app).await, 0);
 
     // None of the refusals used up the first challenge: the genuine assertion places the order.
-    let (s, _, v) = place_with(&app, &ana, "k", &order, Some(&header(&phone.assert(&problem, "cus_ana")))).await;
+    let (s, _, v) = place_with(
+        &app,
+        &ana,
+        "k",
+        &order,
+        Some(&header(&phone.assert(&problem, "cus_ana"))),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(placed(&app).await, 1);
 }
@@ -351,7 +514,8 @@ async fn operators_set_the_threshold_with_the_cli() {
     let app = TestApp::spawn().await;
     let admin = |extra: &[&str]| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"));
-        cmd.args(["admin", "set-step-up-threshold", "--tenant", "acme"]).args(extra);
+        cmd.args(["admin", "set-step-up-threshold", "--tenant", "acme"])
+            .args(extra);
         match &app.storage {
             ordo_store::StorageConfig::Sqlite { data_dir } => cmd.arg("--data-dir").arg(data_dir),
             ordo_store::StorageConfig::Postgres { url, .. } => cmd.args(["--database-url", url]),
@@ -359,11 +523,21 @@ async fn operators_set_the_threshold_with_the_cli() {
         cmd.output().unwrap()
     };
     assert!(admin(&["--amount", "25000"]).status.success());
-    assert_eq!(app.store.step_up_threshold("acme").await.unwrap(), Some(25_000));
-    assert_eq!(app.store.step_up_threshold(&app.tenant).await.unwrap(), None, "one tenant's setting only");
+    assert_eq!(
+        app.store.step_up_threshold("acme").await.unwrap(),
+        Some(25_000)
+    );
+    assert_eq!(
+        app.store.step_up_threshold(&app.tenant).await.unwrap(),
+        None,
+        "one tenant's setting only"
+    );
     assert!(admin(&["--off"]).status.success());
     assert_eq!(app.store.step_up_threshold("acme").await.unwrap(), None);
-    assert!(!admin(&[]).status.success(), "an amount or --off is required");
+    assert!(
+        !admin(&[]).status.success(),
+        "an amount or --off is required"
+    );
     assert!(!admin(&["--amount", "-5"]).status.success());
 }
 
@@ -373,7 +547,14 @@ async fn a_challenge_confirms_one_order_even_when_raced() {
     let ana = shopper(&app, "cus_ana").await;
     let mut phone = Authenticator::new("ana's phone");
     register(&app, &ana, &phone).await;
-    let (s, h, problem) = place_with(&app, &ana, "first", &member_order(&app, "TV", 2).await, None).await;
+    let (s, h, problem) = place_with(
+        &app,
+        &ana,
+        "first",
+        &member_order(&app, "TV", 2).await,
+        None,
+    )
+    .await;
     assert_step_up_required(s, &h, &problem);
     let assertion = header(&phone.assert(&problem, "cus_ana"));
     // Six different orders of the same amount race with the one assertion.
@@ -386,8 +567,19 @@ async fn a_challenge_confirms_one_order_even_when_raced() {
         async move { place_with(app, ana, &format!("race-{i}"), body, Some(assertion)).await }
     });
     let answers = futures::future::join_all(races).await;
-    let created = answers.iter().filter(|(s, _, _)| *s == StatusCode::CREATED).count();
-    assert_eq!(created, 1, "{:?}", answers.iter().map(|(s, _, v)| (s, v["type"].clone())).collect::<Vec<_>>());
+    let created = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        answers
+            .iter()
+            .map(|(s, _, v)| (s, v["type"].clone()))
+            .collect::<Vec<_>>()
+    );
     for (s, _, v) in answers.iter().filter(|(s, _, _)| *s != StatusCode::CREATED) {
         assert_step_up_failed("raced", *s, v);
     }
@@ -414,8 +606,15 @@ async fn malformed_passkey_input_is_a_clear_4xx_problem() {
     for (what, value) in &garbage {
         let (s, h, v) = place_with(&app, &ana, "k", &order, Some(value)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{what}: {v}");
-        assert_eq!(h.get("content-type").unwrap(), "application/problem+json", "{what}");
-        assert_eq!(v["type"], "https://ordo.dev/problems/passkey-assertion-invalid", "{what}");
+        assert_eq!(
+            h.get("content-type").unwrap(),
+            "application/problem+json",
+            "{what}"
+        );
+        assert_eq!(
+            v["type"], "https://ordo.dev/problems/passkey-assertion-invalid",
+            "{what}"
+        );
     }
     // Well-formed but empty parts: refused as a failed step-up, never a 5xx.
     let empty = b64(br#"{"challenge_id":"x","credential_id":"","client_data_json":"","authenticator_data":"","signature":""}"#);
@@ -424,7 +623,11 @@ async fn malformed_passkey_input_is_a_clear_4xx_problem() {
     assert_eq!(placed(&app).await, 0);
 
     // Registration: bad base64url, a broken attestation, an unknown challenge: 422 with paths.
-    let r = ana.post(app.url("/v1/auth/passkeys/registration-options")).send().await.unwrap();
+    let r = ana
+        .post(app.url("/v1/auth/passkeys/registration-options"))
+        .send()
+        .await
+        .unwrap();
     let options: Value = r.json().await.unwrap();
     let good = phone.attest(&options);
     let mut bad_b64 = good.clone();
@@ -433,19 +636,45 @@ async fn malformed_passkey_input_is_a_clear_4xx_problem() {
     broken["attestation_object"] = json!(b64(b"not cbor at all"));
     let mut unknown = good.clone();
     unknown["challenge_id"] = json!("wch_unknown");
-    for (what, body, path) in [("bad base64url", bad_b64, "attestation_object"), ("not CBOR", broken, "attestation_object"), ("unknown challenge", unknown, "challenge_id")] {
-        let r = ana.post(app.url("/v1/auth/passkeys")).json(&body).send().await.unwrap();
+    for (what, body, path) in [
+        ("bad base64url", bad_b64, "attestation_object"),
+        ("not CBOR", broken, "attestation_object"),
+        ("unknown challenge", unknown, "challenge_id"),
+    ] {
+        let r = ana
+            .post(app.url("/v1/auth/passkeys"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{what}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(problem_paths(&v), vec![path.to_string()], "{what}: {v}");
     }
     // The same passkey twice: refused (the challenge above is still good).
-    let r = ana.post(app.url("/v1/auth/passkeys")).json(&good).send().await.unwrap();
+    let r = ana
+        .post(app.url("/v1/auth/passkeys"))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(problem_paths(&r.json::<Value>().await.unwrap()), vec!["credential_id".to_string()]);
+    assert_eq!(
+        problem_paths(&r.json::<Value>().await.unwrap()),
+        vec!["credential_id".to_string()]
+    );
     // Passkeys are the shoppers' own: the app's token may not register one.
-    let r = app.client.post(app.url("/v1/auth/passkeys/registration-options")).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/auth/passkeys/registration-options"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = client().post(app.url("/v1/auth/passkeys/registration-options")).send().await.unwrap();
+    let r = client()
+        .post(app.url("/v1/auth/passkeys/registration-options"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

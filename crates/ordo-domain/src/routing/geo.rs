@@ -31,10 +31,18 @@ impl GeoPoint {
     /// Errors carry the field (`lat` or `lon`) as their path.
     pub fn parse(lat: f64, lon: f64) -> Result<Self, FieldError> {
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(FieldError::new("lat", "out_of_range", "latitude must be between -90 and 90"));
+            return Err(FieldError::new(
+                "lat",
+                "out_of_range",
+                "latitude must be between -90 and 90",
+            ));
         }
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(FieldError::new("lon", "out_of_range", "longitude must be between -180 and 180"));
+            return Err(FieldError::new(
+                "lon",
+                "out_of_range",
+                "longitude must be between -180 and 180",
+            ));
         }
         Ok(Self { lat, lon })
     }
@@ -90,18 +98,32 @@ impl Destination {
     ) -> Result<Self, FieldError> {
         let country = country.clone();
         if let Some(point) = point {
-            return Ok(Self { country, point, point_source: PointSource::Coordinates });
+            return Ok(Self {
+                country,
+                point,
+                point_source: PointSource::Coordinates,
+            });
         }
         if country.as_str() == "US"
             && let Some((lat, lon)) = postal_code.and_then(us_zip_centroid)
         {
             let point = GeoPoint { lat, lon };
-            return Ok(Self { country, point, point_source: PointSource::PostalPrefix });
+            return Ok(Self {
+                country,
+                point,
+                point_source: PointSource::PostalPrefix,
+            });
         }
-        match COUNTRY_CENTROIDS.iter().find(|(c, _, _)| *c == country.as_str()) {
+        match COUNTRY_CENTROIDS
+            .iter()
+            .find(|(c, _, _)| *c == country.as_str())
+        {
             Some((_, lat, lon)) => Ok(Self {
                 country,
-                point: GeoPoint { lat: *lat, lon: *lon },
+                point: GeoPoint {
+                    lat: *lat,
+                    lon: *lon,
+                },
                 point_source: PointSource::CountryCentroid,
             }),
             None => Err(FieldError::new(
@@ -303,8 +325,13 @@ pub fn us_zip_centroid(zip: &str) -> Option<(f64, f64)> {
     if digits.len() < 5 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let prefix = digits[..3].iter().fold(0u16, |n, d| n * 10 + (d - b'0') as u16);
-    let state = US_ZIP3.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&prefix)).map(|(_, _, s)| *s);
+    let prefix = digits[..3]
+        .iter()
+        .fold(0u16, |n, d| n * 10 + (d - b'0') as u16);
+    let state = US_ZIP3
+        .iter()
+        .find(|(lo, hi, _)| (*lo..=*hi).contains(&prefix))
+        .map(|(_, _, s)| *s);
     match state.and_then(|s| US_STATES.iter().find(|(c, _, _)| *c == s)) {
         Some((_, lat, lon)) => Some((*lat, *lon)),
         None => Some(US_ZIP_FIRST_DIGIT[(digits[0] - b'0') as usize]),
@@ -320,7 +347,12 @@ pub struct Cutoff(u16);
 impl Cutoff {
     /// `HH:MM`, 24-hour, 00:00 to 23:59.
     pub fn parse(s: &str) -> Result<Self, FieldError> {
-        let bad = || invalid("invalid_cutoff", format!("'{s}' is not a time of day HH:MM between 00:00 and 23:59"));
+        let bad = || {
+            invalid(
+                "invalid_cutoff",
+                format!("'{s}' is not a time of day HH:MM between 00:00 and 23:59"),
+            )
+        };
         let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
         if h.len() != 2 || m.len() != 2 {
             return Err(bad());

@@ -59,11 +59,13 @@
 //! the answer is `NoPlan` with `search_budget_exhausted`.
 
 mod geo;
+mod order;
 mod solver;
 #[cfg(test)]
 mod tests;
 
 pub use geo::{COUNTRY_CENTROIDS, Cutoff, Destination, GeoPoint, PointSource, us_zip_centroid};
+pub use order::{DecisionRecord, LocalClock, local_clock, order_demand};
 
 use crate::contact::CountryCode;
 use crate::error::{FieldError, FieldErrors};
@@ -96,8 +98,9 @@ pub struct Node {
     #[schema(value_type = String)]
     pub id: LocationId,
     pub point: GeoPoint,
-    #[schema(value_type = String, example = "US")]
-    pub country: CountryCode,
+    /// Where the node is, when known (shown in decisions; `ships_to` decides where it ships).
+    #[schema(value_type = Option<String>, example = "US")]
+    pub country: Option<CountryCode>,
     /// Countries this node ships to; empty means everywhere.
     #[schema(value_type = Vec<String>)]
     pub ships_to: Vec<CountryCode>,
@@ -166,8 +169,12 @@ pub enum TenantRule {
 impl TenantRule {
     fn forbids(&self, country: &CountryCode, node: &LocationId) -> bool {
         match self {
-            TenantRule::CountryOnlyFrom { country: c, nodes } => c == country && !nodes.contains(node),
-            TenantRule::CountryNeverFrom { country: c, nodes } => c == country && nodes.contains(node),
+            TenantRule::CountryOnlyFrom { country: c, nodes } => {
+                c == country && !nodes.contains(node)
+            }
+            TenantRule::CountryNeverFrom { country: c, nodes } => {
+                c == country && nodes.contains(node)
+            }
         }
     }
 }
@@ -187,16 +194,28 @@ impl TenantRules {
     pub fn validate(&self, known_nodes: &[LocationId]) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
         if let Err(e) = check_amount(&self.cutoff_penalty, None) {
-            errs.push(FieldError { path: join("cutoff_penalty", &e.path), ..e });
+            errs.push(FieldError {
+                path: join("cutoff_penalty", &e.path),
+                ..e
+            });
         }
         for (i, rule) in self.rules.iter().enumerate() {
-            let (TenantRule::CountryOnlyFrom { nodes, .. } | TenantRule::CountryNeverFrom { nodes, .. }) = rule;
+            let (TenantRule::CountryOnlyFrom { nodes, .. }
+            | TenantRule::CountryNeverFrom { nodes, .. }) = rule;
             if nodes.is_empty() {
-                errs.add(format!("rules[{i}].nodes"), "required", "a rule names at least one node");
+                errs.add(
+                    format!("rules[{i}].nodes"),
+                    "required",
+                    "a rule names at least one node",
+                );
             }
             for (j, n) in nodes.iter().enumerate() {
                 if !known_nodes.contains(n) {
-                    errs.add(format!("rules[{i}].nodes[{j}]"), "unknown_location", format!("no location '{n}'"));
+                    errs.add(
+                        format!("rules[{i}].nodes[{j}]"),
+                        "unknown_location",
+                        format!("no location '{n}'"),
+                    );
                 }
             }
         }
@@ -216,12 +235,15 @@ impl SearchBudget {
     /// (≈ 0.35 µs per expansion; more lines make each expansion dearer). Typical orders need a
     /// few dozen expansions; in the benchmark's sparse-stock network 87 % of orders finish within
     /// it, and the rest get the best plan found (`optimal: false`).
-    pub const STANDARD: SearchBudget = SearchBudget { max_expansions: 10_000 };
+    pub const STANDARD: SearchBudget = SearchBudget {
+        max_expansions: 10_000,
+    };
 }
 
 /// Everything one routing decision needs, in one currency.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoutingInput {
+    #[schema(value_type = String, example = "USD")]
     pub currency: Currency,
     pub nodes: Vec<Node>,
     pub destinations: Vec<Destination>,
@@ -231,7 +253,19 @@ pub struct RoutingInput {
 }
 
 /// Why a node was or was not used, and why the plan looks as it does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     /// The plan is the cheapest under the cost model (the search finished).
@@ -408,7 +442,11 @@ pub fn route(input: &RoutingInput) -> Result<Decision, RoutingError> {
 }
 
 fn join(prefix: &str, path: &str) -> String {
-    if path.is_empty() { prefix.to_string() } else { format!("{prefix}.{path}") }
+    if path.is_empty() {
+        prefix.to_string()
+    } else {
+        format!("{prefix}.{path}")
+    }
 }
 
 /// A non-negative amount within bounds, in `currency` when given. The error's path is relative
@@ -417,13 +455,25 @@ fn check_amount(m: &Money, currency: Option<Currency>) -> Result<(), FieldError>
     if let Some(c) = currency
         && m.currency != c
     {
-        return Err(FieldError::new("currency", "currency_mismatch", format!("expected {c}, got {}", m.currency)));
+        return Err(FieldError::new(
+            "currency",
+            "currency_mismatch",
+            format!("expected {c}, got {}", m.currency),
+        ));
     }
     if m.amount < 0 {
-        return Err(FieldError::new("amount", "negative", "an amount must not be negative"));
+        return Err(FieldError::new(
+            "amount",
+            "negative",
+            "an amount must not be negative",
+        ));
     }
     if m.amount > MAX_AMOUNT {
-        return Err(FieldError::new("amount", "too_large", "an amount must be at most 10^12 minor units"));
+        return Err(FieldError::new(
+            "amount",
+            "too_large",
+            "an amount must be at most 10^12 minor units",
+        ));
     }
     Ok(())
 }
@@ -434,16 +484,29 @@ fn validate(input: &RoutingInput) -> Result<(), FieldErrors> {
     let mut seen: HashMap<&LocationId, usize> = HashMap::new();
     for (i, n) in input.nodes.iter().enumerate() {
         if let Some(first) = seen.insert(&n.id, i) {
-            errs.add(format!("nodes[{i}].id"), "duplicate", format!("location '{}' is also nodes[{first}]", n.id));
+            errs.add(
+                format!("nodes[{i}].id"),
+                "duplicate",
+                format!("location '{}' is also nodes[{first}]", n.id),
+            );
         }
-        for (field, m) in [("handling_cost", &n.handling_cost), ("cost_per_100km", &n.cost_per_100km)] {
+        for (field, m) in [
+            ("handling_cost", &n.handling_cost),
+            ("cost_per_100km", &n.cost_per_100km),
+        ] {
             if let Err(e) = check_amount(m, cur) {
-                errs.push(FieldError { path: join(&format!("nodes[{i}].{field}"), &e.path), ..e });
+                errs.push(FieldError {
+                    path: join(&format!("nodes[{i}].{field}"), &e.path),
+                    ..e
+                });
             }
         }
     }
     if let Err(e) = check_amount(&input.rules.cutoff_penalty, cur) {
-        errs.push(FieldError { path: join("rules.cutoff_penalty", &e.path), ..e });
+        errs.push(FieldError {
+            path: join("rules.cutoff_penalty", &e.path),
+            ..e
+        });
     }
     let ids: Vec<LocationId> = input.nodes.iter().map(|n| n.id.clone()).collect();
     if let Err(rule_errs) = input.rules.validate(&ids) {
@@ -451,15 +514,26 @@ fn validate(input: &RoutingInput) -> Result<(), FieldErrors> {
             if e.path.starts_with("cutoff_penalty") {
                 continue; // reported above, with the currency check
             }
-            errs.push(FieldError { path: join("rules", &e.path), ..e });
+            errs.push(FieldError {
+                path: join("rules", &e.path),
+                ..e
+            });
         }
     }
     if input.lines.is_empty() {
-        errs.add("lines", "required", "an order to route has at least one line");
+        errs.add(
+            "lines",
+            "required",
+            "an order to route has at least one line",
+        );
     }
     for (i, l) in input.lines.iter().enumerate() {
         if l.address_index >= input.destinations.len() {
-            errs.add(format!("lines[{i}].address_index"), "out_of_range", "no such address");
+            errs.add(
+                format!("lines[{i}].address_index"),
+                "out_of_range",
+                "no such address",
+            );
         }
     }
     errs.into_result()
@@ -504,7 +578,11 @@ fn address_failures(node: &Node, dest: &Destination, rules: &TenantRules) -> Fai
     if !node.ships_to.is_empty() && !node.ships_to.contains(&dest.country) {
         f |= bit(ReasonCode::NotShippingToCountry);
     }
-    if rules.rules.iter().any(|r| r.forbids(&dest.country, &node.id)) {
+    if rules
+        .rules
+        .iter()
+        .any(|r| r.forbids(&dest.country, &node.id))
+    {
         f |= bit(ReasonCode::TenantRule);
     }
     f
@@ -556,7 +634,14 @@ fn package_cost(node: &Node, dest: &Destination, penalty: Money) -> (CostContrib
     let contributions = CostContributions {
         handling: node.handling_cost,
         distance: Money::new(distance_cost, cur),
-        cutoff_penalty: Money::new(if node.cutoff_passed { penalty.amount } else { 0 }, cur),
+        cutoff_penalty: Money::new(
+            if node.cutoff_passed {
+                penalty.amount
+            } else {
+                0
+            },
+            cur,
+        ),
     };
     (contributions, distance_m)
 }
@@ -617,8 +702,11 @@ impl Network {
             stock.extend(stock_by_group(node, &groups, &groups_sorted));
             capacity.push(node.remaining_capacity());
             let own = node_failures(node);
-            let by_dest: Vec<Failures> =
-                input.destinations.iter().map(|d| own | address_failures(node, d, &input.rules)).collect();
+            let by_dest: Vec<Failures> = input
+                .destinations
+                .iter()
+                .map(|d| own | address_failures(node, d, &input.rules))
+                .collect();
             for line in &input.lines {
                 let f = by_dest[line.address_index] | product_failures(node, &line.needs);
                 allowed.push(f == 0);
@@ -629,14 +717,38 @@ impl Network {
             .lines
             .iter()
             .zip(&group_of)
-            .map(|(l, g)| solver::Line { group: *g, dest: l.address_index, qty: l.quantity.get() })
+            .map(|(l, g)| solver::Line {
+                group: *g,
+                dest: l.address_index,
+                qty: l.quantity.get(),
+            })
             .collect();
-        let problem =
-            solver::Problem::new(order.len(), d_count, groups.len(), lines, weights, stock, capacity, allowed);
-        Network { problem, order, costs, failures, group_of }
+        let problem = solver::Problem::new(
+            order.len(),
+            d_count,
+            groups.len(),
+            lines,
+            weights,
+            stock,
+            capacity,
+            allowed,
+        );
+        Network {
+            problem,
+            order,
+            costs,
+            failures,
+            group_of,
+        }
     }
 
-    fn decision(&self, input: &RoutingInput, plan: &solver::Plan, optimal: bool, expansions: u32) -> Decision {
+    fn decision(
+        &self,
+        input: &RoutingInput,
+        plan: &solver::Plan,
+        optimal: bool,
+        expansions: u32,
+    ) -> Decision {
         let d_count = input.destinations.len();
         let cur = input.currency;
         let mut packages = Vec::new();
@@ -653,7 +765,11 @@ impl Network {
             let lines = shipment
                 .lines
                 .iter()
-                .map(|(l, q)| PackageLine { line_index: *l, sku: input.lines[*l].sku.clone(), quantity: *q })
+                .map(|(l, q)| PackageLine {
+                    line_index: *l,
+                    sku: input.lines[*l].sku.clone(),
+                    quantity: *q,
+                })
                 .collect();
             packages.push(Package {
                 location_id: input.nodes[i].id.clone(),
@@ -664,9 +780,17 @@ impl Network {
                 distance_km: km(m),
             });
         }
-        packages.sort_by(|a, b| a.address_index.cmp(&b.address_index).then(a.location_id.cmp(&b.location_id)));
+        packages.sort_by(|a, b| {
+            a.address_index
+                .cmp(&b.address_index)
+                .then(a.location_id.cmp(&b.location_id))
+        });
 
-        let mut reason_codes = vec![if optimal { ReasonCode::LowestCost } else { ReasonCode::SearchBudgetExhausted }];
+        let mut reason_codes = vec![if optimal {
+            ReasonCode::LowestCost
+        } else {
+            ReasonCode::SearchBudgetExhausted
+        }];
         let nearest = self.nearest_in_stock(input);
         let mut all_nearest = true;
         for (d, nearest_here) in nearest.iter().enumerate() {
@@ -687,7 +811,10 @@ impl Network {
         if all_nearest {
             reason_codes.push(ReasonCode::NearestInStock);
         }
-        if packages.iter().any(|p| p.contributions.cutoff_penalty.amount > 0) {
+        if packages
+            .iter()
+            .any(|p| p.contributions.cutoff_penalty.amount > 0)
+        {
             reason_codes.push(ReasonCode::CutoffPassed);
         }
         reason_codes.sort();
@@ -697,11 +824,15 @@ impl Network {
         for c in candidates.iter_mut().filter(|c| c.selected) {
             let ships_whole: Vec<usize> = (0..d_count)
                 .filter(|d| {
-                    let here: Vec<&Package> = packages.iter().filter(|p| p.address_index == *d).collect();
+                    let here: Vec<&Package> =
+                        packages.iter().filter(|p| p.address_index == *d).collect();
                     here.len() == 1 && here[0].location_id == c.location_id
                 })
                 .collect();
-            if ships_whole.iter().any(|d| nearest[*d].map(|i| &input.nodes[i].id) == Some(&c.location_id)) {
+            if ships_whole
+                .iter()
+                .any(|d| nearest[*d].map(|i| &input.nodes[i].id) == Some(&c.location_id))
+            {
                 c.reasons.push(ReasonCode::NearestInStock);
                 c.reasons.sort();
             }
@@ -756,7 +887,9 @@ impl Network {
                         reasons.push(ReasonCode::InsufficientStock);
                     }
                     if have > 0 {
-                        eligible_dest = Some(eligible_dest.map_or(line.address_index, |d| d.min(line.address_index)));
+                        eligible_dest = Some(
+                            eligible_dest.map_or(line.address_index, |d| d.min(line.address_index)),
+                        );
                     }
                 }
             }
@@ -765,7 +898,11 @@ impl Network {
             }
             let eligible = eligible_dest.is_some();
             if selected[i] {
-                reasons.push(if optimal { ReasonCode::LowestCost } else { ReasonCode::SearchBudgetExhausted });
+                reasons.push(if optimal {
+                    ReasonCode::LowestCost
+                } else {
+                    ReasonCode::SearchBudgetExhausted
+                });
             } else if eligible {
                 reasons.push(ReasonCode::HigherCost);
             }
@@ -776,7 +913,14 @@ impl Network {
                 self.costs[k * d_count + d]
             } else {
                 let zero = Money::zero(input.currency);
-                (CostContributions { handling: zero, distance: zero, cutoff_penalty: zero }, 0)
+                (
+                    CostContributions {
+                        handling: zero,
+                        distance: zero,
+                        cutoff_penalty: zero,
+                    },
+                    0,
+                )
             };
             out.push(Candidate {
                 location_id: node.id.clone(),
@@ -791,10 +935,15 @@ impl Network {
         }
         // Stable sort: eligible first by cost then distance; the rest stay in id order.
         out.sort_by(|a, b| {
-            b.eligible.cmp(&a.eligible).then_with(|| match (a.cost, b.cost) {
-                (Some(x), Some(y)) => x.amount.cmp(&y.amount).then(a.distance_km.total_cmp(&b.distance_km)),
-                _ => std::cmp::Ordering::Equal,
-            })
+            b.eligible
+                .cmp(&a.eligible)
+                .then_with(|| match (a.cost, b.cost) {
+                    (Some(x), Some(y)) => x
+                        .amount
+                        .cmp(&y.amount)
+                        .then(a.distance_km.total_cmp(&b.distance_km)),
+                    _ => std::cmp::Ordering::Equal,
+                })
         });
         out
     }

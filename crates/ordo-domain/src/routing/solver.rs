@@ -119,7 +119,9 @@ impl Problem {
         let lc = self.lines.len();
         !self.dest_lines[d].is_empty()
             && self.dest_lines[d].iter().all(|l| self.allowed[k * lc + l])
-            && self.dest_needs[d].iter().all(|(g, need)| self.stock_at(k, *g) >= *need)
+            && self.dest_needs[d]
+                .iter()
+                .all(|(g, need)| self.stock_at(k, *g) >= *need)
     }
 
     /// Per line, the units it gets when every admitted package is open (a max flow).
@@ -127,7 +129,10 @@ impl Problem {
         let mut out = vec![0; self.lines.len()];
         for g in 0..self.groups.len() {
             if let [l] = self.groups[g][..] {
-                let all: i64 = self.servers[l].iter().map(|p| self.stock_at(self.node_of(*p), g)).sum();
+                let all: i64 = self.servers[l]
+                    .iter()
+                    .map(|p| self.stock_at(self.node_of(*p), g))
+                    .sum();
                 out[l] = all.min(self.lines[l].qty);
                 continue;
             }
@@ -158,7 +163,12 @@ impl Problem {
                     right.len() - 1
                 });
                 left_edges[pos].push(edges.len());
-                edges.push(Edge { pos, right: j, pkg, flow: 0 });
+                edges.push(Edge {
+                    pos,
+                    right: j,
+                    pkg,
+                    flow: 0,
+                });
             }
         }
         let mut right_edges: Vec<Vec<usize>> = vec![Vec::new(); right.len()];
@@ -207,10 +217,25 @@ impl Problem {
                 }
             }
             let Some(end) = found else {
-                let cut_lines = (0..members.len()).filter(|p| seen_left[*p]).map(|p| members[p]).collect();
-                let cut_nodes = (0..right.len()).filter(|j| seen_right[*j]).map(|j| right[j].0).collect();
-                let used = edges.into_iter().filter(|e| e.flow > 0).map(|e| (members[e.pos], e.pkg, e.flow)).collect();
-                return GroupFlow { line_flow, cut_lines, cut_nodes, used };
+                let cut_lines = (0..members.len())
+                    .filter(|p| seen_left[*p])
+                    .map(|p| members[p])
+                    .collect();
+                let cut_nodes = (0..right.len())
+                    .filter(|j| seen_right[*j])
+                    .map(|j| right[j].0)
+                    .collect();
+                let used = edges
+                    .into_iter()
+                    .filter(|e| e.flow > 0)
+                    .map(|e| (members[e.pos], e.pkg, e.flow))
+                    .collect();
+                return GroupFlow {
+                    line_flow,
+                    cut_lines,
+                    cut_nodes,
+                    used,
+                };
             };
             // Walk back to the starting line, finding the bottleneck.
             let mut amount = right[end].1 - right[end].2;
@@ -285,7 +310,11 @@ pub(super) struct Outcome {
 pub(super) fn solve(p: &Problem, budget: SearchBudget) -> Outcome {
     let shippable = p.max_shippable();
     if p.lines.iter().zip(&shippable).any(|(l, s)| *s < l.qty) {
-        return Outcome { plan: None, optimal: true, expansions: 0 };
+        return Outcome {
+            plan: None,
+            optimal: true,
+            expansions: 0,
+        };
     }
     let mut s = Search::new(p, budget.max_expansions);
     if let Some(set) = s.single_node_plan() {
@@ -297,7 +326,11 @@ pub(super) fn solve(p: &Problem, budget: SearchBudget) -> Outcome {
     s.expand();
     let optimal = !s.exhausted;
     let plan = s.best_set.take().map(|set| p.allocate(&set));
-    Outcome { plan, optimal, expansions: s.expansions }
+    Outcome {
+        plan,
+        optimal,
+        expansions: s.expansions,
+    }
 }
 
 impl Problem {
@@ -343,7 +376,10 @@ enum Cut {
     Single(usize),
     /// Lines sharing a SKU: the packages crossing the flow's minimum cut (weight order), and
     /// the address when they all go to one.
-    Shared { candidates: Vec<u32>, dest: Option<usize> },
+    Shared {
+        candidates: Vec<u32>,
+        dest: Option<usize>,
+    },
 }
 
 struct Search<'a> {
@@ -382,7 +418,9 @@ impl<'a> Search<'a> {
 
     fn usable(&self, pkg: u32) -> bool {
         let n = self.p.node_of(pkg);
-        !self.open[pkg as usize] && self.forbidden[pkg as usize] == 0 && self.used[n] < self.p.capacity[n]
+        !self.open[pkg as usize]
+            && self.forbidden[pkg as usize] == 0
+            && self.used[n] < self.p.capacity[n]
     }
 
     fn open_pkg(&mut self, pkg: u32) {
@@ -397,7 +435,11 @@ impl<'a> Search<'a> {
 
     fn close_pkg(&mut self, pkg: u32) {
         self.open[pkg as usize] = false;
-        let at = self.open_list.iter().rposition(|p| *p == pkg).expect("closing an open package");
+        let at = self
+            .open_list
+            .iter()
+            .rposition(|p| *p == pkg)
+            .expect("closing an open package");
         self.open_list.remove(at);
         self.used[self.p.node_of(pkg)] -= 1;
         self.cur -= self.p.weight[pkg as usize];
@@ -445,7 +487,11 @@ impl<'a> Search<'a> {
             candidates.sort_by_key(|p| (self.p.weight[*p as usize], *p));
             candidates.dedup();
             let d0 = self.p.lines[flow.cut_lines[0]].dest;
-            let dest = flow.cut_lines.iter().all(|l| self.p.lines[*l].dest == d0).then_some(d0);
+            let dest = flow
+                .cut_lines
+                .iter()
+                .all(|l| self.p.lines[*l].dest == d0)
+                .then_some(d0);
             cuts.push(Cut::Shared { candidates, dest });
         }
         cuts
@@ -554,7 +600,9 @@ impl<'a> Search<'a> {
                 continue;
             }
             let pick = p.by_weight.iter().copied().find(|pkg| {
-                *pkg as usize % p.dests == d && self.usable(*pkg) && p.serves_whole_address(p.node_of(*pkg), d)
+                *pkg as usize % p.dests == d
+                    && self.usable(*pkg)
+                    && p.serves_whole_address(p.node_of(*pkg), d)
             });
             match pick {
                 Some(pkg) => self.open_pkg(pkg),
@@ -597,7 +645,9 @@ impl<'a> Search<'a> {
                 let gain: f64 = p.pkg_lines[pkg as usize]
                     .iter()
                     .filter(|(l, _)| missing[*l as usize] > 0)
-                    .map(|(l, s)| (*s).min(missing[*l as usize]) as f64 / missing[*l as usize] as f64)
+                    .map(|(l, s)| {
+                        (*s).min(missing[*l as usize]) as f64 / missing[*l as usize] as f64
+                    })
                     .sum();
                 if gain <= 0.0 {
                     continue;

@@ -4,7 +4,9 @@
 
 /// The value on the same weekday in the latest observed week, for each of `horizon` days.
 pub fn weekly_naive(history: &[f64], horizon: usize) -> Vec<f64> {
-    (1..=horizon).map(|h| same_weekday(history, h, 1).first().copied().unwrap_or(0.0)).collect()
+    (1..=horizon)
+        .map(|h| same_weekday(history, h, 1).first().copied().unwrap_or(0.0))
+        .collect()
 }
 
 /// The median of the same weekday over the last `weeks` observed weeks.
@@ -25,7 +27,11 @@ pub fn same_weekday(history: &[f64], h: usize, weeks: usize) -> Vec<f64> {
     // The newest day at or before the origin with the same weekday as the target.
     let back = (h as i64 + 6) / 7 * 7;
     let newest = target - back;
-    (0..weeks as i64).map(|k| newest - 7 * k).take_while(|&i| i >= 0).map(|i| history[i as usize]).collect()
+    (0..weeks as i64)
+        .map(|k| newest - 7 * k)
+        .take_while(|&i| i >= 0)
+        .map(|i| history[i as usize])
+        .collect()
 }
 
 /// The median (mean of the middle two for an even count); 0 when empty. Reorders `v`.
@@ -35,7 +41,11 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
 }
 
 #[cfg(test)]
@@ -57,7 +67,10 @@ mod tests {
     fn baselines_repeat_the_week() {
         let week = [1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 6.0];
         let y: Vec<f64> = week.iter().cycle().take(56).copied().collect();
-        assert_eq!(weekly_naive(&y, 14), week.iter().chain(&week).copied().collect::<Vec<_>>());
+        assert_eq!(
+            weekly_naive(&y, 14),
+            week.iter().chain(&week).copied().collect::<Vec<_>>()
+        );
         assert_eq!(weekday_median(&y, 7, 8), week.to_vec());
     }
 

@@ -31,7 +31,14 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 6] = [Method::WeeklyNaive, Method::WeekdayMedian, Method::Ets, Method::Mstl, Method::Gbdt, Method::Ensemble];
+    pub const ALL: [Method; 6] = [
+        Method::WeeklyNaive,
+        Method::WeekdayMedian,
+        Method::Ets,
+        Method::Mstl,
+        Method::Gbdt,
+        Method::Ensemble,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,7 +66,10 @@ pub struct UnknownMethod(pub String);
 impl FromStr for Method {
     type Err = UnknownMethod;
     fn from_str(s: &str) -> Result<Method, UnknownMethod> {
-        Method::ALL.into_iter().find(|m| m.name() == s.trim()).ok_or_else(|| UnknownMethod(s.to_string()))
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s.trim())
+            .ok_or_else(|| UnknownMethod(s.to_string()))
     }
 }
 
@@ -83,8 +93,19 @@ pub fn point_forecasts(
     subset: &[usize],
     progress: &dyn Fn(&str),
 ) -> Result<PointForecasts, GbdtError> {
-    let model = if needs_global(method) { Some(global::train(panel, config, progress)?) } else { None };
-    Ok(point_forecasts_with(panel, method, config.horizon, model.as_ref(), subset, progress))
+    let model = if needs_global(method) {
+        Some(global::train(panel, config, progress)?)
+    } else {
+        None
+    };
+    Ok(point_forecasts_with(
+        panel,
+        method,
+        config.horizon,
+        model.as_ref(),
+        subset,
+        progress,
+    ))
 }
 
 /// Forecasts with an already trained global model (used by `Gbdt` and `Ensemble`; when it is
@@ -101,18 +122,28 @@ pub fn point_forecasts_with(
     let closed = panel.closed_weekdays();
     let mut fell_back = 0;
     let mut p50: Vec<Vec<f64>> = match (method, model) {
-        (Method::WeeklyNaive, _) => subset.iter().map(|&i| baseline::weekly_naive(history(i), horizon)).collect(),
+        (Method::WeeklyNaive, _) => subset
+            .iter()
+            .map(|&i| baseline::weekly_naive(history(i), horizon))
+            .collect(),
         (Method::WeekdayMedian, _) | (Method::Gbdt | Method::Ensemble, None) => {
             if needs_global(method) {
                 fell_back = subset.len();
             }
-            subset.iter().map(|&i| baseline::weekday_median(history(i), horizon, 8)).collect()
+            subset
+                .iter()
+                .map(|&i| baseline::weekday_median(history(i), horizon, 8))
+                .collect()
         }
         (Method::Ets | Method::Mstl, _) => subset
             .iter()
             .enumerate()
             .map(|(n, &i)| {
-                let f = if method == Method::Ets { per_series::auto_ets(history(i), horizon) } else { per_series::mstl(history(i), horizon) };
+                let f = if method == Method::Ets {
+                    per_series::auto_ets(history(i), horizon)
+                } else {
+                    per_series::mstl(history(i), horizon)
+                };
                 fell_back += usize::from(f.fell_back);
                 if (n + 1) % 200 == 0 {
                     progress(&format!("{method}: {} of {} series", n + 1, subset.len()));
@@ -123,17 +154,17 @@ pub fn point_forecasts_with(
         (Method::Gbdt | Method::Ensemble, Some(model)) => {
             let ctx = global::PanelContext::new(panel);
             subset
-            .iter()
-            .map(|&i| {
-                let g = model.forecast(panel, &ctx, i, horizon);
-                if method == Method::Gbdt {
-                    g
-                } else {
-                    let m = baseline::weekday_median(history(i), horizon, 8);
-                    g.iter().zip(&m).map(|(a, b)| (a + b) / 2.0).collect()
-                }
-            })
-            .collect()
+                .iter()
+                .map(|&i| {
+                    let g = model.forecast(panel, &ctx, i, horizon);
+                    if method == Method::Gbdt {
+                        g
+                    } else {
+                        let m = baseline::weekday_median(history(i), horizon, 8);
+                        g.iter().zip(&m).map(|(a, b)| (a + b) / 2.0).collect()
+                    }
+                })
+                .collect()
         }
     };
     for f in &mut p50 {

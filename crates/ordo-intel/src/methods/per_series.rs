@@ -14,12 +14,18 @@ pub struct Fitted {
 }
 
 fn fallback(history: &[f64], horizon: usize) -> Fitted {
-    Fitted { point: weekday_median(history, horizon, 8), fell_back: true }
+    Fitted {
+        point: weekday_median(history, horizon, 8),
+        fell_back: true,
+    }
 }
 
 fn finite(point: Vec<f64>, history: &[f64], horizon: usize) -> Fitted {
     if point.len() == horizon && point.iter().all(|v| v.is_finite()) {
-        Fitted { point: point.into_iter().map(|v| v.max(0.0)).collect(), fell_back: false }
+        Fitted {
+            point: point.into_iter().map(|v| v.max(0.0)).collect(),
+            fell_back: false,
+        }
     } else {
         fallback(history, horizon)
     }
@@ -30,7 +36,9 @@ pub fn auto_ets(history: &[f64], horizon: usize) -> Fitted {
     if history.len() < 14 || history.iter().all(|v| *v == history[0]) {
         return fallback(history, horizon);
     }
-    let Ok(search) = AutoETS::new(1, "ZZN") else { return fallback(history, horizon) };
+    let Ok(search) = AutoETS::new(1, "ZZN") else {
+        return fallback(history, horizon);
+    };
     match search.fit(history) {
         Ok(model) => match model.predict(horizon, None) {
             Ok(f) => finite(f.point, history, horizon),
@@ -45,7 +53,9 @@ pub fn mstl(history: &[f64], horizon: usize) -> Fitted {
     if history.len() < 28 || history.iter().all(|v| *v == history[0]) {
         return fallback(history, horizon);
     }
-    let Ok(trend) = AutoETS::new(1, "ZZN") else { return fallback(history, horizon) };
+    let Ok(trend) = AutoETS::new(1, "ZZN") else {
+        return fallback(history, horizon);
+    };
     let model = MSTLModel::new(vec![7], trend.into_trend_model());
     match model.fit(history) {
         Ok(fitted) => match fitted.predict(horizon, None) {
@@ -63,7 +73,9 @@ mod tests {
     #[test]
     fn mstl_follows_a_weekly_pattern() {
         let week = [10.0, 12.0, 14.0, 16.0, 18.0, 0.0, 8.0];
-        let y: Vec<f64> = (0..140).map(|i| week[i % 7] + (i % 3) as f64 * 0.1).collect();
+        let y: Vec<f64> = (0..140)
+            .map(|i| week[i % 7] + (i % 3) as f64 * 0.1)
+            .collect();
         let f = mstl(&y, 7);
         assert!(!f.fell_back);
         for (p, w) in f.point.iter().zip(week) {
@@ -73,10 +85,16 @@ mod tests {
 
     #[test]
     fn ets_forecasts_a_level() {
-        let y: Vec<f64> = (0..60).map(|i| 5.0 + if i % 2 == 0 { 0.5 } else { -0.5 }).collect();
+        let y: Vec<f64> = (0..60)
+            .map(|i| 5.0 + if i % 2 == 0 { 0.5 } else { -0.5 })
+            .collect();
         let f = auto_ets(&y, 5);
         assert!(!f.fell_back);
-        assert!(f.point.iter().all(|p| (p - 5.0).abs() < 1.0), "{:?}", f.point);
+        assert!(
+            f.point.iter().all(|p| (p - 5.0).abs() < 1.0),
+            "{:?}",
+            f.point
+        );
     }
 
     #[test]

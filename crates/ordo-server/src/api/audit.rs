@@ -44,7 +44,11 @@ pub struct AuditPage {
     params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "1 to 500, default 100"),
            ("cursor" = Option<String>, Query, pattern = "^[0-9]{0,18}$", description = "next_cursor of the previous page")),
     responses((status = 200, body = AuditPage), (status = 422, body = Problem, content_type = "application/problem+json")))]
-pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(params): Query<HashMap<String, String>>) -> Result<Json<AuditPage>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<AuditPage>, ApiError> {
     let mut errs = FieldErrors::default();
     let limit = match params.get("limit").map(|l| l.parse::<i64>()) {
         None => 100,
@@ -54,16 +58,27 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
             100
         }
     };
-    let after = match params.get("cursor").filter(|c| !c.is_empty()).map(|c| c.parse::<i64>()) {
+    let after = match params
+        .get("cursor")
+        .filter(|c| !c.is_empty())
+        .map(|c| c.parse::<i64>())
+    {
         None => 0,
         Some(Ok(n)) if n >= 0 => n,
         Some(_) => {
-            errs.add("cursor", "invalid_cursor", "pass a next_cursor value returned by this endpoint");
+            errs.add(
+                "cursor",
+                "invalid_cursor",
+                "pass a next_cursor value returned by this endpoint",
+            );
             0
         }
     };
     errs.into_result()?;
-    let mut rows = state.store.audit_page(caller.tenant(), after, limit + 1).await?;
+    let mut rows = state
+        .store
+        .audit_page(caller.tenant(), after, limit + 1)
+        .await?;
     let next_cursor = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| r.id.to_string())

@@ -44,19 +44,27 @@ pub struct OAuthErrorBody {
 }
 
 fn no_store(mut res: Response) -> Response {
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     res
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = OAuthErrorBody { error: self.error.to_string(), error_description: self.description };
+        let body = OAuthErrorBody {
+            error: self.error.to_string(),
+            error_description: self.description,
+        };
         let mut res = no_store((status, axum::Json(body)).into_response());
         match self.status {
             401 => {
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ordo\""));
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"ordo\""),
+                );
             }
             429 => {
                 let secs = crate::auth::tokens::LOCKOUT.as_secs().to_string();
@@ -65,7 +73,8 @@ impl IntoResponse for OAuthError {
                 }
             }
             503 => {
-                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}
         }
@@ -79,32 +88,50 @@ fn token_ok(t: TokenResponse, status: StatusCode) -> Response {
 
 /// The client's address (the connection's peer).
 pub(crate) fn client_ip(req: &Request) -> IpAddr {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// Parses `application/x-www-form-urlencoded`; a repeated parameter is an error (RFC 6749 §3.2).
 fn form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| OAuthError::new(400, "invalid_request", "the body is not a valid form"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::new(400, "invalid_request", "the body is not a valid form"))?;
     let mut out = HashMap::new();
     for (k, v) in pairs {
         if out.insert(k.clone(), v).is_some() {
-            return Err(OAuthError::new(400, "invalid_request", format!("the parameter {k} is repeated")));
+            return Err(OAuthError::new(
+                400,
+                "invalid_request",
+                format!("the parameter {k} is repeated"),
+            ));
         }
     }
     Ok(out)
 }
 
 /// Client id and secret from HTTP Basic (RFC 6749 §2.3.1) or the form.
-fn client_auth(headers: &HeaderMap, f: &HashMap<String, String>) -> Result<Option<(String, String)>, OAuthError> {
+fn client_auth(
+    headers: &HeaderMap,
+    f: &HashMap<String, String>,
+) -> Result<Option<(String, String)>, OAuthError> {
     if let Some(v) = headers.get(header::AUTHORIZATION) {
-        let bad = || OAuthError::new(401, "invalid_client", "the Authorization header must be HTTP Basic client credentials");
+        let bad = || {
+            OAuthError::new(
+                401,
+                "invalid_client",
+                "the Authorization header must be HTTP Basic client credentials",
+            )
+        };
         let v = v.to_str().map_err(|_| bad())?;
         let (scheme, rest) = v.split_once(' ').ok_or_else(bad)?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(bad());
         }
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .map_err(|_| bad())?;
         let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
         let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
         let id = percent_decode(id);
@@ -113,25 +140,45 @@ fn client_auth(headers: &HeaderMap, f: &HashMap<String, String>) -> Result<Optio
     }
     match (f.get("client_id"), f.get("client_secret")) {
         (Some(id), Some(secret)) => Ok(Some((id.clone(), secret.clone()))),
-        (Some(_), None) => Err(OAuthError::new(401, "invalid_client", "client_secret is missing")),
-        (None, Some(_)) => Err(OAuthError::new(400, "invalid_request", "client_id is missing")),
+        (Some(_), None) => Err(OAuthError::new(
+            401,
+            "invalid_client",
+            "client_secret is missing",
+        )),
+        (None, Some(_)) => Err(OAuthError::new(
+            400,
+            "invalid_request",
+            "client_id is missing",
+        )),
         (None, None) => Ok(None),
     }
 }
 
 fn percent_decode(s: &str) -> String {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}")).ok().and_then(|mut v| v.pop()).map(|(_, v)| v).unwrap_or_else(|| s.to_string())
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+        .ok()
+        .and_then(|mut v| v.pop())
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| s.to_string())
 }
 
 fn required<'a>(f: &'a HashMap<String, String>, name: &str) -> Result<&'a str, OAuthError> {
     match f.get(name).map(String::as_str) {
         Some(v) if !v.is_empty() => {
             if v.len() > crate::auth::passwords::MAX_LEN.max(crate::auth::tokens::MAX_TOKEN_LEN) {
-                return Err(OAuthError::new(400, "invalid_request", format!("{name} is too long")));
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_request",
+                    format!("{name} is too long"),
+                ));
             }
             Ok(v)
         }
-        _ => Err(OAuthError::new(400, "invalid_request", format!("{name} is missing"))),
+        _ => Err(OAuthError::new(
+            400,
+            "invalid_request",
+            format!("{name} is missing"),
+        )),
     }
 }
 
@@ -160,10 +207,20 @@ async fn issue(state: &AppState, request: Request) -> Result<TokenResponse, OAut
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
         .unwrap_or(false);
     if !is_form {
-        return Err(OAuthError::new(415, "invalid_request", "send the token request as application/x-www-form-urlencoded"));
+        return Err(OAuthError::new(
+            415,
+            "invalid_request",
+            "send the token request as application/x-www-form-urlencoded",
+        ));
     }
     let body = Bytes::from_request(request, &()).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -178,21 +235,42 @@ async fn issue(state: &AppState, request: Request) -> Result<TokenResponse, OAut
     let auth = &state.auth;
     match grant {
         "client_credentials" => {
-            let (id, secret) = client_auth(&headers, &f)?.ok_or_else(|| OAuthError::new(401, "invalid_client", "client_id and client_secret are required"))?;
-            auth.client_credentials(&state.store, &id, &secret, scope, ip).await
+            let (id, secret) = client_auth(&headers, &f)?.ok_or_else(|| {
+                OAuthError::new(
+                    401,
+                    "invalid_client",
+                    "client_id and client_secret are required",
+                )
+            })?;
+            auth.client_credentials(&state.store, &id, &secret, scope, ip)
+                .await
         }
         "password" => {
             let tenant = match client_auth(&headers, &f)? {
                 // The first-party app may name itself; its tenant is the shopper's.
-                Some((id, secret)) => auth.authenticate_client(&state.store, &id, &secret, ip).await?.tenant_id,
+                Some((id, secret)) => {
+                    auth.authenticate_client(&state.store, &id, &secret, ip)
+                        .await?
+                        .tenant_id
+                }
                 None => state.config.tenant.clone(),
             };
             let username = required(&f, "username")?;
             let password = required(&f, "password")?;
-            auth.password(&state.store, &tenant, username, password, scope, ip).await
+            auth.password(&state.store, &tenant, username, password, scope, ip)
+                .await
         }
-        "refresh_token" => auth.refresh(&state.store, required(&f, "refresh_token")?, scope).await,
-        other => Err(OAuthError::new(400, "unsupported_grant_type", format!("the grant type {other:?} is not supported; use client_credentials, password or refresh_token"))),
+        "refresh_token" => {
+            auth.refresh(&state.store, required(&f, "refresh_token")?, scope)
+                .await
+        }
+        other => Err(OAuthError::new(
+            400,
+            "unsupported_grant_type",
+            format!(
+                "the grant type {other:?} is not supported; use client_credentials, password or refresh_token"
+            ),
+        )),
     }
 }
 
@@ -207,7 +285,11 @@ async fn issue(state: &AppState, request: Request) -> Result<TokenResponse, OAut
               (status = 415, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 503, body = Problem, content_type = "application/problem+json")))]
-pub async fn signup(State(state): State<AppState>, Extension(caller): Extension<Caller>, ApiJson(input): ApiJson<SignupInput>) -> Result<Response, ApiError> {
+pub async fn signup(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<SignupInput>,
+) -> Result<Response, ApiError> {
     let t = accounts::sign_up(&state, &caller, input).await?;
     Ok(token_ok(t, StatusCode::CREATED))
 }
@@ -217,6 +299,9 @@ pub async fn signup(State(state): State<AppState>, Extension(caller): Extension<
     responses((status = 200, description = "the JSON Web Key Set", body = Object)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut res = axum::Json(state.auth.keys.jwks()).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     res
 }

@@ -6,13 +6,13 @@ use super::problem::{ApiError, Problem};
 use super::{answer_response, idempotency_header};
 use crate::AppState;
 use crate::auth::Caller;
-use axum::Extension;
 use crate::services::carts::{self, CartView};
 use crate::services::idempotency::{self, Operation};
+use axum::Extension;
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::Json;
 
 /// Create a cart from the app's local lines. With an `Idempotency-Key`, a retry returns the
 /// first cart instead of creating a second one.
@@ -25,7 +25,12 @@ use axum::Json;
               (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 429, body = Problem, content_type = "application/problem+json"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
-pub async fn create(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, ApiJson(input): ApiJson<CartInput>) -> Result<Response, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<CartInput>,
+) -> Result<Response, ApiError> {
     let key = idempotency::parse_key(idempotency_header(&headers), Operation::CreateCart, false)?;
     let (doc, hints) = parse_cart(&input)?;
     let key = key.map(|k| idempotency::scoped(Operation::CreateCart, &caller, "", &k, &input));
@@ -43,15 +48,26 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
               (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 429, body = Problem, content_type = "application/problem+json"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
-pub async fn sync(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(id): PathParam, ApiJson(input): ApiJson<CartInput>) -> Result<Json<CartView>, ApiError> {
+pub async fn sync(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+    ApiJson(input): ApiJson<CartInput>,
+) -> Result<Json<CartView>, ApiError> {
     let (doc, hints) = parse_cart(&input)?;
-    Ok(Json(carts::sync_cart(&state, &caller, &id, &doc, hints).await?))
+    Ok(Json(
+        carts::sync_cart(&state, &caller, &id, &doc, hints).await?,
+    ))
 }
 
 /// The reconciled cart with current prices, stock and totals.
 #[utoipa::path(get, path = "/v1/carts/{id}", tag = "carts",
     params(("id" = String, Path, description = "the cart's id (cart_…)")),
     responses((status = 200, body = CartView), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(id): PathParam) -> Result<Json<CartView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Result<Json<CartView>, ApiError> {
     Ok(Json(carts::get_cart(&state, &caller, &id).await?))
 }

@@ -10,7 +10,14 @@ use utoipa_swagger_ui::Config;
 fn config() -> Arc<Config<'static>> {
     static CONFIG: OnceLock<Arc<Config<'static>>> = OnceLock::new();
     CONFIG
-        .get_or_init(|| Arc::new(Config::new(["/openapi.json"]).try_it_out_enabled(true).persist_authorization(false).display_request_duration(true)))
+        .get_or_init(|| {
+            Arc::new(
+                Config::new(["/openapi.json"])
+                    .try_it_out_enabled(true)
+                    .persist_authorization(false)
+                    .display_request_duration(true),
+            )
+        })
         .clone()
 }
 
@@ -36,7 +43,10 @@ async fn file(rest: &str) -> Response {
             if let Ok(ct) = HeaderValue::from_str(&f.content_type) {
                 res.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
-            res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            res.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            );
             res
         }
         Ok(None) => super::problem::ApiError::NotFound(format!("/docs/{rest}")).into_response(),

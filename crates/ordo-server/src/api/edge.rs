@@ -24,7 +24,9 @@ const PROBLEM_LIMIT: usize = 256 * 1024;
 /// (UUIDs, ULIDs, trace ids); anything else could forge log lines, so a fresh one replaces it.
 pub fn is_sane_request_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
-    (1..=128).contains(&b.len()) && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    (1..=128).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
 /// Runs before `SetRequestId`: removes a client's request id that is not sane (or repeated), so
@@ -46,14 +48,22 @@ pub async fn drop_unsafe_request_id(mut req: Request) -> Request {
 /// an ERROR-level span so that it stays enabled, and the id stays on the line, whatever
 /// `ORDO_LOG` filters out (a span below the filter's level would vanish from warnings).
 pub fn request_span(req: &Request) -> tracing::Span {
-    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     tracing::error_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// Writes the request id into every `application/problem+json` body, whichever layer, extractor
 /// or handler produced it, so a client can quote it when reporting a failure.
 pub async fn stamp_request_id_on_problems(req: Request, next: Next) -> Response {
-    let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).map(String::from);
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(String::from);
     let res = next.run(req).await;
     let Some(id) = id else { return res };
     let is_problem = res
@@ -67,7 +77,9 @@ pub async fn stamp_request_id_on_problems(req: Request, next: Next) -> Response 
     let stamped = axum::body::to_bytes(body, PROBLEM_LIMIT)
         .await
         .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok())
+        .and_then(|bytes| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes).ok()
+        })
         .and_then(|mut doc| {
             doc.insert("request_id".into(), serde_json::Value::String(id.clone()));
             serde_json::to_vec(&doc).ok()
@@ -79,7 +91,12 @@ pub async fn stamp_request_id_on_problems(req: Request, next: Next) -> Response 
         }
         None => {
             tracing::error!(status = %parts.status, "a problem+json body could not be read to stamp its request id");
-            let mut p = problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; it has been logged".into());
+            let mut p = problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "the server failed; it has been logged".into(),
+            );
             p.request_id = Some(id);
             problem_response(p)
         }
@@ -99,10 +116,14 @@ pub async fn enforce_timeout(State(limit): State<Duration>, req: Request, next: 
                 StatusCode::SERVICE_UNAVAILABLE,
                 "request-timeout",
                 "Request timed out",
-                format!("the request did not complete within {} ms; retry later (orders: with the same Idempotency-Key)", limit.as_millis()),
+                format!(
+                    "the request did not complete within {} ms; retry later (orders: with the same Idempotency-Key)",
+                    limit.as_millis()
+                ),
             );
             let mut res = problem_response(p);
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             res
         }
     }
@@ -125,14 +146,24 @@ mod tests {
 
     #[test]
     fn request_ids_from_clients_are_kept_only_when_sane() {
-        for ok in ["0190b1b2-7c1e-7d2a-9f00-5a1b2c3d4e5f", "req_42", "a", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"] {
+        for ok in [
+            "0190b1b2-7c1e-7d2a-9f00-5a1b2c3d4e5f",
+            "req_42",
+            "a",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
             assert!(is_sane_request_id(&HeaderValue::from_static(ok)), "{ok}");
         }
         let long = "x".repeat(129);
         for bad in ["", "two words", "a\"b", "id\\n", "<script>", long.as_str()] {
-            assert!(!is_sane_request_id(&HeaderValue::from_str(bad).unwrap()), "{bad}");
+            assert!(
+                !is_sane_request_id(&HeaderValue::from_str(bad).unwrap()),
+                "{bad}"
+            );
         }
-        assert!(!is_sane_request_id(&HeaderValue::from_bytes("clé".as_bytes()).unwrap()));
+        assert!(!is_sane_request_id(
+            &HeaderValue::from_bytes("clé".as_bytes()).unwrap()
+        ));
     }
 }
 
@@ -140,14 +171,23 @@ mod tests {
 /// content policy (the index page uses inline script and style, nothing from elsewhere).
 pub fn security_headers() -> tower::layer::util::Stack<
     tower_http::set_header::SetResponseHeaderLayer<HeaderValue>,
-    tower::layer::util::Stack<tower_http::set_header::SetResponseHeaderLayer<HeaderValue>, tower_http::set_header::SetResponseHeaderLayer<HeaderValue>>,
+    tower::layer::util::Stack<
+        tower_http::set_header::SetResponseHeaderLayer<HeaderValue>,
+        tower_http::set_header::SetResponseHeaderLayer<HeaderValue>,
+    >,
 > {
     use tower_http::set_header::SetResponseHeaderLayer as Set;
     tower::layer::util::Stack::new(
         Set::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         tower::layer::util::Stack::new(
-            Set::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-            Set::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            Set::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            Set::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
         ),
     )
 }
@@ -156,11 +196,21 @@ pub fn security_headers() -> tower::layer::util::Stack<
 pub fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     use axum::http::Method;
     use tower_http::cors::{AllowOrigin, CorsLayer};
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()).collect();
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("idempotency-key"), HeaderName::from_static("passkey-assertion"), header::IF_NONE_MATCH, REQUEST_ID])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("passkey-assertion"),
+            header::IF_NONE_MATCH,
+            REQUEST_ID,
+        ])
         .expose_headers([
             REQUEST_ID,
             header::RETRY_AFTER,

@@ -5,8 +5,8 @@ use super::json::PathParam;
 use super::problem::{ApiError, Problem};
 use crate::AppState;
 use crate::auth::Caller;
-use axum::Extension;
 use crate::services::forecasts::{self, SkuForecast};
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 
@@ -20,6 +20,12 @@ const HISTORY_DAYS: usize = 56;
     responses((status = 200, body = SkuForecast),
               (status = 404, body = Problem, content_type = "application/problem+json", description = "no forecast stored for this SKU (run `ordo forecast run`)"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out")))]
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(sku): PathParam) -> Result<Json<SkuForecast>, ApiError> {
-    Ok(Json(forecasts::forecast_of(&state.store, caller.tenant(), &sku, HISTORY_DAYS).await?))
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(sku): PathParam,
+) -> Result<Json<SkuForecast>, ApiError> {
+    Ok(Json(
+        forecasts::forecast_of(&state.store, caller.tenant(), &sku, HISTORY_DAYS).await?,
+    ))
 }

@@ -3,9 +3,9 @@
 //! re-validates. Every input struct denies unknown fields: a typo (`promo_code`) is a 422 naming
 //! it, never a silently dropped discount.
 
+use crate::services::checkout::{CheckoutRequest, CheckoutSource};
 use ordo_domain::contact::{AddressInput, parse_guest};
 use ordo_domain::pricing::{LineRequest, ShipmentRequest};
-use crate::services::checkout::{CheckoutRequest, CheckoutSource};
 use ordo_domain::{Address, CartDoc, Currency, CustomerRef, FieldErrors, Money, Quantity, Sku};
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +113,12 @@ pub fn parse_money(m: &MoneyInput, path: &str, errs: &mut FieldErrors) -> Option
     errs.take(path, Money::parse_non_negative(m.amount, &m.currency))
 }
 
-pub fn parse_lines(lines: &[LineInput], path: &str, errs: &mut FieldErrors, quoted: &mut Vec<(Sku, Money)>) -> Vec<LineRequest> {
+pub fn parse_lines(
+    lines: &[LineInput],
+    path: &str,
+    errs: &mut FieldErrors,
+    quoted: &mut Vec<(Sku, Money)>,
+) -> Vec<LineRequest> {
     if lines.len() > MAX_LINES {
         errs.add(path, "too_many", format!("at most {MAX_LINES} lines"));
         return vec![];
@@ -123,17 +128,32 @@ pub fn parse_lines(lines: &[LineInput], path: &str, errs: &mut FieldErrors, quot
         let p = format!("{path}[{i}]");
         let sku = errs.take(&format!("{p}.sku"), Sku::parse(&l.sku));
         let qty = errs.take(&format!("{p}.quantity"), Quantity::parse(l.quantity));
-        let price = l.unit_price.as_ref().and_then(|m| parse_money(m, &format!("{p}.unit_price"), errs));
+        let price = l
+            .unit_price
+            .as_ref()
+            .and_then(|m| parse_money(m, &format!("{p}.unit_price"), errs));
         if let (Some(sku), Some(q)) = (sku, qty) {
             if let Some(price) = price {
                 quoted.push((sku.clone(), price));
             }
-            out.push(LineRequest { sku, quantity: q.get() });
+            out.push(LineRequest {
+                sku,
+                quantity: q.get(),
+            });
         }
     }
     for merged in ordo_domain::pricing::merge_lines(&out) {
         if merged.quantity > Quantity::MAX {
-            errs.add(path, "too_large", format!("{} appears with {} units in all; at most {} per SKU", merged.sku, merged.quantity, Quantity::MAX));
+            errs.add(
+                path,
+                "too_large",
+                format!(
+                    "{} appears with {} units in all; at most {} per SKU",
+                    merged.sku,
+                    merged.quantity,
+                    Quantity::MAX
+                ),
+            );
         }
     }
     out
@@ -155,9 +175,17 @@ pub fn parse_address(a: &AddressBody, path: &str, errs: &mut FieldErrors) -> Opt
     Address::parse(&input, path, errs)
 }
 
-pub fn parse_shipments(shipments: &[ShipmentInput], path: &str, errs: &mut FieldErrors) -> Vec<ShipmentRequest> {
+pub fn parse_shipments(
+    shipments: &[ShipmentInput],
+    path: &str,
+    errs: &mut FieldErrors,
+) -> Vec<ShipmentRequest> {
     if shipments.len() > MAX_SHIPMENTS {
-        errs.add(path, "too_many", format!("at most {MAX_SHIPMENTS} shipments"));
+        errs.add(
+            path,
+            "too_many",
+            format!("at most {MAX_SHIPMENTS} shipments"),
+        );
         return vec![];
     }
     let mut ignored = Vec::new();
@@ -173,28 +201,58 @@ pub fn parse_shipments(shipments: &[ShipmentInput], path: &str, errs: &mut Field
         .collect()
 }
 
-pub fn parse_customer(c: &CustomerInput, path: &str, errs: &mut FieldErrors) -> Option<CustomerRef> {
+pub fn parse_customer(
+    c: &CustomerInput,
+    path: &str,
+    errs: &mut FieldErrors,
+) -> Option<CustomerRef> {
     if let Some(id) = c.customer_id.as_deref() {
         let id = id.trim();
         if id.is_empty() || id.len() > 64 || ordo_domain::contact::has_control_chars(id) {
-            errs.add(format!("{path}.customer_id"), "invalid_id", "a customer id has 1 to 64 characters");
+            errs.add(
+                format!("{path}.customer_id"),
+                "invalid_id",
+                "a customer id has 1 to 64 characters",
+            );
             return None;
         }
-        return Some(CustomerRef::Member { customer_id: id.to_string() });
+        return Some(CustomerRef::Member {
+            customer_id: id.to_string(),
+        });
     }
-    parse_guest(c.email.as_deref(), c.phone.as_deref(), c.name.as_deref(), path, errs).map(CustomerRef::Guest)
+    parse_guest(
+        c.email.as_deref(),
+        c.phone.as_deref(),
+        c.name.as_deref(),
+        path,
+        errs,
+    )
+    .map(CustomerRef::Guest)
 }
 
 pub fn parse_promo_codes(codes: &[String], path: &str, errs: &mut FieldErrors) -> Vec<String> {
     if codes.len() > MAX_PROMO_CODES {
-        errs.add(path, "too_many", format!("at most {MAX_PROMO_CODES} promotion codes"));
+        errs.add(
+            path,
+            "too_many",
+            format!("at most {MAX_PROMO_CODES} promotion codes"),
+        );
         return vec![];
     }
     let mut out = Vec::new();
     for (i, c) in codes.iter().enumerate() {
         let code = ordo_domain::promotion::normalize_code(c);
-        if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            errs.add(format!("{path}[{i}]"), "invalid_format", "a promotion code has 1 to 64 letters, digits, '-' or '_'");
+        if code.is_empty()
+            || code.len() > 64
+            || !code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errs.add(
+                format!("{path}[{i}]"),
+                "invalid_format",
+                "a promotion code has 1 to 64 letters, digits, '-' or '_'",
+            );
         } else {
             out.push(code);
         }
@@ -208,10 +266,21 @@ pub fn parse_cart(input: &CartInput) -> Result<(CartDoc, Vec<(Sku, Money)>), Fie
     let mut quoted = Vec::new();
     let lines = parse_lines(&input.lines, "lines", &mut errs, &mut quoted);
     let promo_codes = parse_promo_codes(&input.promo_codes, "promo_codes", &mut errs);
-    let customer = input.customer.as_ref().and_then(|c| parse_customer(c, "customer", &mut errs));
+    let customer = input
+        .customer
+        .as_ref()
+        .and_then(|c| parse_customer(c, "customer", &mut errs));
     let shipments = parse_shipments(&input.shipments, "shipments", &mut errs);
     errs.into_result()?;
-    Ok((CartDoc { lines, promo_codes, customer, shipments }, quoted))
+    Ok((
+        CartDoc {
+            lines,
+            promo_codes,
+            customer,
+            shipments,
+        },
+        quoted,
+    ))
 }
 
 pub fn currency_or(c: &str) -> Option<Currency> {
@@ -221,11 +290,18 @@ pub fn currency_or(c: &str) -> Option<Currency> {
 /// Parses a `POST /v1/orders` body into the checkout's domain values; every invalid field is
 /// reported at once with its path.
 /// `customer_required`: false for a signed-in shopper, who buys as themselves.
-pub fn parse_order(input: &OrderInput, customer_required: bool) -> Result<CheckoutRequest, FieldErrors> {
+pub fn parse_order(
+    input: &OrderInput,
+    customer_required: bool,
+) -> Result<CheckoutRequest, FieldErrors> {
     let mut errs = FieldErrors::default();
     let source = match (&input.cart_id, &input.lines) {
         (Some(_), Some(_)) => {
-            errs.add("lines", "conflicting", "give either cart_id or lines, not both");
+            errs.add(
+                "lines",
+                "conflicting",
+                "give either cart_id or lines, not both",
+            );
             None
         }
         (Some(id), None) => Some(CheckoutSource::Cart(id.clone())),
@@ -239,28 +315,66 @@ pub fn parse_order(input: &OrderInput, customer_required: bool) -> Result<Checko
             None
         }
     };
-    let promo_codes = input.promo_codes.as_ref().map(|c| parse_promo_codes(c, "promo_codes", &mut errs));
-    let customer = input.customer.as_ref().and_then(|c| parse_customer(c, "customer", &mut errs));
-    let shipments = input.shipments.as_ref().map(|s| parse_shipments(s, "shipments", &mut errs));
+    let promo_codes = input
+        .promo_codes
+        .as_ref()
+        .map(|c| parse_promo_codes(c, "promo_codes", &mut errs));
+    let customer = input
+        .customer
+        .as_ref()
+        .and_then(|c| parse_customer(c, "customer", &mut errs));
+    let shipments = input
+        .shipments
+        .as_ref()
+        .map(|s| parse_shipments(s, "shipments", &mut errs));
     if !matches!(source, Some(CheckoutSource::Cart(_))) {
         // Inline lines have no cart to take who buys and where it goes from.
         if input.customer.is_none() && customer_required {
-            errs.add("customer", "required", "a guest's email, phone and name, or a member's customer_id");
+            errs.add(
+                "customer",
+                "required",
+                "a guest's email, phone and name, or a member's customer_id",
+            );
         }
         if input.shipments.as_ref().is_none_or(|s| s.is_empty()) {
-            errs.add("shipments", "required", "an order needs at least one shipping address");
+            errs.add(
+                "shipments",
+                "required",
+                "an order needs at least one shipping address",
+            );
         }
     }
     let tenders = parse_tenders(&input.payments, &mut errs);
-    let expected_total = input.expected_total.as_ref().and_then(|m| parse_money(m, "expected_total", &mut errs));
+    let expected_total = input
+        .expected_total
+        .as_ref()
+        .and_then(|m| parse_money(m, "expected_total", &mut errs));
     errs.into_result()?;
-    let source = source.ok_or_else(|| FieldErrors(vec![ordo_domain::FieldError::new("lines", "required", "give cart_id or lines")]))?;
-    Ok(CheckoutRequest { source, promo_codes, customer, shipments, tenders, expected_total, step_up: None })
+    let source = source.ok_or_else(|| {
+        FieldErrors(vec![ordo_domain::FieldError::new(
+            "lines",
+            "required",
+            "give cart_id or lines",
+        )])
+    })?;
+    Ok(CheckoutRequest {
+        source,
+        promo_codes,
+        customer,
+        shipments,
+        tenders,
+        expected_total,
+        step_up: None,
+    })
 }
 
 fn parse_tenders(payments: &[TenderInput], errs: &mut FieldErrors) -> Vec<(String, Money)> {
     if payments.len() > MAX_TENDERS {
-        errs.add("payments", "too_many", format!("at most {MAX_TENDERS} tenders"));
+        errs.add(
+            "payments",
+            "too_many",
+            format!("at most {MAX_TENDERS} tenders"),
+        );
         return vec![];
     }
     let mut out = Vec::new();
@@ -268,14 +382,26 @@ fn parse_tenders(payments: &[TenderInput], errs: &mut FieldErrors) -> Vec<(Strin
         let p = format!("payments[{i}]");
         let token = t.token.trim();
         if token.is_empty() || token.len() > 64 {
-            errs.add(format!("{p}.token"), "invalid_token", "a payment token from POST /v1/payment-tokens is required");
+            errs.add(
+                format!("{p}.token"),
+                "invalid_token",
+                "a payment token from POST /v1/payment-tokens is required",
+            );
         }
         if payments[..i].iter().any(|o| o.token.trim() == token) {
-            errs.add(format!("{p}.token"), "duplicate_token", "each tender needs its own token");
+            errs.add(
+                format!("{p}.token"),
+                "duplicate_token",
+                "each tender needs its own token",
+            );
         }
         if let Some(m) = parse_money(&t.amount, &format!("{p}.amount"), errs) {
             if m.amount == 0 {
-                errs.add(format!("{p}.amount.amount"), "not_positive", "a tender amount must be positive");
+                errs.add(
+                    format!("{p}.amount.amount"),
+                    "not_positive",
+                    "a tender amount must be positive",
+                );
             }
             out.push((token.to_string(), m));
         }

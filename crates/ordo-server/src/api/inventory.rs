@@ -2,20 +2,29 @@
 
 use super::json::{ApiJson, PathParam};
 use super::problem::{ApiError, Problem};
+use super::{answer_response, idempotency_header};
 use crate::AppState;
 use crate::auth::Caller;
-use axum::Extension;
-use axum::extract::State;
-use ordo_domain::{FieldErrors, LocationId, Sku};
-use super::{answer_response, idempotency_header};
 use crate::services::idempotency::{self, Operation};
 use crate::services::inventory::{self, AdjustmentBody};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
+use ordo_domain::{FieldErrors, LocationId, Sku};
 use ordo_store::{Adjustment, StockChange};
 use serde::{Deserialize, Serialize};
 
-const REASONS: &[&str] = &["receipt", "count", "damage", "loss", "return", "correction", "transfer_in", "transfer_out"];
+const REASONS: &[&str] = &[
+    "receipt",
+    "count",
+    "damage",
+    "loss",
+    "return",
+    "correction",
+    "transfer_in",
+    "transfer_out",
+];
 const MAX_UNITS: i64 = 1_000_000_000;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -53,11 +62,20 @@ pub struct AdjustmentInput {
     pub note: Option<String>,
 }
 
-async fn inventory_of(state: &AppState, caller: &Caller, sku: &Sku) -> Result<InventoryBody, ApiError> {
+async fn inventory_of(
+    state: &AppState,
+    caller: &Caller,
+    sku: &Sku,
+) -> Result<InventoryBody, ApiError> {
     let levels = state.store.stock_levels(caller.tenant(), sku).await?;
     let locations: Vec<LocationStock> = levels
         .iter()
-        .map(|l| LocationStock { location_id: l.location_id.to_string(), on_hand: l.on_hand, reserved: l.reserved, available: l.available() })
+        .map(|l| LocationStock {
+            location_id: l.location_id.to_string(),
+            on_hand: l.on_hand,
+            reserved: l.reserved,
+            available: l.available(),
+        })
         .collect();
     Ok(InventoryBody {
         sku: sku.to_string(),
@@ -75,9 +93,19 @@ async fn inventory_of(state: &AppState, caller: &Caller, sku: &Sku) -> Result<In
     responses((status = 200, body = InventoryBody, description = "stock per location; header ETag tags this answer"),
               (status = 304, description = "unchanged since the ETag given in If-None-Match"),
               (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, PathParam(sku): PathParam) -> Result<Response, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    PathParam(sku): PathParam,
+) -> Result<Response, ApiError> {
     let parsed = Sku::parse(&sku).map_err(|_| ApiError::NotFound(format!("product {sku}")))?;
-    if state.store.product(caller.tenant(), &parsed).await?.is_none() {
+    if state
+        .store
+        .product(caller.tenant(), &parsed)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::NotFound(format!("product {sku}")));
     }
     super::json_with_etag(&headers, &inventory_of(&state, &caller, &parsed).await?)
@@ -94,22 +122,44 @@ pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Cal
               (status = 422, body = Problem, content_type = "application/problem+json"),
               (status = 429, body = Problem, content_type = "application/problem+json"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
-pub async fn adjust(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, ApiJson(input): ApiJson<AdjustmentInput>) -> Result<Response, ApiError> {
-    let key = idempotency::parse_key(idempotency_header(&headers), Operation::AdjustInventory, true)?.unwrap_or_default();
+pub async fn adjust(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<AdjustmentInput>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::parse_key(
+        idempotency_header(&headers),
+        Operation::AdjustInventory,
+        true,
+    )?
+    .unwrap_or_default();
     let mut errs = FieldErrors::default();
     let sku = errs.take("sku", Sku::parse(&input.sku));
     let location_id = errs.take("location_id", LocationId::parse(&input.location_id));
     let change = match (input.delta, input.set_on_hand) {
         (Some(_), Some(_)) | (None, None) => {
-            errs.add("delta", "exactly_one", "give exactly one of delta and set_on_hand");
+            errs.add(
+                "delta",
+                "exactly_one",
+                "give exactly one of delta and set_on_hand",
+            );
             None
         }
         (Some(d), None) if d == 0 || d.unsigned_abs() > MAX_UNITS as u64 => {
-            errs.add("delta", "out_of_range", format!("delta is a non-zero integer within ±{MAX_UNITS}"));
+            errs.add(
+                "delta",
+                "out_of_range",
+                format!("delta is a non-zero integer within ±{MAX_UNITS}"),
+            );
             None
         }
         (None, Some(n)) if !(0..=MAX_UNITS).contains(&n) => {
-            errs.add("set_on_hand", "out_of_range", format!("set_on_hand is 0 to {MAX_UNITS}"));
+            errs.add(
+                "set_on_hand",
+                "out_of_range",
+                format!("set_on_hand is 0 to {MAX_UNITS}"),
+            );
             None
         }
         (Some(d), None) => Some(StockChange::Delta(d)),
@@ -117,24 +167,49 @@ pub async fn adjust(State(state): State<AppState>, Extension(caller): Extension<
     };
     let reason = input.reason.trim().to_ascii_lowercase();
     if !REASONS.contains(&reason.as_str()) {
-        errs.add("reason", "unknown_reason", format!("reason is one of {}", REASONS.join(", ")));
+        errs.add(
+            "reason",
+            "unknown_reason",
+            format!("reason is one of {}", REASONS.join(", ")),
+        );
     }
-    let note = input.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
-    if note.as_deref().is_some_and(ordo_domain::contact::has_control_chars) {
-        errs.add("note", "invalid_characters", "control characters are not allowed");
+    let note = input
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if note
+        .as_deref()
+        .is_some_and(ordo_domain::contact::has_control_chars)
+    {
+        errs.add(
+            "note",
+            "invalid_characters",
+            "control characters are not allowed",
+        );
     }
     if note.as_ref().is_some_and(|n| n.chars().count() > 500) {
         errs.add("note", "too_long", "a note has at most 500 characters");
     }
     errs.into_result()?;
     let (Some(sku), Some(location_id), Some(change)) = (sku, location_id, change) else {
-        return Err(ApiError::Internal("validated adjustment lost a field".into()));
+        return Err(ApiError::Internal(
+            "validated adjustment lost a field".into(),
+        ));
     };
     let canonical = serde_json::json!({
         "sku": sku, "location_id": location_id, "reason": reason, "note": note,
         "delta": input.delta, "set_on_hand": input.set_on_hand,
     });
     let key = idempotency::scoped(Operation::AdjustInventory, &caller, "", &key, &canonical);
-    let adjustment = Adjustment { sku, location_id, change, reason, note };
-    Ok(answer_response(inventory::adjust(&state, &caller, adjustment, key).await?, None))
+    let adjustment = Adjustment {
+        sku,
+        location_id,
+        change,
+        reason,
+        note,
+    };
+    Ok(answer_response(
+        inventory::adjust(&state, &caller, adjustment, key).await?,
+        None,
+    ))
 }

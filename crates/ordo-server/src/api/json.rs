@@ -21,8 +21,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                let mime = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -38,7 +44,11 @@ pub fn body_error(e: axum::extract::rejection::BytesRejection) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge
     } else {
-        ApiError::BadRequest { kind: "unreadable-body", title: "Unreadable body", detail: format!("the request body could not be read: {e}") }
+        ApiError::BadRequest {
+            kind: "unreadable-body",
+            title: "Unreadable body",
+            detail: format!("the request body could not be read: {e}"),
+        }
     }
 }
 
@@ -48,7 +58,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest { kind: "malformed-json", title: "Malformed JSON", detail: format!("the body is not valid JSON: {inner}") }
+            ApiError::BadRequest {
+                kind: "malformed-json",
+                title: "Malformed JSON",
+                detail: format!("the body is not valid JSON: {inner}"),
+            }
         } else {
             let path = if path == "." { String::new() } else { path };
             let msg = inner.to_string();
@@ -85,13 +99,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// backtick, so it ends at the last "`, " before serde's own text (or at the message's end).
 fn named_field(msg: &str) -> Option<&str> {
     let rest = msg.split_once('`')?.1;
-    let end = [rest.find("`, expected"), rest.find("`, there are no fields"), rest.rfind('`')].into_iter().flatten().next()?;
+    let end = [
+        rest.find("`, expected"),
+        rest.find("`, there are no fields"),
+        rest.rfind('`'),
+    ]
+    .into_iter()
+    .flatten()
+    .next()?;
     Some(&rest[..end])
 }
 
 /// `parent.field`, or `field` at the top level (an empty parent).
 pub fn child_path(parent: &str, field: &str) -> String {
-    if parent.is_empty() { field.to_string() } else { format!("{parent}.{field}") }
+    if parent.is_empty() {
+        field.to_string()
+    } else {
+        format!("{parent}.{field}")
+    }
 }
 
 /// The single path parameter of a route (`{sku}`, `{id}`). A parameter that is not valid
@@ -101,7 +126,10 @@ pub struct PathParam(pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
         match axum::extract::Path::<String>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(PathParam(v)),
             Err(_) => Err(ApiError::NotFound(format!("the path {}", parts.uri.path()))),
@@ -140,12 +168,25 @@ mod tests {
     #[test]
     fn unknown_fields_are_named_with_their_full_path() {
         let e = field_error(r#"{"lines": [], "promo_code": "X"}"#);
-        assert_eq!((e.path.as_str(), e.code.as_str()), ("promo_code", "unknown_field"));
-        assert!(e.message.contains("expected") && e.message.contains("lines"), "{}", e.message);
+        assert_eq!(
+            (e.path.as_str(), e.code.as_str()),
+            ("promo_code", "unknown_field")
+        );
+        assert!(
+            e.message.contains("expected") && e.message.contains("lines"),
+            "{}",
+            e.message
+        );
         let e = field_error(r#"{"lines": [{"sku": "A", "quantity": 1}, {"sku": "A", "qty": 1}]}"#);
-        assert_eq!((e.path.as_str(), e.code.as_str()), ("lines[1].qty", "unknown_field"));
+        assert_eq!(
+            (e.path.as_str(), e.code.as_str()),
+            ("lines[1].qty", "unknown_field")
+        );
         let e = field_error(r#"{"lines": [{"sku": "A"}]}"#);
-        assert_eq!((e.path.as_str(), e.code.as_str()), ("lines[0].quantity", "required"));
+        assert_eq!(
+            (e.path.as_str(), e.code.as_str()),
+            ("lines[0].quantity", "required")
+        );
         let e = field_error(r#"{"we`ird": 1}"#);
         assert_eq!(e.path, "we`ird");
     }

@@ -26,7 +26,11 @@ pub struct RateLimits {
 fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<(Keyed<K>, u32)> {
     let rate = NonZeroU32::new(per_second)?;
     let burst = NonZeroU32::new(per_second.saturating_mul(2)).unwrap_or(rate);
-    Some((RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)).with_middleware::<StateInformationMiddleware>(), burst.get()))
+    Some((
+        RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+            .with_middleware::<StateInformationMiddleware>(),
+        burst.get(),
+    ))
 }
 
 /// What a check decided: go on (with the headers to add) or refuse.
@@ -38,7 +42,10 @@ pub enum Verdict {
 
 impl RateLimits {
     pub fn new(per_ip: u32, per_subject: u32) -> Arc<Self> {
-        let limits = Arc::new(RateLimits { per_ip: limiter(per_ip), per_subject: limiter(per_subject) });
+        let limits = Arc::new(RateLimits {
+            per_ip: limiter(per_ip),
+            per_subject: limiter(per_subject),
+        });
         // Forget idle keys now and then, so the tables do not grow without bound.
         let weak = Arc::downgrade(&limits);
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -60,12 +67,20 @@ impl RateLimits {
     }
 
     fn check<K: std::hash::Hash + Eq + Clone>(l: &Option<(Keyed<K>, u32)>, key: &K) -> Verdict {
-        let Some((limiter, burst)) = l else { return Verdict::Unlimited };
+        let Some((limiter, burst)) = l else {
+            return Verdict::Unlimited;
+        };
         match limiter.check_key(key) {
-            Ok(snapshot) => Verdict::Allowed { limit: *burst, remaining: snapshot.remaining_burst_capacity() },
+            Ok(snapshot) => Verdict::Allowed {
+                limit: *burst,
+                remaining: snapshot.remaining_burst_capacity(),
+            },
             Err(not_until) => {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Verdict::Refused { limit: *burst, retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0) }
+                Verdict::Refused {
+                    limit: *burst,
+                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                }
             }
         }
     }
@@ -89,7 +104,10 @@ fn set(headers: &mut HeaderMap, name: &'static str, v: impl ToString) {
 pub fn annotate(res: &mut Response, verdict: &Verdict) {
     if let Verdict::Allowed { limit, remaining } = verdict {
         let h = res.headers_mut();
-        let tighter = h.get("ratelimit-remaining").and_then(|v| v.to_str().ok()?.parse::<u32>().ok()).is_none_or(|prev| *remaining < prev);
+        let tighter = h
+            .get("ratelimit-remaining")
+            .and_then(|v| v.to_str().ok()?.parse::<u32>().ok())
+            .is_none_or(|prev| *remaining < prev);
         if tighter {
             set(h, "ratelimit-limit", limit);
             set(h, "ratelimit-remaining", remaining);
@@ -104,7 +122,9 @@ pub fn refused(limit: u32, retry_after_secs: u64, whose: &str) -> Response {
         StatusCode::TOO_MANY_REQUESTS,
         "rate-limited",
         "Too many requests",
-        format!("the request rate of this {whose} is over its limit; retry after the Retry-After delay"),
+        format!(
+            "the request rate of this {whose} is over its limit; retry after the Retry-After delay"
+        ),
     );
     let mut res = super::problem::problem_response(p);
     let h = res.headers_mut();
@@ -116,13 +136,24 @@ pub fn refused(limit: u32, retry_after_secs: u64, whose: &str) -> Response {
 }
 
 /// The per-IP limit, for every route.
-pub async fn limit_per_ip(State(limits): State<Arc<RateLimits>>, req: Request, next: Next) -> Response {
-    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+pub async fn limit_per_ip(
+    State(limits): State<Arc<RateLimits>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let verdict = match ip {
         Some(ip) => limits.check_ip(ip),
         None => Verdict::Unlimited,
     };
-    if let Verdict::Refused { limit, retry_after_secs } = verdict {
+    if let Verdict::Refused {
+        limit,
+        retry_after_secs,
+    } = verdict
+    {
         return refused(limit, retry_after_secs, "client address");
     }
     let mut res = next.run(req).await;

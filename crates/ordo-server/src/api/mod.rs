@@ -27,10 +27,10 @@ pub mod telemetry;
 mod test_routes;
 
 use crate::AppState;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use crate::auth::policy::{self, ADMIN, ORDER_READERS, Policy, SHOPPERS, SHOPPING, STAFF};
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
+use axum::middleware::{from_fn, from_fn_with_state, map_request};
 use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use tower::ServiceBuilder;
@@ -41,22 +41,49 @@ use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Ordo API", description = "Order capture for mobile commerce: catalog, carts, payment tokens, orders, inventory. \
-        Get a token at POST /v1/auth/token (OAuth2) and send it as `Authorization: Bearer <token>`; each operation names the roles it admits."),
-    paths(
-        auth::token, auth::signup, auth::jwks, audit::list,
-        passkeys::registration_options, passkeys::register,
-        products::list, products::get, products::upsert,
-        carts::create, carts::sync, carts::get,
-        payment_tokens::create,
-        orders::place, orders::get,
-        inventory::get, inventory::adjust,
-        locations::list, locations::get, locations::put,
-        routing::get, routing::put,
-        health::healthz, health::readyz, telemetry::scrape,
-        forecasts::get, replenishment::list,
+    info(
+        title = "Ordo API",
+        description = "Order capture for mobile commerce: catalog, carts, payment tokens, orders, inventory. \
+        Get a token at POST /v1/auth/token (OAuth2) and send it as `Authorization: Bearer <token>`; each operation names the roles it admits."
     ),
-    components(schemas(problem::Problem, passkeys::RegistrationInput, ordo_domain::FieldError, crate::services::forecasts::SkuForecast, crate::services::forecasts::ReplenishmentLine))
+    paths(
+        auth::token,
+        auth::signup,
+        auth::jwks,
+        audit::list,
+        passkeys::registration_options,
+        passkeys::register,
+        products::list,
+        products::get,
+        products::upsert,
+        carts::create,
+        carts::sync,
+        carts::get,
+        payment_tokens::create,
+        orders::place,
+        orders::get,
+        inventory::get,
+        inventory::adjust,
+        locations::list,
+        locations::get,
+        locations::put,
+        routing::get,
+        routing::put,
+        routing::for_order,
+        routing::decisions,
+        health::healthz,
+        health::readyz,
+        telemetry::scrape,
+        forecasts::get,
+        replenishment::list,
+    ),
+    components(schemas(
+        problem::Problem,
+        passkeys::RegistrationInput,
+        ordo_domain::FieldError,
+        crate::services::forecasts::SkuForecast,
+        crate::services::forecasts::ReplenishmentLine
+    ))
 )]
 pub struct ApiDoc;
 
@@ -73,42 +100,175 @@ pub struct Endpoint {
 /// be mounted without a policy; a test walks this table against the OpenAPI document.
 pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
     use Policy::Anonymous;
-    let e = |method: Method, path: &'static str, policy: Policy, handler: MethodRouter<AppState>| (Endpoint { method, path, policy, documented: true }, handler);
+    let e =
+        |method: Method, path: &'static str, policy: Policy, handler: MethodRouter<AppState>| {
+            (
+                Endpoint {
+                    method,
+                    path,
+                    policy,
+                    documented: true,
+                },
+                handler,
+            )
+        };
     let mut all = vec![
         e(Method::GET, "/v1/products", Anonymous, get(products::list)),
-        e(Method::GET, "/v1/products/{sku}", Anonymous, get(products::get)),
-        e(Method::PUT, "/v1/products/{sku}", ADMIN, put(products::upsert)),
+        e(
+            Method::GET,
+            "/v1/products/{sku}",
+            Anonymous,
+            get(products::get),
+        ),
+        e(
+            Method::PUT,
+            "/v1/products/{sku}",
+            ADMIN,
+            put(products::upsert),
+        ),
         e(Method::POST, "/v1/carts", SHOPPING, post(carts::create)),
         e(Method::GET, "/v1/carts/{id}", SHOPPING, get(carts::get)),
         e(Method::PUT, "/v1/carts/{id}", SHOPPING, put(carts::sync)),
-        e(Method::POST, "/v1/payment-tokens", SHOPPING, post(payment_tokens::create)),
+        e(
+            Method::POST,
+            "/v1/payment-tokens",
+            SHOPPING,
+            post(payment_tokens::create),
+        ),
         e(Method::POST, "/v1/orders", SHOPPING, post(orders::place)),
-        e(Method::GET, "/v1/orders/{id}", ORDER_READERS, get(orders::get)),
-        e(Method::POST, "/v1/inventory/adjustments", STAFF, post(inventory::adjust)),
-        e(Method::GET, "/v1/inventory/{sku}", STAFF, get(inventory::get)),
+        e(
+            Method::GET,
+            "/v1/orders/{id}",
+            ORDER_READERS,
+            get(orders::get),
+        ),
+        e(
+            Method::POST,
+            "/v1/inventory/adjustments",
+            STAFF,
+            post(inventory::adjust),
+        ),
+        e(
+            Method::GET,
+            "/v1/inventory/{sku}",
+            STAFF,
+            get(inventory::get),
+        ),
         e(Method::GET, "/v1/locations", STAFF, get(locations::list)),
-        e(Method::GET, "/v1/locations/{id}", STAFF, get(locations::get)),
-        e(Method::PUT, "/v1/locations/{id}", ADMIN, put(locations::put)),
+        e(
+            Method::GET,
+            "/v1/locations/{id}",
+            STAFF,
+            get(locations::get),
+        ),
+        e(
+            Method::PUT,
+            "/v1/locations/{id}",
+            ADMIN,
+            put(locations::put),
+        ),
         e(Method::GET, "/v1/routing/rules", STAFF, get(routing::get)),
         e(Method::PUT, "/v1/routing/rules", ADMIN, put(routing::put)),
+        e(
+            Method::GET,
+            "/v1/orders/{id}/routing",
+            STAFF,
+            get(routing::for_order),
+        ),
+        e(
+            Method::GET,
+            "/v1/routing/decisions",
+            ADMIN,
+            get(routing::decisions),
+        ),
         e(Method::POST, "/v1/auth/token", Anonymous, post(auth::token)),
-        e(Method::POST, "/v1/auth/signup", Anonymous, post(auth::signup)),
-        e(Method::GET, "/.well-known/jwks.json", Anonymous, get(auth::jwks)),
-        e(Method::POST, "/v1/auth/passkeys/registration-options", SHOPPERS, post(passkeys::registration_options)),
-        e(Method::POST, "/v1/auth/passkeys", SHOPPERS, post(passkeys::register)),
-        e(Method::GET, "/v1/forecasts/{sku}", STAFF, get(forecasts::get)),
-        e(Method::GET, "/v1/replenishment", STAFF, get(replenishment::list)),
+        e(
+            Method::POST,
+            "/v1/auth/signup",
+            Anonymous,
+            post(auth::signup),
+        ),
+        e(
+            Method::GET,
+            "/.well-known/jwks.json",
+            Anonymous,
+            get(auth::jwks),
+        ),
+        e(
+            Method::POST,
+            "/v1/auth/passkeys/registration-options",
+            SHOPPERS,
+            post(passkeys::registration_options),
+        ),
+        e(
+            Method::POST,
+            "/v1/auth/passkeys",
+            SHOPPERS,
+            post(passkeys::register),
+        ),
+        e(
+            Method::GET,
+            "/v1/forecasts/{sku}",
+            STAFF,
+            get(forecasts::get),
+        ),
+        e(
+            Method::GET,
+            "/v1/replenishment",
+            STAFF,
+            get(replenishment::list),
+        ),
         e(Method::GET, "/v1/audit", ADMIN, get(audit::list)),
         e(Method::GET, "/healthz", Anonymous, get(health::healthz)),
         e(Method::GET, "/readyz", Anonymous, get(health::readyz)),
         e(Method::GET, "/metrics", ADMIN, get(telemetry::scrape)),
     ];
     // The document itself, its browsable reference and the home page are not operations of the API.
-    all.push((Endpoint { method: Method::GET, path: "/openapi.json", policy: Anonymous, documented: false }, get(openapi)));
-    all.push((Endpoint { method: Method::GET, path: "/", policy: Anonymous, documented: false }, get(index)));
-    all.push((Endpoint { method: Method::GET, path: "/docs", policy: Anonymous, documented: false }, get(docs::root)));
-    all.push((Endpoint { method: Method::GET, path: "/docs/", policy: Anonymous, documented: false }, get(docs::index)));
-    all.push((Endpoint { method: Method::GET, path: "/docs/{*file}", policy: Anonymous, documented: false }, get(docs::asset)));
+    all.push((
+        Endpoint {
+            method: Method::GET,
+            path: "/openapi.json",
+            policy: Anonymous,
+            documented: false,
+        },
+        get(openapi),
+    ));
+    all.push((
+        Endpoint {
+            method: Method::GET,
+            path: "/",
+            policy: Anonymous,
+            documented: false,
+        },
+        get(index),
+    ));
+    all.push((
+        Endpoint {
+            method: Method::GET,
+            path: "/docs",
+            policy: Anonymous,
+            documented: false,
+        },
+        get(docs::root),
+    ));
+    all.push((
+        Endpoint {
+            method: Method::GET,
+            path: "/docs/",
+            policy: Anonymous,
+            documented: false,
+        },
+        get(docs::index),
+    ));
+    all.push((
+        Endpoint {
+            method: Method::GET,
+            path: "/docs/{*file}",
+            policy: Anonymous,
+            documented: false,
+        },
+        get(docs::asset),
+    ));
     all
 }
 
@@ -126,10 +286,24 @@ pub fn openapi_document() -> serde_json::Value {
     let problem = |description: &str| serde_json::json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
     // Problems are sent as application/problem+json: say so wherever one is documented.
     if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        for op in paths.values_mut().filter_map(|i| i.as_object_mut()).flat_map(|i| i.values_mut()) {
-            for response in op.get_mut("responses").and_then(|r| r.as_object_mut()).into_iter().flat_map(|r| r.values_mut()) {
-                let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut()) else { continue };
-                let is_problem = content.get("application/json").is_some_and(|j| j["schema"]["$ref"] == "#/components/schemas/Problem");
+        for op in paths
+            .values_mut()
+            .filter_map(|i| i.as_object_mut())
+            .flat_map(|i| i.values_mut())
+        {
+            for response in op
+                .get_mut("responses")
+                .and_then(|r| r.as_object_mut())
+                .into_iter()
+                .flat_map(|r| r.values_mut())
+            {
+                let Some(content) = response.get_mut("content").and_then(|c| c.as_object_mut())
+                else {
+                    continue;
+                };
+                let is_problem = content
+                    .get("application/json")
+                    .is_some_and(|j| j["schema"]["$ref"] == "#/components/schemas/Problem");
                 if is_problem {
                     if let Some(body) = content.remove("application/json") {
                         content.insert("application/problem+json".into(), body);
@@ -141,16 +315,27 @@ pub fn openapi_document() -> serde_json::Value {
     describe_edges(&mut doc);
     for (e, _) in endpoints().into_iter().filter(|(e, _)| e.documented) {
         let method = e.method.as_str().to_ascii_lowercase();
-        let Some(op) = doc.get_mut("paths").and_then(|p| p.get_mut(e.path)).and_then(|p| p.get_mut(&method)) else { continue };
+        let Some(op) = doc
+            .get_mut("paths")
+            .and_then(|p| p.get_mut(e.path))
+            .and_then(|p| p.get_mut(&method))
+        else {
+            continue;
+        };
         let roles: Vec<&str> = e.policy.roles().iter().map(|r| r.as_str()).collect();
         if roles.is_empty() {
             op["security"] = serde_json::json!([{}, {"bearer": []}]);
         } else {
             op["security"] = serde_json::json!([{"bearer": []}, {"oauth2": []}]);
             op["x-ordo-roles"] = serde_json::json!(roles);
-            op["responses"]["401"] = problem("missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer)");
+            op["responses"]["401"] = problem(
+                "missing, malformed, expired or otherwise invalid token (WWW-Authenticate: Bearer)",
+            );
             // An operation's own 403 (e.g. a passkey step-up) keeps its description beside the role rule.
-            let forbidden = format!("the token's role may not do this (allowed: {})", roles.join(", "));
+            let forbidden = format!(
+                "the token's role may not do this (allowed: {})",
+                roles.join(", ")
+            );
             let forbidden = match op["responses"]["403"]["description"].as_str() {
                 Some(own) => format!("{own}; or {forbidden}"),
                 None => forbidden,
@@ -170,7 +355,11 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/audit", "get", "listAuditEntries"),
     ("/v1/auth/signup", "post", "signUp"),
     ("/v1/auth/token", "post", "issueToken"),
-    ("/v1/auth/passkeys/registration-options", "post", "getPasskeyRegistrationOptions"),
+    (
+        "/v1/auth/passkeys/registration-options",
+        "post",
+        "getPasskeyRegistrationOptions",
+    ),
     ("/v1/auth/passkeys", "post", "registerPasskey"),
     ("/v1/carts", "post", "createCart"),
     ("/v1/carts/{id}", "get", "getCart"),
@@ -183,6 +372,8 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/locations/{id}", "put", "putLocation"),
     ("/v1/routing/rules", "get", "getRoutingRules"),
     ("/v1/routing/rules", "put", "putRoutingRules"),
+    ("/v1/orders/{id}/routing", "get", "getOrderRouting"),
+    ("/v1/routing/decisions", "get", "listRoutingDecisions"),
     ("/v1/orders", "post", "placeOrder"),
     ("/v1/orders/{id}", "get", "getOrder"),
     ("/v1/payment-tokens", "post", "createPaymentToken"),
@@ -199,18 +390,41 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
 fn describe_edges(doc: &mut serde_json::Value) {
     use serde_json::json;
     let problem = |description: &str| json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}});
-    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else { return };
-    for op in paths.values_mut().filter_map(|i| i.as_object_mut()).flat_map(|i| i.values_mut()) {
-        for p in op.get_mut("parameters").and_then(|p| p.as_array_mut()).into_iter().flatten() {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(|i| i.as_object_mut())
+        .flat_map(|i| i.values_mut())
+    {
+        for p in op
+            .get_mut("parameters")
+            .and_then(|p| p.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
             if p["in"] == "header" && p["name"] == "Idempotency-Key" {
                 p["schema"] = json!({"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"});
             }
         }
-        let json_body = op["requestBody"]["content"].get("application/json").is_some();
-        if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()).filter(|_| json_body) {
-            responses.entry("400").or_insert_with(|| problem("malformed JSON, or a missing or invalid Idempotency-Key"));
-            responses.entry("413").or_insert_with(|| problem("the body is larger than the limit"));
-            responses.entry("415").or_insert_with(|| problem("the body is not sent as application/json"));
+        let json_body = op["requestBody"]["content"]
+            .get("application/json")
+            .is_some();
+        if let Some(responses) = op
+            .get_mut("responses")
+            .and_then(|r| r.as_object_mut())
+            .filter(|_| json_body)
+        {
+            responses.entry("400").or_insert_with(|| {
+                problem("malformed JSON, or a missing or invalid Idempotency-Key")
+            });
+            responses
+                .entry("413")
+                .or_insert_with(|| problem("the body is larger than the limit"));
+            responses
+                .entry("415")
+                .or_insert_with(|| problem("the body is not sent as application/json"));
         }
     }
     // Operation ids become method names in generated clients: unique, and named for what they do.
@@ -219,23 +433,57 @@ fn describe_edges(doc: &mut serde_json::Value) {
             op["operationId"] = json!(id);
         }
     }
-    let link = |operation: &str, param: &str, description: &str| {
-        json!({"operationRef": operation, "parameters": {param: "$response.body#/id"}, "description": description})
-    };
+    let link = |operation: &str, param: &str, description: &str| json!({"operationRef": operation, "parameters": {param: "$response.body#/id"}, "description": description});
     let links = [
-        ("/v1/carts", "post", "201", vec![
-            ("GetCart", link("#/paths/~1v1~1carts~1{id}/get", "id", "read the cart")),
-            ("SyncCart", link("#/paths/~1v1~1carts~1{id}/put", "id", "sync the cart")),
-        ]),
-        ("/v1/orders", "post", "201", vec![("GetOrder", link("#/paths/~1v1~1orders~1{id}/get", "id", "read the order"))]),
-        ("/v1/products/{sku}", "put", "200", vec![
-            ("GetProduct", json!({"operationRef": "#/paths/~1v1~1products~1{sku}/get", "parameters": {"sku": "$request.path.sku"}})),
-            ("GetInventory", json!({"operationRef": "#/paths/~1v1~1inventory~1{sku}/get", "parameters": {"sku": "$request.path.sku"}})),
-        ]),
+        (
+            "/v1/carts",
+            "post",
+            "201",
+            vec![
+                (
+                    "GetCart",
+                    link("#/paths/~1v1~1carts~1{id}/get", "id", "read the cart"),
+                ),
+                (
+                    "SyncCart",
+                    link("#/paths/~1v1~1carts~1{id}/put", "id", "sync the cart"),
+                ),
+            ],
+        ),
+        (
+            "/v1/orders",
+            "post",
+            "201",
+            vec![(
+                "GetOrder",
+                link("#/paths/~1v1~1orders~1{id}/get", "id", "read the order"),
+            )],
+        ),
+        (
+            "/v1/products/{sku}",
+            "put",
+            "200",
+            vec![
+                (
+                    "GetProduct",
+                    json!({"operationRef": "#/paths/~1v1~1products~1{sku}/get", "parameters": {"sku": "$request.path.sku"}}),
+                ),
+                (
+                    "GetInventory",
+                    json!({"operationRef": "#/paths/~1v1~1inventory~1{sku}/get", "parameters": {"sku": "$request.path.sku"}}),
+                ),
+            ],
+        ),
     ];
     for (path, method, status, ls) in links {
-        if let Some(r) = paths.get_mut(path).and_then(|p| p.get_mut(method)).and_then(|o| o["responses"].get_mut(status)) {
-            r["links"] = serde_json::Value::Object(ls.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        if let Some(r) = paths
+            .get_mut(path)
+            .and_then(|p| p.get_mut(method))
+            .and_then(|o| o["responses"].get_mut(status))
+        {
+            r["links"] = serde_json::Value::Object(
+                ls.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            );
         }
     }
 }
@@ -256,7 +504,10 @@ async fn index() -> axum::response::Html<&'static str> {
 pub fn router(state: AppState) -> Router {
     let mut routes = Router::new();
     for (e, handler) in endpoints() {
-        let guarded = handler.route_layer(from_fn_with_state((state.clone(), e.policy), policy::authorize));
+        let guarded = handler.route_layer(from_fn_with_state(
+            (state.clone(), e.policy),
+            policy::authorize,
+        ));
         routes = routes.route(e.path, guarded);
     }
     if state.config.test_routes {
@@ -265,14 +516,20 @@ pub fn router(state: AppState) -> Router {
     let edge = ServiceBuilder::new()
         .layer(edge::security_headers())
         .layer(edge::cors(&state.config.cors_origins))
-        .layer(from_fn_with_state(state.limits.clone(), limits::limit_per_ip))
+        .layer(from_fn_with_state(
+            state.limits.clone(),
+            limits::limit_per_ip,
+        ))
         .layer(map_request(edge::drop_unsafe_request_id))
         .layer(SetRequestIdLayer::new(edge::REQUEST_ID, MakeRequestUuid))
         .layer(PropagateRequestIdLayer::new(edge::REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(edge::request_span))
         .layer(from_fn(edge::stamp_request_id_on_problems))
         .layer(from_fn(telemetry::record_request))
-        .layer(from_fn_with_state(state.config.request_timeout, edge::enforce_timeout))
+        .layer(from_fn_with_state(
+            state.config.request_timeout,
+            edge::enforce_timeout,
+        ))
         .layer(CatchPanicLayer::custom(edge::panic_problem));
     routes
         .fallback(problem::not_found)
@@ -285,20 +542,40 @@ pub fn router(state: AppState) -> Router {
 /// A JSON answer carrying an `ETag` of its bytes; `304 Not Modified` without a body when the
 /// request's `If-None-Match` names that tag (or `*`). Caches and apps revalidate cheaply: the tag
 /// changes whenever anything in the answer does (for a product: its price or what is available).
-pub(crate) fn json_with_etag<T: serde::Serialize>(headers: &axum::http::HeaderMap, body: &T) -> Result<axum::response::Response, problem::ApiError> {
+pub(crate) fn json_with_etag<T: serde::Serialize>(
+    headers: &axum::http::HeaderMap,
+    body: &T,
+) -> Result<axum::response::Response, problem::ApiError> {
     use axum::http::{HeaderValue, StatusCode, header};
     use axum::response::IntoResponse;
     use sha2::{Digest, Sha256};
-    let bytes = serde_json::to_vec(body).map_err(|e| problem::ApiError::Internal(format!("answer: {e}")))?;
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| problem::ApiError::Internal(format!("answer: {e}")))?;
     let digest = Sha256::digest(&bytes);
-    let tag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
-    let matches = headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == tag);
-    let etag = HeaderValue::from_str(&tag).map_err(|e| problem::ApiError::Internal(format!("etag: {e}")))?;
+    let tag = format!(
+        "\"{}\"",
+        digest[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/") == tag);
+    let etag = HeaderValue::from_str(&tag)
+        .map_err(|e| problem::ApiError::Internal(format!("etag: {e}")))?;
     let mut res = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let mut r = (StatusCode::OK, bytes).into_response();
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         r
     };
     res.headers_mut().insert(header::ETAG, etag);
@@ -308,26 +585,39 @@ pub(crate) fn json_with_etag<T: serde::Serialize>(headers: &axum::http::HeaderMa
 /// The `Idempotency-Key` header as the services take it: `None` when absent, `Some("\0")` when
 /// present but not visible ASCII (so it is reported as invalid, not missing).
 pub(crate) fn idempotency_header(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers.get("idempotency-key").map(|v| v.to_str().unwrap_or("\u{0}"))
+    headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
 }
 
 /// A service's finished answer as a response: its status and JSON body, `Location` when the
 /// body names a created resource under `collection`, and `Idempotent-Replayed: true` on a replay.
-pub(crate) fn answer_response(answer: crate::services::idempotency::Answer, collection: Option<&str>) -> axum::response::Response {
+pub(crate) fn answer_response(
+    answer: crate::services::idempotency::Answer,
+    collection: Option<&str>,
+) -> axum::response::Response {
     use axum::http::{HeaderValue, StatusCode, header};
     use axum::response::IntoResponse;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     let location = collection.and_then(|c| {
-        let id = serde_json::from_str::<serde_json::Value>(&answer.body).ok()?.get("id")?.as_str()?.to_string();
+        let id = serde_json::from_str::<serde_json::Value>(&answer.body)
+            .ok()?
+            .get("id")?
+            .as_str()?
+            .to_string();
         HeaderValue::from_str(&format!("{c}/{id}")).ok()
     });
     let mut res = (status, answer.body).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Some(l) = location {
         res.headers_mut().insert(header::LOCATION, l);
     }
     if answer.replayed {
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     res
 }
@@ -346,22 +636,46 @@ mod tests {
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for (method, op) in item.as_object().expect("path item") {
                 documented.insert((method.to_uppercase(), path.clone()));
-                assert!(op["security"].is_array(), "{method} {path} declares no security");
+                assert!(
+                    op["security"].is_array(),
+                    "{method} {path} declares no security"
+                );
             }
         }
-        let table: BTreeSet<(String, String)> =
-            endpoints().iter().filter(|(e, _)| e.documented).map(|(e, _)| (e.method.to_string(), e.path.to_string())).collect();
-        assert_eq!(documented, table, "the OpenAPI document and the policy table list the same operations");
+        let table: BTreeSet<(String, String)> = endpoints()
+            .iter()
+            .filter(|(e, _)| e.documented)
+            .map(|(e, _)| (e.method.to_string(), e.path.to_string()))
+            .collect();
+        assert_eq!(
+            documented, table,
+            "the OpenAPI document and the policy table list the same operations"
+        );
         // Every path parameter is declared; every problem is documented as problem+json.
         for (path, item) in doc["paths"].as_object().unwrap() {
-            let names: Vec<&str> = path.split('/').filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
+            let names: Vec<&str> = path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                .collect();
             for (method, op) in item.as_object().unwrap() {
                 for name in &names {
-                    let declared = op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" && p["name"] == *name && p["required"] == true));
-                    assert!(declared, "{method} {path} declares its path parameter {name}");
+                    let declared = op["parameters"].as_array().is_some_and(|ps| {
+                        ps.iter().any(|p| {
+                            p["in"] == "path" && p["name"] == *name && p["required"] == true
+                        })
+                    });
+                    assert!(
+                        declared,
+                        "{method} {path} declares its path parameter {name}"
+                    );
                 }
                 for (status, r) in op["responses"].as_object().unwrap() {
-                    assert!(r["content"].get("application/json").is_none_or(|j| j["schema"]["$ref"] != "#/components/schemas/Problem"), "{method} {path} {status}");
+                    assert!(
+                        r["content"]
+                            .get("application/json")
+                            .is_none_or(|j| j["schema"]["$ref"] != "#/components/schemas/Problem"),
+                        "{method} {path} {status}"
+                    );
                 }
             }
         }
@@ -371,25 +685,65 @@ mod tests {
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let id = op["operationId"].as_str().unwrap_or_default().to_string();
-                assert!(OPERATION_IDS.iter().any(|(p, m, i)| p == path && m == method && *i == id), "{method} {path} has a named operationId (OPERATION_IDS)");
+                assert!(
+                    OPERATION_IDS
+                        .iter()
+                        .any(|(p, m, i)| p == path && m == method && *i == id),
+                    "{method} {path} has a named operationId (OPERATION_IDS)"
+                );
                 assert!(ids.insert(id.clone()), "operationId {id} is used twice");
                 if let Some(body) = op["requestBody"]["content"].get("application/json") {
-                    assert!(body.get("example").is_some() || body.get("examples").is_some(), "{method} {path} shows an example body");
+                    assert!(
+                        body.get("example").is_some() || body.get("examples").is_some(),
+                        "{method} {path} shows an example body"
+                    );
                     for status in ["400", "413", "415", "422"] {
-                        assert!(op["responses"][status]["content"]["application/problem+json"].is_object(), "{method} {path} documents {status}");
+                        assert!(
+                            op["responses"][status]["content"]["application/problem+json"]
+                                .is_object(),
+                            "{method} {path} documents {status}"
+                        );
                     }
                 }
             }
         }
         for (e, _) in endpoints() {
-            let op = if e.documented { doc["paths"][e.path][e.method.as_str().to_lowercase()].clone() } else { continue };
+            let op = if e.documented {
+                doc["paths"][e.path][e.method.as_str().to_lowercase()].clone()
+            } else {
+                continue;
+            };
             match e.policy {
-                Policy::Anonymous => assert!(op["security"].as_array().unwrap().contains(&serde_json::json!({})), "{} {} is anonymous", e.method, e.path),
+                Policy::Anonymous => assert!(
+                    op["security"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&serde_json::json!({})),
+                    "{} {} is anonymous",
+                    e.method,
+                    e.path
+                ),
                 Policy::Roles(roles) => {
                     assert!(!roles.is_empty());
-                    assert_eq!(op["security"][0], serde_json::json!({"bearer": []}), "{} {}", e.method, e.path);
-                    assert!(op["responses"]["401"]["content"]["application/problem+json"].is_object(), "{} {} documents 401", e.method, e.path);
-                    assert!(op["responses"]["403"].is_object(), "{} {} documents 403", e.method, e.path);
+                    assert_eq!(
+                        op["security"][0],
+                        serde_json::json!({"bearer": []}),
+                        "{} {}",
+                        e.method,
+                        e.path
+                    );
+                    assert!(
+                        op["responses"]["401"]["content"]["application/problem+json"].is_object(),
+                        "{} {} documents 401",
+                        e.method,
+                        e.path
+                    );
+                    assert!(
+                        op["responses"]["403"].is_object(),
+                        "{} {} documents 403",
+                        e.method,
+                        e.path
+                    );
                 }
             }
         }
@@ -399,19 +753,53 @@ mod tests {
     #[test]
     fn the_policy_is_the_documented_one() {
         use crate::auth::Role::*;
-        let policy = |m: Method, p: &str| endpoints().into_iter().find(|(e, _)| e.method == m && e.path == p).map(|(e, _)| e.policy.roles().to_vec());
+        let policy = |m: Method, p: &str| {
+            endpoints()
+                .into_iter()
+                .find(|(e, _)| e.method == m && e.path == p)
+                .map(|(e, _)| e.policy.roles().to_vec())
+        };
         assert_eq!(policy(Method::GET, "/v1/products"), Some(vec![]));
         assert_eq!(policy(Method::PUT, "/v1/products/{sku}"), Some(vec![Admin]));
         assert_eq!(policy(Method::POST, "/v1/orders"), Some(vec![App, Shopper]));
-        assert_eq!(policy(Method::GET, "/v1/orders/{id}"), Some(vec![Shopper, Guest, Staff, Admin]));
-        assert_eq!(policy(Method::POST, "/v1/inventory/adjustments"), Some(vec![Staff, Admin]));
+        assert_eq!(
+            policy(Method::GET, "/v1/orders/{id}"),
+            Some(vec![Shopper, Guest, Staff, Admin])
+        );
+        assert_eq!(
+            policy(Method::POST, "/v1/inventory/adjustments"),
+            Some(vec![Staff, Admin])
+        );
         assert_eq!(policy(Method::POST, "/v1/auth/token"), Some(vec![]));
-        assert_eq!(policy(Method::GET, "/v1/locations"), Some(vec![Staff, Admin]));
-        assert_eq!(policy(Method::GET, "/v1/locations/{id}"), Some(vec![Staff, Admin]));
+        assert_eq!(
+            policy(Method::GET, "/v1/locations"),
+            Some(vec![Staff, Admin])
+        );
+        assert_eq!(
+            policy(Method::GET, "/v1/locations/{id}"),
+            Some(vec![Staff, Admin])
+        );
         assert_eq!(policy(Method::PUT, "/v1/locations/{id}"), Some(vec![Admin]));
-        assert_eq!(policy(Method::GET, "/v1/routing/rules"), Some(vec![Staff, Admin]));
+        assert_eq!(
+            policy(Method::GET, "/v1/routing/rules"),
+            Some(vec![Staff, Admin])
+        );
         assert_eq!(policy(Method::PUT, "/v1/routing/rules"), Some(vec![Admin]));
-        assert_eq!(policy(Method::POST, "/v1/auth/passkeys/registration-options"), Some(vec![Shopper]));
-        assert_eq!(policy(Method::POST, "/v1/auth/passkeys"), Some(vec![Shopper]));
+        assert_eq!(
+            policy(Method::GET, "/v1/orders/{id}/routing"),
+            Some(vec![Staff, Admin])
+        );
+        assert_eq!(
+            policy(Method::GET, "/v1/routing/decisions"),
+            Some(vec![Admin])
+        );
+        assert_eq!(
+            policy(Method::POST, "/v1/auth/passkeys/registration-options"),
+            Some(vec![Shopper])
+        );
+        assert_eq!(
+            policy(Method::POST, "/v1/auth/passkeys"),
+            Some(vec![Shopper])
+        );
     }
 }

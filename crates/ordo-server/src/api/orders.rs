@@ -6,13 +6,13 @@ use super::problem::{ApiError, Problem};
 use super::{answer_response, idempotency_header};
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use axum::Extension;
 use crate::services::checkout;
 use crate::services::idempotency::{self, Operation};
+use axum::Extension;
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::Json;
 use ordo_domain::Order;
 
 /// Place an order from `cart_id` or inline `lines`. Needs an `Idempotency-Key` header: a retry
@@ -34,8 +34,14 @@ use ordo_domain::Order;
               (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields; see errors"),
               (status = 429, body = Problem, content_type = "application/problem+json", description = "the write queue is full; retry after Retry-After"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out; retry after Retry-After")))]
-pub async fn place(State(state): State<AppState>, Extension(caller): Extension<Caller>, headers: HeaderMap, ApiJson(input): ApiJson<OrderInput>) -> Result<Response, ApiError> {
-    let key = idempotency::parse_key(idempotency_header(&headers), Operation::PlaceOrder, true)?.unwrap_or_default();
+pub async fn place(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<OrderInput>,
+) -> Result<Response, ApiError> {
+    let key = idempotency::parse_key(idempotency_header(&headers), Operation::PlaceOrder, true)?
+        .unwrap_or_default();
     let hash = idempotency::request_hash(&input);
     let mut request = parse_order(&input, caller.role() != Some(Role::Shopper))?;
     // Only shoppers step up: the header means nothing on the app's or a guest's order.
@@ -53,7 +59,11 @@ pub async fn place(State(state): State<AppState>, Extension(caller): Extension<C
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path, description = "internal id (ord_…) or order number (ORD-XXXX-XXXX)")),
     responses((status = 200, body = Order), (status = 404, body = Problem, content_type = "application/problem+json")))]
-pub async fn get(State(state): State<AppState>, Extension(caller): Extension<Caller>, PathParam(id): PathParam) -> Result<Json<Order>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Result<Json<Order>, ApiError> {
     let order = state
         .store
         .order(caller.tenant(), &id)
@@ -79,11 +89,21 @@ fn with_guest_token(state: &AppState, caller: &Caller, body: &str) -> Result<Str
         #[serde(borrow)]
         customer: Option<Kind<'a>>,
     }
-    let placed: Placed = serde_json::from_str(body).map_err(|e| ApiError::Internal(format!("stored order answer: {e}")))?;
+    let placed: Placed = serde_json::from_str(body)
+        .map_err(|e| ApiError::Internal(format!("stored order answer: {e}")))?;
     let guest = placed.customer.and_then(|c| c.kind) != Some("member");
-    let (Some(id), true) = (placed.id, guest) else { return Ok(body.to_string()) };
-    let token = state.auth.guest_token(caller.tenant(), id).map_err(|e| ApiError::Internal(e.description))?;
-    let Some(open) = body.trim_end().strip_suffix('}') else { return Err(ApiError::Internal("stored order answer is not an object".into())) };
+    let (Some(id), true) = (placed.id, guest) else {
+        return Ok(body.to_string());
+    };
+    let token = state
+        .auth
+        .guest_token(caller.tenant(), id)
+        .map_err(|e| ApiError::Internal(e.description))?;
+    let Some(open) = body.trim_end().strip_suffix('}') else {
+        return Err(ApiError::Internal(
+            "stored order answer is not an object".into(),
+        ));
+    };
     // A JWT is base64url segments and dots: nothing to escape.
     Ok(format!("{open},\"guest_token\":\"{token}\"}}"))
 }

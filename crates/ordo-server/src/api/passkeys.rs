@@ -71,7 +71,10 @@ fn bytes(errs: &mut FieldErrors, path: &str, v: &str) -> Vec<u8> {
                                    "user": {"id": "Y3VzX2FuYQ", "name": "ana@example.com", "displayName": "Ana Lima"},
                                    "pubKeyCredParams": [{"type": "public-key", "alg": -7}], "timeout": 300000, "attestation": "none"})),
               (status = 503, body = Problem, content_type = "application/problem+json")))]
-pub async fn registration_options(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Result<Json<Value>, ApiError> {
+pub async fn registration_options(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(passkeys::registration_options(&state, &caller).await?))
 }
 
@@ -84,7 +87,11 @@ pub async fn registration_options(State(state): State<AppState>, Extension(calle
               (status = 415, body = Problem, content_type = "application/problem+json"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "unknown, expired or used challenge; the attestation failed a check (see errors)"),
               (status = 503, body = Problem, content_type = "application/problem+json")))]
-pub async fn register(State(state): State<AppState>, Extension(caller): Extension<Caller>, ApiJson(input): ApiJson<RegistrationInput>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn register(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(input): ApiJson<RegistrationInput>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let mut errs = FieldErrors::default();
     let registration = Registration {
         credential_id: bytes(&mut errs, "credential_id", &input.credential_id),
@@ -93,11 +100,18 @@ pub async fn register(State(state): State<AppState>, Extension(caller): Extensio
         challenge_id: input.challenge_id,
     };
     errs.into_result()?;
-    Ok((StatusCode::CREATED, Json(passkeys::register(&state, &caller, registration).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(passkeys::register(&state, &caller, registration).await?),
+    ))
 }
 
 fn unparsable(detail: impl Into<String>) -> ApiError {
-    ApiError::BadRequest { kind: "passkey-assertion-invalid", title: "Unparsable Passkey-Assertion", detail: detail.into() }
+    ApiError::BadRequest {
+        kind: "passkey-assertion-invalid",
+        title: "Unparsable Passkey-Assertion",
+        detail: detail.into(),
+    }
 }
 
 /// The `Passkey-Assertion` header: base64url of the JSON `{challenge_id, credential_id,
@@ -105,29 +119,46 @@ fn unparsable(detail: impl Into<String>) -> ApiError {
 /// unparsable: 400.
 pub(crate) fn assertion_header(headers: &HeaderMap) -> Result<Option<PasskeyAssertion>, ApiError> {
     let mut values = headers.get_all(ASSERTION_HEADER).iter();
-    let Some(value) = values.next() else { return Ok(None) };
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
         return Err(unparsable("send one Passkey-Assertion header"));
     }
     if value.len() > ASSERTION_HEADER_LIMIT {
-        return Err(unparsable(format!("Passkey-Assertion is longer than {ASSERTION_HEADER_LIMIT} bytes")));
+        return Err(unparsable(format!(
+            "Passkey-Assertion is longer than {ASSERTION_HEADER_LIMIT} bytes"
+        )));
     }
     let expected = "Passkey-Assertion is base64url of the JSON {challenge_id, credential_id, client_data_json, authenticator_data, signature, user_handle?}";
-    let raw = value.to_str().map_err(|_| unparsable(expected))?.trim().trim_end_matches('=');
-    let json = URL_SAFE_NO_PAD.decode(raw).map_err(|_| unparsable(expected))?;
-    let input: AssertionInput = serde_json::from_slice(&json).map_err(|e| unparsable(format!("{expected}: {e}")))?;
+    let raw = value
+        .to_str()
+        .map_err(|_| unparsable(expected))?
+        .trim()
+        .trim_end_matches('=');
+    let json = URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| unparsable(expected))?;
+    let input: AssertionInput =
+        serde_json::from_slice(&json).map_err(|e| unparsable(format!("{expected}: {e}")))?;
     let mut errs = FieldErrors::default();
     let assertion = PasskeyAssertion {
         credential_id: bytes(&mut errs, "credential_id", &input.credential_id),
         client_data_json: bytes(&mut errs, "client_data_json", &input.client_data_json),
         authenticator_data: bytes(&mut errs, "authenticator_data", &input.authenticator_data),
         signature: bytes(&mut errs, "signature", &input.signature),
-        user_handle: input.user_handle.as_deref().map(|h| bytes(&mut errs, "user_handle", h)),
+        user_handle: input
+            .user_handle
+            .as_deref()
+            .map(|h| bytes(&mut errs, "user_handle", h)),
         challenge_id: input.challenge_id,
     };
     if let Err(e) = errs.into_result() {
         let paths: Vec<String> = e.0.iter().map(|f| f.path.clone()).collect();
-        return Err(unparsable(format!("{expected}; not base64url: {}", paths.join(", "))));
+        return Err(unparsable(format!(
+            "{expected}; not base64url: {}",
+            paths.join(", ")
+        )));
     }
     Ok(Some(assertion))
 }

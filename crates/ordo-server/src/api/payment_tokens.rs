@@ -5,17 +5,17 @@
 
 use super::json::parse_json;
 use super::problem::{ApiError, Problem};
+use super::{answer_response, idempotency_header};
 use crate::AppState;
 use crate::auth::Caller;
-use axum::Extension;
-use super::{answer_response, idempotency_header};
 use crate::services::idempotency::{self, Operation};
 use crate::services::payments::{self, TokenBody};
 use crate::services::year_month_now;
-use axum::response::Response;
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use ordo_domain::FieldErrors;
 use ordo_domain::payment::CardNumber;
 use serde_json::Value;
@@ -74,7 +74,11 @@ const CARD_FIELDS: [&str; 4] = ["number", "exp_month", "exp_year", "cvc"];
 fn refuse_unknown_keys(v: &Value, errs: &mut FieldErrors) {
     let Some(fields) = v.as_object() else { return };
     for key in fields.keys().filter(|k| !CARD_FIELDS.contains(&k.as_str())) {
-        errs.add(key.as_str(), "unknown_field", "unknown field; expected one of `number`, `exp_month`, `exp_year`, `cvc`");
+        errs.add(
+            key.as_str(),
+            "unknown_field",
+            "unknown field; expected one of `number`, `exp_month`, `exp_year`, `cvc`",
+        );
     }
 }
 
@@ -96,21 +100,34 @@ pub async fn create(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::parse_key(idempotency_header(&headers), Operation::CreatePaymentToken, false)?;
+    let key = idempotency::parse_key(
+        idempotency_header(&headers),
+        Operation::CreatePaymentToken,
+        false,
+    )?;
     let body = body.map_err(super::json::body_error)?;
-    let is_json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.contains("json"));
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
     let v: Value = parse_json(&body)?;
     if !v.is_object() {
-        return Err(ApiError::field("", "invalid_type", "the body is a JSON object"));
+        return Err(ApiError::field(
+            "",
+            "invalid_type",
+            "the body is a JSON object",
+        ));
     }
     let mut errs = FieldErrors::default();
     refuse_unknown_keys(&v, &mut errs);
-    let number = text_field(&v, "number", &mut errs).and_then(|n| errs.take("number", CardNumber::parse(&n)));
+    let number = text_field(&v, "number", &mut errs)
+        .and_then(|n| errs.take("number", CardNumber::parse(&n)));
     let exp_month = int_field(&v, "exp_month", &mut errs);
-    let exp_year = int_field(&v, "exp_year", &mut errs).map(|y| if (0..100).contains(&y) { 2000 + y } else { y });
+    let exp_year = int_field(&v, "exp_year", &mut errs)
+        .map(|y| if (0..100).contains(&y) { 2000 + y } else { y });
     let cvc = text_field(&v, "cvc", &mut errs);
     if let Some(m) = exp_month {
         if !(1..=12).contains(&m) {
@@ -126,9 +143,20 @@ pub async fn create(
         }
     }
     if let Some(c) = &cvc {
-        let expect = if number.as_ref().is_some_and(|n| n.brand() == ordo_domain::payment::CardBrand::Amex) { 4 } else { 3 };
+        let expect = if number
+            .as_ref()
+            .is_some_and(|n| n.brand() == ordo_domain::payment::CardBrand::Amex)
+        {
+            4
+        } else {
+            3
+        };
         if c.len() != expect || !c.bytes().all(|b| b.is_ascii_digit()) {
-            errs.add("cvc", "invalid_cvc", format!("the security code has {expect} digits"));
+            errs.add(
+                "cvc",
+                "invalid_cvc",
+                format!("the security code has {expect} digits"),
+            );
         }
     }
     errs.into_result()?;
@@ -139,9 +167,15 @@ pub async fn create(
     // so the same key with another card is refused, not answered with the first card's token.
     drop(cvc);
     let canonical = match &key {
-        Some(_) => serde_json::json!({"card": payments::card_fingerprint(&state, &caller, &number, exp_month, exp_year).await?}),
+        Some(_) => {
+            serde_json::json!({"card": payments::card_fingerprint(&state, &caller, &number, exp_month, exp_year).await?})
+        }
         None => serde_json::Value::Null,
     };
-    let key = key.map(|k| idempotency::scoped(Operation::CreatePaymentToken, &caller, "", &k, &canonical));
-    Ok(answer_response(payments::tokenize(&state, &caller, number, exp_month, exp_year, key).await?, None))
+    let key = key
+        .map(|k| idempotency::scoped(Operation::CreatePaymentToken, &caller, "", &k, &canonical));
+    Ok(answer_response(
+        payments::tokenize(&state, &caller, number, exp_month, exp_year, key).await?,
+        None,
+    ))
 }

@@ -2,9 +2,9 @@
 //! URI per kind, and `errors[]` with field paths for validation failures. `request_id` is left
 //! empty here and stamped by `api::edge` for every problem, whoever produced it.
 
+use crate::services::{ConflictReason, ServiceError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crate::services::{ConflictReason, ServiceError};
 use ordo_domain::FieldError;
 use serde::Serialize;
 use serde_json::Value;
@@ -46,16 +46,28 @@ pub enum ApiError {
     #[error("invalid request")]
     Validation(Vec<FieldError>),
     #[error("{detail}")]
-    BadRequest { kind: &'static str, title: &'static str, detail: String },
+    BadRequest {
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+    },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{detail}")]
-    Conflict { kind: &'static str, title: &'static str, detail: String, differences: Vec<Value> },
+    Conflict {
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+        differences: Vec<Value>,
+    },
     #[error("payment declined")]
     PaymentDeclined { detail: String, payment: Value },
     /// 403 `step-up-required`, with the WebAuthn challenge to answer when there is one.
     #[error("{detail}")]
-    StepUpRequired { detail: String, challenge: Option<(String, Value)> },
+    StepUpRequired {
+        detail: String,
+        challenge: Option<(String, Value)>,
+    },
     /// 403 `step-up-failed`.
     #[error("{0}")]
     StepUpFailed(String),
@@ -91,17 +103,33 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Invalid(errors) => ApiError::Validation(errors),
             ServiceError::NotFound(what) => ApiError::NotFound(what),
-            ServiceError::Conflict { reason, detail, differences } => {
+            ServiceError::Conflict {
+                reason,
+                detail,
+                differences,
+            } => {
                 let (kind, title) = conflict_type(reason);
-                ApiError::Conflict { kind, title, detail, differences }
+                ApiError::Conflict {
+                    kind,
+                    title,
+                    detail,
+                    differences,
+                }
             }
-            ServiceError::PaymentDeclined { detail, payment } => ApiError::PaymentDeclined { detail, payment },
-            ServiceError::StepUpRequired { detail, challenge } => ApiError::StepUpRequired { detail, challenge: challenge.map(|c| (c.id, c.options)) },
+            ServiceError::PaymentDeclined { detail, payment } => {
+                ApiError::PaymentDeclined { detail, payment }
+            }
+            ServiceError::StepUpRequired { detail, challenge } => ApiError::StepUpRequired {
+                detail,
+                challenge: challenge.map(|c| (c.id, c.options)),
+            },
             ServiceError::StepUpFailed(detail) => ApiError::StepUpFailed(detail),
             ServiceError::IdempotencyKeyMissing { operation } => ApiError::BadRequest {
                 kind: "idempotency-key-missing",
                 title: "Idempotency-Key required",
-                detail: format!("{operation} needs an Idempotency-Key header (e.g. a UUID the client makes per attempt and reuses on retry)"),
+                detail: format!(
+                    "{operation} needs an Idempotency-Key header (e.g. a UUID the client makes per attempt and reuses on retry)"
+                ),
             },
             ServiceError::IdempotencyKeyInvalid => ApiError::BadRequest {
                 kind: "idempotency-key-invalid",
@@ -119,11 +147,16 @@ fn conflict_type(reason: ConflictReason) -> (&'static str, &'static str) {
     match reason {
         ConflictReason::CheckoutChanged => ("checkout-changed", "Stock or prices changed"),
         ConflictReason::OutOfStock => ("out-of-stock", "Not enough stock"),
+        ConflictReason::NoFulfilmentNode => ("no-fulfilment-node", "No node can ship the order"),
         ConflictReason::PricesChanged => ("checkout-changed", "Prices changed"),
         ConflictReason::PromotionUsedUp => ("checkout-changed", "Promotion used up"),
         ConflictReason::PromotionAlreadyUsed => ("checkout-changed", "Promotion already used"),
-        ConflictReason::PromotionNoLongerApplies => ("checkout-changed", "Promotion no longer applies"),
-        ConflictReason::AuthorizationExpired => ("authorization-expired", "Payment authorization expired"),
+        ConflictReason::PromotionNoLongerApplies => {
+            ("checkout-changed", "Promotion no longer applies")
+        }
+        ConflictReason::AuthorizationExpired => {
+            ("authorization-expired", "Payment authorization expired")
+        }
         ConflictReason::CartAlreadyOrdered => ("cart-already-ordered", "Cart already ordered"),
         ConflictReason::RequestInProgress => ("request-in-progress", "Request in progress"),
         ConflictReason::BelowReserved => ("below-reserved", "Stock would fall below reservations"),
@@ -161,14 +194,31 @@ impl IntoResponse for ApiError {
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "validation",
                     "The request has invalid fields",
-                    format!("{n} field{} failed validation; see errors[] for each path", if n == 1 { "" } else { "s" }),
+                    format!(
+                        "{n} field{} failed validation; see errors[] for each path",
+                        if n == 1 { "" } else { "s" }
+                    ),
                 );
                 p.errors = errors;
                 p
             }
-            ApiError::BadRequest { kind, title, detail } => problem(StatusCode::BAD_REQUEST, kind, title, detail),
-            ApiError::NotFound(what) => problem(StatusCode::NOT_FOUND, "not-found", "Not found", format!("{what} was not found")),
-            ApiError::Conflict { kind, title, detail, differences } => {
+            ApiError::BadRequest {
+                kind,
+                title,
+                detail,
+            } => problem(StatusCode::BAD_REQUEST, kind, title, detail),
+            ApiError::NotFound(what) => problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                format!("{what} was not found"),
+            ),
+            ApiError::Conflict {
+                kind,
+                title,
+                detail,
+                differences,
+            } => {
                 let mut p = problem(StatusCode::CONFLICT, kind, title, detail);
                 p.differences = differences;
                 if kind == "request-in-progress" {
@@ -177,19 +227,34 @@ impl IntoResponse for ApiError {
                 p
             }
             ApiError::PaymentDeclined { detail, payment } => {
-                let mut p = problem(StatusCode::PAYMENT_REQUIRED, "payment-declined", "A payment was declined", detail);
+                let mut p = problem(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "payment-declined",
+                    "A payment was declined",
+                    detail,
+                );
                 p.payment = Some(payment);
                 p
             }
             ApiError::StepUpRequired { detail, challenge } => {
-                let mut p = problem(StatusCode::FORBIDDEN, "step-up-required", "Passkey confirmation required", detail);
+                let mut p = problem(
+                    StatusCode::FORBIDDEN,
+                    "step-up-required",
+                    "Passkey confirmation required",
+                    detail,
+                );
                 if let Some((id, options)) = challenge {
                     p.challenge_id = Some(id);
                     p.challenge = Some(options);
                 }
                 p
             }
-            ApiError::StepUpFailed(detail) => problem(StatusCode::FORBIDDEN, "step-up-failed", "Passkey confirmation failed", detail),
+            ApiError::StepUpFailed(detail) => problem(
+                StatusCode::FORBIDDEN,
+                "step-up-failed",
+                "Passkey confirmation failed",
+                detail,
+            ),
             ApiError::UnsupportedMediaType => problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -204,16 +269,37 @@ impl IntoResponse for ApiError {
             ),
             ApiError::TooManyRequests => {
                 let detail = "Ordo's write queue is full; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key";
-                return retry_later(problem(StatusCode::TOO_MANY_REQUESTS, "too-many-requests", "Too many requests", detail.into()), "1");
+                return retry_later(
+                    problem(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too-many-requests",
+                        "Too many requests",
+                        detail.into(),
+                    ),
+                    "1",
+                );
             }
             ApiError::Unavailable(why) => {
                 tracing::warn!(reason = %why, "storage unavailable");
                 let detail = "Ordo cannot reach its storage right now; nothing was done. Retry after the Retry-After delay with the same Idempotency-Key";
-                return retry_later(problem(StatusCode::SERVICE_UNAVAILABLE, "storage-unavailable", "Storage unavailable", detail.into()), "5");
+                return retry_later(
+                    problem(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage-unavailable",
+                        "Storage unavailable",
+                        detail.into(),
+                    ),
+                    "5",
+                );
             }
             ApiError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
-                problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error", "the server failed; it has been logged".into())
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Internal error",
+                    "the server failed; it has been logged".into(),
+                )
             }
         };
         problem_response(p)
@@ -223,14 +309,18 @@ impl IntoResponse for ApiError {
 /// A problem the client should retry after `seconds` (429, 503, request in progress).
 fn retry_later(p: Problem, seconds: &'static str) -> Response {
     let mut res = problem_response(p);
-    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(seconds));
     res
 }
 
 pub fn problem_response(p: Problem) -> Response {
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut res = (status, axum::Json(p)).into_response();
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     res
 }
 

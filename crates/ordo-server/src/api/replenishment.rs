@@ -4,9 +4,9 @@
 use super::problem::{ApiError, Problem};
 use crate::AppState;
 use crate::auth::Caller;
-use axum::Extension;
 use crate::services::ServiceError;
 use crate::services::forecasts::{self, ReplenishmentLine, ReplenishmentTerms};
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Query, State};
 use ordo_domain::FieldError;
@@ -21,14 +21,28 @@ use std::collections::HashMap;
     responses((status = 200, body = Vec<ReplenishmentLine>),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "a term out of range"),
               (status = 503, body = Problem, content_type = "application/problem+json", description = "storage unreachable or the request timed out")))]
-pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Caller>, Query(params): Query<HashMap<String, String>>) -> Result<Json<Vec<ReplenishmentLine>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Vec<ReplenishmentLine>>, ApiError> {
     let mut errors = Vec::new();
-    let mut days = |name: &str, default: usize, range: std::ops::RangeInclusive<usize>| match params.get(name) {
+    let mut days = |name: &str, default: usize, range: std::ops::RangeInclusive<usize>| match params
+        .get(name)
+    {
         None => default,
         Some(v) => match v.trim().parse::<usize>() {
             Ok(n) if range.contains(&n) => n,
             _ => {
-                errors.push(FieldError::new(name, "out_of_range", format!("must be a whole number of days from {} to {}", range.start(), range.end())));
+                errors.push(FieldError::new(
+                    name,
+                    "out_of_range",
+                    format!(
+                        "must be a whole number of days from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
                 default
             }
         },
@@ -40,17 +54,34 @@ pub async fn list(State(state): State<AppState>, Extension(caller): Extension<Ca
         Some(Ok(p)) => ServiceLevel::new(p),
         Some(Err(_)) => ServiceLevel::new(f64::NAN),
     };
-    if let Some(unknown) = params.keys().find(|k| !["lead_time_days", "review_days", "service_level"].contains(&k.as_str())) {
-        errors.push(FieldError::new(unknown.as_str(), "unknown_parameter", "not a parameter of this route"));
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !["lead_time_days", "review_days", "service_level"].contains(&k.as_str()))
+    {
+        errors.push(FieldError::new(
+            unknown.as_str(),
+            "unknown_parameter",
+            "not a parameter of this route",
+        ));
     }
     match service {
         Ok(service) if errors.is_empty() => {
-            let terms = ReplenishmentTerms { lead_time_days, review_days, service };
-            Ok(Json(forecasts::replenishment(&state.store, caller.tenant(), terms).await?))
+            let terms = ReplenishmentTerms {
+                lead_time_days,
+                review_days,
+                service,
+            };
+            Ok(Json(
+                forecasts::replenishment(&state.store, caller.tenant(), terms).await?,
+            ))
         }
         Ok(_) => Err(ServiceError::Invalid(errors).into()),
         Err(e) => {
-            errors.push(FieldError::new("service_level", "out_of_range", e.to_string()));
+            errors.push(FieldError::new(
+                "service_level",
+                "out_of_range",
+                e.to_string(),
+            ));
             Err(ServiceError::Invalid(errors).into())
         }
     }

@@ -19,7 +19,9 @@ pub const PAYMENT_AUTHORIZATIONS: &str = "ordo_payment_authorizations";
 
 /// Upper bounds (seconds) of every `*_seconds` histogram: an API answers in half a millisecond
 /// to a few seconds; 10 s is near the request timeout.
-const SECONDS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Statuses an authorization record moves through; each is exported, at 0 when none has it.
 const AUTHORIZATION_STATUSES: &[&str] = &["pending", "voiding", "attached", "declined", "voided"];
@@ -86,11 +88,15 @@ fn method_label(m: &Method) -> &'static str {
 pub async fn record_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     metrics::counter!(REQUESTS_TOTAL, "method" => method, "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!(REQUEST_DURATION, "method" => method, "route" => route).record(started.elapsed().as_secs_f64());
+    metrics::histogram!(REQUEST_DURATION, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
     res
 }
 
@@ -98,18 +104,28 @@ pub async fn record_request(req: Request, next: Next) -> Response {
 /// with the caller's tenant's authorization counts read from storage at scrape time.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String)))]
-pub async fn scrape(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+pub async fn scrape(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     match state.store.authorization_counts(caller.tenant()).await {
         Ok(counts) => {
             for status in AUTHORIZATION_STATUSES {
                 let n = counts.get(*status).copied().unwrap_or(0);
                 metrics::gauge!(PAYMENT_AUTHORIZATIONS, "status" => *status).set(n as f64);
             }
-            for (status, n) in counts.iter().filter(|(s, _)| !AUTHORIZATION_STATUSES.contains(&s.as_str())) {
+            for (status, n) in counts
+                .iter()
+                .filter(|(s, _)| !AUTHORIZATION_STATUSES.contains(&s.as_str()))
+            {
                 metrics::gauge!(PAYMENT_AUTHORIZATIONS, "status" => status.clone()).set(*n as f64);
             }
         }
         Err(e) => tracing::warn!(error = %e, "authorization counts unavailable for /metrics"),
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.prometheus.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.prometheus.render(),
+    )
+        .into_response()
 }

@@ -9,7 +9,9 @@ use axum::routing::get;
 use std::time::Duration;
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/v1/_test/panic", get(panic_on_purpose)).route("/v1/_test/sleep/{ms}", get(sleep))
+    Router::new()
+        .route("/v1/_test/panic", get(panic_on_purpose))
+        .route("/v1/_test/sleep/{ms}", get(sleep))
 }
 
 async fn panic_on_purpose() -> StatusCode {
@@ -18,7 +20,9 @@ async fn panic_on_purpose() -> StatusCode {
 
 /// Sleeps `ms` milliseconds (at most a minute), then answers 204.
 async fn sleep(PathParam(ms): PathParam) -> StatusCode {
-    let Ok(ms) = ms.parse::<u64>() else { return StatusCode::NOT_FOUND };
+    let Ok(ms) = ms.parse::<u64>() else {
+        return StatusCode::NOT_FOUND;
+    };
     tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
     StatusCode::NO_CONTENT
 }

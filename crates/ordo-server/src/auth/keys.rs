@@ -50,7 +50,9 @@ fn load(r: &SigningKeyRecord) -> Option<LoadedKey> {
 impl KeyRing {
     /// Reads the published keys, creating a signing key when none can sign for a while.
     pub async fn open(store: &Store) -> Result<KeyRing, StoreError> {
-        let ring = KeyRing { keys: RwLock::new((Vec::new(), 0)) };
+        let ring = KeyRing {
+            keys: RwLock::new((Vec::new(), 0)),
+        };
         ring.refresh(store).await?;
         Ok(ring)
     }
@@ -85,7 +87,10 @@ impl KeyRing {
 
     /// A compact JWS (`EdDSA`, with `kid`) of `claims`, signed with the newest key still signing.
     /// `None` only if storage held no key.
-    pub fn sign_jwt(&self, claims: &impl serde::Serialize) -> Option<Result<String, serde_json::Error>> {
+    pub fn sign_jwt(
+        &self,
+        claims: &impl serde::Serialize,
+    ) -> Option<Result<String, serde_json::Error>> {
         use ed25519_dalek::Signer;
         let now = ordo_store::now_ms();
         let keys = self.keys.read().ok()?;
@@ -108,13 +113,19 @@ impl KeyRing {
     pub fn with_decoding_key<T>(&self, kid: &str, f: impl FnOnce(&DecodingKey) -> T) -> Option<T> {
         let now = ordo_store::now_ms();
         let keys = self.keys.read().ok()?;
-        keys.0.iter().find(|k| k.kid == kid && k.publish_until_ms > now).map(|k| f(&k.decoding))
+        keys.0
+            .iter()
+            .find(|k| k.kid == kid && k.publish_until_ms > now)
+            .map(|k| f(&k.decoding))
     }
 
     /// Whether an unknown `kid` may trigger a reload from storage now.
     pub fn may_reload(&self) -> bool {
         let now = ordo_store::now_ms();
-        self.keys.read().map(|k| now - k.1 >= RELOAD_EVERY.as_millis() as i64).unwrap_or(false)
+        self.keys
+            .read()
+            .map(|k| now - k.1 >= RELOAD_EVERY.as_millis() as i64)
+            .unwrap_or(false)
     }
 
     /// The JSON Web Key Set of every published key (RFC 7517 / RFC 8037).

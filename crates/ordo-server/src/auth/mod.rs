@@ -32,7 +32,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::App, Role::Shopper, Role::Guest, Role::Staff, Role::Admin, Role::Channel];
+    pub const ALL: [Role; 6] = [
+        Role::App,
+        Role::Shopper,
+        Role::Guest,
+        Role::Staff,
+        Role::Admin,
+        Role::Channel,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,7 +104,10 @@ impl Caller {
 
     /// Who the request's idempotency keys belong to (keys are scoped per principal).
     pub fn key_owner(&self) -> &str {
-        self.principal.as_ref().map(|p| p.subject.as_str()).unwrap_or("")
+        self.principal
+            .as_ref()
+            .map(|p| p.subject.as_str())
+            .unwrap_or("")
     }
 
     /// The audit log's "who" for an action of this caller (`None` when anonymous).
@@ -118,7 +128,9 @@ impl Caller {
     /// Whether this caller may see an order of `customer_id` (None: a guest order) with `order_id`.
     /// Anyone else is told the order does not exist.
     pub fn may_see_order(&self, order_id: &str, customer_id: Option<&str>) -> bool {
-        let Some(p) = &self.principal else { return false };
+        let Some(p) = &self.principal else {
+            return false;
+        };
         match p.role {
             Role::Staff | Role::Admin => true,
             Role::Shopper => customer_id == Some(p.subject.as_str()),

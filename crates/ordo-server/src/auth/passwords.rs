@@ -11,15 +11,22 @@ pub const MAX_LEN: usize = 1024;
 pub const MIN_PASSWORD_LEN: usize = 8;
 
 /// A hash to verify against when the account does not exist.
-static DECOY: LazyLock<String> = LazyLock::new(|| hash_now("decoy-password-never-matches").unwrap_or_default());
+static DECOY: LazyLock<String> =
+    LazyLock::new(|| hash_now("decoy-password-never-matches").unwrap_or_default());
 
 fn hash_now(secret: &str) -> Option<String> {
-    Argon2::default().hash_password(secret.as_bytes()).ok().map(|h| h.to_string())
+    Argon2::default()
+        .hash_password(secret.as_bytes())
+        .ok()
+        .map(|h| h.to_string())
 }
 
 /// The argon2id PHC string of `secret`.
 pub async fn hash(secret: String) -> Option<String> {
-    tokio::task::spawn_blocking(move || hash_now(&secret)).await.ok().flatten()
+    tokio::task::spawn_blocking(move || hash_now(&secret))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Whether `secret` matches `stored` (`None`: the account does not exist; a decoy is checked).
@@ -27,7 +34,9 @@ pub async fn verify(secret: String, stored: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let exists = stored.is_some();
         let phc = stored.unwrap_or_else(|| DECOY.clone());
-        let ok = Argon2::default().verify_password(secret.as_bytes(), phc.as_str()).is_ok();
+        let ok = Argon2::default()
+            .verify_password(secret.as_bytes(), phc.as_str())
+            .is_ok();
         ok && exists
     })
     .await

@@ -72,21 +72,35 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(status: u16, error: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { status, error, description: description.into() }
+        OAuthError {
+            status,
+            error,
+            description: description.into(),
+        }
     }
     fn server(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "token endpoint failed");
-        OAuthError::new(500, "server_error", "the authorization server failed; it has been logged")
+        OAuthError::new(
+            500,
+            "server_error",
+            "the authorization server failed; it has been logged",
+        )
     }
     fn unavailable() -> Self {
-        OAuthError::new(503, "temporarily_unavailable", "the authorization server cannot reach its storage; retry shortly")
+        OAuthError::new(
+            503,
+            "temporarily_unavailable",
+            "the authorization server cannot reach its storage; retry shortly",
+        )
     }
 }
 
 impl From<ordo_store::StoreError> for OAuthError {
     fn from(e: ordo_store::StoreError) -> Self {
         match e {
-            ordo_store::StoreError::Busy | ordo_store::StoreError::Unavailable(_) => OAuthError::unavailable(),
+            ordo_store::StoreError::Busy | ordo_store::StoreError::Unavailable(_) => {
+                OAuthError::unavailable()
+            }
             other => OAuthError::server(other),
         }
     }
@@ -120,7 +134,10 @@ pub struct Authority {
 const VERIFIED_CACHE: usize = 10_000;
 
 fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn random_token() -> String {
@@ -129,8 +146,16 @@ fn random_token() -> String {
 
 impl Authority {
     pub fn new(keys: KeyRing, mut settings: TokenSettings) -> Self {
-        settings.access_ttl = settings.access_ttl.clamp(Duration::from_secs(60), MAX_ACCESS_TTL);
-        Authority { keys, settings, external: None, failures: Mutex::new(HashMap::new()), verified: std::sync::RwLock::new(HashMap::new()) }
+        settings.access_ttl = settings
+            .access_ttl
+            .clamp(Duration::from_secs(60), MAX_ACCESS_TTL);
+        Authority {
+            keys,
+            settings,
+            external: None,
+            failures: Mutex::new(HashMap::new()),
+            verified: std::sync::RwLock::new(HashMap::new()),
+        }
     }
 
     /// Accepts the tokens of an external identity provider as well.
@@ -158,7 +183,10 @@ impl Authority {
             locations: p.locations.clone(),
             channel: p.channel.clone(),
         };
-        let token = self.keys.sign_jwt(&claims).ok_or_else(|| OAuthError::server("no signing key"))?
+        let token = self
+            .keys
+            .sign_jwt(&claims)
+            .ok_or_else(|| OAuthError::server("no signing key"))?
             .map_err(OAuthError::server)?;
         Ok((token, ttl.as_secs()))
     }
@@ -184,7 +212,12 @@ impl Authority {
             return Err(InvalidToken("the token is too long".into()));
         }
         let now = (ordo_store::now_ms() / 1000) as i64;
-        if let Some((p, exp)) = self.verified.read().ok().and_then(|c| c.get(token).cloned()) {
+        if let Some((p, exp)) = self
+            .verified
+            .read()
+            .ok()
+            .and_then(|c| c.get(token).cloned())
+        {
             if exp > now {
                 return Ok(p);
             }
@@ -199,22 +232,34 @@ impl Authority {
         Ok(principal)
     }
 
-    async fn verify_uncached(&self, store: &Store, token: &str) -> Result<(Principal, i64), InvalidToken> {
+    async fn verify_uncached(
+        &self,
+        store: &Store,
+        token: &str,
+    ) -> Result<(Principal, i64), InvalidToken> {
         if let Some(external) = self.external.as_ref().filter(|e| e.claims_issuer(token)) {
             return external.verify(token).await;
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| InvalidToken("the token is malformed".into()))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| InvalidToken("the token is malformed".into()))?;
         if header.alg != Algorithm::EdDSA {
-            return Err(InvalidToken(format!("tokens signed with {:?} are not accepted", header.alg)));
+            return Err(InvalidToken(format!(
+                "tokens signed with {:?} are not accepted",
+                header.alg
+            )));
         }
-        let kid = header.kid.ok_or_else(|| InvalidToken("the token names no key (kid)".into()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| InvalidToken("the token names no key (kid)".into()))?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "nbf", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 5;
-        let decode = |key: &jsonwebtoken::DecodingKey| jsonwebtoken::decode::<Claims>(token, key, &validation);
+        let decode = |key: &jsonwebtoken::DecodingKey| {
+            jsonwebtoken::decode::<Claims>(token, key, &validation)
+        };
         let mut decoded = self.keys.with_decoding_key(&kid, decode);
         if decoded.is_none() && self.keys.may_reload() {
             if let Err(e) = self.keys.refresh(store).await {
@@ -222,7 +267,9 @@ impl Authority {
             }
             decoded = self.keys.with_decoding_key(&kid, decode);
         }
-        let data = decoded.ok_or_else(|| InvalidToken("the token was signed with an unknown key".into()))?.map_err(describe)?;
+        let data = decoded
+            .ok_or_else(|| InvalidToken("the token was signed with an unknown key".into()))?
+            .map_err(describe)?;
         let c = data.claims;
         if c.iat > (ordo_store::now_ms() / 1000) as i64 + 5 {
             return Err(InvalidToken("the token was issued in the future".into()));
@@ -240,10 +287,20 @@ impl Authority {
     }
 
     /// Checks a client's id and secret (failures count towards the lockout).
-    pub async fn authenticate_client(&self, store: &Store, client_id: &str, secret: &str, ip: IpAddr) -> Result<ordo_store::ClientRecord, OAuthError> {
+    pub async fn authenticate_client(
+        &self,
+        store: &Store,
+        client_id: &str,
+        secret: &str,
+        ip: IpAddr,
+    ) -> Result<ordo_store::ClientRecord, OAuthError> {
         self.check_not_locked(&[format!("client:{client_id}"), format!("ip:{ip}")])?;
         let client = store.client(client_id).await?;
-        let ok = passwords::verify(secret.to_string(), client.as_ref().map(|c| c.secret_hash.clone())).await;
+        let ok = passwords::verify(
+            secret.to_string(),
+            client.as_ref().map(|c| c.secret_hash.clone()),
+        )
+        .await;
         match client {
             Some(c) if ok => {
                 self.succeeded(&[format!("client:{client_id}")]);
@@ -251,15 +308,30 @@ impl Authority {
             }
             _ => {
                 self.failed(&[format!("client:{client_id}"), format!("ip:{ip}")]);
-                Err(OAuthError::new(401, "invalid_client", "unknown client or wrong secret"))
+                Err(OAuthError::new(
+                    401,
+                    "invalid_client",
+                    "unknown client or wrong secret",
+                ))
             }
         }
     }
 
     /// `grant_type=client_credentials`.
-    pub async fn client_credentials(&self, store: &Store, client_id: &str, secret: &str, scope: Option<&str>, ip: IpAddr) -> Result<TokenResponse, OAuthError> {
-        let client = self.authenticate_client(store, client_id, secret, ip).await?;
-        let role = Role::parse(&client.role).ok_or_else(|| OAuthError::server(format!("client {client_id} has role {}", client.role)))?;
+    pub async fn client_credentials(
+        &self,
+        store: &Store,
+        client_id: &str,
+        secret: &str,
+        scope: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<TokenResponse, OAuthError> {
+        let client = self
+            .authenticate_client(store, client_id, secret, ip)
+            .await?;
+        let role = Role::parse(&client.role).ok_or_else(|| {
+            OAuthError::server(format!("client {client_id} has role {}", client.role))
+        })?;
         let scope = narrow_scope(&client.scope, scope)?;
         let p = Principal {
             tenant: client.tenant_id,
@@ -271,20 +343,44 @@ impl Authority {
             channel: client.channel,
         };
         let (access_token, expires_in) = self.access_token(&p, self.settings.access_ttl)?;
-        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: None, scope: p.scope })
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: None,
+            scope: p.scope,
+        })
     }
 
     /// `grant_type=password`: a shopper (or staff member) of `tenant` signs in.
-    pub async fn password(&self, store: &Store, tenant: &str, username: &str, password: &str, scope: Option<&str>, ip: IpAddr) -> Result<TokenResponse, OAuthError> {
+    pub async fn password(
+        &self,
+        store: &Store,
+        tenant: &str,
+        username: &str,
+        password: &str,
+        scope: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<TokenResponse, OAuthError> {
         let account = format!("user:{tenant}:{}", username.to_lowercase());
         self.check_not_locked(&[account.clone(), format!("ip:{ip}")])?;
-        let user = store.user_by_email(tenant, &username.to_lowercase()).await?;
-        let ok = passwords::verify(password.to_string(), user.as_ref().map(|u| u.password_hash.clone())).await;
+        let user = store
+            .user_by_email(tenant, &username.to_lowercase())
+            .await?;
+        let ok = passwords::verify(
+            password.to_string(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await;
         let user = match user {
             Some(u) if ok => u,
             _ => {
                 self.failed(&[account, format!("ip:{ip}")]);
-                return Err(OAuthError::new(400, "invalid_grant", "wrong email or password"));
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "wrong email or password",
+                ));
             }
         };
         self.succeeded(&[account]);
@@ -292,9 +388,18 @@ impl Authority {
     }
 
     /// `grant_type=refresh_token`: rotates the refresh token; a reused one revokes its family.
-    pub async fn refresh(&self, store: &Store, refresh_token: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    pub async fn refresh(
+        &self,
+        store: &Store,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         if refresh_token.len() > MAX_TOKEN_LEN {
-            return Err(OAuthError::new(400, "invalid_grant", "the refresh token is not valid"));
+            return Err(OAuthError::new(
+                400,
+                "invalid_grant",
+                "the refresh token is not valid",
+            ));
         }
         let next_token = random_token();
         let next_hash = digest(&next_token);
@@ -311,24 +416,60 @@ impl Authority {
             RefreshUse::Rotated(r) => r,
             RefreshUse::Reused => {
                 tracing::warn!("a used refresh token was presented again; its family is revoked");
-                return Err(OAuthError::new(400, "invalid_grant", "the refresh token was already used; the session is revoked, sign in again"));
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "the refresh token was already used; the session is revoked, sign in again",
+                ));
             }
-            RefreshUse::Invalid => return Err(OAuthError::new(400, "invalid_grant", "the refresh token is not valid")),
+            RefreshUse::Invalid => {
+                return Err(OAuthError::new(
+                    400,
+                    "invalid_grant",
+                    "the refresh token is not valid",
+                ));
+            }
         };
-        let role = Role::parse(&record.role).ok_or_else(|| OAuthError::server("a refresh token with an unknown role"))?;
+        let role = Role::parse(&record.role)
+            .ok_or_else(|| OAuthError::server("a refresh token with an unknown role"))?;
         let scope = narrow_scope(&record.scope, scope)?;
         let locations = match role {
-            Role::Staff => store.user(&record.tenant_id, &record.subject).await?.map(|u| u.locations).unwrap_or_default(),
+            Role::Staff => store
+                .user(&record.tenant_id, &record.subject)
+                .await?
+                .map(|u| u.locations)
+                .unwrap_or_default(),
             _ => vec![],
         };
-        let p = Principal { tenant: record.tenant_id, subject: record.subject, role, scope, order_id: None, locations, channel: None };
+        let p = Principal {
+            tenant: record.tenant_id,
+            subject: record.subject,
+            role,
+            scope,
+            order_id: None,
+            locations,
+            channel: None,
+        };
         let (access_token, expires_in) = self.access_token(&p, self.settings.access_ttl)?;
-        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: Some(next_token), scope: p.scope })
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: Some(next_token),
+            scope: p.scope,
+        })
     }
 
     /// A signed-in session for `user`: an access token and the first refresh token of a new family.
-    pub async fn session(&self, store: &Store, user: &UserRecord, scope: Option<&str>, client_id: Option<&str>) -> Result<TokenResponse, OAuthError> {
-        let role = Role::parse(&user.role).ok_or_else(|| OAuthError::server(format!("user has role {}", user.role)))?;
+    pub async fn session(
+        &self,
+        store: &Store,
+        user: &UserRecord,
+        scope: Option<&str>,
+        client_id: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let role = Role::parse(&user.role)
+            .ok_or_else(|| OAuthError::server(format!("user has role {}", user.role)))?;
         let scope = narrow_scope(role.default_scope(), scope)?;
         let p = Principal {
             tenant: user.tenant_id.clone(),
@@ -355,15 +496,27 @@ impl Authority {
                 expires_at_ms: now + REFRESH_TTL.as_millis() as i64,
             })
             .await?;
-        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in, refresh_token: Some(refresh), scope: p.scope })
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            refresh_token: Some(refresh),
+            scope: p.scope,
+        })
     }
 
     fn check_not_locked(&self, keys: &[String]) -> Result<(), OAuthError> {
-        let Ok(map) = self.failures.lock() else { return Ok(()) };
+        let Ok(map) = self.failures.lock() else {
+            return Ok(());
+        };
         for k in keys {
             if let Some((n, last)) = map.get(k) {
                 if *n >= MAX_FAILURES && last.elapsed() < LOCKOUT {
-                    return Err(OAuthError::new(429, "too_many_attempts", "too many failed sign-ins; retry after the Retry-After delay"));
+                    return Err(OAuthError::new(
+                        429,
+                        "too_many_attempts",
+                        "too many failed sign-ins; retry after the Retry-After delay",
+                    ));
                 }
             }
         }
@@ -371,7 +524,9 @@ impl Authority {
     }
 
     fn failed(&self, keys: &[String]) {
-        let Ok(mut map) = self.failures.lock() else { return };
+        let Ok(mut map) = self.failures.lock() else {
+            return;
+        };
         if map.len() > 100_000 {
             map.retain(|_, (_, last)| last.elapsed() < LOCKOUT);
         }
@@ -396,12 +551,18 @@ impl Authority {
 
 /// The scope granted: the requested one if it is within `allowed`, else `invalid_scope`.
 fn narrow_scope(allowed: &str, requested: Option<&str>) -> Result<String, OAuthError> {
-    let Some(req) = requested.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(allowed.to_string()) };
+    let Some(req) = requested.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(allowed.to_string());
+    };
     let allowed: Vec<&str> = allowed.split_whitespace().collect();
     let mut granted = Vec::new();
     for s in req.split_whitespace() {
         if !allowed.contains(&s) {
-            return Err(OAuthError::new(400, "invalid_scope", format!("the scope {s:?} is not granted to this client")));
+            return Err(OAuthError::new(
+                400,
+                "invalid_scope",
+                format!("the scope {s:?} is not granted to this client"),
+            ));
         }
         if !granted.contains(&s) {
             granted.push(s);
@@ -433,9 +594,20 @@ mod tests {
 
     #[test]
     fn scopes_narrow_but_never_widen() {
-        assert_eq!(narrow_scope("catalog carts orders", None).unwrap(), "catalog carts orders");
-        assert_eq!(narrow_scope("catalog carts orders", Some("carts")).unwrap(), "carts");
-        assert_eq!(narrow_scope("catalog carts", Some("admin")).unwrap_err().error, "invalid_scope");
+        assert_eq!(
+            narrow_scope("catalog carts orders", None).unwrap(),
+            "catalog carts orders"
+        );
+        assert_eq!(
+            narrow_scope("catalog carts orders", Some("carts")).unwrap(),
+            "carts"
+        );
+        assert_eq!(
+            narrow_scope("catalog carts", Some("admin"))
+                .unwrap_err()
+                .error,
+            "invalid_scope"
+        );
     }
 
     #[test]

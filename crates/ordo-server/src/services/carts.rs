@@ -5,9 +5,11 @@
 
 use super::error::{ConflictReason, Result, ServiceError};
 use super::idempotency::{self, Answer};
-use crate::services::{pricing, rfc3339};
 use crate::AppState;
-use ordo_domain::pricing::{AppliedPromotion, Change, PricedCart, PricedLine, ShipmentRequest, Totals};
+use crate::services::{pricing, rfc3339};
+use ordo_domain::pricing::{
+    AppliedPromotion, Change, PricedCart, PricedLine, ShipmentRequest, Totals,
+};
 use ordo_domain::{CartDoc, CartId, CustomerRef, Money, Sku};
 use ordo_store::{CartRecord, CartSave, IdempotencyKey, Idempotent, Render};
 use serde::Serialize;
@@ -48,7 +50,13 @@ fn view(state: &AppState, rec: &CartRecord, doc: &CartDoc, priced: PricedCart) -
         promotions: priced.promotions,
         customer: doc.customer.clone(),
         shipments: doc.shipments.clone(),
-        totals: priced.totals.unwrap_or(Totals { subtotal: zero, discount: zero, shipping: zero, tax: zero, total: zero }),
+        totals: priced.totals.unwrap_or(Totals {
+            subtotal: zero,
+            discount: zero,
+            shipping: zero,
+            tax: zero,
+            total: zero,
+        }),
         changes: priced.changes,
         order_id: rec.order_id.clone(),
         created_at: rfc3339(rec.created_at_ms),
@@ -62,48 +70,114 @@ fn quoted_of(rec: &CartRecord) -> HashMap<Sku, Money> {
 
 /// The cart as stored after reconciliation: priced quantities and applied codes only.
 fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Money>) {
-    let lines = priced.lines.iter().map(|l| ordo_domain::pricing::LineRequest { sku: l.sku.clone(), quantity: l.quantity }).collect();
+    let lines = priced
+        .lines
+        .iter()
+        .map(|l| ordo_domain::pricing::LineRequest {
+            sku: l.sku.clone(),
+            quantity: l.quantity,
+        })
+        .collect();
     let promo_codes = priced.promotions.iter().map(|p| p.code.clone()).collect();
-    let quoted = priced.lines.iter().map(|l| (l.sku.clone(), l.unit_price)).collect();
-    (CartDoc { lines, promo_codes, customer: doc.customer.clone(), shipments: doc.shipments.clone() }, quoted)
+    let quoted = priced
+        .lines
+        .iter()
+        .map(|l| (l.sku.clone(), l.unit_price))
+        .collect();
+    (
+        CartDoc {
+            lines,
+            promo_codes,
+            customer: doc.customer.clone(),
+            shipments: doc.shipments.clone(),
+        },
+        quoted,
+    )
 }
 
 /// Prices `doc` and returns what to store and the view to answer with (given the record).
-async fn reconcile(state: &AppState, caller: &crate::auth::Caller, doc: &CartDoc, quoted: &HashMap<Sku, Money>) -> Result<(CartDoc, serde_json::Value, serde_json::Value, PricedCart)> {
+async fn reconcile(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    doc: &CartDoc,
+    quoted: &HashMap<Sku, Money>,
+) -> Result<(CartDoc, serde_json::Value, serde_json::Value, PricedCart)> {
     if let Some(CustomerRef::Member { customer_id }) = &doc.customer {
-        if state.store.customer(caller.tenant(), customer_id).await?.is_none() {
-            return Err(ServiceError::field("customer.customer_id", "unknown_customer", format!("no customer has id {customer_id}")));
+        if state
+            .store
+            .customer(caller.tenant(), customer_id)
+            .await?
+            .is_none()
+        {
+            return Err(ServiceError::field(
+                "customer.customer_id",
+                "unknown_customer",
+                format!("no customer has id {customer_id}"),
+            ));
         }
     }
     let priced = pricing::price(state, caller, doc, quoted).await?;
     let (stored, new_quoted) = reconciled(doc, &priced);
     let body = serde_json::to_value(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
-    let quoted_json = serde_json::to_value(&new_quoted).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let quoted_json =
+        serde_json::to_value(&new_quoted).map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok((stored, body, quoted_json, priced))
 }
 
 /// Creates a cart from the app's parsed cart (`hints`: unit prices the app says it showed).
 /// With a key, a retry returns the first answer instead of a second cart.
-pub async fn create_cart(state: &AppState, caller: &crate::auth::Caller, doc: &CartDoc, hints: Vec<(Sku, Money)>, key: Option<IdempotencyKey>) -> Result<Answer> {
+pub async fn create_cart(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    doc: &CartDoc,
+    hints: Vec<(Sku, Money)>,
+    key: Option<IdempotencyKey>,
+) -> Result<Answer> {
     let tenant = caller.tenant();
     if let Some(answer) = idempotency::answered(state, caller, key.as_ref()).await? {
         return Ok(answer);
     }
-    let (stored, body, quoted, priced) = reconcile(state, caller, doc, &hints.into_iter().collect()).await?;
+    let (stored, body, quoted, priced) =
+        reconcile(state, caller, doc, &hints.into_iter().collect()).await?;
     let now = ordo_store::now_ms();
-    let rec = CartRecord { id: CartId::new().to_string(), body, quoted, created_at_ms: now, updated_at_ms: now, order_id: None };
-    let answer = serde_json::to_string(&view(state, &rec, &stored, priced)).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let rec = CartRecord {
+        id: CartId::new().to_string(),
+        body,
+        quoted,
+        created_at_ms: now,
+        updated_at_ms: now,
+        order_id: None,
+    };
+    let answer = serde_json::to_string(&view(state, &rec, &stored, priced))
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let rendered = answer.clone();
     let render: Render<CartRecord> = Arc::new(move |_| (201, rendered.clone()));
-    let hash = key.as_ref().map(|k| k.request_hash.clone()).unwrap_or_default();
-    match state.store.create_cart(tenant, &rec, key.map(|k| (k, render))).await? {
-        Idempotent::Done(_) => Ok(Answer { status: 201, body: answer, replayed: false }),
+    let hash = key
+        .as_ref()
+        .map(|k| k.request_hash.clone())
+        .unwrap_or_default();
+    match state
+        .store
+        .create_cart(tenant, &rec, key.map(|k| (k, render)))
+        .await?
+    {
+        Idempotent::Done(_) => Ok(Answer {
+            status: 201,
+            body: answer,
+            replayed: false,
+        }),
         Idempotent::Replay(rec) => idempotency::settle(&rec, &hash),
     }
 }
 
 /// Syncs the whole local cart; refused once the cart became an order.
-pub async fn sync_cart(state: &AppState, caller: &crate::auth::Caller, id: &str, doc: &CartDoc, hints: Vec<(Sku, Money)>) -> Result<CartView> {
+pub async fn sync_cart(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    id: &str,
+    doc: &CartDoc,
+    hints: Vec<(Sku, Money)>,
+) -> Result<CartView> {
     let rec = load(state, caller, id).await?;
     if let Some(order_id) = &rec.order_id {
         return Err(ordered(id, order_id));
@@ -111,7 +185,17 @@ pub async fn sync_cart(state: &AppState, caller: &crate::auth::Caller, id: &str,
     let mut quoted = quoted_of(&rec);
     quoted.extend(hints);
     let (stored, body, quoted_json, priced) = reconcile(state, caller, doc, &quoted).await?;
-    match state.store.sync_cart(caller.tenant(), id, &body, &quoted_json, ordo_store::now_ms()).await? {
+    match state
+        .store
+        .sync_cart(
+            caller.tenant(),
+            id,
+            &body,
+            &quoted_json,
+            ordo_store::now_ms(),
+        )
+        .await?
+    {
         CartSave::Saved(rec) => Ok(view(state, &rec, &stored, priced)),
         CartSave::Ordered(order_id) => Err(ordered(id, &order_id)),
     }
@@ -120,12 +204,20 @@ pub async fn sync_cart(state: &AppState, caller: &crate::auth::Caller, id: &str,
 fn ordered(id: &str, order_id: &str) -> ServiceError {
     ServiceError::conflict(
         ConflictReason::CartAlreadyOrdered,
-        format!("cart {id} has already become order {order_id} and can no longer change; start a new cart"),
-        vec![serde_json::json!({"type": "cart_already_ordered", "cart_id": id, "order_id": order_id})],
+        format!(
+            "cart {id} has already become order {order_id} and can no longer change; start a new cart"
+        ),
+        vec![
+            serde_json::json!({"type": "cart_already_ordered", "cart_id": id, "order_id": order_id}),
+        ],
     )
 }
 
-pub async fn get_cart(state: &AppState, caller: &crate::auth::Caller, id: &str) -> Result<CartView> {
+pub async fn get_cart(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    id: &str,
+) -> Result<CartView> {
     let rec = load(state, caller, id).await?;
     let doc = cart_doc(&rec)?;
     let priced = pricing::price(state, caller, &doc, &quoted_of(&rec)).await?;
@@ -137,11 +229,16 @@ pub async fn load(state: &AppState, caller: &crate::auth::Caller, id: &str) -> R
     if CartId::parse(id).is_err() {
         return Err(ServiceError::NotFound(format!("cart {id}")));
     }
-    state.store.cart(caller.tenant(), id).await?.ok_or_else(|| ServiceError::NotFound(format!("cart {id}")))
+    state
+        .store
+        .cart(caller.tenant(), id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("cart {id}")))
 }
 
 pub fn cart_doc(rec: &CartRecord) -> Result<CartDoc> {
-    serde_json::from_value(rec.body.clone()).map_err(|e| ServiceError::Internal(format!("stored cart {} unreadable: {e}", rec.id)))
+    serde_json::from_value(rec.body.clone())
+        .map_err(|e| ServiceError::Internal(format!("stored cart {} unreadable: {e}", rec.id)))
 }
 
 pub fn cart_quoted(rec: &CartRecord) -> HashMap<Sku, Money> {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 /// Upserts the product; `render` turns the stored product into the answer's JSON body.
 pub async fn upsert_product(
-    state: &AppState, caller: &crate::auth::Caller,
+    state: &AppState,
+    caller: &crate::auth::Caller,
     product: ProductUpsert,
     key: Option<IdempotencyKey>,
     render: fn(&ProductView) -> String,
@@ -18,10 +19,27 @@ pub async fn upsert_product(
         return Ok(answer);
     }
     let status = |created: bool| if created { 201 } else { 200 };
-    let stored: Render<(ProductView, bool)> = Arc::new(move |(v, created)| (i64::from(status(*created)), render(v)));
-    let hash = key.as_ref().map(|k| k.request_hash.clone()).unwrap_or_default();
-    match state.store.upsert_product_audited(caller.tenant(), &product, key.map(|k| (k, stored)), caller.audit_entry()).await? {
-        Idempotent::Done((v, created)) => Ok(Answer { status: status(created), body: render(&v), replayed: false }),
+    let stored: Render<(ProductView, bool)> =
+        Arc::new(move |(v, created)| (i64::from(status(*created)), render(v)));
+    let hash = key
+        .as_ref()
+        .map(|k| k.request_hash.clone())
+        .unwrap_or_default();
+    match state
+        .store
+        .upsert_product_audited(
+            caller.tenant(),
+            &product,
+            key.map(|k| (k, stored)),
+            caller.audit_entry(),
+        )
+        .await?
+    {
+        Idempotent::Done((v, created)) => Ok(Answer {
+            status: status(created),
+            body: render(&v),
+            replayed: false,
+        }),
         Idempotent::Replay(rec) => idempotency::settle(&rec, &hash),
     }
 }

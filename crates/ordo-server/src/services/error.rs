@@ -11,6 +11,8 @@ pub enum ConflictReason {
     CheckoutChanged,
     /// Not enough stock when the order was committed.
     OutOfStock,
+    /// Stock covers the order but no node holding it can ship today (capacity).
+    NoFulfilmentNode,
     /// Prices moved while the order was being placed.
     PricesChanged,
     /// A promotion code reached its usage limit.
@@ -38,13 +40,20 @@ pub enum ServiceError {
     #[error("{0} not found")]
     NotFound(String),
     #[error("{detail}")]
-    Conflict { reason: ConflictReason, detail: String, differences: Vec<Value> },
+    Conflict {
+        reason: ConflictReason,
+        detail: String,
+        differences: Vec<Value>,
+    },
     #[error("payment declined: {detail}")]
     PaymentDeclined { detail: String, payment: Value },
     /// The order needs a passkey confirmation (step-up) first; with `challenge` when the shopper
     /// has a passkey to answer it with. Nothing was placed or claimed.
     #[error("{detail}")]
-    StepUpRequired { detail: String, challenge: Option<super::passkeys::StepUpChallenge> },
+    StepUpRequired {
+        detail: String,
+        challenge: Option<super::passkeys::StepUpChallenge>,
+    },
     /// A step-up assertion was refused (unknown, used, expired or mismatched challenge, foreign
     /// credential, bad signature). Nothing was placed or claimed.
     #[error("step-up failed: {0}")]
@@ -68,8 +77,16 @@ impl ServiceError {
         ServiceError::Invalid(vec![FieldError::new(path, code, message)])
     }
 
-    pub fn conflict(reason: ConflictReason, detail: impl Into<String>, differences: Vec<Value>) -> Self {
-        ServiceError::Conflict { reason, detail: detail.into(), differences }
+    pub fn conflict(
+        reason: ConflictReason,
+        detail: impl Into<String>,
+        differences: Vec<Value>,
+    ) -> Self {
+        ServiceError::Conflict {
+            reason,
+            detail: detail.into(),
+            differences,
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! when none exists), store every forecast day naming the model version, and read them back.
 
 use super::ServiceError;
-use ordo_intel::drift::{DriftReport, DriftThresholds, input_profile, judge, population_stability_index};
+use ordo_intel::drift::{
+    DriftReport, DriftThresholds, input_profile, judge, population_stability_index,
+};
 use ordo_intel::forecast::series_scale;
 use ordo_intel::series::PanelBuilder;
 use ordo_intel::{Day, ForecastConfig, Forecaster, Method, Panel};
@@ -40,7 +42,9 @@ pub struct RunReport {
 impl From<ModelChangeError> for ServiceError {
     fn from(e: ModelChangeError) -> Self {
         match e {
-            ModelChangeError::Refused(why) => ServiceError::field("version", "registry_refused", why.to_string()),
+            ModelChangeError::Refused(why) => {
+                ServiceError::field("version", "registry_refused", why.to_string())
+            }
             ModelChangeError::Store(s) => s.into(),
         }
     }
@@ -51,24 +55,37 @@ pub async fn demand_panel(store: &Store, tenant: &str) -> Result<Option<Panel>, 
     let (imported, placed) = store.demand_history(tenant).await?;
     let mut builder = PanelBuilder::new();
     for (sku, day, units) in imported {
-        let day = Day::parse(&day).map_err(|e| ServiceError::Internal(format!("stored sales day: {e}")))?;
+        let day = Day::parse(&day)
+            .map_err(|e| ServiceError::Internal(format!("stored sales day: {e}")))?;
         builder.add(&sku, day, units.max(0.0));
     }
     for (sku, at_ms, units) in placed {
-        let day = Day::parse("1970-01-01").map_err(|e| ServiceError::Internal(e.to_string()))?.plus(at_ms.div_euclid(86_400_000) as i32);
+        let day = Day::parse("1970-01-01")
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .plus(at_ms.div_euclid(86_400_000) as i32);
         builder.add(&sku, day, units.max(0.0));
     }
     if builder.span().is_none() {
         return Ok(None);
     }
-    builder.build(None).map(Some).map_err(|e| ServiceError::Internal(e.to_string()))
+    builder
+        .build(None)
+        .map(Some)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 /// Forecasts every SKU with the active model (training one first when asked or when none is
 /// active) and stores the result; each stored day names the model version used.
-pub async fn run_forecast(store: &Store, tenant: &str, options: RunOptions, progress: impl Fn(&str) + Send + Sync + 'static) -> Result<RunReport, ServiceError> {
+pub async fn run_forecast(
+    store: &Store,
+    tenant: &str,
+    options: RunOptions,
+    progress: impl Fn(&str) + Send + Sync + 'static,
+) -> Result<RunReport, ServiceError> {
     let Some(panel) = demand_panel(store, tenant).await? else {
-        return Err(ServiceError::NotFound("sales history (import some with `ordo import uci` or place orders)".into()));
+        return Err(ServiceError::NotFound(
+            "sales history (import some with `ordo import uci` or place orders)".into(),
+        ));
     };
     let progress = std::sync::Arc::new(progress);
     let active = store.active_model(tenant, DEMAND_MODEL).await?;
@@ -76,7 +93,9 @@ pub async fn run_forecast(store: &Store, tenant: &str, options: RunOptions, prog
     let panel = std::sync::Arc::new(panel);
     let (record, forecaster) = match active {
         Some((record, artifact)) if !options.retrain => {
-            let f: Forecaster = serde_json::from_str(&artifact).map_err(|e| ServiceError::Internal(format!("model {} v{}: {e}", record.name, record.version)))?;
+            let f: Forecaster = serde_json::from_str(&artifact).map_err(|e| {
+                ServiceError::Internal(format!("model {} v{}: {e}", record.name, record.version))
+            })?;
             (record, f)
         }
         active => {
@@ -89,7 +108,8 @@ pub async fn run_forecast(store: &Store, tenant: &str, options: RunOptions, prog
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))?
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            let artifact = serde_json::to_string(&forecaster).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let artifact = serde_json::to_string(&forecaster)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
             let metrics = serde_json::json!({
                 "holdout_mase": forecaster.calibration.holdout_mase,
                 "holdout_days": forecaster.calibration.days,
@@ -110,12 +130,20 @@ pub async fn run_forecast(store: &Store, tenant: &str, options: RunOptions, prog
                 )
                 .await?;
             trained_version = Some(version);
-            let (record, artifact) = store.active_model(tenant, DEMAND_MODEL).await?.ok_or_else(|| ServiceError::Internal("no active demand model".into()))?;
-            let f: Forecaster = serde_json::from_str(&artifact).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let (record, artifact) = store
+                .active_model(tenant, DEMAND_MODEL)
+                .await?
+                .ok_or_else(|| ServiceError::Internal("no active demand model".into()))?;
+            let f: Forecaster = serde_json::from_str(&artifact)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
             (record, f)
         }
     };
-    let drift = if trained_version.is_none() { Some(check_drift(store, tenant, &panel, &record, &forecaster).await?) } else { None };
+    let drift = if trained_version.is_none() {
+        Some(check_drift(store, tenant, &panel, &record, &forecaster).await?)
+    } else {
+        None
+    };
     let (p, pr) = (panel.clone(), progress.clone());
     let forecasts = tokio::task::spawn_blocking(move || {
         let all: Vec<usize> = (0..p.series().len()).collect();
@@ -159,21 +187,36 @@ pub async fn run_forecast(store: &Store, tenant: &str, options: RunOptions, prog
 /// Compares the stored forecasts' error on the days since they were made with the model's
 /// holdout error, and the input profile now with the one at training; flags the model version
 /// (and emits `ModelDriftDetected`) past the thresholds, clears the flag otherwise.
-async fn check_drift(store: &Store, tenant: &str, panel: &Panel, record: &ModelRecord, forecaster: &Forecaster) -> Result<DriftReport, ServiceError> {
+async fn check_drift(
+    store: &Store,
+    tenant: &str,
+    panel: &Panel,
+    record: &ModelRecord,
+    forecaster: &Forecaster,
+) -> Result<DriftReport, ServiceError> {
     use std::collections::BTreeMap;
     let mut by_sku: BTreeMap<String, Vec<ForecastRow>> = BTreeMap::new();
     for row in store.all_forecasts(tenant).await? {
         by_sku.entry(row.sku.clone()).or_default().push(row);
     }
-    let index: BTreeMap<&str, usize> = panel.series().iter().enumerate().map(|(i, s)| (s.sku.as_str(), i)).collect();
+    let index: BTreeMap<&str, usize> = panel
+        .series()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.sku.as_str(), i))
+        .collect();
     let (mut mase_sum, mut judged) = (0.0, 0usize);
     for (sku, rows) in &by_sku {
-        let Some(&i) = index.get(sku.as_str()) else { continue };
+        let Some(&i) = index.get(sku.as_str()) else {
+            continue;
+        };
         let u = &panel.series()[i].units;
         let mut pairs = Vec::new();
         let mut first = None;
         for r in rows {
-            let Ok(day) = Day::parse(&r.day) else { continue };
+            let Ok(day) = Day::parse(&r.day) else {
+                continue;
+            };
             let d = day.since(panel.start());
             if d >= 0 && (d as usize) < panel.len() {
                 first = Some(first.map_or(d as usize, |f: usize| f.min(d as usize)));
@@ -183,16 +226,25 @@ async fn check_drift(store: &Store, tenant: &str, panel: &Panel, record: &ModelR
         let Some(first) = first else { continue };
         if pairs.len() >= 7 {
             let scale = series_scale(&u[..first]);
-            mase_sum += pairs.iter().map(|(a, f)| (a - f).abs()).sum::<f64>() / pairs.len() as f64 / scale;
+            mase_sum +=
+                pairs.iter().map(|(a, f)| (a - f).abs()).sum::<f64>() / pairs.len() as f64 / scale;
             judged += 1;
         }
     }
     let holdout = forecaster.calibration.holdout_mase;
-    let recent = if judged > 0 { mase_sum / judged as f64 } else { holdout };
+    let recent = if judged > 0 {
+        mase_sum / judged as f64
+    } else {
+        holdout
+    };
     let psi = population_stability_index(&forecaster.reference_inputs, &input_profile(panel));
     let report = judge(psi, recent, holdout, DriftThresholds::customary());
-    let flag = report.drifted.then(|| serde_json::to_value(&report).unwrap_or_default());
-    store.record_model_drift(tenant, &record.name, record.version, flag).await?;
+    let flag = report
+        .drifted
+        .then(|| serde_json::to_value(&report).unwrap_or_default());
+    store
+        .record_model_drift(tenant, &record.name, record.version, flag)
+        .await?;
     Ok(report)
 }
 
@@ -226,7 +278,12 @@ pub struct ForecastDay {
 }
 
 /// The stored forecast of `sku` beside its last `history_days` days of demand.
-pub async fn forecast_of(store: &Store, tenant: &str, sku: &str, history_days: usize) -> Result<SkuForecast, ServiceError> {
+pub async fn forecast_of(
+    store: &Store,
+    tenant: &str,
+    sku: &str,
+    history_days: usize,
+) -> Result<SkuForecast, ServiceError> {
     let rows = store.forecast_of(tenant, sku).await?;
     let Some(first) = rows.first() else {
         return Err(ServiceError::NotFound(format!("a forecast for SKU {sku}")));
@@ -236,12 +293,37 @@ pub async fn forecast_of(store: &Store, tenant: &str, sku: &str, history_days: u
     if let Some(panel) = demand_panel(store, tenant).await? {
         if let Some(s) = panel.series().iter().find(|s| s.sku == sku) {
             let from = panel.len().saturating_sub(history_days);
-            history = (from..panel.len()).map(|i| HistoryDay { date: panel.day(i).to_string(), units: s.units[i] }).collect();
+            history = (from..panel.len())
+                .map(|i| HistoryDay {
+                    date: panel.day(i).to_string(),
+                    units: s.units[i],
+                })
+                .collect();
         }
     }
-    let drift = store.model_version(tenant, &model_name, model_version).await?.and_then(|m| m.drift);
-    let forecast = rows.into_iter().map(|r| ForecastDay { date: r.day, p50: r.p50, lo80: r.lo80, hi80: r.hi80, lo95: r.lo95, hi95: r.hi95 }).collect();
-    Ok(SkuForecast { sku: sku.to_string(), model_name, model_version, drift, history, forecast })
+    let drift = store
+        .model_version(tenant, &model_name, model_version)
+        .await?
+        .and_then(|m| m.drift);
+    let forecast = rows
+        .into_iter()
+        .map(|r| ForecastDay {
+            date: r.day,
+            p50: r.p50,
+            lo80: r.lo80,
+            hi80: r.hi80,
+            lo95: r.lo95,
+            hi95: r.hi95,
+        })
+        .collect();
+    Ok(SkuForecast {
+        sku: sku.to_string(),
+        model_name,
+        model_version,
+        drift,
+        history,
+        forecast,
+    })
 }
 
 /// Every model version, newest first.
@@ -277,7 +359,11 @@ pub struct ReplenishmentLine {
 /// Reorder suggestions for every SKU × location with stock and a stored forecast, riskiest first.
 /// A SKU's forecast is network demand; each location carrying it gets an equal share (Ordo has
 /// no per-location demand history yet), its spread scaled the same way.
-pub async fn replenishment(store: &Store, tenant: &str, terms: ReplenishmentTerms) -> Result<Vec<ReplenishmentLine>, ServiceError> {
+pub async fn replenishment(
+    store: &Store,
+    tenant: &str,
+    terms: ReplenishmentTerms,
+) -> Result<Vec<ReplenishmentLine>, ServiceError> {
     use std::collections::BTreeMap;
     let mut forecasts: BTreeMap<String, Vec<ForecastRow>> = BTreeMap::new();
     for row in store.all_forecasts(tenant).await? {
@@ -290,12 +376,19 @@ pub async fn replenishment(store: &Store, tenant: &str, terms: ReplenishmentTerm
     }
     let mut lines = Vec::new();
     for (sku, location, on_hand, reserved) in &positions {
-        let Some(days) = forecasts.get(sku) else { continue };
+        let Some(days) = forecasts.get(sku) else {
+            continue;
+        };
         let share = 1.0 / carriers[sku.as_str()] as f64;
         let mean: Vec<f64> = days.iter().map(|d| d.mean * share).collect();
         let sd: Vec<f64> = days.iter().map(|d| d.sd * share).collect();
         let available = on_hand - reserved;
-        let position = ordo_intel::replenishment::StockPosition { available: available as f64, on_order: 0.0, lead_time_days: terms.lead_time_days, review_days: terms.review_days };
+        let position = ordo_intel::replenishment::StockPosition {
+            available: available as f64,
+            on_order: 0.0,
+            lead_time_days: terms.lead_time_days,
+            review_days: terms.review_days,
+        };
         let r = ordo_intel::replenishment::replenish(&mean, &sd, &position, terms.service)
             .map_err(|e| ServiceError::field("lead_time_days", "out_of_range", e.to_string()))?;
         lines.push(ReplenishmentLine {
@@ -311,6 +404,11 @@ pub async fn replenishment(store: &Store, tenant: &str, terms: ReplenishmentTerm
             model_version: days[0].model_version,
         });
     }
-    lines.sort_by(|a, b| b.stockout_risk.total_cmp(&a.stockout_risk).then(a.days_of_cover.cmp(&b.days_of_cover)).then(a.sku.cmp(&b.sku)));
+    lines.sort_by(|a, b| {
+        b.stockout_risk
+            .total_cmp(&a.stockout_risk)
+            .then(a.days_of_cover.cmp(&b.days_of_cover))
+            .then(a.sku.cmp(&b.sku))
+    });
     Ok(lines)
 }

@@ -57,38 +57,68 @@ pub struct Answer {
 /// `Some("\0")` by the API edge). `required` keys must be present.
 pub fn parse_key(v: Option<&str>, operation: Operation, required: bool) -> Result<Option<String>> {
     match v.map(str::trim) {
-        None | Some("") if required => Err(ServiceError::IdempotencyKeyMissing { operation: operation.describe() }),
+        None | Some("") if required => Err(ServiceError::IdempotencyKeyMissing {
+            operation: operation.describe(),
+        }),
         None => Ok(None),
         // Sent but empty: the client meant to send a key and lost it; do not run unprotected.
         Some("") => Err(ServiceError::IdempotencyKeyInvalid),
-        Some(k) if k.len() > 255 || !k.bytes().all(|b| (0x21..0x7f).contains(&b)) => Err(ServiceError::IdempotencyKeyInvalid),
+        Some(k) if k.len() > 255 || !k.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
+            Err(ServiceError::IdempotencyKeyInvalid)
+        }
         Some(k) => Ok(Some(k.to_string())),
     }
 }
 
 /// The key as stored: scoped to the operation (and the request's `subject`, e.g. the SKU of a
 /// product upsert), with the hash of the request's canonical JSON.
-pub fn scoped(operation: Operation, caller: &Caller, subject: &str, key: &str, request: &impl Serialize) -> IdempotencyKey {
-    IdempotencyKey { key: scoped_key(operation, caller, subject, key), request_hash: request_hash(request) }
+pub fn scoped(
+    operation: Operation,
+    caller: &Caller,
+    subject: &str,
+    key: &str,
+    request: &impl Serialize,
+) -> IdempotencyKey {
+    IdempotencyKey {
+        key: scoped_key(operation, caller, subject, key),
+        request_hash: request_hash(request),
+    }
 }
 
 /// The stored form of a client's key for `operation` on `subject`.
 pub fn scoped_key(operation: Operation, caller: &Caller, subject: &str, key: &str) -> String {
-    format!("{}:{}:{subject}:{key}", operation.scope(), caller.key_owner())
+    format!(
+        "{}:{}:{subject}:{key}",
+        operation.scope(),
+        caller.key_owner()
+    )
 }
 
 /// SHA-256 of the request's canonical JSON (serde_json maps are sorted by key, so equal
 /// requests hash equally however they were spelled).
 pub fn request_hash(request: &impl Serialize) -> String {
-    let canonical = serde_json::to_value(request).map(|v| v.to_string()).unwrap_or_default();
-    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    let canonical = serde_json::to_value(request)
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The answer already stored under `key`, if any (checked before doing any work; the write's
 /// own unit checks again atomically).
-pub async fn answered(state: &crate::AppState, caller: &Caller, key: Option<&IdempotencyKey>) -> Result<Option<Answer>> {
+pub async fn answered(
+    state: &crate::AppState,
+    caller: &Caller,
+    key: Option<&IdempotencyKey>,
+) -> Result<Option<Answer>> {
     let Some(k) = key else { return Ok(None) };
-    match state.store.idempotency_record(caller.tenant(), &k.key).await? {
+    match state
+        .store
+        .idempotency_record(caller.tenant(), &k.key)
+        .await?
+    {
         Some(rec) => settle(&rec, &k.request_hash).map(Some),
         None => Ok(None),
     }
@@ -110,8 +140,15 @@ pub fn settle(rec: &IdempotencyRecord, request_hash: &str) -> Result<Answer> {
             vec![],
         ));
     }
-    let body = rec.response.clone().ok_or_else(|| ServiceError::Internal("an idempotency record has no answer".into()))?;
-    Ok(Answer { status: u16::try_from(rec.status).unwrap_or(200), body, replayed: true })
+    let body = rec
+        .response
+        .clone()
+        .ok_or_else(|| ServiceError::Internal("an idempotency record has no answer".into()))?;
+    Ok(Answer {
+        status: u16::try_from(rec.status).unwrap_or(200),
+        body,
+        replayed: true,
+    })
 }
 
 #[cfg(test)]
@@ -120,14 +157,41 @@ mod tests {
 
     #[test]
     fn keys_are_checked_and_scoped() {
-        assert!(matches!(parse_key(None, Operation::PlaceOrder, true), Err(ServiceError::IdempotencyKeyMissing { .. })));
+        assert!(matches!(
+            parse_key(None, Operation::PlaceOrder, true),
+            Err(ServiceError::IdempotencyKeyMissing { .. })
+        ));
         assert_eq!(parse_key(None, Operation::CreateCart, false).unwrap(), None);
-        assert!(matches!(parse_key(Some("\0"), Operation::CreateCart, false), Err(ServiceError::IdempotencyKeyInvalid)));
-        assert!(matches!(parse_key(Some(&"k".repeat(256)), Operation::CreateCart, false), Err(ServiceError::IdempotencyKeyInvalid)));
-        let app = Caller { tenant: "t".into(), ..Caller::default() };
-        let a = scoped(Operation::PlaceOrder, &app, "", "k1", &serde_json::json!({"b": 1, "a": 2}));
-        let b = scoped(Operation::CreateCart, &app, "", "k1", &serde_json::json!({"a": 2, "b": 1}));
-        assert_ne!(a.key, b.key, "one client key on two operations is two records");
+        assert!(matches!(
+            parse_key(Some("\0"), Operation::CreateCart, false),
+            Err(ServiceError::IdempotencyKeyInvalid)
+        ));
+        assert!(matches!(
+            parse_key(Some(&"k".repeat(256)), Operation::CreateCart, false),
+            Err(ServiceError::IdempotencyKeyInvalid)
+        ));
+        let app = Caller {
+            tenant: "t".into(),
+            ..Caller::default()
+        };
+        let a = scoped(
+            Operation::PlaceOrder,
+            &app,
+            "",
+            "k1",
+            &serde_json::json!({"b": 1, "a": 2}),
+        );
+        let b = scoped(
+            Operation::CreateCart,
+            &app,
+            "",
+            "k1",
+            &serde_json::json!({"a": 2, "b": 1}),
+        );
+        assert_ne!(
+            a.key, b.key,
+            "one client key on two operations is two records"
+        );
         let shopper = Caller {
             tenant: "t".into(),
             principal: Some(crate::auth::Principal {
@@ -141,16 +205,47 @@ mod tests {
             }),
             ..Caller::default()
         };
-        assert_ne!(scoped(Operation::PlaceOrder, &shopper, "", "k1", &1).key, a.key, "one client key from two principals is two records");
-        assert_eq!(a.request_hash, b.request_hash, "the hash does not depend on key order");
+        assert_ne!(
+            scoped(Operation::PlaceOrder, &shopper, "", "k1", &1).key,
+            a.key,
+            "one client key from two principals is two records"
+        );
+        assert_eq!(
+            a.request_hash, b.request_hash,
+            "the hash does not depend on key order"
+        );
     }
 
     #[test]
     fn records_settle_into_replays_or_refusals() {
-        let done = IdempotencyRecord { request_hash: "h".into(), status: 201, response: Some("{}".into()) };
-        assert_eq!(settle(&done, "h").unwrap(), Answer { status: 201, body: "{}".into(), replayed: true });
-        assert!(matches!(settle(&done, "other"), Err(ServiceError::Invalid(_))));
-        let running = IdempotencyRecord { request_hash: "h".into(), status: 0, response: None };
-        assert!(matches!(settle(&running, "h"), Err(ServiceError::Conflict { reason: ConflictReason::RequestInProgress, .. })));
+        let done = IdempotencyRecord {
+            request_hash: "h".into(),
+            status: 201,
+            response: Some("{}".into()),
+        };
+        assert_eq!(
+            settle(&done, "h").unwrap(),
+            Answer {
+                status: 201,
+                body: "{}".into(),
+                replayed: true
+            }
+        );
+        assert!(matches!(
+            settle(&done, "other"),
+            Err(ServiceError::Invalid(_))
+        ));
+        let running = IdempotencyRecord {
+            request_hash: "h".into(),
+            status: 0,
+            response: None,
+        };
+        assert!(matches!(
+            settle(&running, "h"),
+            Err(ServiceError::Conflict {
+                reason: ConflictReason::RequestInProgress,
+                ..
+            })
+        ));
     }
 }

@@ -21,7 +21,12 @@ pub struct AdjustmentBody {
     pub reason: String,
 }
 
-pub async fn adjust(state: &AppState, caller: &crate::auth::Caller, adjustment: Adjustment, key: IdempotencyKey) -> Result<Answer> {
+pub async fn adjust(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    adjustment: Adjustment,
+    key: IdempotencyKey,
+) -> Result<Answer> {
     if let Some(answer) = idempotency::answered(state, caller, Some(&key)).await? {
         return Ok(answer);
     }
@@ -40,15 +45,40 @@ pub async fn adjust(state: &AppState, caller: &crate::auth::Caller, adjustment: 
     let render_stored = render_body.clone();
     let render: Render<StockLevel> = Arc::new(move |l| (201, render_stored(l)));
     let hash = key.request_hash.clone();
-    match state.store.adjust_stock_audited(caller.tenant(), &adjustment, Some((key, render)), caller.audit_entry()).await {
-        Ok(Idempotent::Done(level)) => Ok(Answer { status: 201, body: render_body(&level), replayed: false }),
+    match state
+        .store
+        .adjust_stock_audited(
+            caller.tenant(),
+            &adjustment,
+            Some((key, render)),
+            caller.audit_entry(),
+        )
+        .await
+    {
+        Ok(Idempotent::Done(level)) => Ok(Answer {
+            status: 201,
+            body: render_body(&level),
+            replayed: false,
+        }),
         Ok(Idempotent::Replay(rec)) => idempotency::settle(&rec, &hash),
-        Err(AdjustError::UnknownSku(s)) => Err(ServiceError::field("sku", "unknown_sku", format!("no product has SKU {s}"))),
-        Err(AdjustError::UnknownLocation(l)) => Err(ServiceError::field("location_id", "unknown_location", format!("no location has id {l}"))),
+        Err(AdjustError::UnknownSku(s)) => Err(ServiceError::field(
+            "sku",
+            "unknown_sku",
+            format!("no product has SKU {s}"),
+        )),
+        Err(AdjustError::UnknownLocation(l)) => Err(ServiceError::field(
+            "location_id",
+            "unknown_location",
+            format!("no location has id {l}"),
+        )),
         Err(AdjustError::BelowReserved { would_be, reserved }) => Err(ServiceError::conflict(
             ConflictReason::BelowReserved,
-            format!("on hand would become {would_be}, but {reserved} units are reserved for placed orders"),
-            vec![serde_json::json!({"type": "below_reserved", "would_be": would_be, "reserved": reserved})],
+            format!(
+                "on hand would become {would_be}, but {reserved} units are reserved for placed orders"
+            ),
+            vec![
+                serde_json::json!({"type": "below_reserved", "would_be": would_be, "reserved": reserved}),
+            ],
         )),
         Err(AdjustError::Store(e)) => Err(e.into()),
     }

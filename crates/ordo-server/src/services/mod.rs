@@ -16,14 +16,19 @@ pub mod passkeys;
 pub mod payments;
 pub mod pricing;
 pub mod recovery;
+pub mod routing;
 
 pub use error::{ConflictReason, ServiceError};
 
 /// RFC 3339 (UTC, always three fractional digits) for a unix-millisecond timestamp.
 pub fn rfc3339(ms: i64) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok().and_then(|t| t.format(FORMAT).ok()).unwrap_or_default()
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_default()
 }
 
 /// (year, month) now, UTC: for card expiry checks.

@@ -57,11 +57,21 @@ fn shopper(caller: &Caller) -> Result<&str> {
         .as_ref()
         .filter(|p| p.role == Role::Shopper)
         .map(|p| p.subject.as_str())
-        .ok_or_else(|| ServiceError::Internal("a passkey ceremony without a shopper (the policy admits shoppers only)".into()))
+        .ok_or_else(|| {
+            ServiceError::Internal(
+                "a passkey ceremony without a shopper (the policy admits shoppers only)".into(),
+            )
+        })
 }
 
 /// Issues a fresh challenge of `purpose` to `subject` (bound to `amount` for a step-up).
-async fn issue(state: &AppState, tenant: &str, subject: &str, purpose: ChallengePurpose, amount: Option<Money>) -> Result<ChallengeRecord> {
+async fn issue(
+    state: &AppState,
+    tenant: &str,
+    subject: &str,
+    purpose: ChallengePurpose,
+    amount: Option<Money>,
+) -> Result<ChallengeRecord> {
     let now = ordo_store::now_ms();
     let c = ChallengeRecord {
         id: format!("wch_{}", uuid::Uuid::now_v7().simple()),
@@ -111,16 +121,43 @@ fn field(refusal: Refusal) -> ServiceError {
 pub async fn register(state: &AppState, caller: &Caller, r: Registration) -> Result<Value> {
     let subject = shopper(caller)?;
     let tenant = caller.tenant();
-    let stale = || ServiceError::field("challenge_id", "challenge_invalid", "unknown, expired or used challenge: ask for new registration options");
+    let stale = || {
+        ServiceError::field(
+            "challenge_id",
+            "challenge_invalid",
+            "unknown, expired or used challenge: ask for new registration options",
+        )
+    };
     let now = ordo_store::now_ms();
-    let challenge = state.store.challenge(tenant, &r.challenge_id).await?.ok_or_else(stale)?;
-    if challenge.subject != subject || challenge.purpose != ChallengePurpose::Registration || challenge.used || challenge.expires_at_ms <= now {
+    let challenge = state
+        .store
+        .challenge(tenant, &r.challenge_id)
+        .await?
+        .ok_or_else(stale)?;
+    if challenge.subject != subject
+        || challenge.purpose != ChallengePurpose::Registration
+        || challenge.used
+        || challenge.expires_at_ms <= now
+    {
         return Err(stale());
     }
     if r.credential_id.is_empty() || r.credential_id.len() > 1023 {
-        return Err(ServiceError::field("credential_id", "invalid_length", "a credential id has 1 to 1023 bytes"));
+        return Err(ServiceError::field(
+            "credential_id",
+            "invalid_length",
+            "a credential id has 1 to 1023 bytes",
+        ));
     }
-    let new = state.config.webauthn.verify_registration(&challenge.challenge, &r.credential_id, &r.client_data_json, &r.attestation_object).map_err(field)?;
+    let new = state
+        .config
+        .webauthn
+        .verify_registration(
+            &challenge.challenge,
+            &r.credential_id,
+            &r.client_data_json,
+            &r.attestation_object,
+        )
+        .map_err(field)?;
     let record = PasskeyRecord {
         credential_id: b64(&r.credential_id),
         subject: subject.to_string(),
@@ -128,9 +165,19 @@ pub async fn register(state: &AppState, caller: &Caller, r: Registration) -> Res
         sign_count: new.sign_count as i64,
         created_at_ms: now,
     };
-    match state.store.register_passkey(tenant, &challenge.id, now, &record).await? {
-        ChallengeUse::Accepted => Ok(json!({"credential_id": record.credential_id, "created_at": super::rfc3339(now)})),
-        ChallengeUse::CredentialTaken => Err(ServiceError::field("credential_id", "already_registered", "this passkey is registered already")),
+    match state
+        .store
+        .register_passkey(tenant, &challenge.id, now, &record)
+        .await?
+    {
+        ChallengeUse::Accepted => {
+            Ok(json!({"credential_id": record.credential_id, "created_at": super::rfc3339(now)}))
+        }
+        ChallengeUse::CredentialTaken => Err(ServiceError::field(
+            "credential_id",
+            "already_registered",
+            "this passkey is registered already",
+        )),
         ChallengeUse::Spent | ChallengeUse::CounterNotIncreased => Err(stale()),
     }
 }
@@ -139,10 +186,24 @@ pub async fn register(state: &AppState, caller: &Caller, r: Registration) -> Res
 /// proceeds only with a valid assertion over a step-up challenge issued for this total; without
 /// one the answer is `StepUpRequired` (carrying a fresh challenge when the shopper has a
 /// passkey). A valid assertion consumes its challenge; `Ok` means the order may proceed.
-pub async fn check_step_up(state: &AppState, caller: &Caller, total: Money, assertion: Option<&PasskeyAssertion>) -> Result<()> {
-    let Some(subject) = caller.principal.as_ref().filter(|p| p.role == Role::Shopper).map(|p| p.subject.as_str()) else { return Ok(()) };
+pub async fn check_step_up(
+    state: &AppState,
+    caller: &Caller,
+    total: Money,
+    assertion: Option<&PasskeyAssertion>,
+) -> Result<()> {
+    let Some(subject) = caller
+        .principal
+        .as_ref()
+        .filter(|p| p.role == Role::Shopper)
+        .map(|p| p.subject.as_str())
+    else {
+        return Ok(());
+    };
     let tenant = caller.tenant();
-    let Some(threshold) = state.store.step_up_threshold(tenant).await? else { return Ok(()) };
+    let Some(threshold) = state.store.step_up_threshold(tenant).await? else {
+        return Ok(());
+    };
     if total.amount <= threshold {
         return Ok(());
     }
@@ -158,7 +219,14 @@ pub async fn check_step_up(state: &AppState, caller: &Caller, total: Money, asse
                 challenge: None,
             });
         }
-        let c = issue(state, tenant, subject, ChallengePurpose::StepUp, Some(total)).await?;
+        let c = issue(
+            state,
+            tenant,
+            subject,
+            ChallengePurpose::StepUp,
+            Some(total),
+        )
+        .await?;
         let options = json!({
             "challenge": c.challenge,
             "rpId": state.config.webauthn.id,
@@ -178,8 +246,18 @@ pub async fn check_step_up(state: &AppState, caller: &Caller, total: Money, asse
     verify_step_up(state, tenant, subject, total, a).await
 }
 
-async fn verify_step_up(state: &AppState, tenant: &str, subject: &str, total: Money, a: &PasskeyAssertion) -> Result<()> {
-    let failed = |why: &str| ServiceError::StepUpFailed(format!("{why}; nothing was placed: send the request without Passkey-Assertion for a new challenge"));
+async fn verify_step_up(
+    state: &AppState,
+    tenant: &str,
+    subject: &str,
+    total: Money,
+    a: &PasskeyAssertion,
+) -> Result<()> {
+    let failed = |why: &str| {
+        ServiceError::StepUpFailed(format!(
+            "{why}; nothing was placed: send the request without Passkey-Assertion for a new challenge"
+        ))
+    };
     let now = ordo_store::now_ms();
     let challenge = match state.store.challenge(tenant, &a.challenge_id).await? {
         Some(c) if c.subject == subject && c.purpose == ChallengePurpose::StepUp => c,
@@ -191,26 +269,58 @@ async fn verify_step_up(state: &AppState, tenant: &str, subject: &str, total: Mo
     if challenge.expires_at_ms <= now {
         return Err(failed("the challenge expired"));
     }
-    if challenge.amount != Some(total.amount) || challenge.currency.as_deref() != Some(total.currency.code()) {
-        return Err(failed(&format!("the challenge was issued for another amount, not this order's {total}")));
+    if challenge.amount != Some(total.amount)
+        || challenge.currency.as_deref() != Some(total.currency.code())
+    {
+        return Err(failed(&format!(
+            "the challenge was issued for another amount, not this order's {total}"
+        )));
     }
     let credential_id = b64(&a.credential_id);
     let passkey = match state.store.passkey(tenant, &credential_id).await? {
         Some(p) if p.subject == subject => p,
         _ => return Err(failed("credential_id is not one of your passkeys")),
     };
-    if a.user_handle.as_ref().is_some_and(|h| h.as_slice() != subject.as_bytes()) {
+    if a.user_handle
+        .as_ref()
+        .is_some_and(|h| h.as_slice() != subject.as_bytes())
+    {
         return Err(failed("user_handle is not yours"));
     }
-    let public_key = URL_SAFE_NO_PAD.decode(&passkey.public_key).map_err(|_| ServiceError::Internal(format!("passkey {credential_id}: stored public key is not base64url")))?;
+    let public_key = URL_SAFE_NO_PAD.decode(&passkey.public_key).map_err(|_| {
+        ServiceError::Internal(format!(
+            "passkey {credential_id}: stored public key is not base64url"
+        ))
+    })?;
     let count = state
         .config
         .webauthn
-        .verify_assertion(&challenge.challenge, &public_key, &a.client_data_json, &a.authenticator_data, &a.signature)
+        .verify_assertion(
+            &challenge.challenge,
+            &public_key,
+            &a.client_data_json,
+            &a.authenticator_data,
+            &a.signature,
+        )
         .map_err(|r| failed(&r.to_string()))?;
-    match state.store.consume_step_up(tenant, &challenge.id, subject, &credential_id, count as i64, now).await? {
+    match state
+        .store
+        .consume_step_up(
+            tenant,
+            &challenge.id,
+            subject,
+            &credential_id,
+            count as i64,
+            now,
+        )
+        .await?
+    {
         ChallengeUse::Accepted => Ok(()),
-        ChallengeUse::CounterNotIncreased => Err(failed("the passkey's signature counter did not increase (a cloned authenticator?)")),
-        ChallengeUse::Spent | ChallengeUse::CredentialTaken => Err(failed("the challenge was used already")),
+        ChallengeUse::CounterNotIncreased => Err(failed(
+            "the passkey's signature counter did not increase (a cloned authenticator?)",
+        )),
+        ChallengeUse::Spent | ChallengeUse::CredentialTaken => {
+            Err(failed("the challenge was used already"))
+        }
     }
 }

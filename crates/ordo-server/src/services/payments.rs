@@ -23,26 +23,59 @@ pub struct TokenBody {
 }
 
 fn body(t: &TokenRecord) -> String {
-    let b = TokenBody { token: t.token.clone(), brand: t.brand.clone(), last4: t.last4.clone(), exp_month: t.exp_month, exp_year: t.exp_year };
+    let b = TokenBody {
+        token: t.token.clone(),
+        brand: t.brand.clone(),
+        last4: t.last4.clone(),
+        exp_month: t.exp_month,
+        exp_year: t.exp_year,
+    };
     serde_json::to_string(&b).unwrap_or_default()
 }
 
 /// A keyed digest of a card for the retry check: the same card gives the same digest, and
 /// the digest cannot be turned back into the number without the tenant's secret (kept in the
 /// database, made once at random). Never stored beside the number: only as a request hash.
-pub async fn card_fingerprint(state: &AppState, caller: &crate::auth::Caller, number: &CardNumber, exp_month: i64, exp_year: i64) -> Result<String> {
+pub async fn card_fingerprint(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    number: &CardNumber,
+    exp_month: i64,
+    exp_year: i64,
+) -> Result<String> {
     use hmac::Mac;
     let secret = state
         .store
-        .meta_or_insert(caller.tenant(), "card_fingerprint_key", &format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()))
+        .meta_or_insert(
+            caller.tenant(),
+            "card_fingerprint_key",
+            &format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        )
         .await?;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map_err(|e| super::error::ServiceError::Internal(e.to_string()))?;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .map_err(|e| super::error::ServiceError::Internal(e.to_string()))?;
     mac.update(format!("{}|{exp_month}|{exp_year}", number.digits()).as_bytes());
-    Ok(mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Tokenizes a validated card.
-pub async fn tokenize(state: &AppState, caller: &crate::auth::Caller, number: CardNumber, exp_month: i64, exp_year: i64, key: Option<IdempotencyKey>) -> Result<Answer> {
+pub async fn tokenize(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    number: CardNumber,
+    exp_month: i64,
+    exp_year: i64,
+    key: Option<IdempotencyKey>,
+) -> Result<Answer> {
     if let Some(answer) = idempotency::answered(state, caller, key.as_ref()).await? {
         return Ok(answer);
     }
@@ -57,9 +90,20 @@ pub async fn tokenize(state: &AppState, caller: &crate::auth::Caller, number: Ca
     };
     drop(number);
     let render: Render<TokenRecord> = Arc::new(|t| (201, body(t)));
-    let hash = key.as_ref().map(|k| k.request_hash.clone()).unwrap_or_default();
-    match state.store.insert_payment_token(caller.tenant(), &record, key.map(|k| (k, render))).await? {
-        Idempotent::Done(t) => Ok(Answer { status: 201, body: body(&t), replayed: false }),
+    let hash = key
+        .as_ref()
+        .map(|k| k.request_hash.clone())
+        .unwrap_or_default();
+    match state
+        .store
+        .insert_payment_token(caller.tenant(), &record, key.map(|k| (k, render)))
+        .await?
+    {
+        Idempotent::Done(t) => Ok(Answer {
+            status: 201,
+            body: body(&t),
+            replayed: false,
+        }),
         Idempotent::Replay(rec) => idempotency::settle(&rec, &hash),
     }
 }

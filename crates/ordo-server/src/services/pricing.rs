@@ -7,13 +7,23 @@ use ordo_domain::pricing::{PricedCart, PricingInput, price_cart};
 use ordo_domain::{CartDoc, Money, Sku};
 use std::collections::HashMap;
 
-pub async fn price(state: &AppState, caller: &crate::auth::Caller, doc: &CartDoc, quoted: &HashMap<Sku, Money>) -> Result<PricedCart> {
+pub async fn price(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    doc: &CartDoc,
+    quoted: &HashMap<Sku, Money>,
+) -> Result<PricedCart> {
     let tenant = caller.tenant();
     let skus: Vec<&Sku> = doc.lines.iter().map(|l| &l.sku).collect();
     let catalog = state.store.catalog_entries(tenant, &skus).await?;
     let promotions = state.store.promotions(tenant, &doc.promo_codes).await?;
     let customer_uses = match (&doc.customer, doc.promo_codes.is_empty()) {
-        (Some(c), false) => state.store.customer_redemptions(tenant, &c.promotion_key(), &doc.promo_codes).await?,
+        (Some(c), false) => {
+            state
+                .store
+                .customer_redemptions(tenant, &c.promotion_key(), &doc.promo_codes)
+                .await?
+        }
         _ => HashMap::new(),
     };
     Ok(price_cart(&PricingInput {

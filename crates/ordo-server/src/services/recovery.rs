@@ -24,7 +24,10 @@ impl InFlight {
         if let Ok(mut s) = self.0.lock() {
             s.extend(ids.iter().cloned());
         }
-        InFlightGuard { set: self.clone(), ids: ids.to_vec() }
+        InFlightGuard {
+            set: self.clone(),
+            ids: ids.to_vec(),
+        }
     }
     fn contains(&self, id: &str) -> bool {
         self.0.lock().map(|s| s.contains(id)).unwrap_or(true)
@@ -42,28 +45,49 @@ impl Drop for InFlightGuard {
 }
 
 /// One recovery pass; returns how many authorizations it voided.
-pub async fn recover_authorizations(state: &AppState, grace: Duration) -> Result<usize, ordo_store::StoreError> {
+pub async fn recover_authorizations(
+    state: &AppState,
+    grace: Duration,
+) -> Result<usize, ordo_store::StoreError> {
     let cutoff = ordo_store::now_ms() - grace.as_millis() as i64;
     let stale = state.store.stale_authorizations(cutoff).await?;
     let mut voided = 0;
     for a in stale.iter().filter(|a| !state.inflight.contains(&a.id)) {
         let id = std::slice::from_ref(&a.id);
         // Claim before voiding: an order that attached it meanwhile keeps it.
-        if !a.voiding && state.store.claim_for_void(&a.tenant_id, id).await?.is_empty() {
+        if !a.voiding
+            && state
+                .store
+                .claim_for_void(&a.tenant_id, id)
+                .await?
+                .is_empty()
+        {
             continue;
         }
         // By the gateway's own id when it was stored before the crash, else by Ordo's reference.
-        state.gateway.void(&a.id, a.gateway_authorization.as_deref()).await;
-        state.store.finish_authorizations(&a.tenant_id, id, ordo_store::AuthorizationStatus::Voided).await?;
+        state
+            .gateway
+            .void(&a.id, a.gateway_authorization.as_deref())
+            .await;
+        state
+            .store
+            .finish_authorizations(&a.tenant_id, id, ordo_store::AuthorizationStatus::Voided)
+            .await?;
         voided += 1;
     }
     if voided > 0 {
-        tracing::warn!(voided, "recovery voided authorizations whose orders never committed");
+        tracing::warn!(
+            voided,
+            "recovery voided authorizations whose orders never committed"
+        );
     }
     // Their idempotency claims were abandoned too: free the keys for a fresh retry.
     let released = state.store.release_abandoned_claims(cutoff).await?;
     if released > 0 {
-        tracing::warn!(released, "recovery released idempotency claims abandoned by a crash");
+        tracing::warn!(
+            released,
+            "recovery released idempotency claims abandoned by a crash"
+        );
     }
     Ok(voided)
 }

@@ -1,0 +1,304 @@
+//! The network a placement round routes over: the tenant's locations, its current routing rules
+//! and each node's packages of its local day, read once per round inside the round's
+//! transaction (after the stock rows are locked). The engine asks it to route each order against
+//! the stock left by the order's batch-mates; the rules themselves are `ordo_domain::routing`.
+
+use crate::catalog::{LOCATION_COLUMNS, location_row};
+use crate::orders::{PlaceError, Shortage};
+use crate::sql::{Sql, Val};
+use crate::{StoreError, corrupt};
+use ordo_domain::routing::{
+    self, Capabilities, Decision, DecisionRecord, LocalClock, RoutingError, RoutingInput,
+    SearchBudget, TenantRules,
+};
+use ordo_domain::{Currency, Location, LocationId, Money, Order, Sku};
+use std::collections::{BTreeMap, HashMap};
+
+pub(crate) struct Network {
+    now_ms: i64,
+    currency: Currency,
+    rules: TenantRules,
+    /// Nodes in the routing currency, with their local clocks, by id.
+    nodes: Vec<(Location, LocalClock)>,
+    /// Packages routed to each node on its local day so far, this round's orders included.
+    loads: HashMap<LocationId, i64>,
+    /// What each of the round's SKUs needs of a node.
+    needs: HashMap<String, Capabilities>,
+    /// Packages this round added per node (written with the round).
+    added: BTreeMap<LocationId, i64>,
+}
+
+impl Network {
+    /// Reads the network of `tenant` at `now_ms`. `needs` are the round's SKUs' requirements.
+    pub(crate) async fn read<S: Sql>(
+        tx: &mut S,
+        tenant: &str,
+        now_ms: i64,
+        needs: HashMap<String, Capabilities>,
+        fallback: Currency,
+    ) -> Result<Network, StoreError> {
+        let sql =
+            format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 ORDER BY id");
+        let locations: Vec<Location> = tx
+            .rows(&sql, vec![tenant.into()])
+            .await?
+            .iter()
+            .map(location_row)
+            .collect::<Result<_, _>>()?;
+        let rules_row = tx.rows("SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![tenant.into()]).await?;
+        let rules = match rules_row.first() {
+            Some(r) => {
+                let mut rules: TenantRules = serde_json::from_str(&r[1].text()?)
+                    .map_err(|e| corrupt(format!("routing rules: {e}")))?;
+                rules.version =
+                    u32::try_from(r[0].int()?).map_err(|_| corrupt("routing rules version"))?;
+                rules
+            }
+            None => {
+                let currency = locations
+                    .first()
+                    .map_or(fallback, |l| l.handling_cost.currency);
+                TenantRules {
+                    version: 0,
+                    cutoff_penalty: Money::new(0, currency),
+                    rules: Vec::new(),
+                }
+            }
+        };
+        let currency = rules.cutoff_penalty.currency;
+        let nodes: Vec<(Location, LocalClock)> = locations
+            .into_iter()
+            .filter(|l| {
+                let same = l.handling_cost.currency == currency && l.cost_per_100km.currency == currency;
+                if !same {
+                    tracing::warn!(location = %l.id, %currency, "a location's costs are in another currency than the routing rules: it is left out of routing");
+                }
+                same
+            })
+            .map(|l| {
+                let clock = routing::local_clock(l.timezone.as_deref(), now_ms);
+                (l, clock)
+            })
+            .collect();
+        let mut loads = HashMap::new();
+        if let Some(first_day) = nodes.iter().map(|(_, c)| c.day.as_str()).min() {
+            let days: HashMap<&str, &str> = nodes
+                .iter()
+                .map(|(l, c)| (l.id.as_str(), c.day.as_str()))
+                .collect();
+            for r in tx.rows("SELECT location_id, day, packages FROM location_load WHERE tenant_id = $1 AND day >= $2", vec![tenant.into(), first_day.into()]).await? {
+                let (loc, day) = (r[0].text()?, r[1].text()?);
+                if days.get(loc.as_str()) == Some(&day.as_str()) {
+                    loads.insert(LocationId::parse(&loc).map_err(|_| corrupt("location id"))?, r[2].int()?);
+                }
+            }
+        }
+        Ok(Network {
+            now_ms,
+            currency,
+            rules,
+            nodes,
+            loads,
+            needs,
+            added: BTreeMap::new(),
+        })
+    }
+
+    /// Routes `order` against `levels` (units available per SKU and location, after the
+    /// round's earlier orders). On success the plan's packages count towards the nodes' loads.
+    pub(crate) fn route(
+        &mut self,
+        order: &Order,
+        levels: &HashMap<String, Vec<(LocationId, i64)>>,
+    ) -> Result<(Decision, RoutingInput), PlaceError> {
+        let needs = |sku: &Sku| self.needs.get(sku.as_str()).copied().unwrap_or_default();
+        let (destinations, lines) =
+            routing::order_demand(order, needs).map_err(PlaceError::Unroutable)?;
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        for (location, clock) in &self.nodes {
+            let stock: BTreeMap<Sku, i64> = lines
+                .iter()
+                .map(|l| {
+                    let at = levels
+                        .get(l.sku.as_str())
+                        .and_then(|v| v.iter().find(|(id, _)| *id == location.id))
+                        .map_or(0, |(_, q)| *q);
+                    (l.sku.clone(), at)
+                })
+                .collect();
+            let load = self.loads.get(&location.id).copied().unwrap_or(0);
+            match location.routing_node(clock, self.now_ms, load, stock) {
+                Ok(node) => nodes.push(node),
+                Err(e) => {
+                    tracing::warn!(location = %location.id, error = %e.message, "a stored location cannot be placed on the map: it is left out of routing")
+                }
+            }
+        }
+        let input = RoutingInput {
+            currency: self.currency,
+            nodes,
+            destinations,
+            lines,
+            rules: self.rules.clone(),
+            budget: SearchBudget::STANDARD,
+        };
+        match routing::route(&input) {
+            Ok(decision) => {
+                for p in &decision.packages {
+                    *self.loads.entry(p.location_id.clone()).or_default() += 1;
+                    *self.added.entry(p.location_id.clone()).or_default() += 1;
+                }
+                Ok((decision, input))
+            }
+            Err(RoutingError::NoPlan(no)) if !no.short_lines.is_empty() => {
+                Err(PlaceError::Shortage(
+                    no.short_lines
+                        .iter()
+                        .map(|s| Shortage {
+                            sku: s.sku.clone(),
+                            requested: s.requested,
+                            available: s.available,
+                            address_index: Some(s.address_index),
+                        })
+                        .collect(),
+                ))
+            }
+            Err(RoutingError::NoPlan(no)) => Err(PlaceError::NoRoute(no.reason_codes)),
+            Err(RoutingError::Invalid(errs)) => Err(PlaceError::Unroutable(errs)),
+        }
+    }
+
+    /// Adds the round's packages to each node's count of its local day, in location order (the
+    /// last lock a placement takes). Fails with `CapacityRaced` when another process's round
+    /// took a node past its daily capacity first: the round is then placed again.
+    pub(crate) async fn write_loads<S: Sql>(
+        &self,
+        tx: &mut S,
+        tenant: &str,
+    ) -> Result<(), StoreError> {
+        if self.added.is_empty() {
+            return Ok(());
+        }
+        let mut args: Vec<Val> = vec![tenant.into()];
+        let mut values = Vec::with_capacity(self.added.len());
+        for (loc, n) in &self.added {
+            let day = self
+                .nodes
+                .iter()
+                .find(|(l, _)| l.id == *loc)
+                .map(|(_, c)| c.day.clone())
+                .ok_or_else(|| corrupt("a package from an unknown node"))?;
+            values.push(format!(
+                "($1, ${}, ${}, ${})",
+                args.len() + 1,
+                args.len() + 2,
+                args.len() + 3
+            ));
+            args.extend([Val::from(loc.as_str()), Val::S(day), Val::I(*n)]);
+        }
+        let sql = format!(
+            "INSERT INTO location_load (tenant_id, location_id, day, packages) VALUES {} \
+             ON CONFLICT (tenant_id, location_id, day) DO UPDATE SET packages = location_load.packages + excluded.packages \
+             RETURNING location_id, packages",
+            values.join(", ")
+        );
+        for r in tx.rows(&sql, args).await? {
+            let (loc, packages) = (r[0].text()?, r[1].int()?);
+            let cap = self
+                .nodes
+                .iter()
+                .find(|(l, _)| l.id.as_str() == loc)
+                .and_then(|(l, _)| l.daily_capacity);
+            if cap.is_some_and(|c| packages > i64::from(c)) {
+                return Err(StoreError::CapacityRaced);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A stored routing decision's row values: (id, body).
+pub(crate) fn record(
+    order_id: &str,
+    now_ms: i64,
+    decision: Decision,
+    input: RoutingInput,
+) -> Result<(String, String), StoreError> {
+    let decision_id = format!("rtd_{}", uuid::Uuid::now_v7().simple());
+    let record = DecisionRecord {
+        decision_id: decision_id.clone(),
+        order_id: order_id.to_string(),
+        decided_at_ms: now_ms,
+        decision,
+        input,
+    };
+    Ok((
+        decision_id,
+        serde_json::to_string(&record).map_err(corrupt)?,
+    ))
+}
+
+impl crate::Store {
+    /// Packages routed to each location per local day, for days from `since_day` (`YYYY-MM-DD`)
+    /// on: `(location id, day) → packages`.
+    pub async fn location_loads(
+        &self,
+        tenant: &str,
+        since_day: &str,
+    ) -> Result<HashMap<(String, String), i64>, StoreError> {
+        let rows = self
+            .read_rows(tenant, "SELECT location_id, day, packages FROM location_load WHERE tenant_id = $1 AND day >= $2", vec![tenant.into(), since_day.into()])
+            .await?;
+        rows.iter()
+            .map(|r| Ok(((r[0].text()?, r[1].text()?), r[2].int()?)))
+            .collect()
+    }
+
+    /// The routing decision an order was placed with (`None`: no such order, or placed before
+    /// routing was recorded).
+    pub async fn routing_decision(
+        &self,
+        tenant: &str,
+        order_id: &str,
+    ) -> Result<Option<DecisionRecord>, StoreError> {
+        let rows = self
+            .read_rows(
+                tenant,
+                "SELECT body FROM routing_decisions WHERE tenant_id = $1 AND order_id = $2",
+                vec![tenant.into(), order_id.into()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                serde_json::from_str(&r[0].text()?)
+                    .map_err(|e| corrupt(format!("routing decision: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Routing decisions, newest first: at most `limit` of those older than `before` (a `seq`
+    /// this returned), each with its `seq`.
+    pub async fn routing_decisions(
+        &self,
+        tenant: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, DecisionRecord)>, StoreError> {
+        let rows = self
+            .read_rows(
+                tenant,
+                "SELECT seq, body FROM routing_decisions WHERE tenant_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                vec![tenant.into(), before.unwrap_or(i64::MAX).into(), limit.into()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r[0].int()?,
+                    serde_json::from_str(&r[1].text()?)
+                        .map_err(|e| corrupt(format!("routing decision: {e}")))?,
+                ))
+            })
+            .collect()
+    }
+}
