@@ -147,6 +147,9 @@ struct ServeArgs {
     /// Recovery voids pending card authorizations older than this whose order never committed.
     #[arg(long, env = "ORDO_AUTHORIZATION_GRACE", default_value = "60s", value_parser = parse_duration)]
     authorization_grace: Duration,
+    /// How long a checkout hold (POST /v1/carts/{id}/hold) keeps a cart's stock, e.g. 10m.
+    #[arg(long, env = "ORDO_HOLD_TTL", default_value = "10m", value_parser = parse_hold_ttl)]
+    hold_ttl: Duration,
     /// Group commit: most orders committed together.
     #[arg(long, env = "ORDO_BATCH_MAX_ORDERS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     batch_max_orders: u32,
@@ -230,6 +233,17 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).and_then(|d| {
         if d.is_zero() {
             Err(format!("'{s}' must be longer than zero"))
+        } else {
+            Ok(d)
+        }
+    })
+}
+
+/// A hold lasts from a second to a day.
+fn parse_hold_ttl(s: &str) -> Result<Duration, String> {
+    parse_duration(s).and_then(|d| {
+        if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
+            Err(format!("'{s}': a hold lasts from 1s to 24h"))
         } else {
             Ok(d)
         }
@@ -425,6 +439,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 default_currency: ordo_domain::Currency::parse("USD").map_err(|e| e.message)?,
                 sandbox_gateway_latency: args.sandbox_gateway_latency,
                 authorization_grace: args.authorization_grace,
+                hold_ttl: args.hold_ttl,
                 batch_max_orders: args.batch_max_orders as usize,
                 batch_max_wait: args.batch_max_wait,
                 batch_workers: args.batch_workers.map(|w| w as usize),

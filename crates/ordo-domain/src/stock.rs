@@ -1,5 +1,8 @@
 //! Stock of one SKU at one location. The invariant every write keeps:
-//! `0 <= reserved <= on_hand`, so `available = on_hand - reserved` is never negative.
+//! `0 <= reserved`, `0 <= held`, `reserved + held <= on_hand`, `safety_stock >= 0`. Reserved
+//! units belong to orders, held units to carts at checkout (a hold expires); safety stock is held
+//! back from online sale: `available = max(0, on_hand - reserved - held - safety_stock)`, so
+//! `on_hand = available + reserved + held + safety_held` always.
 
 use crate::ids::{LocationId, Sku};
 use serde::Serialize;
@@ -10,33 +13,24 @@ pub struct StockLevel {
     pub location_id: LocationId,
     pub on_hand: i64,
     pub reserved: i64,
+    /// Units carts hold at checkout (until their order or the hold's expiry).
+    pub held: i64,
+    /// Units held back from online sale (set by a `safety_stock` adjustment).
+    pub safety_stock: i64,
 }
 
 impl StockLevel {
+    /// Units online orders may reserve.
     pub fn available(&self) -> i64 {
-        (self.on_hand - self.reserved).max(0)
+        (self.on_hand - self.reserved - self.held - self.safety_stock).max(0)
     }
-}
-
-/// Splits `needed` units over locations (largest availability first, then by id) without taking
-/// more than any location has. Returns `None` if the network cannot cover the quantity.
-pub fn plan_reservation(
-    levels: &[(LocationId, i64)],
-    needed: i64,
-) -> Option<Vec<(LocationId, i64)>> {
-    let mut sorted: Vec<&(LocationId, i64)> = levels.iter().filter(|(_, a)| *a > 0).collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let mut left = needed;
-    let mut plan = Vec::new();
-    for (loc, avail) in sorted {
-        if left == 0 {
-            break;
-        }
-        let take = left.min(*avail);
-        plan.push((loc.clone(), take));
-        left -= take;
+    /// Units actually held back: the safety stock, or what is left after reservations and
+    /// holds when that is less.
+    pub fn safety_held(&self) -> i64 {
+        self.safety_stock
+            .min(self.on_hand - self.reserved - self.held)
+            .max(0)
     }
-    if left == 0 { Some(plan) } else { None }
 }
 
 #[cfg(test)]
@@ -48,13 +42,32 @@ mod tests {
     }
 
     #[test]
-    fn reservation_prefers_the_fullest_location_and_splits_when_needed() {
-        let levels = vec![(loc("a"), 3), (loc("b"), 5), (loc("c"), 0)];
-        assert_eq!(plan_reservation(&levels, 4).unwrap(), vec![(loc("b"), 4)]);
-        assert_eq!(
-            plan_reservation(&levels, 7).unwrap(),
-            vec![(loc("b"), 5), (loc("a"), 2)]
-        );
-        assert!(plan_reservation(&levels, 9).is_none());
+    fn every_unit_is_available_reserved_or_held() {
+        for (on_hand, reserved, held, safety) in [
+            (10, 0, 0, 0),
+            (10, 4, 0, 3),
+            (10, 8, 0, 3),
+            (10, 10, 0, 5),
+            (0, 0, 0, 2),
+            (7, 2, 0, 5),
+            (10, 3, 4, 2),
+            (10, 3, 6, 2),
+            (10, 0, 10, 1),
+        ] {
+            let l = StockLevel {
+                sku: Sku::parse("A").unwrap(),
+                location_id: loc("a"),
+                on_hand,
+                reserved,
+                held,
+                safety_stock: safety,
+            };
+            assert_eq!(
+                l.available() + l.reserved + l.held + l.safety_held(),
+                on_hand,
+                "{l:?}"
+            );
+            assert!(l.available() >= 0 && l.safety_held() >= 0 && l.safety_held() <= safety);
+        }
     }
 }

@@ -18,6 +18,8 @@ pub struct Config {
     pub sandbox_gateway_latency: Duration,
     /// Pending authorizations older than this, not attached to an order, are voided by recovery.
     pub authorization_grace: Duration,
+    /// How long a checkout hold (`POST /v1/carts/{id}/hold`) keeps a cart's stock.
+    pub hold_ttl: Duration,
     /// Group commit: most orders per commit.
     pub batch_max_orders: usize,
     /// Group commit: longest wait for more orders once one is queued.

@@ -32,7 +32,7 @@ pub struct ProductUpsert {
 }
 
 const PRODUCT_COLUMNS: &str = "p.sku, p.name, p.category, p.attributes, p.price_amount, p.currency, p.updated_at_ms, \
-     (SELECT CAST(COALESCE(SUM(s.on_hand - s.reserved), 0) AS BIGINT) FROM stock s WHERE s.tenant_id = p.tenant_id AND s.sku = p.sku) AS available, \
+     (SELECT CAST(COALESCE(SUM(CASE WHEN s.on_hand - s.reserved - s.held - s.safety_stock > 0 THEN s.on_hand - s.reserved - s.held - s.safety_stock ELSE 0 END), 0) AS BIGINT) FROM stock s WHERE s.tenant_id = p.tenant_id AND s.sku = p.sku) AS available, \
      p.hazmat, p.cold_chain, p.weight_grams";
 
 /// Decodes a row of `PRODUCT_COLUMNS`.
@@ -179,20 +179,40 @@ impl Store {
     }
 
     /// Price, name and availability of the given SKUs (unknown SKUs are simply absent).
+    /// With `for_cart`, that cart's own checkout hold counts as available (row by row).
     pub async fn catalog_entries(
         &self,
         tenant: &str,
         skus: &[&Sku],
+        for_cart: Option<&str>,
     ) -> Result<HashMap<Sku, CatalogEntry>> {
         if skus.is_empty() {
             return Ok(HashMap::new());
         }
-        let sql = format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku IN ({})",
-            placeholders(2, skus.len())
-        );
         let mut args: Vec<Val> = vec![tenant.into()];
         args.extend(skus.iter().map(|s| Val::from(s.as_str())));
+        let sql = match for_cart {
+            None => format!(
+                "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.tenant_id = $1 AND p.sku IN ({})",
+                placeholders(2, skus.len())
+            ),
+            Some(cart) => {
+                args.push(cart.into());
+                let own = format!(
+                    "p.sku, p.name, p.category, p.attributes, p.price_amount, p.currency, p.updated_at_ms, \
+                     (SELECT CAST(COALESCE(SUM(CASE WHEN x.v > 0 THEN x.v ELSE 0 END), 0) AS BIGINT) FROM \
+                       (SELECT s.on_hand - s.reserved - s.held - s.safety_stock + COALESCE((SELECT h.quantity FROM stock_holds h \
+                          WHERE h.tenant_id = s.tenant_id AND h.cart_id = ${} AND h.sku = s.sku AND h.location_id = s.location_id), 0) AS v \
+                        FROM stock s WHERE s.tenant_id = p.tenant_id AND s.sku = p.sku) x) AS available, \
+                     p.hazmat, p.cold_chain, p.weight_grams",
+                    skus.len() + 2
+                );
+                format!(
+                    "SELECT {own} FROM products p WHERE p.tenant_id = $1 AND p.sku IN ({})",
+                    placeholders(2, skus.len())
+                )
+            }
+        };
         let rows = self.read_rows(tenant, &sql, args).await?;
         let mut out = HashMap::with_capacity(rows.len());
         for row in &rows {

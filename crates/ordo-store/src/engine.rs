@@ -6,7 +6,8 @@
 //!
 //! Lock order (the only one in Ordo; documented in ARCHITECTURE.md and decision 0002): stock rows
 //! (sku, location) → promotion rows (code) → idempotency rows (key) → payment tokens (token) →
-//! carts (id) → payment authorizations (id) → the nodes' day loads (location), each set sorted. PostgreSQL takes each set with
+//! carts (id) → payment authorizations (id) → the carts' holds → the nodes' day loads (location)
+//! → the tenant's feed clock, each set sorted. PostgreSQL takes each set with
 //! `SELECT … ORDER BY … FOR UPDATE` before changing it (an update over a key list would lock in
 //! the planner's order, not the list's). A batch never repeats a key, token or cart (the group-commit
 //! driver, `commit.rs`, moves repeats to a later round), so batches from any number of processes
@@ -18,6 +19,7 @@
 //! driver then places its orders as batches of one.
 
 use crate::authorizations::AuthorizationStatus;
+use crate::feed::{self, StockChangeRow};
 use crate::orders::{NewOrder, PlaceError};
 use crate::routing::{self, Network};
 use crate::sql::{Sql, Val};
@@ -137,7 +139,7 @@ async fn update_each<S: Sql>(
 }
 
 /// `… IN ($k, …)` over text values, with `fixed` bound first.
-async fn rows_in<S: Sql>(
+pub(crate) async fn rows_in<S: Sql>(
     tx: &mut S,
     sql_before: &str,
     sql_after: &str,
@@ -209,12 +211,12 @@ pub(crate) async fn place_set<S: Sql>(
     //      current prices. PostgreSQL does it in one statement while the hot rows are locked;
     //      SQLite (one writer, nothing to lock) reads with plain statements.
     let fast = if lock_rows {
-        lock_and_read(tx, tenant, &batch, &skus, &codes, &keys).await?
+        lock_and_read(tx, tenant, now, &batch, &skus, &codes, &keys).await?
     } else {
         None
     };
-    let (claims, price_rows) = match fast {
-        Some(read) => read,
+    let (claims, price_rows, prefetched) = match fast {
+        Some(read) => (read.claims, read.prices, Some((read.network, read.holds))),
         None => {
             let lock = if lock_rows { "FOR UPDATE" } else { "" };
             if lock_rows {
@@ -249,7 +251,7 @@ pub(crate) async fn place_set<S: Sql>(
                 lock_in_order(tx, tenant, &batch).await?;
             }
             let prices = rows_in(tx, "SELECT sku, price_amount, currency, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await?;
-            (claims, prices)
+            (claims, prices, None)
         }
     };
 
@@ -417,7 +419,7 @@ pub(crate) async fn place_set<S: Sql>(
     let mut levels: HashMap<String, Vec<(LocationId, i64)>> = HashMap::new();
     for r in rows_in(
         tx,
-        "SELECT sku, location_id, on_hand - reserved FROM stock WHERE tenant_id = $1 AND on_hand > reserved AND sku IN",
+        "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN",
         "",
         vec![tenant.into()],
         &skus,
@@ -428,10 +430,39 @@ pub(crate) async fn place_set<S: Sql>(
         levels.entry(r[0].text()?).or_default().push((loc, r[2].int()?));
     }
 
+    // Checkout holds of the batch's carts (`POST /v1/carts/{id}/hold`): an order consumes its
+    // cart's hold rows of its own SKUs (their units are its to route; what it does not use goes
+    // back to everyone). Rows of SKUs the order no longer has stay until they expire.
+    let mut cart_ids: Vec<String> = batch
+        .iter()
+        .filter_map(|b| b.order.cart_id.clone())
+        .collect();
+    cart_ids.sort_unstable();
+    cart_ids.dedup();
+    let (network_rows, hold_rows) = match prefetched {
+        Some((network, holds)) => (Some(network), holds),
+        None if cart_ids.is_empty() => (None, Vec::new()),
+        None => {
+            let rows = rows_in(tx, "SELECT cart_id, sku, location_id, quantity FROM stock_holds WHERE tenant_id = $1 AND cart_id IN", "ORDER BY cart_id, sku, location_id", vec![tenant.into()], &cart_ids).await?;
+            (None, rows)
+        }
+    };
+    let mut holds: HashMap<String, Vec<(String, LocationId, i64)>> = HashMap::new();
+    for r in &hold_rows {
+        let loc = LocationId::parse(&r[2].text()?).map_err(|_| corrupt("location id"))?;
+        holds
+            .entry(r[0].text()?)
+            .or_default()
+            .push((r[1].text()?, loc, r[3].int()?));
+    }
     let Some(fallback_currency) = batch.first().map(|b| b.order.totals.total.currency) else {
         return Ok(Vec::new());
     };
-    let mut network = Network::read(tx, tenant, now, needs, fallback_currency).await?;
+    let network_rows = match network_rows {
+        Some(rows) => rows,
+        None => routing::NetworkRows::read(tx, tenant, now).await?,
+    };
+    let mut network = Network::from_rows(network_rows, now, needs, fallback_currency)?;
 
     // 6. One pass in arrival order: an order's promotion uses and reservations count against
     //    its batch-mates only if the order passes every check.
@@ -439,7 +470,9 @@ pub(crate) async fn place_set<S: Sql>(
     let mut redemptions: Vec<Vec<Val>> = Vec::new();
     let mut allocations: Vec<Vec<Allocation>> = vec![Vec::new(); n];
     let mut decisions: Vec<Option<(String, String)>> = vec![None; n];
-    let mut taken_total: HashMap<(String, String), i64> = HashMap::new();
+    // Per stock row: units the round reserves, and held units it releases.
+    let mut taken_total: HashMap<(String, String), (i64, i64)> = HashMap::new();
+    let mut consumed: Vec<(String, String, String)> = Vec::new();
     for (i, b) in batch.iter().enumerate() {
         if results[i].is_some() {
             continue;
@@ -480,7 +513,26 @@ pub(crate) async fn place_set<S: Sql>(
         }
         // Route the order against the stock its earlier batch-mates left: the cheapest plan
         // under the hard rules, or the lines no plan can fill.
-        let (decision, input) = match network.route(&b.order, &levels) {
+        let own: Vec<(String, LocationId, i64)> = b
+            .order
+            .cart_id
+            .as_ref()
+            .and_then(|c| holds.get(c))
+            .map(|rows| {
+                rows.iter()
+                    .filter(|(s, _, _)| b.order.lines.iter().any(|l| l.sku.as_str() == s))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let routed = if own.is_empty() {
+            network.route(&b.order.shipments, &levels)
+        } else {
+            let mut mine = levels.clone();
+            add_units(&mut mine, &own);
+            network.route(&b.order.shipments, &mine)
+        };
+        let (decision, input) = match routed {
             Ok(routed) => routed,
             Err(e) => {
                 results[i] = Some(Err(e));
@@ -488,17 +540,29 @@ pub(crate) async fn place_set<S: Sql>(
             }
         };
         let mine = decision.allocations();
-        // Every check passed: the order's uses and reservations now count.
+        // Every check passed: the order's uses and reservations now count; its held units are
+        // released (those it did not use become everyone's).
+        add_units(&mut levels, &own);
+        for (sku, loc, q) in &own {
+            taken_total
+                .entry((sku.clone(), loc.to_string()))
+                .or_default()
+                .1 += q;
+            consumed.push((
+                b.order.cart_id.clone().unwrap_or_default(),
+                sku.clone(),
+                loc.to_string(),
+            ));
+        }
         for a in &mine {
-            if let Some(l) = levels
-                .get_mut(a.sku.as_str())
-                .and_then(|v| v.iter_mut().find(|(id, _)| *id == a.location_id))
-            {
-                l.1 -= a.quantity;
-            }
-            *taken_total
+            add_units(
+                &mut levels,
+                &[(a.sku.to_string(), a.location_id.clone(), -a.quantity)],
+            );
+            taken_total
                 .entry((a.sku.to_string(), a.location_id.to_string()))
-                .or_default() += a.quantity;
+                .or_default()
+                .0 += a.quantity;
         }
         decisions[i] = Some(routing::record(
             &b.order.id.to_string(),
@@ -563,36 +627,93 @@ pub(crate) async fn place_set<S: Sql>(
     }
 
     // 8. Write the survivors: stock, promotions, orders and their rows, authorizations, answers.
-    let stock_rows: Vec<(&(String, String), &i64)> = taken_total.iter().collect();
-    let mut updated = 0;
-    for chunk in stock_rows.chunks(MAX_PARAMS / 3 - 1) {
-        // $1 tenant, $2 now, then (sku, location, quantity) per row.
-        let case: String = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    " WHEN sku = ${} AND location_id = ${} THEN ${}",
-                    3 + 3 * i,
-                    4 + 3 * i,
-                    5 + 3 * i
-                )
-            })
-            .collect();
+    let mut stock_rows: Vec<(&(String, String), &(i64, i64))> = taken_total.iter().collect();
+    stock_rows.sort();
+    let releases = stock_rows.iter().any(|(_, (_, h))| *h > 0);
+    // Per row: (sku, location, reserve) — or, when the round releases held units, (sku, location,
+    // reserve, release, reserve − release).
+    let width = if releases { 5 } else { 3 };
+    let mut changed: Vec<StockChangeRow> = Vec::with_capacity(stock_rows.len());
+    for chunk in stock_rows.chunks(MAX_PARAMS / width - 1) {
+        let p = |i: usize, k: usize| 3 + width * i + k;
+        let case = |k: usize| -> String {
+            (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        " WHEN sku = ${} AND location_id = ${} THEN ${}",
+                        p(i, 0),
+                        p(i, 1),
+                        p(i, k)
+                    )
+                })
+                .collect()
+        };
         let keys: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(${}, ${})", 3 + 3 * i, 4 + 3 * i))
+            .map(|i| format!("(${}, ${})", p(i, 0), p(i, 1)))
             .collect();
+        let (set, need) = if releases {
+            (
+                format!(
+                    "reserved = reserved + CASE{} END, held = held - CASE{} END",
+                    case(2),
+                    case(3)
+                ),
+                case(4),
+            )
+        } else {
+            (
+                format!("reserved = reserved + CASE{} END", case(2)),
+                case(2),
+            )
+        };
+        // A row whose net change releases units needs no free units (a safety stock raised
+        // since the hold may have left it below zero).
+        let free = if releases {
+            format!(
+                "(CASE{need} END <= 0 OR on_hand - reserved - held - safety_stock >= CASE{need} END)"
+            )
+        } else {
+            format!("on_hand - reserved - held - safety_stock >= CASE{need} END")
+        };
+        // $1 tenant, $2 now, then the rows' values.
         let sql = format!(
-            "UPDATE stock SET reserved = reserved + CASE{case} END, updated_at_ms = $2 \
-             WHERE tenant_id = $1 AND (sku, location_id) IN ({}) AND on_hand - reserved >= CASE{case} END",
+            "UPDATE stock SET {set}, updated_at_ms = $2 \
+             WHERE tenant_id = $1 AND (sku, location_id) IN ({}) AND {free} \
+             RETURNING sku, location_id, on_hand, reserved, held, safety_stock",
             keys.join(", ")
         );
         let mut args: Vec<Val> = vec![tenant.into(), now.into()];
-        for ((sku, loc), q) in chunk {
-            args.extend([Val::from(sku), Val::from(loc), Val::I(**q)]);
+        for ((sku, loc), (reserve, release)) in chunk {
+            args.extend([Val::from(sku), Val::from(loc), Val::I(*reserve)]);
+            if releases {
+                args.extend([Val::I(*release), Val::I(reserve - release)]);
+            }
         }
-        updated += tx.exec(&sql, args).await?;
+        for r in tx.rows(&sql, args).await? {
+            changed.push(StockChangeRow {
+                sku: r[0].text()?,
+                location_id: r[1].text()?,
+                on_hand: r[2].int()?,
+                reserved: r[3].int()?,
+                held: r[4].int()?,
+                safety_stock: r[5].int()?,
+            });
+        }
     }
-    if updated != stock_rows.len() as u64 {
+    if changed.len() != stock_rows.len() {
         return Err(corrupt("stock changed under the batch's locks"));
+    }
+    // The holds the placed orders consumed (their carts are locked; stock rows first).
+    let consumed: Vec<&(String, String, String)> = consumed.iter().collect();
+    for chunk in consumed.chunks(MAX_PARAMS / 3 - 1) {
+        let keys: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${}, ${})", 2 + 3 * i, 3 + 3 * i, 4 + 3 * i))
+            .collect();
+        let mut args: Vec<Val> = vec![tenant.into()];
+        for (cart, sku, loc) in chunk {
+            args.extend([Val::from(cart), Val::from(sku), Val::from(loc)]);
+        }
+        tx.exec(&format!("DELETE FROM stock_holds WHERE tenant_id = $1 AND (cart_id, sku, location_id) IN ({})", keys.join(", ")), args).await?;
     }
     if !promo_uses.is_empty() {
         let pairs: Vec<(Val, Val)> = promo_uses
@@ -714,6 +835,9 @@ pub(crate) async fn place_set<S: Sql>(
     )
     .await?;
     network.write_loads(tx, tenant).await?;
+    // The changed stock rows, to the tenant's change feed: the last lock of the round.
+    changed.sort_by(|a, b| (&a.sku, &a.location_id).cmp(&(&b.sku, &b.location_id)));
+    feed::append(tx, tenant, now, &changed, lock_rows).await?;
     for (i, o, _, _) in placed {
         results[i] = Some(Ok(o));
     }
@@ -721,6 +845,20 @@ pub(crate) async fn place_set<S: Sql>(
         .into_iter()
         .map(|r| r.ok_or_else(|| corrupt("an order of the batch got no outcome")))
         .collect()
+}
+
+/// Adds `q` units (negative: takes them) of each (sku, location) to `levels`.
+fn add_units(
+    levels: &mut HashMap<String, Vec<(LocationId, i64)>>,
+    units: &[(String, LocationId, i64)],
+) {
+    for (sku, loc, q) in units {
+        let at = levels.entry(sku.clone()).or_default();
+        match at.iter_mut().find(|(id, _)| id == loc) {
+            Some(l) => l.1 += q,
+            None => at.push((loc.clone(), *q)),
+        }
+    }
 }
 
 /// Lines, allocations, tenders, authorizations, outbox events and idempotency answers of
@@ -899,11 +1037,12 @@ const LIST_SEPARATOR: char = '\u{1f}';
 async fn lock_and_read<S: Sql>(
     tx: &mut S,
     tenant: &str,
+    now: i64,
     batch: &[NewOrder],
     skus: &[String],
     codes: &[String],
     keys: &[String],
-) -> Result<Option<(Vec<Vec<Val>>, Vec<Vec<Val>>)>, StoreError> {
+) -> Result<Option<LockedRead>, StoreError> {
     let sorted = |mut v: Vec<String>| {
         v.sort_unstable();
         v.dedup();
@@ -940,6 +1079,7 @@ async fn lock_and_read<S: Sql>(
             .iter()
             .map(|l| Val::S(l.join(&LIST_SEPARATOR.to_string()))),
     );
+    args.push(Val::S(routing::earliest_day(now)));
     let rows = tx.rows(LOCK_AND_READ, args).await?;
     let row = rows
         .first()
@@ -953,16 +1093,40 @@ async fn lock_and_read<S: Sql>(
                 r.into_iter()
                     .map(|v| match v {
                         serde_json::Value::String(s) => Val::S(s),
-                        serde_json::Value::Number(n) => {
-                            n.as_i64().map(Val::I).unwrap_or(Val::NullInt)
-                        }
+                        serde_json::Value::Number(n) => n
+                            .as_i64()
+                            .map(Val::I)
+                            .or_else(|| n.as_f64().map(Val::F))
+                            .unwrap_or(Val::NullInt),
                         _ => Val::NullText,
                     })
                     .collect()
             })
             .collect())
     };
-    Ok(Some((decode(&row[2])?, decode(&row[6])?)))
+    let rules = decode(&row[8])?;
+    Ok(Some(LockedRead {
+        claims: decode(&row[2])?,
+        prices: decode(&row[6])?,
+        network: routing::NetworkRows {
+            locations: decode(&row[7])?,
+            rules: rules
+                .first()
+                .map(|r| Ok::<_, StoreError>((r[0].int()?, r[1].text()?)))
+                .transpose()?,
+            loads: decode(&row[9])?,
+        },
+        holds: decode(&row[10])?,
+    }))
+}
+
+/// What the PostgreSQL lock statement reads besides taking the locks.
+struct LockedRead {
+    claims: Vec<Vec<Val>>,
+    prices: Vec<Vec<Val>>,
+    network: routing::NetworkRows,
+    /// (cart_id, sku, location_id, quantity) of the batch's carts' holds.
+    holds: Vec<Vec<Val>>,
 }
 
 const LOCK_AND_READ: &str = "WITH \
@@ -975,7 +1139,14 @@ const LOCK_AND_READ: &str = "WITH \
     SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM p), \
     (SELECT coalesce(json_agg(json_build_array(key, claim_id, status)), '[]')::text FROM k), \
     (SELECT count(*) FROM t), (SELECT count(*) FROM c), (SELECT count(*) FROM a), \
-    (SELECT coalesce(json_agg(json_build_array(sku, price_amount, currency, hazmat, cold_chain)), '[]')::text FROM products WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31))))";
+    (SELECT coalesce(json_agg(json_build_array(sku, price_amount, currency, hazmat, cold_chain)), '[]')::text FROM products WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31)))), \
+    (SELECT coalesce(json_agg(json_build_array(id, name, kind, lat, lon, country, ships_to, capabilities, daily_capacity, cutoff, timezone, \
+       handling_cost, cost_per_100km, cost_currency, active) ORDER BY id), '[]')::text FROM locations WHERE tenant_id = $1), \
+    (SELECT coalesce(json_agg(json_build_array(version, body)), '[]')::text FROM \
+       (SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1) r), \
+    (SELECT coalesce(json_agg(json_build_array(location_id, day, packages)), '[]')::text FROM location_load WHERE tenant_id = $1 AND day >= $8), \
+    (SELECT coalesce(json_agg(json_build_array(cart_id, sku, location_id, quantity) ORDER BY cart_id, sku, location_id), '[]')::text \
+       FROM stock_holds WHERE tenant_id = $1 AND cart_id = ANY(string_to_array($6, chr(31))))";
 
 /// Locks the batch's payment tokens, then carts, then authorizations, each sorted, with one
 /// round trip (PostgreSQL).

@@ -14,6 +14,8 @@ use sqlx::Row;
 pub enum StockChange {
     Delta(i64),
     SetOnHand(i64),
+    /// Sets the units held back from online sale (on-hand unchanged).
+    SafetyStock(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -47,7 +49,7 @@ impl From<sqlx::Error> for AdjustError {
 impl Store {
     pub async fn stock_levels(&self, tenant: &str, sku: &Sku) -> Result<Vec<StockLevel>> {
         let rows = sqlx::query(
-            "SELECT location_id, on_hand, reserved FROM stock WHERE tenant_id = $1 AND sku = $2 ORDER BY location_id",
+            "SELECT location_id, on_hand, reserved, held, safety_stock FROM stock WHERE tenant_id = $1 AND sku = $2 ORDER BY location_id",
         )
         .bind(tenant)
         .bind(sku.as_str())
@@ -61,6 +63,8 @@ impl Store {
                     location_id: LocationId::parse(&loc).map_err(|_| corrupt("location id"))?,
                     on_hand: r.try_get("on_hand")?,
                     reserved: r.try_get("reserved")?,
+                    held: r.try_get("held")?,
+                    safety_stock: r.try_get("safety_stock")?,
                 })
             })
             .collect()
@@ -98,9 +102,20 @@ impl Store {
                             if let Some(who) = &audit {
                                 let target = format!("stock:{}@{}", a.sku, a.location_id);
                                 let before = serde_json::json!({"on_hand": before}).to_string();
-                                let after = serde_json::json!({"on_hand": level.on_hand, "reserved": level.reserved, "reason": a.reason, "note": a.note}).to_string();
+                                let after = serde_json::json!({"on_hand": level.on_hand, "reserved": level.reserved, "held": level.held, "safety_stock": level.safety_stock, "reason": a.reason, "note": a.note}).to_string();
                                 crate::audit::append(tx, &t, who, "stock.adjusted", &target, Some(before), Some(after)).await?;
                             }
+                            // The change feed's clock is the last lock of the transaction.
+                            let row = crate::feed::StockChangeRow {
+                                sku: level.sku.to_string(),
+                                location_id: level.location_id.to_string(),
+                                on_hand: level.on_hand,
+                                reserved: level.reserved,
+                                held: level.held,
+                                safety_stock: level.safety_stock,
+                            };
+                            let postgres = tx.locks_rows();
+                            crate::feed::append(tx, &t, now_ms(), &[row], postgres).await?;
                             Ok((level, true))
                         }
                         Err(e) => {
@@ -108,7 +123,7 @@ impl Store {
                                 *s = Some(e);
                             }
                             // The value is not used: the refusal travels beside it.
-                            Ok((StockLevel { sku: a.sku.clone(), location_id: a.location_id.clone(), on_hand: 0, reserved: 0 }, false))
+                            Ok((StockLevel { sku: a.sku.clone(), location_id: a.location_id.clone(), on_hand: 0, reserved: 0, held: 0, safety_stock: 0 }, false))
                         }
                     }
                 })
@@ -190,15 +205,22 @@ async fn adjust_in(
         .first()
         .ok_or_else(|| corrupt("stock row vanished"))?[0]
         .int()?;
-    let (expr, value) = match a.change {
-        StockChange::Delta(d) => ("on_hand + $4", d),
-        StockChange::SetOnHand(n) => ("$4", n),
+    let sql = match a.change {
+        StockChange::Delta(_) | StockChange::SetOnHand(_) => {
+            let expr = if matches!(a.change, StockChange::Delta(_)) { "on_hand + $4" } else { "$4" };
+            format!(
+                "UPDATE stock SET on_hand = {expr}, updated_at_ms = $5 \
+                 WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND {expr} >= reserved + held \
+                 RETURNING on_hand, reserved, held, safety_stock"
+            )
+        }
+        StockChange::SafetyStock(_) => "UPDATE stock SET safety_stock = $4, updated_at_ms = $5 \
+             WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND $4 >= 0 RETURNING on_hand, reserved, held, safety_stock"
+            .to_string(),
     };
-    let sql = format!(
-        "UPDATE stock SET on_hand = {expr}, updated_at_ms = $5 \
-         WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND {expr} >= reserved \
-         RETURNING on_hand, reserved"
-    );
+    let value = match a.change {
+        StockChange::Delta(v) | StockChange::SetOnHand(v) | StockChange::SafetyStock(v) => v,
+    };
     let rows = tx
         .rows(
             &sql,
@@ -214,15 +236,19 @@ async fn adjust_in(
     let Some(row) = rows.first() else {
         let r = tx
             .rows(
-                "SELECT on_hand, reserved FROM stock WHERE tenant_id = $1 AND sku = $2 AND location_id = $3",
+                "SELECT on_hand, reserved + held FROM stock WHERE tenant_id = $1 AND sku = $2 AND location_id = $3",
                 vec![t(), a.sku.as_str().into(), a.location_id.as_str().into()],
             )
             .await?;
+        // Reserved for orders or held for carts at checkout: on-hand cannot go below either.
         let r = r.first().ok_or_else(|| corrupt("stock row vanished"))?;
         let (on_hand, reserved) = (r[0].int()?, r[1].int()?);
         let would_be = match a.change {
             StockChange::Delta(d) => on_hand + d,
             StockChange::SetOnHand(n) => n,
+            StockChange::SafetyStock(_) => {
+                return Err(corrupt("a negative safety stock reached storage"));
+            }
         };
         return Ok(Err(AdjustError::BelowReserved { would_be, reserved }));
     };
@@ -231,6 +257,8 @@ async fn adjust_in(
         location_id: a.location_id.clone(),
         on_hand: row[0].int()?,
         reserved: row[1].int()?,
+        held: row[2].int()?,
+        safety_stock: row[3].int()?,
     };
     tx.exec(
         "INSERT INTO stock_adjustments (tenant_id, sku, location_id, delta, on_hand_after, reason, note, at_ms) \
@@ -249,7 +277,7 @@ async fn adjust_in(
     .await?;
     let payload = serde_json::json!({
         "sku": level.sku, "location_id": level.location_id, "on_hand": level.on_hand,
-        "reserved": level.reserved, "reason": a.reason,
+        "reserved": level.reserved, "held": level.held, "safety_stock": level.safety_stock, "reason": a.reason,
     });
     tx.exec(
         "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'InventoryAdjusted', $2, $3, $4)",

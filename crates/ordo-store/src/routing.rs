@@ -5,14 +5,51 @@
 
 use crate::catalog::{LOCATION_COLUMNS, location_row};
 use crate::orders::{PlaceError, Shortage};
-use crate::sql::{Sql, Val};
+use crate::sql::{Row, Sql, Val};
 use crate::{StoreError, corrupt};
 use ordo_domain::routing::{
     self, Capabilities, Decision, DecisionRecord, LocalClock, RoutingError, RoutingInput,
     SearchBudget, TenantRules,
 };
-use ordo_domain::{Currency, Location, LocationId, Money, Order, Sku};
+use ordo_domain::{Currency, Location, LocationId, Money, ShipmentGroup, Sku};
 use std::collections::{BTreeMap, HashMap};
+
+/// The rows a network is built from: locations (`LOCATION_COLUMNS`), the newest rules (version,
+/// body) and day loads (location, day, packages) from `earliest_day` on.
+pub(crate) struct NetworkRows {
+    pub locations: Vec<Row>,
+    pub rules: Option<(i64, String)>,
+    pub loads: Vec<Row>,
+}
+
+impl NetworkRows {
+    pub(crate) async fn read<S: Sql>(
+        tx: &mut S,
+        tenant: &str,
+        now_ms: i64,
+    ) -> Result<NetworkRows, StoreError> {
+        let sql =
+            format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 ORDER BY id");
+        let locations = tx.rows(&sql, vec![tenant.into()]).await?;
+        let rules = tx.rows("SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![tenant.into()]).await?;
+        let rules = rules
+            .first()
+            .map(|r| Ok::<_, StoreError>((r[0].int()?, r[1].text()?)))
+            .transpose()?;
+        let loads = tx.rows("SELECT location_id, day, packages FROM location_load WHERE tenant_id = $1 AND day >= $2", vec![tenant.into(), earliest_day(now_ms).into()]).await?;
+        Ok(NetworkRows {
+            locations,
+            rules,
+            loads,
+        })
+    }
+}
+
+/// The earliest local date anywhere on Earth at `now_ms` (UTC−12): every node's "today" is on
+/// or after it.
+pub(crate) fn earliest_day(now_ms: i64) -> String {
+    routing::local_clock(Some("Etc/GMT+12"), now_ms).day
+}
 
 pub(crate) struct Network {
     now_ms: i64,
@@ -29,29 +66,25 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    /// Reads the network of `tenant` at `now_ms`. `needs` are the round's SKUs' requirements.
-    pub(crate) async fn read<S: Sql>(
-        tx: &mut S,
-        tenant: &str,
+    /// The network of `tenant` at `now_ms` from its rows. `needs` are the round's SKUs'
+    /// requirements; `fallback` the currency when the tenant has no rules and no locations.
+    pub(crate) fn from_rows(
+        rows: NetworkRows,
         now_ms: i64,
         needs: HashMap<String, Capabilities>,
         fallback: Currency,
     ) -> Result<Network, StoreError> {
-        let sql =
-            format!("SELECT {LOCATION_COLUMNS} FROM locations WHERE tenant_id = $1 ORDER BY id");
-        let locations: Vec<Location> = tx
-            .rows(&sql, vec![tenant.into()])
-            .await?
+        let locations: Vec<Location> = rows
+            .locations
             .iter()
             .map(location_row)
             .collect::<Result<_, _>>()?;
-        let rules_row = tx.rows("SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![tenant.into()]).await?;
-        let rules = match rules_row.first() {
-            Some(r) => {
-                let mut rules: TenantRules = serde_json::from_str(&r[1].text()?)
+        let rules = match rows.rules {
+            Some((version, body)) => {
+                let mut rules: TenantRules = serde_json::from_str(&body)
                     .map_err(|e| corrupt(format!("routing rules: {e}")))?;
                 rules.version =
-                    u32::try_from(r[0].int()?).map_err(|_| corrupt("routing rules version"))?;
+                    u32::try_from(version).map_err(|_| corrupt("routing rules version"))?;
                 rules
             }
             None => {
@@ -81,16 +114,16 @@ impl Network {
             })
             .collect();
         let mut loads = HashMap::new();
-        if let Some(first_day) = nodes.iter().map(|(_, c)| c.day.as_str()).min() {
-            let days: HashMap<&str, &str> = nodes
+        for r in &rows.loads {
+            let (loc, day) = (r[0].text()?, r[1].text()?);
+            if nodes
                 .iter()
-                .map(|(l, c)| (l.id.as_str(), c.day.as_str()))
-                .collect();
-            for r in tx.rows("SELECT location_id, day, packages FROM location_load WHERE tenant_id = $1 AND day >= $2", vec![tenant.into(), first_day.into()]).await? {
-                let (loc, day) = (r[0].text()?, r[1].text()?);
-                if days.get(loc.as_str()) == Some(&day.as_str()) {
-                    loads.insert(LocationId::parse(&loc).map_err(|_| corrupt("location id"))?, r[2].int()?);
-                }
+                .any(|(l, c)| l.id.as_str() == loc && c.day == day)
+            {
+                loads.insert(
+                    LocationId::parse(&loc).map_err(|_| corrupt("location id"))?,
+                    r[2].int()?,
+                );
             }
         }
         Ok(Network {
@@ -108,12 +141,23 @@ impl Network {
     /// round's earlier orders). On success the plan's packages count towards the nodes' loads.
     pub(crate) fn route(
         &mut self,
-        order: &Order,
+        shipments: &[ShipmentGroup],
         levels: &HashMap<String, Vec<(LocationId, i64)>>,
+    ) -> Result<(Decision, RoutingInput), PlaceError> {
+        self.plan(shipments, levels, true)
+    }
+
+    /// Routes; with `count` the plan's packages count towards the nodes' loads (a checkout hold
+    /// plans without counting: nothing ships yet).
+    pub(crate) fn plan(
+        &mut self,
+        shipments: &[ShipmentGroup],
+        levels: &HashMap<String, Vec<(LocationId, i64)>>,
+        count: bool,
     ) -> Result<(Decision, RoutingInput), PlaceError> {
         let needs = |sku: &Sku| self.needs.get(sku.as_str()).copied().unwrap_or_default();
         let (destinations, lines) =
-            routing::order_demand(order, needs).map_err(PlaceError::Unroutable)?;
+            routing::order_demand(shipments, needs).map_err(PlaceError::Unroutable)?;
         let mut nodes = Vec::with_capacity(self.nodes.len());
         for (location, clock) in &self.nodes {
             let stock: BTreeMap<Sku, i64> = lines
@@ -122,7 +166,7 @@ impl Network {
                     let at = levels
                         .get(l.sku.as_str())
                         .and_then(|v| v.iter().find(|(id, _)| *id == location.id))
-                        .map_or(0, |(_, q)| *q);
+                        .map_or(0, |(_, q)| (*q).max(0));
                     (l.sku.clone(), at)
                 })
                 .collect();
@@ -144,7 +188,16 @@ impl Network {
         };
         match routing::route(&input) {
             Ok(decision) => {
-                for p in &decision.packages {
+                for p in decision.packages.iter().filter(|_| count) {
+                    // Only a node with a daily capacity keeps a count (the last lock of a round);
+                    // the others' load is counted from their allocations when read.
+                    if !self
+                        .nodes
+                        .iter()
+                        .any(|(l, _)| l.id == p.location_id && l.daily_capacity.is_some())
+                    {
+                        continue;
+                    }
                     *self.loads.entry(p.location_id.clone()).or_default() += 1;
                     *self.added.entry(p.location_id.clone()).or_default() += 1;
                 }
@@ -225,13 +278,13 @@ pub(crate) fn record(
     input: RoutingInput,
 ) -> Result<(String, String), StoreError> {
     let decision_id = format!("rtd_{}", uuid::Uuid::now_v7().simple());
-    let record = DecisionRecord {
-        decision_id: decision_id.clone(),
-        order_id: order_id.to_string(),
-        decided_at_ms: now_ms,
+    let record = DecisionRecord::new(
+        decision_id.clone(),
+        order_id.to_string(),
+        now_ms,
         decision,
         input,
-    };
+    );
     Ok((
         decision_id,
         serde_json::to_string(&record).map_err(corrupt)?,
@@ -251,6 +304,28 @@ impl crate::Store {
             .await?;
         rows.iter()
             .map(|r| Ok(((r[0].text()?, r[1].text()?), r[2].int()?)))
+            .collect()
+    }
+
+    /// Packages routed to each location by orders placed at or after `since_ms`, counted from
+    /// the orders' allocations (one package per order and location): the load of a node without
+    /// a daily capacity, which keeps no count.
+    pub async fn packages_since(
+        &self,
+        tenant: &str,
+        since_ms: i64,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let rows = self
+            .read_rows(
+                tenant,
+                "SELECT a.location_id, CAST(COUNT(DISTINCT a.order_id) AS BIGINT) FROM order_allocations a \
+                 JOIN orders o ON o.tenant_id = a.tenant_id AND o.id = a.order_id \
+                 WHERE a.tenant_id = $1 AND o.created_at_ms >= $2 GROUP BY a.location_id",
+                vec![tenant.into(), since_ms.into()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r[0].text()?, r[1].int()?)))
             .collect()
     }
 

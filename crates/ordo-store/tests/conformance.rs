@@ -1276,3 +1276,250 @@ async fn postgres_row_level_security_confines_every_query_to_its_tenant() {
         r.unprotected_tables
     );
 }
+
+/// One step of a random stock history.
+#[derive(Debug, Clone)]
+enum StockOp {
+    Receive(usize, i64),
+    Count(usize, i64),
+    Safety(usize, i64),
+    Order(i64),
+    /// Cart `k` holds `q` units (replacing its hold).
+    Hold(usize, i64),
+    /// Every hold expires and is swept.
+    Sweep,
+}
+
+fn stock_op() -> impl proptest::strategy::Strategy<Value = StockOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0usize..2, 1i64..8).prop_map(|(l, n)| StockOp::Receive(l, n)),
+        (0usize..2, 0i64..10).prop_map(|(l, n)| StockOp::Count(l, n)),
+        (0usize..2, 0i64..6).prop_map(|(l, n)| StockOp::Safety(l, n)),
+        (1i64..6).prop_map(StockOp::Order),
+        (0usize..2, 1i64..5).prop_map(|(k, q)| StockOp::Hold(k, q)),
+        Just(StockOp::Sweep),
+    ]
+}
+
+/// Runs `ops` against a fresh store and checks after every step: each unit is available,
+/// reserved or held back (`on_hand = available + reserved + safety_held`), reservations match the
+/// orders' allocations, an order is placed exactly when the network's available units cover it,
+/// a count below the reservations is refused; at the end, replaying the change feed gives every
+/// row as it stands.
+async fn run_stock_history(ops: Vec<StockOp>) {
+    let f = fixture().await;
+    let locs = ["a", "b"];
+    f.product("INV", 100, &[]).await;
+    for (i, op) in ops.iter().enumerate() {
+        let before = f.store.stock_levels(T, &sku("INV")).await.unwrap();
+        let at = |l: usize| {
+            before
+                .iter()
+                .find(|s| s.location_id.as_str() == locs[l])
+                .cloned()
+        };
+        let total_available: i64 = before.iter().map(|l| l.available()).sum();
+        let adjust = |l: usize, change: StockChange, reason: &str| Adjustment {
+            sku: sku("INV"),
+            location_id: loc(locs[l]),
+            change,
+            reason: reason.into(),
+            note: None,
+        };
+        match op {
+            StockOp::Receive(l, n) => {
+                f.store
+                    .adjust_stock(T, &adjust(*l, StockChange::Delta(*n), "receipt"), None)
+                    .await
+                    .unwrap();
+            }
+            StockOp::Count(l, n) => {
+                let reserved = at(*l).map_or(0, |s| s.reserved + s.held);
+                let r = f
+                    .store
+                    .adjust_stock(T, &adjust(*l, StockChange::SetOnHand(*n), "count"), None)
+                    .await;
+                assert_eq!(
+                    r.is_ok(),
+                    *n >= reserved,
+                    "step {i} {op:?}: a count below the {reserved} reserved is refused, others apply ({r:?})"
+                );
+            }
+            StockOp::Safety(l, n) => {
+                f.store
+                    .adjust_stock(
+                        T,
+                        &adjust(*l, StockChange::SafetyStock(*n), "safety_stock"),
+                        None,
+                    )
+                    .await
+                    .unwrap();
+            }
+            StockOp::Hold(k, q) => {
+                let cart = format!("cart_hold{k}");
+                let own: i64 = f
+                    .store
+                    .cart_hold(T, &cart)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|(h, _)| h.quantity)
+                    .sum();
+                let shipments = order(&[("INV", *q, 100)], &[], &[]).shipments;
+                let r = f
+                    .store
+                    .hold_cart(
+                        T,
+                        &cart,
+                        shipments,
+                        usd(0).currency,
+                        ordo_store::now_ms() + 3_600_000,
+                    )
+                    .await
+                    .unwrap();
+                let held = matches!(r, ordo_store::HoldOutcome::Held { .. });
+                assert_eq!(
+                    held,
+                    *q <= total_available + own,
+                    "step {i} {op:?}: {total_available} available + {own} its own ({r:?})"
+                );
+            }
+            StockOp::Sweep => {
+                f.store
+                    .release_expired_holds(ordo_store::now_ms() + 7_200_000, 1000)
+                    .await
+                    .unwrap();
+                let left: i64 = f
+                    .store
+                    .stock_levels(T, &sku("INV"))
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|l| l.held)
+                    .sum();
+                assert_eq!(left, 0, "step {i}: every hold swept");
+            }
+            StockOp::Order(q) => {
+                let t = f.token(&format!("tok-{i}")).await;
+                let r = f
+                    .store
+                    .place(
+                        T,
+                        claimed(
+                            &f.store,
+                            order(&[("INV", *q, 100)], &[&t], &[]),
+                            &format!("k-{i}"),
+                        )
+                        .await,
+                    )
+                    .await;
+                assert_eq!(
+                    r.is_ok(),
+                    *q <= total_available,
+                    "step {i} {op:?}: {total_available} available ({r:?})"
+                );
+            }
+        }
+        for l in f.store.stock_levels(T, &sku("INV")).await.unwrap() {
+            assert!(
+                l.reserved >= 0 && l.reserved <= l.on_hand && l.safety_stock >= 0,
+                "step {i} {op:?}: {l:?}"
+            );
+            assert!(
+                l.held >= 0 && l.reserved + l.held <= l.on_hand,
+                "step {i} {op:?}: {l:?}"
+            );
+            assert_eq!(
+                l.on_hand,
+                l.available() + l.reserved + l.held + l.safety_held(),
+                "step {i} {op:?}: {l:?}"
+            );
+        }
+        let mut held_rows = 0;
+        for k in 0..2 {
+            held_rows += f
+                .store
+                .cart_hold(T, &format!("cart_hold{k}"))
+                .await
+                .unwrap()
+                .iter()
+                .map(|(h, _)| h.quantity)
+                .sum::<i64>();
+        }
+        let held: i64 = f
+            .store
+            .stock_levels(T, &sku("INV"))
+            .await
+            .unwrap()
+            .iter()
+            .map(|l| l.held)
+            .sum();
+        assert_eq!(
+            held, held_rows,
+            "step {i} {op:?}: held equals the carts' holds"
+        );
+        let (_, reserved, allocated) = f.store.stock_reconciliation(T, &sku("INV")).await.unwrap();
+        assert_eq!(reserved, allocated, "step {i} {op:?}");
+    }
+    let mut replayed: std::collections::BTreeMap<String, (i64, i64, i64)> = Default::default();
+    let mut after = 0;
+    loop {
+        let page = f.store.inventory_changes(T, after, 7).await.unwrap();
+        let Some(last) = page.last() else { break };
+        assert!(
+            page.windows(2).all(|w| w[1].seq == w[0].seq + 1) && last.seq > after,
+            "the feed is numbered without gaps"
+        );
+        after = last.seq;
+        for e in page {
+            replayed.insert(
+                e.change.location_id.clone(),
+                (
+                    e.change.on_hand,
+                    e.change.reserved + 1000 * e.change.held,
+                    e.change.safety_stock,
+                ),
+            );
+        }
+    }
+    let now: std::collections::BTreeMap<String, (i64, i64, i64)> = f
+        .store
+        .stock_levels(T, &sku("INV"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| {
+            (
+                l.location_id.to_string(),
+                (l.on_hand, l.reserved + 1000 * l.held, l.safety_stock),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replayed, now,
+        "replaying the change feed gives the stock as it stands"
+    );
+}
+
+#[test]
+fn stock_invariants_hold_over_random_operation_sequences() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each case opens a fresh store (a fresh database on PostgreSQL): a few cases of many steps.
+    let mut runner = TestRunner::new(Config {
+        cases: 6,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(stock_op(), 10..40), |ops| {
+            rt.block_on(run_stock_history(ops));
+            Ok(())
+        })
+        .unwrap();
+}

@@ -43,6 +43,7 @@ pub fn config(storage: StorageConfig) -> Config {
         default_currency: ordo_domain::Currency::parse("USD").unwrap(),
         sandbox_gateway_latency: Duration::ZERO,
         authorization_grace: Duration::from_secs(60),
+        hold_ttl: Duration::from_secs(600),
         batch_max_orders: 64,
         batch_max_wait: Duration::ZERO,
         batch_workers: None,

@@ -15,3 +15,4 @@ mod metrics;
 mod passkeys;
 mod routing;
 mod security;
+mod stock;

@@ -1133,6 +1133,52 @@ async fn one_tenant_can_neither_read_nor_change_another() {
         ("GET", "/v1/orders/{id}/routing"),
         ("GET", "/v1/routing/decisions"),
     ]);
+    // The change feed: acme's holds only acme's stock changes (none of default's SKUs).
+    let changes: Value = acme
+        .get(app.url("/v1/inventory/changes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        changes["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["sku"] != "SECRET-1"),
+        "{changes}"
+    );
+    let ours: Value = app
+        .admin
+        .get(app.url("/v1/inventory/changes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ours["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["sku"] == "SECRET-1"),
+        "{ours}"
+    );
+    covered.push(("GET", "/v1/inventory/changes"));
+    let r = acme_app
+        .post(app.url(&format!("/v1/carts/{cart_id}/hold")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "another tenant's cart cannot be held"
+    );
+    covered.push(("POST", "/v1/carts/{id}/hold"));
     // Every route that holds tenant data is covered above: a new one must be added here.
     let global = [
         "/healthz",

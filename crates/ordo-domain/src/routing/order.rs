@@ -6,7 +6,7 @@ use super::{Capabilities, Decision, Destination, GeoPoint, LineDemand, Node, Rou
 use crate::error::{FieldError, FieldErrors};
 use crate::ids::Sku;
 use crate::network::Capability;
-use crate::order::{Allocation, Order};
+use crate::order::{Allocation, ShipmentGroup};
 use crate::product::{Location, Quantity};
 use chrono::{Offset, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -90,18 +90,18 @@ impl Location {
     }
 }
 
-/// The order's addresses and lines as the engine routes them: one destination per shipment, in
-/// order (coordinates when the address has both, else the postal-prefix or country centroid),
-/// each shipment line a demand on that shipment's index with what its product `needs`. Errors
-/// carry the order's paths (`shipments[1].address.country`).
+/// An order's (or a cart's) addresses and lines as the engine routes them: one destination per
+/// shipment, in order (coordinates when the address has both, else the postal-prefix or country
+/// centroid), each shipment line (explicit: every line listed) a demand on that shipment's index
+/// with what its product `needs`. Errors carry the paths (`shipments[1].address.country`).
 pub fn order_demand(
-    order: &Order,
+    shipments: &[ShipmentGroup],
     needs: impl Fn(&Sku) -> Capabilities,
 ) -> Result<(Vec<Destination>, Vec<LineDemand>), FieldErrors> {
     let mut errs = FieldErrors::default();
-    let mut destinations = Vec::with_capacity(order.shipments.len());
+    let mut destinations = Vec::with_capacity(shipments.len());
     let mut lines = Vec::new();
-    for (i, shipment) in order.shipments.iter().enumerate() {
+    for (i, shipment) in shipments.iter().enumerate() {
         let a = &shipment.address;
         let point = match (a.lat, a.lon) {
             (Some(lat), Some(lon)) => match GeoPoint::parse(lat, lon) {
@@ -169,15 +169,70 @@ impl Decision {
 }
 
 /// A routing decision as stored: what was decided for which order, when, and from what input
-/// (every automated decision keeps its inputs).
+/// (every automated decision keeps its inputs). The plan itself is kept (packages, cost, reason
+/// codes); the candidates — why every other node was not used — are recomputed from the input
+/// when read, which the engine's determinism makes exact for the same `engine_version`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionRecord {
     pub decision_id: String,
     pub order_id: String,
     /// Milliseconds since the Unix epoch.
     pub decided_at_ms: i64,
-    pub decision: Decision,
+    pub engine_version: String,
+    pub rules_version: u32,
+    pub packages: Vec<super::Package>,
+    pub total_cost: crate::Money,
+    pub optimal: bool,
+    pub reason_codes: Vec<super::ReasonCode>,
     pub input: RoutingInput,
+}
+
+impl DecisionRecord {
+    pub fn new(
+        decision_id: String,
+        order_id: String,
+        decided_at_ms: i64,
+        decision: Decision,
+        input: RoutingInput,
+    ) -> Self {
+        DecisionRecord {
+            decision_id,
+            order_id,
+            decided_at_ms,
+            engine_version: decision.engine_version,
+            rules_version: decision.rules_version,
+            packages: decision.packages,
+            total_cost: decision.total_cost,
+            optimal: decision.optimal,
+            reason_codes: decision.reason_codes,
+            input,
+        }
+    }
+
+    /// The whole decision: recomputed from the input when this engine made it (and then
+    /// identical to the stored plan), else the stored plan without candidates. The flag says
+    /// whether the candidates are there.
+    pub fn decision(&self) -> (Decision, bool) {
+        if self.engine_version == super::ENGINE_VERSION
+            && let Ok(d) = super::route(&self.input)
+            && d.packages == self.packages
+        {
+            return (d, true);
+        }
+        let total_distance_km = self.packages.iter().map(|p| p.distance_km).sum();
+        let d = Decision {
+            engine_version: self.engine_version.clone(),
+            rules_version: self.rules_version,
+            packages: self.packages.clone(),
+            total_cost: self.total_cost,
+            total_distance_km,
+            optimal: self.optimal,
+            candidates: Vec::new(),
+            reason_codes: self.reason_codes.clone(),
+            expansions: 0,
+        };
+        (d, false)
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use super::{answer_response, idempotency_header};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::services::carts::{self, CartView};
+use crate::services::holds::HoldView;
 use crate::services::idempotency::{self, Operation};
 use axum::Extension;
 use axum::Json;
@@ -70,4 +71,23 @@ pub async fn get(
     PathParam(id): PathParam,
 ) -> Result<Json<CartView>, ApiError> {
     Ok(Json(carts::get_cart(&state, &caller, &id).await?))
+}
+
+/// Hold the cart's stock for checkout: its lines are kept at the nodes they would ship from for
+/// `--hold-ttl` (default 10 minutes) and count against everyone else's availability; the cart's
+/// order consumes the hold. Holding again refreshes it for the cart as it is now.
+#[utoipa::path(post, path = "/v1/carts/{id}/hold", tag = "carts",
+    params(("id" = String, Path, description = "the cart's id (cart_…)")),
+    responses((status = 200, body = HoldView, description = "held until expires_at"),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "not enough stock, no node can ship it, or the cart already became an order"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "the cart has no lines or no shipping address, or the address cannot be routed")))]
+pub async fn hold(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Result<Json<HoldView>, ApiError> {
+    Ok(Json(
+        crate::services::holds::hold(&state, &caller, &id).await?,
+    ))
 }

@@ -59,11 +59,13 @@ use utoipa::OpenApi;
         carts::create,
         carts::sync,
         carts::get,
+        carts::hold,
         payment_tokens::create,
         orders::place,
         orders::get,
         inventory::get,
         inventory::adjust,
+        inventory::changes,
         locations::list,
         locations::get,
         locations::put,
@@ -131,6 +133,12 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
         e(Method::PUT, "/v1/carts/{id}", SHOPPING, put(carts::sync)),
         e(
             Method::POST,
+            "/v1/carts/{id}/hold",
+            SHOPPING,
+            post(carts::hold),
+        ),
+        e(
+            Method::POST,
             "/v1/payment-tokens",
             SHOPPING,
             post(payment_tokens::create),
@@ -147,6 +155,12 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
             "/v1/inventory/adjustments",
             STAFF,
             post(inventory::adjust),
+        ),
+        e(
+            Method::GET,
+            "/v1/inventory/changes",
+            STAFF,
+            get(inventory::changes),
         ),
         e(
             Method::GET,
@@ -364,6 +378,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/carts", "post", "createCart"),
     ("/v1/carts/{id}", "get", "getCart"),
     ("/v1/carts/{id}", "put", "syncCart"),
+    ("/v1/carts/{id}/hold", "post", "holdCart"),
     ("/v1/forecasts/{sku}", "get", "getForecast"),
     ("/v1/inventory/adjustments", "post", "adjustInventory"),
     ("/v1/inventory/{sku}", "get", "getInventory"),
@@ -374,6 +389,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/routing/rules", "put", "putRoutingRules"),
     ("/v1/orders/{id}/routing", "get", "getOrderRouting"),
     ("/v1/routing/decisions", "get", "listRoutingDecisions"),
+    ("/v1/inventory/changes", "get", "listInventoryChanges"),
     ("/v1/orders", "post", "placeOrder"),
     ("/v1/orders/{id}", "get", "getOrder"),
     ("/v1/payment-tokens", "post", "createPaymentToken"),
@@ -792,6 +808,10 @@ mod tests {
         assert_eq!(
             policy(Method::GET, "/v1/routing/decisions"),
             Some(vec![Admin])
+        );
+        assert_eq!(
+            policy(Method::GET, "/v1/inventory/changes"),
+            Some(vec![Staff, Admin])
         );
         assert_eq!(
             policy(Method::POST, "/v1/auth/passkeys/registration-options"),

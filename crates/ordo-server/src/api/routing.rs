@@ -173,12 +173,13 @@ pub struct DecisionBody {
 
 impl From<DecisionRecord> for DecisionBody {
     fn from(r: DecisionRecord) -> Self {
+        let (decision, _) = r.decision();
         DecisionBody {
-            explanation: r.decision.explain(),
+            explanation: decision.explain(),
             decision_id: r.decision_id,
             order_id: r.order_id,
             decided_at: rfc3339(r.decided_at_ms),
-            decision: r.decision,
+            decision,
             input: r.input,
         }
     }

@@ -101,6 +101,7 @@ async fn reconcile(
     caller: &crate::auth::Caller,
     doc: &CartDoc,
     quoted: &HashMap<Sku, Money>,
+    cart_id: Option<&str>,
 ) -> Result<(CartDoc, serde_json::Value, serde_json::Value, PricedCart)> {
     if let Some(CustomerRef::Member { customer_id }) = &doc.customer {
         if state
@@ -116,7 +117,7 @@ async fn reconcile(
             ));
         }
     }
-    let priced = pricing::price(state, caller, doc, quoted).await?;
+    let priced = pricing::price(state, caller, doc, quoted, cart_id).await?;
     let (stored, new_quoted) = reconciled(doc, &priced);
     let body = serde_json::to_value(&stored).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let quoted_json =
@@ -138,7 +139,7 @@ pub async fn create_cart(
         return Ok(answer);
     }
     let (stored, body, quoted, priced) =
-        reconcile(state, caller, doc, &hints.into_iter().collect()).await?;
+        reconcile(state, caller, doc, &hints.into_iter().collect(), None).await?;
     let now = ordo_store::now_ms();
     let rec = CartRecord {
         id: CartId::new().to_string(),
@@ -184,7 +185,8 @@ pub async fn sync_cart(
     }
     let mut quoted = quoted_of(&rec);
     quoted.extend(hints);
-    let (stored, body, quoted_json, priced) = reconcile(state, caller, doc, &quoted).await?;
+    let (stored, body, quoted_json, priced) =
+        reconcile(state, caller, doc, &quoted, Some(id)).await?;
     match state
         .store
         .sync_cart(
@@ -220,7 +222,7 @@ pub async fn get_cart(
 ) -> Result<CartView> {
     let rec = load(state, caller, id).await?;
     let doc = cart_doc(&rec)?;
-    let priced = pricing::price(state, caller, &doc, &quoted_of(&rec)).await?;
+    let priced = pricing::price(state, caller, &doc, &quoted_of(&rec), Some(id)).await?;
     Ok(view(state, &rec, &doc, priced))
 }
 

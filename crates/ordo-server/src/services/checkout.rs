@@ -237,7 +237,7 @@ pub async fn place_order(
     let customer = resolve_customer(state, caller, &customer_ref).await?;
 
     // Re-price against the live catalog; any difference from what the shopper saw is a 409.
-    let priced = pricing::price(state, caller, &doc, &quoted).await?;
+    let priced = pricing::price(state, caller, &doc, &quoted, cart_id.as_deref()).await?;
     let mut differences: Vec<Value> = priced
         .changes
         .iter()

@@ -17,6 +17,10 @@ pub struct AdjustmentBody {
     pub location_id: String,
     pub on_hand: i64,
     pub reserved: i64,
+    /// Units carts hold at checkout.
+    pub held: i64,
+    /// Units held back from online sale at this location.
+    pub safety_stock: i64,
     pub available: i64,
     pub reason: String,
 }
@@ -37,6 +41,8 @@ pub async fn adjust(
             location_id: l.location_id.to_string(),
             on_hand: l.on_hand,
             reserved: l.reserved,
+            held: l.held,
+            safety_stock: l.safety_stock,
             available: l.available(),
             reason: reason.clone(),
         };
@@ -82,4 +88,31 @@ pub async fn adjust(
         )),
         Err(AdjustError::Store(e)) => Err(e.into()),
     }
+}
+
+/// A page of the change feed after `since`, and the cursor to continue from (the last entry's
+/// number, or `since` when there is nothing new). A cursor beyond the feed's head was never
+/// given by this feed (another tenant's, or a database since replaced): refused.
+pub async fn changes(
+    state: &AppState,
+    caller: &crate::auth::Caller,
+    since: i64,
+    limit: i64,
+) -> Result<(Vec<ordo_store::FeedEntry>, i64)> {
+    let items = state
+        .store
+        .inventory_changes(caller.tenant(), since, limit)
+        .await?;
+    if let Some(last) = items.last() {
+        let next = last.seq;
+        return Ok((items, next));
+    }
+    if since > state.store.inventory_feed_head(caller.tenant()).await? {
+        return Err(ServiceError::field(
+            "since",
+            "cursor_ahead",
+            "this cursor is ahead of the feed: start again without since",
+        ));
+    }
+    Ok((items, since))
 }

@@ -27,29 +27,46 @@ async fn views(
     locations: Vec<Location>,
 ) -> Result<Vec<LocationView>> {
     let now = ordo_store::now_ms();
-    let days: Vec<String> = locations
+    let clocks: Vec<ordo_domain::routing::LocalClock> = locations
         .iter()
-        .map(|l| ordo_domain::routing::local_clock(l.timezone.as_deref(), now).day)
+        .map(|l| ordo_domain::routing::local_clock(l.timezone.as_deref(), now))
         .collect();
-    let Some(first) = days.iter().min() else {
+    let Some(first) = clocks.iter().map(|c| c.day.clone()).min() else {
         return Ok(Vec::new());
     };
-    // The same counts placement checks `daily_capacity` against, each node on its own local day.
-    let loads = state.store.location_loads(caller.tenant(), first).await?;
-    Ok(locations
-        .into_iter()
-        .zip(days)
-        .map(|(location, day)| {
-            let load_today = loads
-                .get(&(location.id.to_string(), day))
+    // A node with a daily capacity: the count placement checks the capacity against. Others keep
+    // no count: their packages since local midnight are counted from the orders' allocations.
+    let loads = state.store.location_loads(caller.tenant(), &first).await?;
+    let mut by_midnight: std::collections::HashMap<i64, std::collections::HashMap<String, i64>> =
+        Default::default();
+    let mut out = Vec::with_capacity(locations.len());
+    for (location, clock) in locations.into_iter().zip(clocks) {
+        let load_today = if location.daily_capacity.is_some() {
+            loads
+                .get(&(location.id.to_string(), clock.day))
                 .copied()
-                .unwrap_or(0);
-            LocationView {
-                location,
-                load_today,
+                .unwrap_or(0)
+        } else {
+            if !by_midnight.contains_key(&clock.midnight_ms) {
+                by_midnight.insert(
+                    clock.midnight_ms,
+                    state
+                        .store
+                        .packages_since(caller.tenant(), clock.midnight_ms)
+                        .await?,
+                );
             }
-        })
-        .collect())
+            by_midnight[&clock.midnight_ms]
+                .get(location.id.as_str())
+                .copied()
+                .unwrap_or(0)
+        };
+        out.push(LocationView {
+            location,
+            load_today,
+        });
+    }
+    Ok(out)
 }
 
 pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<LocationView>> {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod error;
 pub mod forecasts;
+pub mod holds;
 pub mod idempotency;
 pub mod inventory;
 pub mod locations;

@@ -12,10 +12,12 @@ pub async fn price(
     caller: &crate::auth::Caller,
     doc: &CartDoc,
     quoted: &HashMap<Sku, Money>,
+    cart_id: Option<&str>,
 ) -> Result<PricedCart> {
     let tenant = caller.tenant();
     let skus: Vec<&Sku> = doc.lines.iter().map(|l| &l.sku).collect();
-    let catalog = state.store.catalog_entries(tenant, &skus).await?;
+    // A stored cart's own checkout hold is available to it.
+    let catalog = state.store.catalog_entries(tenant, &skus, cart_id).await?;
     let promotions = state.store.promotions(tenant, &doc.promo_codes).await?;
     let customer_uses = match (&doc.customer, doc.promo_codes.is_empty()) {
         (Some(c), false) => {

@@ -99,6 +99,18 @@ pub fn spawn(state: AppState, grace: Duration, every: Duration) {
             if let Err(e) = recover_authorizations(&state, grace).await {
                 tracing::warn!(error = %e, "authorization recovery failed; will retry");
             }
+            // Expired checkout holds give their stock back.
+            match state
+                .store
+                .release_expired_holds(ordo_store::now_ms(), 1000)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(released = n, "released expired checkout holds"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "releasing expired checkout holds failed; will retry")
+                }
+            }
             tokio::time::sleep(every).await;
         }
     });
