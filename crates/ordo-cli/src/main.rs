@@ -150,6 +150,16 @@ struct ServeArgs {
     /// How long a checkout hold (POST /v1/carts/{id}/hold) keeps a cart's stock, e.g. 10m.
     #[arg(long, env = "ORDO_HOLD_TTL", default_value = "10m", value_parser = parse_hold_ttl)]
     hold_ttl: Duration,
+    /// Express shipping per package, minor units (before the load surge).
+    #[arg(long, env = "ORDO_EXPRESS_BASE", default_value_t = 1499, value_parser = clap::value_parser!(i64).range(0..=10_000_000))]
+    express_base: i64,
+    /// Same-day shipping per package, minor units (before the load surge).
+    #[arg(long, env = "ORDO_SAME_DAY_BASE", default_value_t = 2499, value_parser = clap::value_parser!(i64).range(0..=10_000_000))]
+    same_day_base: i64,
+    /// How much express and same-day prices rise at a node's full daily capacity, in basis
+    /// points (10000: they double; linear in load_today / daily_capacity).
+    #[arg(long, env = "ORDO_SHIPPING_SURGE_BPS", default_value_t = 10_000, value_parser = clap::value_parser!(i64).range(0..=100_000))]
+    shipping_surge_bps: i64,
     /// Group commit: most orders committed together.
     #[arg(long, env = "ORDO_BATCH_MAX_ORDERS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1000))]
     batch_max_orders: u32,
@@ -440,6 +450,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 sandbox_gateway_latency: args.sandbox_gateway_latency,
                 authorization_grace: args.authorization_grace,
                 hold_ttl: args.hold_ttl,
+                shipping_rates: ordo_domain::routing::ShippingRates {
+                    express_base: args.express_base,
+                    same_day_base: args.same_day_base,
+                    surge_bps: args.shipping_surge_bps,
+                    ..ordo_domain::routing::ShippingRates::STANDARD
+                },
                 batch_max_orders: args.batch_max_orders as usize,
                 batch_max_wait: args.batch_max_wait,
                 batch_workers: args.batch_workers.map(|w| w as usize),

@@ -31,4 +31,7 @@ pub struct CartDoc {
     pub promo_codes: Vec<String>,
     pub customer: Option<CustomerRef>,
     pub shipments: Vec<ShipmentRequest>,
+    /// The shipping speed chosen (`GET /v1/carts/{id}/shipping-options`); none: standard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_option: Option<crate::routing::ShippingSpeed>,
 }

@@ -207,6 +207,9 @@ pub struct Order {
     pub allocations: Vec<Allocation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cart_id: Option<String>,
+    /// The shipping speed the shopper chose (absent: standard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping_option: Option<crate::routing::ShippingSpeed>,
     /// RFC 3339 timestamp, UTC.
     pub created_at: String,
 }

@@ -90,6 +90,11 @@ pub enum Change {
         /// `unknown_sku`, `out_of_stock` or `currency_mismatch`.
         reason: String,
     },
+    /// The shipping option the cart chose cannot be offered now (e.g. same day after the
+    /// cut-off); standard shipping is priced instead.
+    ShippingOptionUnavailable {
+        option: crate::routing::ShippingSpeed,
+    },
     /// A promotion code was not applied.
     PromoRejected {
         code: String,
@@ -126,6 +131,9 @@ pub struct PricingInput<'a> {
     /// Unit prices the client was last shown (from the previous cart answer).
     pub quoted: &'a HashMap<Sku, Money>,
     pub now_ms: i64,
+    /// The whole order's shipping price when a faster option was chosen (it replaces the flat
+    /// standard price per shipment; promotions and tax apply to it alike).
+    pub shipping_price: Option<Money>,
 }
 
 /// Flat shipping per shipment group: 5.99 in two-decimal currencies, scaled for others.
@@ -239,6 +247,8 @@ pub fn price_cart(input: &PricingInput<'_>) -> PricedCart {
     );
     let shipping_full = if input.shipments.is_empty() || lines.is_empty() {
         Money::zero(cur)
+    } else if let Some(p) = input.shipping_price.filter(|p| p.currency == cur) {
+        p
     } else {
         Money::new(
             standard_shipping(cur).amount * input.shipments.len() as i64,
@@ -597,6 +607,7 @@ mod tests {
                 shipments,
                 quoted: &self.quoted,
                 now_ms: 5000,
+                shipping_price: None,
             })
         }
     }

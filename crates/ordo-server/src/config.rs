@@ -20,6 +20,8 @@ pub struct Config {
     pub authorization_grace: Duration,
     /// How long a checkout hold (`POST /v1/carts/{id}/hold`) keeps a cart's stock.
     pub hold_ttl: Duration,
+    /// Express and same-day base prices and their surge with the node's load.
+    pub shipping_rates: ordo_domain::routing::ShippingRates,
     /// Group commit: most orders per commit.
     pub batch_max_orders: usize,
     /// Group commit: longest wait for more orders once one is queued.

@@ -328,3 +328,119 @@ async fn release_in(
     feed::append(tx, tenant, now_ms(), &changed, postgres).await?;
     Ok(n)
 }
+
+/// A cart routed as it would be now (nothing locked or written): for shipping options.
+#[derive(Debug)]
+pub enum CartPlan {
+    Planned {
+        decision: ordo_domain::routing::Decision,
+        input: ordo_domain::routing::RoutingInput,
+        /// Each node's local date, `YYYY-MM-DD`.
+        today: HashMap<String, String>,
+    },
+    Short(Vec<Shortage>),
+    NoRoute(Vec<ReasonCode>),
+    Unroutable(FieldErrors),
+}
+
+impl Store {
+    /// Routes `shipments` (explicit lines) for `cart_id` against the stock as it is (the cart's
+    /// own hold counting as its own), without counting packages or taking any lock.
+    pub async fn plan_cart(
+        &self,
+        tenant: &str,
+        cart_id: &str,
+        shipments: &[ShipmentGroup],
+        currency: Currency,
+    ) -> Result<CartPlan> {
+        let now = now_ms();
+        let mut skus: Vec<String> = shipments
+            .iter()
+            .flat_map(|s| s.lines.iter().map(|l| l.sku.to_string()))
+            .collect();
+        skus.sort_unstable();
+        skus.dedup();
+        if skus.is_empty() {
+            return Ok(CartPlan::Short(Vec::new()));
+        }
+        let list = crate::placeholders(2, skus.len());
+        let mut args: Vec<crate::sql::Val> = vec![tenant.into()];
+        args.extend(skus.iter().map(|s| crate::sql::Val::from(s.as_str())));
+        let mut levels: HashMap<String, Vec<(LocationId, i64)>> = HashMap::new();
+        let sql = format!(
+            "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN ({list})"
+        );
+        for r in self.read_rows(tenant, &sql, args.clone()).await? {
+            let loc = LocationId::parse(&r[1].text()?).map_err(|_| corrupt("location id"))?;
+            levels
+                .entry(r[0].text()?)
+                .or_default()
+                .push((loc, r[2].int()?));
+        }
+        for (h, _) in self.cart_hold(tenant, cart_id).await? {
+            let loc = LocationId::parse(&h.location_id).map_err(|_| corrupt("location id"))?;
+            if let Some(l) = levels
+                .entry(h.sku.clone())
+                .or_default()
+                .iter_mut()
+                .find(|(id, _)| *id == loc)
+            {
+                l.1 += h.quantity;
+            }
+        }
+        let mut needs: HashMap<String, Capabilities> = HashMap::new();
+        let sql = format!(
+            "SELECT sku, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN ({list})"
+        );
+        for r in self.read_rows(tenant, &sql, args).await? {
+            needs.insert(
+                r[0].text()?,
+                Capabilities {
+                    hazmat: r[1].int()? != 0,
+                    cold_chain: r[2].int()? != 0,
+                    oversize: false,
+                },
+            );
+        }
+        let locations = self
+            .read_rows(
+                tenant,
+                &format!(
+                    "SELECT {} FROM locations WHERE tenant_id = $1 ORDER BY id",
+                    crate::catalog::LOCATION_COLUMNS
+                ),
+                vec![tenant.into()],
+            )
+            .await?;
+        let rules = self.read_rows(tenant, "SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![tenant.into()]).await?;
+        let rules = rules
+            .first()
+            .map(|r| Ok::<_, StoreError>((r[0].int()?, r[1].text()?)))
+            .transpose()?;
+        let loads = self
+            .read_rows(tenant, "SELECT location_id, day, packages FROM location_load WHERE tenant_id = $1 AND day >= $2", vec![tenant.into(), crate::routing::earliest_day(now).into()])
+            .await?;
+        let mut network = Network::from_rows(
+            crate::routing::NetworkRows {
+                locations,
+                rules,
+                loads,
+            },
+            now,
+            needs,
+            currency,
+        )?;
+        let today = network.days();
+        match network.plan(shipments, &levels, false) {
+            Ok((decision, input)) => Ok(CartPlan::Planned {
+                decision,
+                input,
+                today,
+            }),
+            Err(PlaceError::Shortage(s)) => Ok(CartPlan::Short(s)),
+            Err(PlaceError::NoRoute(codes)) => Ok(CartPlan::NoRoute(codes)),
+            Err(PlaceError::Unroutable(e)) => Ok(CartPlan::Unroutable(e)),
+            Err(other) => Err(corrupt(format!("planning a cart: {other}"))),
+        }
+    }
+}

@@ -34,7 +34,7 @@ pub use catalog::{ProductUpsert, ProductView};
 pub use commit::BatchConfig;
 pub use feed::{FeedEntry, StockChangeRow};
 pub use forecasts::{ForecastRow, ModelChangeError, ModelRecord, NewModel};
-pub use holds::{HeldUnits, HoldOutcome};
+pub use holds::{CartPlan, HeldUnits, HoldOutcome};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};
 pub use identity::{ClientRecord, RefreshRecord, RefreshUse, SigningKeyRecord, UserRecord};
 pub use inventory::{AdjustError, Adjustment, StockChange};

@@ -147,6 +147,14 @@ impl Network {
         self.plan(shipments, levels, true)
     }
 
+    /// Each node's local date (`YYYY-MM-DD`) by location id.
+    pub(crate) fn days(&self) -> HashMap<String, String> {
+        self.nodes
+            .iter()
+            .map(|(l, c)| (l.id.to_string(), c.day.clone()))
+            .collect()
+    }
+
     /// Routes; with `count` the plan's packages count towards the nodes' loads (a checkout hold
     /// plans without counting: nothing ships yet).
     pub(crate) fn plan(

@@ -180,6 +180,7 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
         },
         allocations: vec![],
         cart_id: None,
+        shipping_option: None,
         created_at: "2026-01-01T00:00:00Z".into(),
     }
 }

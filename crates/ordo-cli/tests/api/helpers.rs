@@ -44,6 +44,7 @@ pub fn config(storage: StorageConfig) -> Config {
         sandbox_gateway_latency: Duration::ZERO,
         authorization_grace: Duration::from_secs(60),
         hold_ttl: Duration::from_secs(600),
+        shipping_rates: ordo_domain::routing::ShippingRates::STANDARD,
         batch_max_orders: 64,
         batch_max_wait: Duration::ZERO,
         batch_workers: None,

@@ -562,3 +562,174 @@ async fn addresses_off_the_map_and_bad_listing_parameters_are_refused() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(seen[1], placed["id"].as_str().unwrap(), "newest first");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipping_options_are_priced_from_the_plan_and_the_nodes_load() {
+    let app = TestApp::spawn().await;
+    network(&app, json!({}), json!({})).await;
+    // Market Street, with coordinates: 1 km from the store.
+    let mut sf = address();
+    sf["lat"] = json!(37.7897);
+    sf["lon"] = json!(-122.4000);
+    // A store in San Francisco, no cut-off, ten packages a day.
+    let r = app
+        .admin
+        .put(app.url("/v1/locations/store-sf"))
+        .json(&node(
+            37.78,
+            -122.41,
+            json!({"kind": "store", "daily_capacity": 10}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    app.product("SO-1", 1000, 0).await;
+    app.set_stock("SO-1", "store-sf", 50).await;
+    // Five packages today: the store is half loaded.
+    for i in 0..5 {
+        let (s, v) = order(
+            &app,
+            &format!("so-load-{i}"),
+            json!([{"sku": "SO-1", "quantity": 1}]),
+            json!([{"address": sf}]),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(
+            allocations(&v),
+            vec![("SO-1".into(), "store-sf".into(), 1, 0)]
+        );
+    }
+    let cart: Value = app.post("/v1/carts", &json!({"lines": [{"sku": "SO-1", "quantity": 2}], "customer": guest(), "shipments": [{"address": sf}]})).await.json().await.unwrap();
+    let id = cart["id"].as_str().unwrap();
+    assert_eq!(cart["shipping_option"], "standard");
+    let r = app
+        .client
+        .get(app.url(&format!("/v1/carts/{id}/shipping-options")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    let by: std::collections::HashMap<String, Value> = v["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap().to_string(), o.clone()))
+        .collect();
+    assert_eq!(
+        by["standard"]["price"]["amount"], cart["totals"]["shipping"]["amount"],
+        "{v}"
+    );
+    assert_eq!(
+        by["express"]["price"]["amount"], 2249,
+        "1499 × (1 + 50 % load), half up: {v}"
+    );
+    assert_eq!(
+        by["same_day"]["price"]["amount"], 3749,
+        "2499 × 1.5, half up: {v}"
+    );
+    for o in by.values() {
+        assert_eq!(o["promised_by"].as_str().unwrap().len(), 10, "{o}");
+    }
+    assert!(
+        by["same_day"]["promised_by"].as_str() <= by["express"]["promised_by"].as_str()
+            && by["express"]["promised_by"].as_str() < by["standard"]["promised_by"].as_str(),
+        "{v}"
+    );
+
+    // Choosing express prices it into the cart and the order keeps it.
+    let r = app.client.put(app.url(&format!("/v1/carts/{id}"))).json(&json!({"lines": [{"sku": "SO-1", "quantity": 2}], "customer": guest(), "shipments": [{"address": sf}], "shipping_option": "express"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let synced: Value = r.json().await.unwrap();
+    assert_eq!(
+        (
+            synced["shipping_option"].as_str(),
+            synced["totals"]["shipping"]["amount"].as_i64()
+        ),
+        (Some("express"), Some(2249)),
+        "{synced}"
+    );
+    let token = app.token("4242424242424242").await;
+    let (s, placed) = app.place("so-express", &json!({"cart_id": id, "payments": [{"token": token, "amount": synced["totals"]["total"]}]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{placed}");
+    assert_eq!(
+        (
+            placed["shipping_option"].as_str(),
+            placed["totals"]["shipping"]["amount"].as_i64()
+        ),
+        (Some("express"), Some(2249)),
+        "{placed}"
+    );
+
+    // Far from every node there is no same day; an unknown option or a cart without address is a 422.
+    let ny: Value = app
+        .post(
+            "/v1/carts",
+            &json!({"lines": [{"sku": "SO-1", "quantity": 1}], "shipments": [{"address": nyc()}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let v: Value = app
+        .client
+        .get(app.url(&format!(
+            "/v1/carts/{}/shipping-options",
+            ny["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = v["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["standard", "express"], "{v}");
+    let r = app
+        .post(
+            "/v1/carts",
+            &json!({"lines": [{"sku": "SO-1", "quantity": 1}], "shipping_option": "teleport"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem_paths(&r.json().await.unwrap()),
+        vec!["shipping_option"]
+    );
+    let bare: Value = app
+        .post(
+            "/v1/carts",
+            &json!({"lines": [{"sku": "SO-1", "quantity": 1}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .get(app.url(&format!(
+            "/v1/carts/{}/shipping-options",
+            bare["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem_paths(&r.json().await.unwrap()), vec!["shipments"]);
+    assert_eq!(
+        app.client
+            .get(app.url("/v1/carts/cart_nope/shipping-options"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1179,6 +1179,17 @@ async fn one_tenant_can_neither_read_nor_change_another() {
         "another tenant's cart cannot be held"
     );
     covered.push(("POST", "/v1/carts/{id}/hold"));
+    let r = acme_app
+        .get(app.url(&format!("/v1/carts/{cart_id}/shipping-options")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "another tenant's cart has no options here"
+    );
+    covered.push(("GET", "/v1/carts/{id}/shipping-options"));
     // Every route that holds tenant data is covered above: a new one must be added here.
     let global = [
         "/healthz",

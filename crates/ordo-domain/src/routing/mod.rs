@@ -60,12 +60,14 @@
 
 mod geo;
 mod order;
+mod shipping;
 mod solver;
 #[cfg(test)]
 mod tests;
 
 pub use geo::{COUNTRY_CENTROIDS, Cutoff, Destination, GeoPoint, PointSource, us_zip_centroid};
 pub use order::{DecisionRecord, LocalClock, local_clock, order_demand};
+pub use shipping::{ShippingOption, ShippingRates, ShippingSpeed, shipping_options};
 
 use crate::contact::CountryCode;
 use crate::error::{FieldError, FieldErrors};

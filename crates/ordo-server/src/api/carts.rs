@@ -9,6 +9,7 @@ use crate::auth::Caller;
 use crate::services::carts::{self, CartView};
 use crate::services::holds::HoldView;
 use crate::services::idempotency::{self, Operation};
+use crate::services::shipping::ShippingOptionsView;
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
@@ -89,5 +90,26 @@ pub async fn hold(
 ) -> Result<Json<HoldView>, ApiError> {
     Ok(Json(
         crate::services::holds::hold(&state, &caller, &id).await?,
+    ))
+}
+
+/// Shipping options for the cart as it is: standard, express and (where a node near the address
+/// can make it before its cut-off) same day, each with its price and the date it is promised by.
+/// Express and same-day prices rise with the load of the nodes the cart would ship from
+/// (`--express-base`, `--same-day-base`, `--shipping-surge-bps`). Choose one by syncing the cart
+/// with `shipping_option`; the order keeps it.
+#[utoipa::path(get, path = "/v1/carts/{id}/shipping-options", tag = "carts",
+    params(("id" = String, Path, description = "the cart's id (cart_…)")),
+    responses((status = 200, body = ShippingOptionsView),
+              (status = 404, body = Problem, content_type = "application/problem+json"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "not enough stock, no node can ship it, or the cart already became an order"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "the cart has no lines or no shipping address, or the address cannot be routed")))]
+pub async fn shipping_options(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Result<Json<ShippingOptionsView>, ApiError> {
+    Ok(Json(
+        crate::services::shipping::options(&state, &caller, &id).await?,
     ))
 }

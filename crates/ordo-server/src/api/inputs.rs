@@ -85,6 +85,9 @@ pub struct CartInput {
     pub customer: Option<CustomerInput>,
     #[serde(default)]
     pub shipments: Vec<ShipmentInput>,
+    /// `standard` (default), `express` or `same_day`: see `GET /v1/carts/{id}/shipping-options`.
+    #[schema(pattern = "^(standard|express|same_day)$")]
+    pub shipping_option: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -271,6 +274,21 @@ pub fn parse_cart(input: &CartInput) -> Result<(CartDoc, Vec<(Sku, Money)>), Fie
         .as_ref()
         .and_then(|c| parse_customer(c, "customer", &mut errs));
     let shipments = parse_shipments(&input.shipments, "shipments", &mut errs);
+    let shipping_option = match input.shipping_option.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => match ordo_domain::routing::ShippingSpeed::parse(s) {
+            Some(ordo_domain::routing::ShippingSpeed::Standard) => None,
+            Some(speed) => Some(speed),
+            None => {
+                errs.add(
+                    "shipping_option",
+                    "unknown_option",
+                    "a shipping option is standard, express or same_day",
+                );
+                None
+            }
+        },
+    };
     errs.into_result()?;
     Ok((
         CartDoc {
@@ -278,6 +296,7 @@ pub fn parse_cart(input: &CartInput) -> Result<(CartDoc, Vec<(Sku, Money)>), Fie
             promo_codes,
             customer,
             shipments,
+            shipping_option,
         },
         quoted,
     ))

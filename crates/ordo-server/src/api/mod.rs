@@ -60,6 +60,7 @@ use utoipa::OpenApi;
         carts::sync,
         carts::get,
         carts::hold,
+        carts::shipping_options,
         payment_tokens::create,
         orders::place,
         orders::get,
@@ -136,6 +137,12 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
             "/v1/carts/{id}/hold",
             SHOPPING,
             post(carts::hold),
+        ),
+        e(
+            Method::GET,
+            "/v1/carts/{id}/shipping-options",
+            SHOPPING,
+            get(carts::shipping_options),
         ),
         e(
             Method::POST,
@@ -379,6 +386,11 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/carts/{id}", "get", "getCart"),
     ("/v1/carts/{id}", "put", "syncCart"),
     ("/v1/carts/{id}/hold", "post", "holdCart"),
+    (
+        "/v1/carts/{id}/shipping-options",
+        "get",
+        "getShippingOptions",
+    ),
     ("/v1/forecasts/{sku}", "get", "getForecast"),
     ("/v1/inventory/adjustments", "post", "adjustInventory"),
     ("/v1/inventory/{sku}", "get", "getInventory"),

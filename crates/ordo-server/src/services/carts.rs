@@ -29,6 +29,8 @@ pub struct CartView {
     #[schema(value_type = Option<Object>)]
     pub customer: Option<CustomerRef>,
     pub shipments: Vec<ShipmentRequest>,
+    /// The chosen shipping speed (`standard` unless the cart chose another).
+    pub shipping_option: ordo_domain::routing::ShippingSpeed,
     pub totals: Totals,
     /// Every adjustment the server made to what the app sent, with the reason.
     pub changes: Vec<Change>,
@@ -50,6 +52,9 @@ fn view(state: &AppState, rec: &CartRecord, doc: &CartDoc, priced: PricedCart) -
         promotions: priced.promotions,
         customer: doc.customer.clone(),
         shipments: doc.shipments.clone(),
+        shipping_option: doc
+            .shipping_option
+            .unwrap_or(ordo_domain::routing::ShippingSpeed::Standard),
         totals: priced.totals.unwrap_or(Totals {
             subtotal: zero,
             discount: zero,
@@ -90,6 +95,7 @@ fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Mone
             promo_codes,
             customer: doc.customer.clone(),
             shipments: doc.shipments.clone(),
+            shipping_option: doc.shipping_option,
         },
         quoted,
     )

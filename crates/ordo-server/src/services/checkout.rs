@@ -454,6 +454,7 @@ pub async fn place_order(
         totals,
         allocations: vec![],
         cart_id: cart_id.clone(),
+        shipping_option: doc.shipping_option,
         created_at: rfc3339(ordo_store::now_ms()),
     };
     let new = NewOrder {

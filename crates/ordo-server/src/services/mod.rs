@@ -18,6 +18,7 @@ pub mod payments;
 pub mod pricing;
 pub mod recovery;
 pub mod routing;
+pub mod shipping;
 
 pub use error::{ConflictReason, ServiceError};
 

@@ -3,7 +3,8 @@
 
 use super::error::Result;
 use crate::AppState;
-use ordo_domain::pricing::{PricedCart, PricingInput, price_cart};
+use ordo_domain::pricing::{Change, PricedCart, PricingInput, price_cart};
+use ordo_domain::routing::ShippingSpeed;
 use ordo_domain::{CartDoc, Money, Sku};
 use std::collections::HashMap;
 
@@ -28,7 +29,29 @@ pub async fn price(
         }
         _ => HashMap::new(),
     };
-    Ok(price_cart(&PricingInput {
+    // A faster shipping option the cart chose is priced from its plan; one no longer offered
+    // leaves standard shipping and says so.
+    let mut unavailable = None;
+    let shipping_price = match (doc.shipping_option, cart_id) {
+        (Some(speed), Some(cart)) if speed != ShippingSpeed::Standard => {
+            let currency = catalog.values().next().map(|e| e.price.currency);
+            let offered = match currency {
+                Some(c) => super::shipping::options_for(state, caller, cart, doc, c)
+                    .await?
+                    .ok(),
+                None => None,
+            };
+            match offered.and_then(|o| o.into_iter().find(|o| o.id == speed)) {
+                Some(o) => Some(o.price),
+                None => {
+                    unavailable = Some(speed);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let mut priced = price_cart(&PricingInput {
         lines: &doc.lines,
         catalog: &catalog,
         promo_codes: &doc.promo_codes,
@@ -37,5 +60,12 @@ pub async fn price(
         shipments: &doc.shipments,
         quoted,
         now_ms: ordo_store::now_ms(),
-    }))
+        shipping_price,
+    });
+    if let Some(option) = unavailable {
+        priced
+            .changes
+            .push(Change::ShippingOptionUnavailable { option });
+    }
+    Ok(priced)
 }
