@@ -692,17 +692,19 @@ async fn shipping_options_are_priced_from_the_plan_and_the_nodes_load() {
         .map(|o| o["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["standard", "express"], "{v}");
-    let r = app
-        .post(
-            "/v1/carts",
-            &json!({"lines": [{"sku": "SO-1", "quantity": 1}], "shipping_option": "teleport"}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(
-        problem_paths(&r.json().await.unwrap()),
-        vec!["shipping_option"]
-    );
+    for bad in ["teleport", "", "Express"] {
+        let r = app
+            .post(
+                "/v1/carts",
+                &json!({"lines": [{"sku": "SO-1", "quantity": 1}], "shipping_option": bad}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert_eq!(
+            problem_paths(&r.json().await.unwrap()),
+            vec!["shipping_option"]
+        );
+    }
     let bare: Value = app
         .post(
             "/v1/carts",

@@ -274,8 +274,8 @@ pub fn parse_cart(input: &CartInput) -> Result<(CartDoc, Vec<(Sku, Money)>), Fie
         .as_ref()
         .and_then(|c| parse_customer(c, "customer", &mut errs));
     let shipments = parse_shipments(&input.shipments, "shipments", &mut errs);
-    let shipping_option = match input.shipping_option.as_deref().map(str::trim) {
-        None | Some("") => None,
+    let shipping_option = match input.shipping_option.as_deref() {
+        None => None,
         Some(s) => match ordo_domain::routing::ShippingSpeed::parse(s) {
             Some(ordo_domain::routing::ShippingSpeed::Standard) => None,
             Some(speed) => Some(speed),
