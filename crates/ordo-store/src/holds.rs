@@ -182,6 +182,54 @@ async fn read_hold(
         .collect()
 }
 
+/// Units free per SKU and location, before holds are counted for anyone (`… IN (list)` follows).
+const LEVELS_SQL: &str = "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN";
+/// What each SKU needs of a node (`… IN (list)` follows).
+const NEEDS_SQL: &str =
+    "SELECT sku, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN";
+
+/// Units free for one cart per SKU and location: what everyone may take (`LEVELS_SQL` rows, never
+/// clamped, so adding is exact) plus what the cart itself holds.
+fn cart_levels(
+    rows: &[crate::sql::Row],
+    own: &[(String, LocationId, i64)],
+) -> Result<HashMap<String, Vec<(LocationId, i64)>>> {
+    let mut levels: HashMap<String, Vec<(LocationId, i64)>> = HashMap::new();
+    for r in rows {
+        let loc = LocationId::parse(&r[1].text()?).map_err(|_| corrupt("location id"))?;
+        levels
+            .entry(r[0].text()?)
+            .or_default()
+            .push((loc, r[2].int()?));
+    }
+    for (sku, loc, q) in own {
+        if let Some(l) = levels
+            .entry(sku.clone())
+            .or_default()
+            .iter_mut()
+            .find(|(id, _)| id == loc)
+        {
+            l.1 += q;
+        }
+    }
+    Ok(levels)
+}
+
+fn needs_of(rows: &[crate::sql::Row]) -> Result<HashMap<String, Capabilities>> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r[0].text()?,
+                Capabilities {
+                    hazmat: r[1].int()? != 0,
+                    cold_chain: r[2].int()? != 0,
+                    oversize: false,
+                },
+            ))
+        })
+        .collect()
+}
+
 async fn hold_in(
     tx: &mut Tx<'_>,
     tenant: &str,
@@ -213,40 +261,9 @@ async fn hold_in(
         ));
     }
     // Units free for this cart: what everyone may take, plus what it holds already.
-    let mut levels: HashMap<String, Vec<(LocationId, i64)>> = HashMap::new();
-    for r in rows_in(tx, "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await? {
-        let loc = LocationId::parse(&r[1].text()?).map_err(|_| corrupt("location id"))?;
-        levels.entry(r[0].text()?).or_default().push((loc, r[2].int()?));
-    }
-    for (sku, loc, q) in &old {
-        if let Some(l) = levels
-            .entry(sku.clone())
-            .or_default()
-            .iter_mut()
-            .find(|(id, _)| id == loc)
-        {
-            l.1 += q;
-        }
-    }
-    let mut needs: HashMap<String, Capabilities> = HashMap::new();
-    for r in rows_in(
-        tx,
-        "SELECT sku, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN",
-        "",
-        vec![tenant.into()],
-        &skus,
-    )
-    .await?
-    {
-        needs.insert(
-            r[0].text()?,
-            Capabilities {
-                hazmat: r[1].int()? != 0,
-                cold_chain: r[2].int()? != 0,
-                oversize: false,
-            },
-        );
-    }
+    let level_rows = rows_in(tx, LEVELS_SQL, "", vec![tenant.into()], &skus).await?;
+    let levels = cart_levels(&level_rows, &old)?;
+    let needs = needs_of(&rows_in(tx, NEEDS_SQL, "", vec![tenant.into()], &skus).await?)?;
     let rows = crate::routing::NetworkRows::read(tx, tenant, now).await?;
     let mut network = Network::from_rows(rows, now, needs, currency)?;
     let decision = match network.plan(shipments, &levels, false) {
@@ -366,42 +383,23 @@ impl Store {
         let list = crate::placeholders(2, skus.len());
         let mut args: Vec<crate::sql::Val> = vec![tenant.into()];
         args.extend(skus.iter().map(|s| crate::sql::Val::from(s.as_str())));
-        let mut levels: HashMap<String, Vec<(LocationId, i64)>> = HashMap::new();
-        let sql = format!(
-            "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN ({list})"
-        );
-        for r in self.read_rows(tenant, &sql, args.clone()).await? {
-            let loc = LocationId::parse(&r[1].text()?).map_err(|_| corrupt("location id"))?;
-            levels
-                .entry(r[0].text()?)
-                .or_default()
-                .push((loc, r[2].int()?));
-        }
+        let level_rows = self
+            .read_rows(tenant, &format!("{LEVELS_SQL} ({list})"), args.clone())
+            .await?;
+        let mut own = Vec::new();
         for (h, _) in self.cart_hold(tenant, cart_id).await? {
-            let loc = LocationId::parse(&h.location_id).map_err(|_| corrupt("location id"))?;
-            if let Some(l) = levels
-                .entry(h.sku.clone())
-                .or_default()
-                .iter_mut()
-                .find(|(id, _)| *id == loc)
-            {
-                l.1 += h.quantity;
-            }
+            own.push((
+                h.sku,
+                LocationId::parse(&h.location_id).map_err(|_| corrupt("location id"))?,
+                h.quantity,
+            ));
         }
-        let mut needs: HashMap<String, Capabilities> = HashMap::new();
-        let sql = format!(
-            "SELECT sku, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN ({list})"
-        );
-        for r in self.read_rows(tenant, &sql, args).await? {
-            needs.insert(
-                r[0].text()?,
-                Capabilities {
-                    hazmat: r[1].int()? != 0,
-                    cold_chain: r[2].int()? != 0,
-                    oversize: false,
-                },
-            );
-        }
+        let levels = cart_levels(&level_rows, &own)?;
+        let needs = needs_of(
+            &self
+                .read_rows(tenant, &format!("{NEEDS_SQL} ({list})"), args)
+                .await?,
+        )?;
         let locations = self
             .read_rows(
                 tenant,
