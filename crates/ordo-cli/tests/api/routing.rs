@@ -735,3 +735,70 @@ async fn shipping_options_are_priced_from_the_plan_and_the_nodes_load() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_keeps_one_currency() {
+    let app = TestApp::spawn().await;
+    network(&app, json!({}), json!({})).await;
+    // Rules in another currency than the nodes' costs would leave every node out of routing.
+    let r = app
+        .admin
+        .put(app.url("/v1/routing/rules"))
+        .json(&json!({"cutoff_penalty": {"amount": 500, "currency": "EUR"}, "rules": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem_paths(&r.json().await.unwrap()),
+        vec!["cutoff_penalty.currency"]
+    );
+    // So would a node whose costs are in another currency.
+    let eur = node(
+        48.85,
+        2.35,
+        json!({"handling_cost": {"amount": 300, "currency": "EUR"}, "cost_per_100km": {"amount": 30, "currency": "EUR"}}),
+    );
+    let r = app
+        .admin
+        .put(app.url("/v1/locations/wh-paris"))
+        .json(&eur)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        problem_paths(&r.json().await.unwrap()),
+        vec!["handling_cost.currency"]
+    );
+    let r = app
+        .admin
+        .put(app.url("/v1/routing/rules"))
+        .json(&json!({"cutoff_penalty": {"amount": 500, "currency": "USD"}, "rules": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .admin
+        .put(app.url("/v1/locations/wh-paris"))
+        .json(&eur)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the rules' currency decides now"
+    );
+    // Orders still route.
+    app.product("CUR-1", 1000, 3).await;
+    let (s, v) = order(
+        &app,
+        "cur",
+        json!([{"sku": "CUR-1", "quantity": 1}]),
+        json!([{"address": address()}]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}

@@ -121,13 +121,24 @@ pub async fn put(
     ApiJson(input): ApiJson<RoutingRulesInput>,
 ) -> Result<Json<TenantRules>, ApiError> {
     let mut rules = parse(&input)?;
-    let known: Vec<LocationId> = state
-        .store
-        .locations(caller.tenant())
-        .await?
-        .into_iter()
-        .map(|l| l.id)
-        .collect();
+    let locations = state.store.locations(caller.tenant()).await?;
+    // One currency for the whole network: routing adds the penalty to the nodes' costs.
+    if let Some(other) = locations
+        .iter()
+        .find(|l| l.handling_cost.currency != rules.cutoff_penalty.currency)
+    {
+        let mut errs = FieldErrors::default();
+        errs.add(
+            "cutoff_penalty.currency",
+            "currency_mismatch",
+            format!(
+                "the network's costs are in {} (location {}): the penalty must be too",
+                other.handling_cost.currency, other.id
+            ),
+        );
+        return Err(ApiError::Validation(errs.0));
+    }
+    let known: Vec<LocationId> = locations.into_iter().map(|l| l.id).collect();
     rules
         .validate(&known)
         .map_err(|e| ApiError::Validation(e.0))?;

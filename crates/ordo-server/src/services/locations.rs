@@ -89,6 +89,30 @@ pub async fn put(
     caller: &Caller,
     location: Location,
 ) -> Result<(bool, LocationView)> {
+    // One currency for the whole network: the routing rules' if set, else the other nodes'.
+    let currency = location.handling_cost.currency;
+    let network = match state.store.routing_rules(caller.tenant()).await? {
+        Some((_, body)) => serde_json::from_str::<ordo_domain::routing::TenantRules>(&body)
+            .map(|r| r.cutoff_penalty.currency)
+            .map_err(|e| ServiceError::Internal(format!("stored routing rules: {e}")))
+            .map(Some)?,
+        None => state
+            .store
+            .locations(caller.tenant())
+            .await?
+            .into_iter()
+            .find(|l| l.id != location.id)
+            .map(|l| l.handling_cost.currency),
+    };
+    if let Some(expected) = network.filter(|c| *c != currency) {
+        return Err(ServiceError::field(
+            "handling_cost.currency",
+            "currency_mismatch",
+            format!(
+                "the network's costs and routing rules are in {expected}: a location's costs must be too"
+            ),
+        ));
+    }
     let created = state
         .store
         .upsert_location_audited(caller.tenant(), &location, caller.audit_entry())
