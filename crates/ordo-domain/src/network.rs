@@ -62,6 +62,14 @@ pub struct Fulfilment {
     pub weight_grams: Option<u32>,
 }
 
+/// A unit this heavy or heavier (grams) travels as oversize: only nodes with `oversize` ship it.
+pub const OVERSIZE_FROM_GRAMS: i64 = 30_000;
+
+/// Whether a product of this unit weight needs an `oversize` node (unknown weight: no).
+pub fn is_oversize(weight_grams: Option<i64>) -> bool {
+    weight_grams.is_some_and(|g| g >= OVERSIZE_FROM_GRAMS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,7 +250,7 @@ pub(crate) async fn place_set<S: Sql>(
             if lock_rows {
                 lock_in_order(tx, tenant, &batch).await?;
             }
-            let prices = rows_in(tx, "SELECT sku, price_amount, currency, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await?;
+            let prices = rows_in(tx, "SELECT sku, price_amount, currency, hazmat, cold_chain, weight_grams FROM products WHERE tenant_id = $1 AND sku IN", "", vec![tenant.into()], &skus).await?;
             (claims, prices, None)
         }
     };
@@ -283,7 +283,7 @@ pub(crate) async fn place_set<S: Sql>(
             Capabilities {
                 hazmat: r[3].int()? != 0,
                 cold_chain: r[4].int()? != 0,
-                oversize: false,
+                oversize: ordo_domain::network::is_oversize(r[5].opt_int()?),
             },
         );
     }
@@ -1137,7 +1137,7 @@ const LOCK_AND_READ: &str = "WITH \
     SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM p), \
     (SELECT coalesce(json_agg(json_build_array(key, claim_id, status)), '[]')::text FROM k), \
     (SELECT count(*) FROM t), (SELECT count(*) FROM c), (SELECT count(*) FROM a), \
-    (SELECT coalesce(json_agg(json_build_array(sku, price_amount, currency, hazmat, cold_chain)), '[]')::text FROM products WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31)))), \
+    (SELECT coalesce(json_agg(json_build_array(sku, price_amount, currency, hazmat, cold_chain, weight_grams)), '[]')::text FROM products WHERE tenant_id = $1 AND sku = ANY(string_to_array($2, chr(31)))), \
     (SELECT coalesce(json_agg(json_build_array(id, name, kind, lat, lon, country, ships_to, capabilities, daily_capacity, cutoff, timezone, \
        handling_cost, cost_per_100km, cost_currency, active) ORDER BY id), '[]')::text FROM locations WHERE tenant_id = $1), \
     (SELECT coalesce(json_agg(json_build_array(version, body)), '[]')::text FROM \

@@ -33,6 +33,8 @@ pub enum HoldOutcome {
     NoRoute(Vec<ReasonCode>),
     /// The addresses cannot be routed.
     Unroutable(FieldErrors),
+    /// The cart became an order (while the hold was asked for).
+    CartOrdered,
 }
 
 impl Store {
@@ -186,7 +188,7 @@ async fn read_hold(
 const LEVELS_SQL: &str = "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN";
 /// What each SKU needs of a node (`… IN (list)` follows).
 const NEEDS_SQL: &str =
-    "SELECT sku, hazmat, cold_chain FROM products WHERE tenant_id = $1 AND sku IN";
+    "SELECT sku, hazmat, cold_chain, weight_grams FROM products WHERE tenant_id = $1 AND sku IN";
 
 /// Units free for one cart per SKU and location: what everyone may take (`LEVELS_SQL` rows, never
 /// clamped, so adding is exact) plus what the cart itself holds.
@@ -223,7 +225,7 @@ fn needs_of(rows: &[crate::sql::Row]) -> Result<HashMap<String, Capabilities>> {
                 Capabilities {
                     hazmat: r[1].int()? != 0,
                     cold_chain: r[2].int()? != 0,
-                    oversize: false,
+                    oversize: ordo_domain::network::is_oversize(r[3].opt_int()?),
                 },
             ))
         })
@@ -253,6 +255,24 @@ async fn hold_in(
     skus.sort_unstable();
     skus.dedup();
     lock_stock(tx, tenant, &skus).await?;
+    // The cart row after the stock rows, as placement takes them: a cart that became an order
+    // meanwhile holds nothing (its order consumed or never needed the hold).
+    let lock = if tx.locks_rows() { " FOR UPDATE" } else { "" };
+    let cart_row = tx
+        .rows(
+            &format!("SELECT order_id FROM carts WHERE tenant_id = $1 AND id = $2{lock}"),
+            vec![tenant.into(), cart.into()],
+        )
+        .await?;
+    if cart_row
+        .first()
+        .map(|r| r[0].opt_text())
+        .transpose()?
+        .flatten()
+        .is_some()
+    {
+        return Ok(HoldOutcome::CartOrdered);
+    }
     let old = read_hold(tx, tenant, cart).await?;
     if old.iter().any(|(s, _, _)| !skus.contains(s)) {
         // Another hold of this cart changed it meanwhile; the caller retries.

@@ -34,7 +34,10 @@ pub enum AdjustError {
     UnknownSku(String),
     #[error("no location has id {0}")]
     UnknownLocation(String),
-    #[error("on hand would become {would_be}, below the {reserved} units reserved for orders")]
+    /// `reserved` counts units reserved for orders and units held for carts at checkout.
+    #[error(
+        "on hand would become {would_be}, below the {reserved} units reserved for orders or held for carts"
+    )]
     BelowReserved { would_be: i64, reserved: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),

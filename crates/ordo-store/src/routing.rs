@@ -8,8 +8,8 @@ use crate::orders::{PlaceError, Shortage};
 use crate::sql::{Row, Sql, Val};
 use crate::{StoreError, corrupt};
 use ordo_domain::routing::{
-    self, Capabilities, Decision, DecisionRecord, LocalClock, RoutingError, RoutingInput,
-    SearchBudget, TenantRules,
+    self, Capabilities, Decision, DecisionRecord, LocalClock, ReasonCode, RoutingError,
+    RoutingInput, SearchBudget, TenantRules,
 };
 use ordo_domain::{Currency, Location, LocationId, Money, ShipmentGroup, Sku};
 use std::collections::{BTreeMap, HashMap};
@@ -210,6 +210,27 @@ impl Network {
                     *self.added.entry(p.location_id.clone()).or_default() += 1;
                 }
                 Ok((decision, input))
+            }
+            Err(RoutingError::NoPlan(no))
+                if !no.short_lines.is_empty()
+                    && no.short_lines.iter().all(|l| {
+                        // No eligible node has any, yet the network holds the units: a routing
+                        // refusal (country, capabilities, rules, capacity), not a shortage.
+                        let held: i64 = levels
+                            .get(l.sku.as_str())
+                            .map_or(0, |v| v.iter().map(|(_, q)| (*q).max(0)).sum());
+                        l.available == 0 && held >= l.requested
+                    }) =>
+            {
+                let mut codes: Vec<ReasonCode> = no
+                    .candidates
+                    .iter()
+                    .flat_map(|c| c.reasons.iter().copied())
+                    .filter(|r| *r != ReasonCode::InsufficientStock)
+                    .collect();
+                codes.sort();
+                codes.dedup();
+                Err(PlaceError::NoRoute(codes))
             }
             Err(RoutingError::NoPlan(no)) if !no.short_lines.is_empty() => {
                 Err(PlaceError::Shortage(

@@ -487,6 +487,81 @@ async fn hard_rules_split_orders_and_daily_capacity_shape_the_plan() {
         (Some("HZ-1"), Some(5), Some(4), Some(0)),
         "only wh-1 may ship hazmat: {refused}"
     );
+
+    // Stock no node may ship (cold chain, and no node has one): not "out of stock" but a
+    // routing refusal that says why.
+    let r = app.admin.put(app.url("/v1/products/CC-1")).json(&json!({"name": "Ice cream", "price": {"amount": 900, "currency": "USD"}, "cold_chain": true})).send().await.unwrap();
+    assert!(r.status().is_success());
+    app.set_stock("CC-1", "wh-1", 5).await;
+    let (s, refused) = order(
+        &app,
+        "cold",
+        json!([{"sku": "CC-1", "quantity": 1}]),
+        json!([{"address": address()}]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{refused}");
+    assert!(
+        refused["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/no-fulfilment-node"),
+        "{refused}"
+    );
+    assert!(
+        codes(&refused["differences"][0]["reason_codes"]).contains(&"rule_cold_chain".to_string()),
+        "{refused}"
+    );
+
+    // A 40 kg unit needs an oversize node: only wh-west (made one here) ships it, though wh-1
+    // is nearer to New York.
+    let west = node(
+        39.53,
+        -119.81,
+        json!({"capabilities": ["oversize"], "daily_capacity": 100}),
+    );
+    assert!(
+        app.admin
+            .put(app.url("/v1/locations/wh-west"))
+            .json(&west)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let r = app.admin.put(app.url("/v1/products/OS-1")).json(&json!({"name": "Treadmill", "price": {"amount": 90000, "currency": "USD"}, "weight_grams": 40000})).send().await.unwrap();
+    assert!(r.status().is_success());
+    app.set_stock("OS-1", "wh-1", 2).await;
+    app.set_stock("OS-1", "wh-west", 2).await;
+    let (s, placed) = order(
+        &app,
+        "oversize",
+        json!([{"sku": "OS-1", "quantity": 1}]),
+        json!([{"address": nyc()}]),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{placed}");
+    assert_eq!(
+        allocations(&placed),
+        vec![("OS-1".into(), "wh-west".into(), 1, 0)]
+    );
+    let d: Value = app
+        .admin
+        .get(app.url(&format!(
+            "/v1/orders/{}/routing",
+            placed["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        codes(&candidate(&d, "wh-1")["reasons"]).contains(&"rule_oversize".to_string()),
+        "{d}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -692,6 +767,43 @@ async fn shipping_options_are_priced_from_the_plan_and_the_nodes_load() {
         .map(|o| o["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, vec!["standard", "express"], "{v}");
+    // Choosing same day there: the cart says it is not offered and falls back to standard, and
+    // so does the order.
+    let ny_id = ny["id"].as_str().unwrap();
+    let body = json!({"lines": [{"sku": "SO-1", "quantity": 1}], "customer": guest(), "shipments": [{"address": nyc()}], "shipping_option": "same_day"});
+    let synced: Value = app
+        .client
+        .put(app.url(&format!("/v1/carts/{ny_id}")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(synced["shipping_option"], "standard", "{synced}");
+    assert!(
+        synced["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["type"] == "shipping_option_unavailable"),
+        "{synced}"
+    );
+    let token = app.token("4242424242424242").await;
+    let (s, placed) = app.place("so-ny", &json!({"cart_id": ny_id, "payments": [{"token": token, "amount": synced["totals"]["total"]}]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{placed}");
+    assert!(
+        placed.get("shipping_option").is_none(),
+        "standard is not recorded as a faster option: {placed}"
+    );
+    // A new cart that chooses express is priced with it at once.
+    let fresh: Value = app.post("/v1/carts", &json!({"lines": [{"sku": "SO-1", "quantity": 1}], "customer": guest(), "shipments": [{"address": sf}], "shipping_option": "express"})).await.json().await.unwrap();
+    assert_eq!(fresh["shipping_option"], "express", "{fresh}");
+    assert!(
+        fresh["totals"]["shipping"]["amount"].as_i64().unwrap() > 1499,
+        "express with the store's load: {fresh}"
+    );
     for bad in ["teleport", "", "Express"] {
         let r = app
             .post(

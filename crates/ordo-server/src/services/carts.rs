@@ -95,7 +95,13 @@ fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Mone
             promo_codes,
             customer: doc.customer.clone(),
             shipments: doc.shipments.clone(),
-            shipping_option: doc.shipping_option,
+            // A chosen option no longer offered falls back to standard (the change says so).
+            shipping_option: doc.shipping_option.filter(|_| {
+                !priced
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, Change::ShippingOptionUnavailable { .. }))
+            }),
         },
         quoted,
     )
@@ -144,11 +150,13 @@ pub async fn create_cart(
     if let Some(answer) = idempotency::answered(state, caller, key.as_ref()).await? {
         return Ok(answer);
     }
+    // The id first: a chosen shipping option is priced from the cart's plan.
+    let id = CartId::new().to_string();
     let (stored, body, quoted, priced) =
-        reconcile(state, caller, doc, &hints.into_iter().collect(), None).await?;
+        reconcile(state, caller, doc, &hints.into_iter().collect(), Some(&id)).await?;
     let now = ordo_store::now_ms();
     let rec = CartRecord {
-        id: CartId::new().to_string(),
+        id,
         body,
         quoted,
         created_at_ms: now,

@@ -244,6 +244,15 @@ pub async fn place_order(
         .filter(|ch| ch.alters_order())
         .map(change_value)
         .collect();
+    // A chosen option no longer offered is priced, and recorded, as standard.
+    let shipping_option = doc.shipping_option.filter(|_| {
+        !priced.changes.iter().any(|c| {
+            matches!(
+                c,
+                ordo_domain::pricing::Change::ShippingOptionUnavailable { .. }
+            )
+        })
+    });
     let totals = priced.totals;
     match (req.expected_total, totals) {
         // The shopper confirmed exactly the current total: the changes were seen and accepted.
@@ -454,7 +463,7 @@ pub async fn place_order(
         totals,
         allocations: vec![],
         cart_id: cart_id.clone(),
-        shipping_option: doc.shipping_option,
+        shipping_option: shipping_option,
         created_at: rfc3339(ordo_store::now_ms()),
     };
     let new = NewOrder {
@@ -543,7 +552,7 @@ fn placement_error(e: PlaceError) -> ServiceError {
         ),
         PlaceError::NoRoute(codes) => ServiceError::conflict(
             ConflictReason::NoFulfilmentNode,
-            "the order was not placed: the nodes holding its stock cannot ship it today (daily capacity reached); try again later or change the order",
+            "the order was not placed: no node holding its stock may ship it there today (reason_codes say why: capacity, country, capabilities or routing rules)",
             vec![json!({"type": "no_route", "reason_codes": codes})],
         ),
         PlaceError::Unroutable(errs) => errs.into(),

@@ -95,9 +95,14 @@ pub async fn hold(state: &AppState, caller: &Caller, cart_id: &str) -> Result<Ho
         )),
         HoldOutcome::NoRoute(codes) => Err(ServiceError::conflict(
             ConflictReason::NoFulfilmentNode,
-            "nothing was held: the nodes holding the stock cannot ship it today",
+            "nothing was held: no node holding the stock may ship it there today (see reason_codes)",
             vec![json!({"type": "no_route", "reason_codes": codes})],
         )),
         HoldOutcome::Unroutable(errs) => Err(errs.into()),
+        HoldOutcome::CartOrdered => Err(ServiceError::conflict(
+            ConflictReason::CartAlreadyOrdered,
+            format!("cart {cart_id} has already become an order: there is nothing left to hold"),
+            vec![json!({"type": "cart_already_ordered", "cart_id": cart_id})],
+        )),
     }
 }

@@ -80,7 +80,7 @@ pub async fn adjust(
         Err(AdjustError::BelowReserved { would_be, reserved }) => Err(ServiceError::conflict(
             ConflictReason::BelowReserved,
             format!(
-                "on hand would become {would_be}, but {reserved} units are reserved for placed orders"
+                "on hand would become {would_be}, but {reserved} units are reserved for placed orders or held for carts at checkout"
             ),
             vec![
                 serde_json::json!({"type": "below_reserved", "would_be": would_be, "reserved": reserved}),

@@ -66,7 +66,7 @@ pub async fn options_for(
         )),
         CartPlan::NoRoute(codes) => Err(ServiceError::conflict(
             ConflictReason::NoFulfilmentNode,
-            "no shipping options: the nodes holding the stock cannot ship it today",
+            "no shipping options: no node holding the stock may ship it there today (see reason_codes)",
             vec![json!({"type": "no_route", "reason_codes": codes})],
         )),
         CartPlan::Unroutable(errs) => Err(errs.into()),
