@@ -203,7 +203,7 @@ async fn an_order_ships_from_the_nearest_node_with_stock_and_its_decision_explai
     assert!(
         explanation
             .iter()
-            .any(|s| s.starts_with("store-2 was excluded: does not hold the stock")),
+            .any(|s| s.starts_with("store-2 was excluded: does not hold all the stock")),
         "{explanation:?}"
     );
     // The input is kept with the decision: the stock each node had of the order's SKUs.

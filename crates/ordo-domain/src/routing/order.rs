@@ -282,7 +282,7 @@ impl super::ReasonCode {
             R::CutoffPassed => {
                 "today's cut-off has passed: its packages leave tomorrow and pay the cut-off penalty"
             }
-            R::InsufficientStock => "does not hold the stock the lines need",
+            R::InsufficientStock => "does not hold all the stock the lines need",
             R::RuleHazmat => "cannot ship hazardous goods",
             R::RuleColdChain => "has no cold chain",
             R::RuleOversize => "cannot ship oversize goods",
