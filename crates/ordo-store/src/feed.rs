@@ -62,19 +62,8 @@ pub(crate) async fn append_with<S: Sql>(
     if let (false, Some((head, also_rows))) = (combined, also) {
         for chunk in also_rows.chunks(1000) {
             let mut args: Vec<Val> = Vec::new();
-            let mut values = Vec::with_capacity(chunk.len());
-            for r in chunk {
-                values.push(format!(
-                    "({})",
-                    (0..r.len())
-                        .map(|k| format!("${}", args.len() + k + 1))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                args.extend(r.iter().cloned());
-            }
-            tx.exec(&format!("{head} {}", values.join(", ")), args)
-                .await?;
+            let values = value_rows(chunk, &mut args);
+            tx.exec(&format!("{head} {values}"), args).await?;
         }
     }
     if rows.is_empty() {
@@ -103,18 +92,8 @@ pub(crate) async fn append_with<S: Sql>(
         }
         let mut extra = String::new();
         if let Some((head, also_rows)) = also {
-            let mut also_values = Vec::with_capacity(also_rows.len());
-            for r in also_rows {
-                also_values.push(format!(
-                    "({})",
-                    (0..r.len())
-                        .map(|k| format!("${}", args.len() + k + 1))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                args.extend(r.iter().cloned());
-            }
-            extra = format!("a AS ({head} {} RETURNING 1), ", also_values.join(", "));
+            let also_values = value_rows(also_rows, &mut args);
+            extra = format!("a AS ({head} {also_values} RETURNING 1), ");
         }
         let sql = format!(
             "WITH {extra}c AS (INSERT INTO feed_clock (tenant_id, last_seq) VALUES ($1, $2) \
@@ -177,6 +156,22 @@ pub(crate) async fn append_with<S: Sql>(
         tx.exec(&sql, args).await?;
     }
     Ok(())
+}
+
+/// `($n, $n+1, …), …` for `rows`, numbered after the `args` already bound; binds the rows' values.
+fn value_rows(rows: &[Vec<Val>], args: &mut Vec<Val>) -> String {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(format!(
+            "({})",
+            (0..r.len())
+                .map(|k| format!("${}", args.len() + k + 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        args.extend(r.iter().cloned());
+    }
+    out.join(", ")
 }
 
 impl crate::Store {

@@ -252,6 +252,25 @@ pub async fn load(state: &AppState, caller: &crate::auth::Caller, id: &str) -> R
         .ok_or_else(|| ServiceError::NotFound(format!("cart {id}")))
 }
 
+/// The cart's shipments with their lines spelled out: a lone shipment without lines takes every
+/// line (what routing, holds and shipping options plan with).
+pub fn explicit_shipments(doc: &CartDoc) -> Vec<ShipmentRequest> {
+    let mut shipments = doc.shipments.clone();
+    if let [only] = shipments.as_mut_slice()
+        && only.lines.is_empty()
+    {
+        only.lines = doc
+            .lines
+            .iter()
+            .map(|l| ordo_domain::pricing::LineRequest {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+            })
+            .collect();
+    }
+    shipments
+}
+
 pub fn cart_doc(rec: &CartRecord) -> Result<CartDoc> {
     serde_json::from_value(rec.body.clone())
         .map_err(|e| ServiceError::Internal(format!("stored cart {} unreadable: {e}", rec.id)))

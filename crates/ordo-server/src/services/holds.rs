@@ -6,7 +6,6 @@ use super::error::{ConflictReason, Result, ServiceError};
 use super::{carts, pricing, rfc3339};
 use crate::AppState;
 use crate::auth::Caller;
-use ordo_domain::pricing::LineRequest;
 use ordo_store::HoldOutcome;
 use serde::Serialize;
 use serde_json::json;
@@ -30,11 +29,7 @@ pub struct HoldView {
 pub async fn hold(state: &AppState, caller: &Caller, cart_id: &str) -> Result<HoldView> {
     let rec = carts::load(state, caller, cart_id).await?;
     if rec.order_id.is_some() {
-        return Err(ServiceError::conflict(
-            ConflictReason::CartAlreadyOrdered,
-            format!("cart {cart_id} has already become an order: there is nothing left to hold"),
-            vec![json!({"type": "cart_already_ordered", "cart_id": cart_id})],
-        ));
+        return Err(ordered_conflict(cart_id));
     }
     let doc = carts::cart_doc(&rec)?;
     if doc.lines.is_empty() {
@@ -63,46 +58,65 @@ pub async fn hold(state: &AppState, caller: &Caller, cart_id: &str) -> Result<Ho
         .totals
         .as_ref()
         .map_or(state.config.default_currency, |t| t.total.currency);
-    // A lone shipment without lines takes every line.
-    let mut shipments = doc.shipments.clone();
-    if let [only] = shipments.as_mut_slice()
-        && only.lines.is_empty()
-    {
-        only.lines = doc
-            .lines
-            .iter()
-            .map(|l| LineRequest {
-                sku: l.sku.clone(),
-                quantity: l.quantity,
-            })
-            .collect();
-    }
+    let shipments = carts::explicit_shipments(&doc);
     let ttl_ms = i64::try_from(state.config.hold_ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let expires = ordo_store::now_ms() + ttl_ms;
-    match state.store.hold_cart(caller.tenant(), cart_id, shipments, currency, expires).await? {
-        HoldOutcome::Held { units, expires_at_ms } => Ok(HoldView {
+    match state
+        .store
+        .hold_cart(caller.tenant(), cart_id, shipments, currency, expires)
+        .await?
+    {
+        HoldOutcome::Held {
+            units,
+            expires_at_ms,
+        } => Ok(HoldView {
             cart_id: cart_id.to_string(),
             expires_at: rfc3339(expires_at_ms),
-            holds: units.into_iter().map(|u| HeldLine { sku: u.sku, location_id: u.location_id, quantity: u.quantity }).collect(),
-        }),
-        HoldOutcome::Short(short) => Err(ServiceError::conflict(
-            ConflictReason::OutOfStock,
-            "nothing was held: some lines are not available in the quantity asked",
-            short
-                .iter()
-                .map(|s| json!({"type": "quantity_limited", "sku": s.sku, "requested": s.requested, "available": s.available, "address_index": s.address_index}))
+            holds: units
+                .into_iter()
+                .map(|u| HeldLine {
+                    sku: u.sku,
+                    location_id: u.location_id,
+                    quantity: u.quantity,
+                })
                 .collect(),
-        )),
-        HoldOutcome::NoRoute(codes) => Err(ServiceError::conflict(
-            ConflictReason::NoFulfilmentNode,
-            "nothing was held: no node holding the stock may ship it there today (see reason_codes)",
-            vec![json!({"type": "no_route", "reason_codes": codes})],
-        )),
+        }),
+        HoldOutcome::Short(short) => Err(short_conflict("nothing was held", &short)),
+        HoldOutcome::NoRoute(codes) => Err(no_route_conflict("nothing was held", &codes)),
         HoldOutcome::Unroutable(errs) => Err(errs.into()),
-        HoldOutcome::CartOrdered => Err(ServiceError::conflict(
-            ConflictReason::CartAlreadyOrdered,
-            format!("cart {cart_id} has already become an order: there is nothing left to hold"),
-            vec![json!({"type": "cart_already_ordered", "cart_id": cart_id})],
-        )),
+        HoldOutcome::CartOrdered => Err(ordered_conflict(cart_id)),
     }
+}
+
+/// A cart that became an order: nothing to hold or ship any more.
+pub(super) fn ordered_conflict(cart_id: &str) -> ServiceError {
+    ServiceError::conflict(
+        ConflictReason::CartAlreadyOrdered,
+        format!("cart {cart_id} has already become an order"),
+        vec![json!({"type": "cart_already_ordered", "cart_id": cart_id})],
+    )
+}
+
+/// Lines the network cannot cover now (`what`: what did not happen).
+pub(super) fn short_conflict(what: &str, short: &[ordo_store::Shortage]) -> ServiceError {
+    ServiceError::conflict(
+        ConflictReason::OutOfStock,
+        format!("{what}: some lines are not available in the quantity asked"),
+        short
+            .iter()
+            .map(|s| json!({"type": "quantity_limited", "sku": s.sku, "requested": s.requested, "available": s.available, "address_index": s.address_index}))
+            .collect(),
+    )
+}
+
+/// Stock no eligible node may ship there today, with the engine's reasons.
+pub(super) fn no_route_conflict(
+    what: &str,
+    codes: &[ordo_domain::routing::ReasonCode],
+) -> ServiceError {
+    ServiceError::conflict(
+        ConflictReason::NoFulfilmentNode,
+        format!("{what}: no node holding the stock may ship it there today (see reason_codes)"),
+        vec![json!({"type": "no_route", "reason_codes": codes})],
+    )
 }

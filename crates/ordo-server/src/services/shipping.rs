@@ -3,15 +3,14 @@
 //! `GET /v1/carts/{id}/shipping-options` answers, and the price of the option a cart chose.
 
 use super::carts;
-use super::error::{ConflictReason, Result, ServiceError};
+use super::error::{Result, ServiceError};
 use crate::AppState;
 use crate::auth::Caller;
-use ordo_domain::pricing::{LineRequest, standard_shipping};
+use ordo_domain::pricing::standard_shipping;
 use ordo_domain::routing::{ShippingOption, shipping_options};
 use ordo_domain::{CartDoc, Currency};
 use ordo_store::CartPlan;
 use serde::Serialize;
-use serde_json::json;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ShippingOptionsView {
@@ -40,37 +39,38 @@ pub async fn options_for(
             "shipping options need the cart's shipping address",
         )));
     }
-    let mut shipments = doc.shipments.clone();
-    if let [only] = shipments.as_mut_slice()
-        && only.lines.is_empty()
-    {
-        only.lines = doc
-            .lines
-            .iter()
-            .map(|l| LineRequest {
-                sku: l.sku.clone(),
-                quantity: l.quantity,
-            })
-            .collect();
-    }
+    let shipments = carts::explicit_shipments(doc);
     let standard = ordo_domain::Money::new(
         standard_shipping(currency).amount * shipments.len() as i64,
         currency,
     );
-    Ok(match state.store.plan_cart(caller.tenant(), cart_id, &shipments, currency).await? {
-        CartPlan::Planned { decision, input, today } => Ok(shipping_options(&decision, &input, &today, standard, &state.config.shipping_rates)),
-        CartPlan::Short(short) => Err(ServiceError::conflict(
-            ConflictReason::OutOfStock,
-            "no shipping options: some lines are not available in the quantity asked",
-            short.iter().map(|s| json!({"type": "quantity_limited", "sku": s.sku, "requested": s.requested, "available": s.available})).collect(),
-        )),
-        CartPlan::NoRoute(codes) => Err(ServiceError::conflict(
-            ConflictReason::NoFulfilmentNode,
-            "no shipping options: no node holding the stock may ship it there today (see reason_codes)",
-            vec![json!({"type": "no_route", "reason_codes": codes})],
-        )),
-        CartPlan::Unroutable(errs) => Err(errs.into()),
-    })
+    Ok(
+        match state
+            .store
+            .plan_cart(caller.tenant(), cart_id, &shipments, currency)
+            .await?
+        {
+            CartPlan::Planned {
+                decision,
+                input,
+                today,
+            } => Ok(shipping_options(
+                &decision,
+                &input,
+                &today,
+                standard,
+                &state.config.shipping_rates,
+            )),
+            CartPlan::Short(short) => {
+                Err(super::holds::short_conflict("no shipping options", &short))
+            }
+            CartPlan::NoRoute(codes) => Err(super::holds::no_route_conflict(
+                "no shipping options",
+                &codes,
+            )),
+            CartPlan::Unroutable(errs) => Err(errs.into()),
+        },
+    )
 }
 
 /// `GET /v1/carts/{id}/shipping-options`.
@@ -81,11 +81,7 @@ pub async fn options(
 ) -> Result<ShippingOptionsView> {
     let rec = carts::load(state, caller, cart_id).await?;
     if rec.order_id.is_some() {
-        return Err(ServiceError::conflict(
-            ConflictReason::CartAlreadyOrdered,
-            format!("cart {cart_id} has already become an order"),
-            vec![json!({"type": "cart_already_ordered", "cart_id": cart_id})],
-        ));
+        return Err(super::holds::ordered_conflict(cart_id));
     }
     let doc = carts::cart_doc(&rec)?;
     let skus: Vec<&ordo_domain::Sku> = doc.lines.iter().map(|l| &l.sku).collect();
