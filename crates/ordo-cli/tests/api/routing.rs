@@ -914,3 +914,61 @@ async fn the_network_keeps_one_currency() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_cart_loses_the_lines_reconciliation_removed() {
+    let app = TestApp::spawn().await;
+    network(&app, json!({}), json!({})).await;
+    app.product("SPL-A", 1000, 5).await;
+    app.product("SPL-B", 1000, 1).await;
+    let lines = json!([{"sku": "SPL-A", "quantity": 2}, {"sku": "SPL-B", "quantity": 1}]);
+    let shipments = json!([{"address": address(), "lines": [{"sku": "SPL-A", "quantity": 1}]},
+                           {"address": nyc(), "lines": [{"sku": "SPL-A", "quantity": 1}, {"sku": "SPL-B", "quantity": 1}]}]);
+    let cart: Value = app
+        .post(
+            "/v1/carts",
+            &json!({"lines": lines, "customer": guest(), "shipments": shipments}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = cart["id"].as_str().unwrap();
+    // SPL-B sells out before the shopper checks out.
+    app.set_stock("SPL-B", "wh-1", 0).await;
+    let r = app
+        .client
+        .put(app.url(&format!("/v1/carts/{id}")))
+        .json(&json!({"lines": lines, "customer": guest(), "shipments": shipments}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let synced2: Value = r.json().await.unwrap();
+    assert_eq!(synced2["lines"].as_array().unwrap().len(), 1, "{synced2}");
+    let ship_skus: Vec<Vec<String>> = synced2["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["sku"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        ship_skus,
+        vec![vec!["SPL-A".to_string()], vec!["SPL-A".to_string()]],
+        "the removed line left the split: {synced2}"
+    );
+    let token = app.token("4242424242424242").await;
+    let (s, placed) = app.place("split-cart", &json!({"cart_id": id, "payments": [{"token": token, "amount": synced2["totals"]["total"]}]})).await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the cart's own split is one its order accepts: {placed}"
+    );
+}

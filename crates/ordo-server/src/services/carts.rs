@@ -94,7 +94,7 @@ fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Mone
             lines,
             promo_codes,
             customer: doc.customer.clone(),
-            shipments: doc.shipments.clone(),
+            shipments: fit_shipments(&doc.shipments, &priced.lines),
             // A chosen option no longer offered falls back to standard (the change says so).
             shipping_option: doc.shipping_option.filter(|_| {
                 !priced
@@ -105,6 +105,51 @@ fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Mone
         },
         quoted,
     )
+}
+
+/// Explicit shipment lines shrunk to what the reconciled lines still hold: a line removed or
+/// limited by reconciliation leaves the shipments too (earlier shipments keep their units
+/// first), and a shipment left with nothing to ship goes (unless it is the only one). Without it,
+/// the cart would carry a split its own order refuses.
+fn fit_shipments(shipments: &[ShipmentRequest], lines: &[PricedLine]) -> Vec<ShipmentRequest> {
+    if shipments.iter().all(|s| s.lines.is_empty()) {
+        return shipments.to_vec();
+    }
+    let mut left: HashMap<&Sku, i64> = HashMap::new();
+    for l in lines {
+        *left.entry(&l.sku).or_default() += l.quantity;
+    }
+    let mut out: Vec<ShipmentRequest> = Vec::with_capacity(shipments.len());
+    for s in shipments {
+        let mut fitted = s.clone();
+        fitted.lines = s
+            .lines
+            .iter()
+            .filter_map(|l| {
+                let room = left.get_mut(&l.sku)?;
+                let q = l.quantity.min(*room);
+                *room -= q;
+                (q > 0).then(|| ordo_domain::pricing::LineRequest {
+                    sku: l.sku.clone(),
+                    quantity: q,
+                })
+            })
+            .collect();
+        if !fitted.lines.is_empty() || s.lines.is_empty() {
+            out.push(fitted);
+        }
+    }
+    if out.is_empty() {
+        return shipments
+            .iter()
+            .take(1)
+            .map(|s| ShipmentRequest {
+                address: s.address.clone(),
+                lines: Vec::new(),
+            })
+            .collect();
+    }
+    out
 }
 
 /// Prices `doc` and returns what to store and the view to answer with (given the record).
