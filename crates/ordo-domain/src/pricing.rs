@@ -111,6 +111,22 @@ impl Change {
     }
 }
 
+impl PricedCart {
+    /// The shipping option a cart keeps: the one it chose, unless pricing found it no longer
+    /// offered (then standard, `None`, and the change says so).
+    pub fn kept_shipping_option(
+        &self,
+        chosen: Option<crate::routing::ShippingSpeed>,
+    ) -> Option<crate::routing::ShippingSpeed> {
+        chosen.filter(|_| {
+            !self
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::ShippingOptionUnavailable { .. }))
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PricedCart {
     pub currency: Option<Currency>,

@@ -485,13 +485,16 @@ pub(crate) fn location_row(r: &Row) -> Result<Location> {
 }
 
 impl Store {
-    /// The tenant's newest routing rules: their version and JSON body (`None`: never set).
-    pub async fn routing_rules(&self, tenant: &str) -> Result<Option<(i64, String)>> {
+    /// The tenant's newest routing rules, with their version (`None`: never set).
+    pub async fn routing_rules(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<ordo_domain::routing::TenantRules>> {
         let rows = self
             .read_rows(tenant, "SELECT version, body FROM routing_rules WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1", vec![tenant.into()])
             .await?;
         rows.first()
-            .map(|r| Ok((r[0].int()?, r[1].text()?)))
+            .map(|r| crate::routing::parse_rules(r[0].int()?, &r[1].text()?))
             .transpose()
     }
 

@@ -45,6 +45,14 @@ impl NetworkRows {
     }
 }
 
+/// Stored rules (their JSON body) with the version they were stored under.
+pub(crate) fn parse_rules(version: i64, body: &str) -> Result<TenantRules, StoreError> {
+    let mut rules: TenantRules =
+        serde_json::from_str(body).map_err(|e| corrupt(format!("routing rules: {e}")))?;
+    rules.version = u32::try_from(version).map_err(|_| corrupt("routing rules version"))?;
+    Ok(rules)
+}
+
 /// The earliest local date anywhere on Earth at `now_ms` (UTC−12): every node's "today" is on
 /// or after it.
 pub(crate) fn earliest_day(now_ms: i64) -> String {
@@ -80,13 +88,7 @@ impl Network {
             .map(location_row)
             .collect::<Result<_, _>>()?;
         let rules = match rows.rules {
-            Some((version, body)) => {
-                let mut rules: TenantRules = serde_json::from_str(&body)
-                    .map_err(|e| corrupt(format!("routing rules: {e}")))?;
-                rules.version =
-                    u32::try_from(version).map_err(|_| corrupt("routing rules version"))?;
-                rules
-            }
+            Some((version, body)) => parse_rules(version, &body)?,
             None => {
                 let currency = locations
                     .first()

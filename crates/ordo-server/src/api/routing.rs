@@ -85,12 +85,7 @@ fn parse(input: &RoutingRulesInput) -> Result<TenantRules, ApiError> {
 
 async fn current(state: &AppState, caller: &Caller) -> Result<TenantRules, ApiError> {
     match state.store.routing_rules(caller.tenant()).await? {
-        Some((version, body)) => {
-            let mut rules: TenantRules = serde_json::from_str(&body)
-                .map_err(|e| ApiError::Internal(format!("stored routing rules: {e}")))?;
-            rules.version = version as u32;
-            Ok(rules)
-        }
+        Some(rules) => Ok(rules),
         None => Ok(TenantRules {
             version: 0,
             cutoff_penalty: Money::new(0, Currency::parse("USD").expect("USD")),

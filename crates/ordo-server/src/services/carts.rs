@@ -96,12 +96,7 @@ fn reconciled(doc: &CartDoc, priced: &PricedCart) -> (CartDoc, HashMap<Sku, Mone
             customer: doc.customer.clone(),
             shipments: fit_shipments(&doc.shipments, &priced.lines),
             // A chosen option no longer offered falls back to standard (the change says so).
-            shipping_option: doc.shipping_option.filter(|_| {
-                !priced
-                    .changes
-                    .iter()
-                    .any(|c| matches!(c, Change::ShippingOptionUnavailable { .. }))
-            }),
+            shipping_option: priced.kept_shipping_option(doc.shipping_option),
         },
         quoted,
     )

@@ -245,14 +245,7 @@ pub async fn place_order(
         .map(change_value)
         .collect();
     // A chosen option no longer offered is priced, and recorded, as standard.
-    let shipping_option = doc.shipping_option.filter(|_| {
-        !priced.changes.iter().any(|c| {
-            matches!(
-                c,
-                ordo_domain::pricing::Change::ShippingOptionUnavailable { .. }
-            )
-        })
-    });
+    let shipping_option = priced.kept_shipping_option(doc.shipping_option);
     let totals = priced.totals;
     match (req.expected_total, totals) {
         // The shopper confirmed exactly the current total: the changes were seen and accepted.

@@ -92,10 +92,7 @@ pub async fn put(
     // One currency for the whole network: the routing rules' if set, else the other nodes'.
     let currency = location.handling_cost.currency;
     let network = match state.store.routing_rules(caller.tenant()).await? {
-        Some((_, body)) => serde_json::from_str::<ordo_domain::routing::TenantRules>(&body)
-            .map(|r| r.cutoff_penalty.currency)
-            .map_err(|e| ServiceError::Internal(format!("stored routing rules: {e}")))
-            .map(Some)?,
+        Some(rules) => Some(rules.cutoff_penalty.currency),
         None => state
             .store
             .locations(caller.tenant())
