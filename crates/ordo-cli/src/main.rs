@@ -144,6 +144,9 @@ struct ServeArgs {
     /// Simulated sandbox gateway authorization latency, e.g. 150ms or 1s.
     #[arg(long, env = "ORDO_SANDBOX_GATEWAY_LATENCY", default_value = "0ms", value_parser = parse_duration)]
     sandbox_gateway_latency: Duration,
+    /// How long a sandbox card authorization can be captured, e.g. 7d or 30s.
+    #[arg(long, env = "ORDO_SANDBOX_AUTHORIZATION_TTL", default_value = "7d", value_parser = parse_positive_duration)]
+    sandbox_authorization_ttl: Duration,
     /// Recovery voids pending card authorizations older than this whose order never committed.
     #[arg(long, env = "ORDO_AUTHORIZATION_GRACE", default_value = "60s", value_parser = parse_duration)]
     authorization_grace: Duration,
@@ -235,7 +238,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" | "" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("'{s}': use ms, s, m or h, e.g. 150ms")),
+        "d" => Ok(Duration::from_secs(n * 86_400)),
+        _ => Err(format!("'{s}': use ms, s, m, h or d, e.g. 150ms")),
     }
 }
 
@@ -448,6 +452,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tenant: args.tenant,
                 default_currency: ordo_domain::Currency::parse("USD").map_err(|e| e.message)?,
                 sandbox_gateway_latency: args.sandbox_gateway_latency,
+                sandbox_authorization_ttl: args.sandbox_authorization_ttl,
                 authorization_grace: args.authorization_grace,
                 hold_ttl: args.hold_ttl,
                 shipping_rates: ordo_domain::routing::ShippingRates {

@@ -1,5 +1,5 @@
-//! The order: what was bought, by whom, shipped where, paid how; and its state machine as one
-//! table (`transition`). An order is immutable history except for its status and tenders.
+//! The order: what was bought, by whom, shipped where, paid how. The body is immutable history;
+//! its status, fulfilments and tenders' money live beside it and follow the rules of `lifecycle`.
 
 use crate::contact::Customer;
 use crate::ids::{LocationId, OrderId, OrderNumber, Sku};
@@ -20,6 +20,7 @@ pub enum OrderStatus {
     Shipped,
     Delivered,
     Cancelled,
+    PartiallyReturned,
     Returned,
 }
 
@@ -35,133 +36,28 @@ impl OrderStatus {
             Self::Shipped => "shipped",
             Self::Delivered => "delivered",
             Self::Cancelled => "cancelled",
+            Self::PartiallyReturned => "partially_returned",
             Self::Returned => "returned",
         }
     }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderEvent {
-    Confirm,
-    Allocate,
-    StartPicking,
-    Pack,
-    ShipPart,
-    ShipAll,
-    Deliver,
-    Cancel,
-    Return,
-}
+    pub const ALL: [OrderStatus; 11] = [
+        Self::Placed,
+        Self::Confirmed,
+        Self::Allocated,
+        Self::Picking,
+        Self::Packed,
+        Self::PartiallyShipped,
+        Self::Shipped,
+        Self::Delivered,
+        Self::Cancelled,
+        Self::PartiallyReturned,
+        Self::Returned,
+    ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("an order that is {from:?} cannot take {event:?}")]
-pub struct IllegalTransition {
-    pub from: OrderStatus,
-    pub event: OrderEvent,
-}
-
-/// The lifecycle as one table: for every status, every event is listed — legal moves with
-/// their target, the rest refused. No wildcard arm: adding a status or an event does not compile
-/// until its row is written here.
-pub fn transition(from: OrderStatus, event: OrderEvent) -> Result<OrderStatus, IllegalTransition> {
-    use OrderEvent as E;
-    use OrderStatus as S;
-    let refused = Err(IllegalTransition { from, event });
-    let to = match from {
-        S::Placed => match event {
-            E::Confirm => S::Confirmed,
-            E::Cancel => S::Cancelled,
-            E::Allocate
-            | E::StartPicking
-            | E::Pack
-            | E::ShipPart
-            | E::ShipAll
-            | E::Deliver
-            | E::Return => return refused,
-        },
-        S::Confirmed => match event {
-            E::Allocate => S::Allocated,
-            E::Cancel => S::Cancelled,
-            E::Confirm
-            | E::StartPicking
-            | E::Pack
-            | E::ShipPart
-            | E::ShipAll
-            | E::Deliver
-            | E::Return => return refused,
-        },
-        S::Allocated => match event {
-            E::StartPicking => S::Picking,
-            E::ShipPart => S::PartiallyShipped,
-            E::Cancel => S::Cancelled,
-            E::Confirm | E::Allocate | E::Pack | E::ShipAll | E::Deliver | E::Return => {
-                return refused;
-            }
-        },
-        S::Picking => match event {
-            E::Pack => S::Packed,
-            E::Cancel => S::Cancelled,
-            E::Confirm
-            | E::Allocate
-            | E::StartPicking
-            | E::ShipPart
-            | E::ShipAll
-            | E::Deliver
-            | E::Return => return refused,
-        },
-        S::Packed => match event {
-            E::ShipPart => S::PartiallyShipped,
-            E::ShipAll => S::Shipped,
-            E::Cancel => S::Cancelled,
-            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Return => {
-                return refused;
-            }
-        },
-        S::PartiallyShipped => match event {
-            E::ShipPart => S::PartiallyShipped,
-            E::ShipAll => S::Shipped,
-            E::Return => S::Returned,
-            E::Confirm | E::Allocate | E::StartPicking | E::Pack | E::Deliver | E::Cancel => {
-                return refused;
-            }
-        },
-        S::Shipped => match event {
-            E::Deliver => S::Delivered,
-            E::Return => S::Returned,
-            E::Confirm
-            | E::Allocate
-            | E::StartPicking
-            | E::Pack
-            | E::ShipPart
-            | E::ShipAll
-            | E::Cancel => return refused,
-        },
-        S::Delivered => match event {
-            E::Return => S::Returned,
-            E::Confirm
-            | E::Allocate
-            | E::StartPicking
-            | E::Pack
-            | E::ShipPart
-            | E::ShipAll
-            | E::Deliver
-            | E::Cancel => return refused,
-        },
-        S::Cancelled | S::Returned => match event {
-            E::Confirm
-            | E::Allocate
-            | E::StartPicking
-            | E::Pack
-            | E::ShipPart
-            | E::ShipAll
-            | E::Deliver
-            | E::Cancel
-            | E::Return => {
-                return refused;
-            }
-        },
-    };
-    Ok(to)
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -173,6 +69,39 @@ pub struct OrderLine {
     pub quantity: i64,
     pub unit_price: Money,
     pub line_total: Money,
+    /// Units shipped, cancelled and returned so far.
+    #[serde(default)]
+    pub shipped: i64,
+    #[serde(default)]
+    pub cancelled: i64,
+    #[serde(default)]
+    pub returned: i64,
+}
+
+/// Units of one SKU in a fulfilment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FulfillmentLine {
+    #[schema(value_type = String)]
+    pub sku: Sku,
+    pub quantity: i64,
+}
+
+/// What one node ships to one of the order's addresses: made at allocation, then picked,
+/// packed, shipped and delivered by staff and carriers (`lifecycle::step`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Fulfillment {
+    #[schema(example = "ful_0193...")]
+    pub id: String,
+    #[schema(value_type = String)]
+    pub location_id: LocationId,
+    /// The shipment (index into `shipments`) it goes to.
+    pub address_index: usize,
+    pub status: crate::lifecycle::FulfillmentStatus,
+    pub lines: Vec<FulfillmentLine>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
 }
 
 /// Units of one line reserved at one location.
@@ -205,6 +134,9 @@ pub struct Order {
     pub promotions: Vec<AppliedPromotion>,
     pub totals: Totals,
     pub allocations: Vec<Allocation>,
+    /// One per node and address, made at allocation.
+    #[serde(default)]
+    pub fulfillments: Vec<Fulfillment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cart_id: Option<String>,
     /// The shipping speed the shopper chose (absent: standard).
@@ -219,71 +151,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_happy_path_and_illegal_moves() {
-        let mut s = OrderStatus::Placed;
-        for e in [
-            OrderEvent::Confirm,
-            OrderEvent::Allocate,
-            OrderEvent::StartPicking,
-            OrderEvent::Pack,
-            OrderEvent::ShipAll,
-            OrderEvent::Deliver,
-        ] {
-            s = transition(s, e).unwrap();
-        }
-        assert_eq!(s, OrderStatus::Delivered);
-        assert!(transition(OrderStatus::Shipped, OrderEvent::Cancel).is_err());
-        assert!(transition(OrderStatus::Cancelled, OrderEvent::Confirm).is_err());
-        assert!(transition(OrderStatus::Placed, OrderEvent::ShipAll).is_err());
-    }
-
-    #[test]
-    fn terminal_states_take_no_event_and_every_legal_move_is_listed() {
-        use OrderEvent as E;
-        use OrderStatus as S;
-        let events = [
-            E::Confirm,
-            E::Allocate,
-            E::StartPicking,
-            E::Pack,
-            E::ShipPart,
-            E::ShipAll,
-            E::Deliver,
-            E::Cancel,
-            E::Return,
-        ];
-        for e in events {
-            assert!(transition(S::Cancelled, e).is_err());
-            assert!(transition(S::Returned, e).is_err());
-        }
-        let statuses = [
-            S::Placed,
-            S::Confirmed,
-            S::Allocated,
-            S::Picking,
-            S::Packed,
-            S::PartiallyShipped,
-            S::Shipped,
-            S::Delivered,
-            S::Cancelled,
-            S::Returned,
-        ];
-        let legal: usize = statuses
-            .iter()
-            .map(|s| {
-                events
-                    .iter()
-                    .filter(|e| transition(*s, **e).is_ok())
-                    .count()
-            })
-            .sum();
-        assert_eq!(legal, 18, "the table's legal moves");
+    fn statuses_have_their_stored_names() {
         assert_eq!(
-            transition(S::Shipped, E::Cancel),
-            Err(IllegalTransition {
-                from: S::Shipped,
-                event: E::Cancel
-            })
+            OrderStatus::PartiallyReturned.as_str(),
+            "partially_returned"
         );
+        assert_eq!(
+            serde_json::to_string(&OrderStatus::PartiallyShipped).unwrap(),
+            "\"partially_shipped\""
+        );
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
     }
 }

@@ -107,8 +107,12 @@ impl CardNumber {
 #[serde(rename_all = "snake_case")]
 pub enum TenderStatus {
     Authorized,
-    Voided,
+    PartiallyCaptured,
     Captured,
+    PartiallyRefunded,
+    Refunded,
+    Voided,
+    Failed,
 }
 
 impl TenderStatus {
@@ -116,8 +120,12 @@ impl TenderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Authorized => "authorized",
-            Self::Voided => "voided",
+            Self::PartiallyCaptured => "partially_captured",
             Self::Captured => "captured",
+            Self::PartiallyRefunded => "partially_refunded",
+            Self::Refunded => "refunded",
+            Self::Voided => "voided",
+            Self::Failed => "failed",
         }
     }
 }
@@ -131,6 +139,13 @@ pub struct Tender {
     pub amount: Money,
     pub authorization_id: String,
     pub status: TenderStatus,
+    /// Money authorized, captured and refunded on this tender so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Money>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded: Option<Money>,
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ pub struct Config {
     pub default_currency: ordo_domain::Currency,
     /// Simulated authorization latency of the sandbox payment gateway.
     pub sandbox_gateway_latency: Duration,
+    /// How long a sandbox authorization can be captured.
+    pub sandbox_authorization_ttl: Duration,
     /// Pending authorizations older than this, not attached to an order, are voided by recovery.
     pub authorization_grace: Duration,
     /// How long a checkout hold (`POST /v1/carts/{id}/hold`) keeps a cart's stock.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Store,
 
-    pub gateway: Arc<gateway::SandboxGateway>,
+    pub gateway: Arc<dyn gateway::PaymentGateway>,
     /// Authorizations this process is working on (recovery leaves them alone).
     pub inflight: services::recovery::InFlight,
     pub config: Arc<Config>,
@@ -80,7 +80,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             config.rate_limit_per_subject,
         ),
         store: store.clone(),
-        gateway: Arc::new(gateway::SandboxGateway::new(config.sandbox_gateway_latency)),
+        gateway: Arc::new(gateway::SandboxGateway::new(
+            config.sandbox_gateway_latency,
+            config.sandbox_authorization_ttl,
+            store.clone(),
+        )),
         inflight: services::recovery::InFlight::default(),
         config: Arc::new(config),
         prometheus: api::telemetry::prometheus(),

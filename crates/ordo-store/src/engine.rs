@@ -762,6 +762,9 @@ pub(crate) async fn place_set<S: Sql>(
         if results[i].is_none() {
             let mut order = b.order;
             order.allocations = std::mem::take(&mut allocations[i]);
+            // Placed, confirmed (every tender authorized) and allocated, in this one commit.
+            order.fulfillments = ordo_domain::lifecycle::fulfillments_for(&order.allocations);
+            order.status = ordo_domain::OrderStatus::Allocated;
             placed.push((i, order, b.idempotency_key, b.authorization_ids));
         }
     }
@@ -943,6 +946,34 @@ async fn write_rest<S: Sql>(
         "",
         &[],
         &allocs,
+    )
+    .await?;
+    let fulfillments: Vec<Vec<Val>> = placed
+        .iter()
+        .flat_map(|(_, o, _, _)| {
+            o.fulfillments.iter().map(move |f| {
+                vec![
+                    t(),
+                    Val::from(&f.id),
+                    o.id.to_string().into(),
+                    f.location_id.as_str().into(),
+                    (f.address_index as i64).into(),
+                    f.status.as_str().into(),
+                    serde_json::to_string(&f.lines)
+                        .map(Val::S)
+                        .unwrap_or(Val::NullText),
+                    now.into(),
+                    now.into(),
+                ]
+            })
+        })
+        .collect();
+    many(
+        tx,
+        "INSERT INTO fulfillments (tenant_id, id, order_id, location_id, address_index, status, lines, created_at_ms, updated_at_ms) VALUES",
+        "",
+        &[],
+        &fulfillments,
     )
     .await?;
     let pays: Vec<Vec<Val>> = placed

@@ -18,10 +18,12 @@ mod holds;
 mod idempotency;
 mod identity;
 mod inventory;
+mod lifecycle;
 mod orders;
 mod passkeys;
 mod payments;
 mod routing;
+mod sandbox;
 mod sql;
 pub mod testing;
 mod unit;
@@ -38,9 +40,14 @@ pub use holds::{CartPlan, HeldUnits, HoldOutcome};
 pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Render};
 pub use identity::{ClientRecord, RefreshRecord, RefreshUse, SigningKeyRecord, UserRecord};
 pub use inventory::{AdjustError, Adjustment, StockChange};
+pub use lifecycle::{
+    Actor, Cancellation, FulfillmentView, LifecycleError, OpOutcome, PaymentOp, ShipClaim,
+    TimelineEntry,
+};
 pub use orders::{NewOrder, PlaceError, Shortage};
 pub use passkeys::{ChallengePurpose, ChallengeRecord, ChallengeUse, PasskeyRecord};
 pub use payments::TokenRecord;
+pub use sandbox::{SandboxEntry, SandboxSums};
 pub use sql::Tx;
 pub use unit::BoxFuture;
 

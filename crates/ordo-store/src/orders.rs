@@ -73,20 +73,25 @@ impl Store {
     pub async fn order(&self, tenant: &str, id_or_number: &str) -> Result<Option<Order>> {
         let by_number = OrderNumber::parse(id_or_number).ok();
         let row = match by_number {
-            Some(n) => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND number = $2")
-                .bind(tenant)
-                .bind(n.as_str().to_string()),
-            None => sqlx::query("SELECT body FROM orders WHERE tenant_id = $1 AND id = $2")
+            Some(n) => {
+                sqlx::query("SELECT status, body FROM orders WHERE tenant_id = $1 AND number = $2")
+                    .bind(tenant)
+                    .bind(n.as_str().to_string())
+            }
+            None => sqlx::query("SELECT status, body FROM orders WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant)
                 .bind(id_or_number.to_string()),
         }
         .fetch_optional(&mut *self.conn(tenant).await?)
         .await?;
-        row.map(|r| {
-            let body: String = r.try_get("body")?;
-            serde_json::from_str(&body).map_err(corrupt)
-        })
-        .transpose()
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let (status, body): (String, String) = (r.try_get("status")?, r.try_get("body")?);
+        let mut order: Order = serde_json::from_str(&body).map_err(corrupt)?;
+        // Orders placed before the lifecycle existed carry no fulfilments in their body.
+        self.overlay(tenant, &mut order, &status).await?;
+        Ok(Some(order))
     }
 
     pub async fn count_orders(&self, tenant: &str) -> Result<i64> {

@@ -128,6 +128,9 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
                 quantity: *q,
                 unit_price: usd(*p),
                 line_total: usd(q * p),
+                shipped: 0,
+                cancelled: 0,
+                returned: 0,
             })
             .collect(),
         // One address, with coordinates, receiving every line.
@@ -161,6 +164,9 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
                 amount: usd(total),
                 authorization_id: "auth_x".into(),
                 status: TenderStatus::Authorized,
+                authorized: None,
+                captured: None,
+                refunded: None,
             })
             .collect(),
         promotions: promos
@@ -179,6 +185,7 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
             total: usd(total),
         },
         allocations: vec![],
+        fulfillments: vec![],
         cart_id: None,
         shipping_option: None,
         created_at: "2026-01-01T00:00:00Z".into(),

@@ -139,7 +139,7 @@ async fn guest_checkout_with_split_shipments_and_split_payment() {
     let number = order["number"].as_str().unwrap();
     assert!(number.starts_with("ORD-") && number.len() == 13, "{number}");
     assert!(order["id"].as_str().unwrap().starts_with("ord_"));
-    assert_eq!(order["status"], "placed");
+    assert_eq!(order["status"], "allocated");
     assert_eq!(order["payments"].as_array().unwrap().len(), 2);
     assert_eq!(order["payments"][1]["brand"], "mastercard");
     assert_eq!(order["payments"][1]["last4"], "4444");

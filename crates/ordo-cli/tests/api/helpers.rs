@@ -42,6 +42,7 @@ pub fn config(storage: StorageConfig) -> Config {
         tenant: "default".into(),
         default_currency: ordo_domain::Currency::parse("USD").unwrap(),
         sandbox_gateway_latency: Duration::ZERO,
+        sandbox_authorization_ttl: Duration::from_secs(7 * 86_400),
         authorization_grace: Duration::from_secs(60),
         hold_ttl: Duration::from_secs(600),
         shipping_rates: ordo_domain::routing::ShippingRates::STANDARD,

@@ -10,6 +10,7 @@ mod edge;
 mod forecasts;
 mod foundations;
 mod helpers;
+mod lifecycle;
 mod locations;
 mod metrics;
 mod passkeys;

@@ -10,6 +10,7 @@ pub mod carts;
 pub mod docs;
 pub mod edge;
 pub mod forecasts;
+pub mod fulfillments;
 pub mod health;
 pub mod inputs;
 pub mod inventory;
@@ -64,6 +65,14 @@ use utoipa::OpenApi;
         payment_tokens::create,
         orders::place,
         orders::get,
+        fulfillments::cancel,
+        fulfillments::timeline,
+        fulfillments::get,
+        fulfillments::pick,
+        fulfillments::pack,
+        fulfillments::ship,
+        fulfillments::deliver,
+        fulfillments::pick_list,
         inventory::get,
         inventory::adjust,
         inventory::changes,
@@ -156,6 +165,54 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
             "/v1/orders/{id}",
             ORDER_READERS,
             get(orders::get),
+        ),
+        e(
+            Method::POST,
+            "/v1/orders/{id}/cancel",
+            ORDER_READERS,
+            post(fulfillments::cancel),
+        ),
+        e(
+            Method::GET,
+            "/v1/orders/{id}/timeline",
+            ORDER_READERS,
+            get(fulfillments::timeline),
+        ),
+        e(
+            Method::GET,
+            "/v1/fulfillments/{id}",
+            STAFF,
+            get(fulfillments::get),
+        ),
+        e(
+            Method::POST,
+            "/v1/fulfillments/{id}/pick",
+            STAFF,
+            post(fulfillments::pick),
+        ),
+        e(
+            Method::POST,
+            "/v1/fulfillments/{id}/pack",
+            STAFF,
+            post(fulfillments::pack),
+        ),
+        e(
+            Method::POST,
+            "/v1/fulfillments/{id}/ship",
+            STAFF,
+            post(fulfillments::ship),
+        ),
+        e(
+            Method::POST,
+            "/v1/fulfillments/{id}/deliver",
+            STAFF,
+            post(fulfillments::deliver),
+        ),
+        e(
+            Method::GET,
+            "/v1/locations/{id}/pick-list",
+            STAFF,
+            get(fulfillments::pick_list),
         ),
         e(
             Method::POST,
@@ -404,6 +461,18 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/inventory/changes", "get", "listInventoryChanges"),
     ("/v1/orders", "post", "placeOrder"),
     ("/v1/orders/{id}", "get", "getOrder"),
+    ("/v1/orders/{id}/cancel", "post", "cancelOrder"),
+    ("/v1/orders/{id}/timeline", "get", "getOrderTimeline"),
+    ("/v1/fulfillments/{id}", "get", "getFulfillment"),
+    ("/v1/fulfillments/{id}/pick", "post", "pickFulfillment"),
+    ("/v1/fulfillments/{id}/pack", "post", "packFulfillment"),
+    ("/v1/fulfillments/{id}/ship", "post", "shipFulfillment"),
+    (
+        "/v1/fulfillments/{id}/deliver",
+        "post",
+        "deliverFulfillment",
+    ),
+    ("/v1/locations/{id}/pick-list", "get", "getPickList"),
     ("/v1/payment-tokens", "post", "createPaymentToken"),
     ("/v1/products", "get", "listProducts"),
     ("/v1/products/{sku}", "get", "getProduct"),

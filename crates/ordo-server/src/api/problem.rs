@@ -36,6 +36,9 @@ pub struct Problem {
     /// For 403 `step-up-required`: the challenge's id, to send back in `Passkey-Assertion`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenge_id: Option<String>,
+    /// For 409 `illegal-transition`: the state the order or fulfilment is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<String>,
     /// The request's `x-request-id`, stamped on every problem at the edge (`api::edge`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -59,6 +62,12 @@ pub enum ApiError {
         title: &'static str,
         detail: String,
         differences: Vec<Value>,
+    },
+    /// 409 `illegal-transition`, naming the current state.
+    #[error("{detail}")]
+    WrongState {
+        detail: String,
+        current_status: String,
     },
     #[error("payment declined")]
     PaymentDeclined { detail: String, payment: Value },
@@ -116,6 +125,13 @@ impl From<ServiceError> for ApiError {
                     differences,
                 }
             }
+            ServiceError::WrongState {
+                detail,
+                current_status,
+            } => ApiError::WrongState {
+                detail,
+                current_status,
+            },
             ServiceError::PaymentDeclined { detail, payment } => {
                 ApiError::PaymentDeclined { detail, payment }
             }
@@ -161,6 +177,7 @@ fn conflict_type(reason: ConflictReason) -> (&'static str, &'static str) {
         ConflictReason::RequestInProgress => ("request-in-progress", "Request in progress"),
         ConflictReason::BelowReserved => ("below-reserved", "Stock would fall below reservations"),
         ConflictReason::EmailTaken => ("email-taken", "Email taken"),
+        ConflictReason::PaymentInProgress => ("payment-in-progress", "Payment in progress"),
     }
 }
 
@@ -181,6 +198,7 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: String) -> P
         payment: None,
         challenge: None,
         challenge_id: None,
+        current_status: None,
         request_id: None,
     }
 }
@@ -221,9 +239,22 @@ impl IntoResponse for ApiError {
             } => {
                 let mut p = problem(StatusCode::CONFLICT, kind, title, detail);
                 p.differences = differences;
-                if kind == "request-in-progress" {
+                if kind == "request-in-progress" || kind == "payment-in-progress" {
                     return retry_later(p, "1");
                 }
+                p
+            }
+            ApiError::WrongState {
+                detail,
+                current_status,
+            } => {
+                let mut p = problem(
+                    StatusCode::CONFLICT,
+                    "illegal-transition",
+                    "Not allowed in the current state",
+                    detail,
+                );
+                p.current_status = Some(current_status);
                 p
             }
             ApiError::PaymentDeclined { detail, payment } => {

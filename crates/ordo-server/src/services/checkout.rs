@@ -396,6 +396,9 @@ pub async fn place_order(
                 amount: p.amount,
                 authorization_id,
                 status: TenderStatus::Authorized,
+                authorized: Some(p.amount),
+                captured: Some(Money::new(0, p.amount.currency)),
+                refunded: Some(Money::new(0, p.amount.currency)),
             }),
             Err(reason) => {
                 if let Err(e) = state
@@ -448,6 +451,9 @@ pub async fn place_order(
                 quantity: l.quantity,
                 unit_price: l.unit_price,
                 line_total: l.line_total,
+                shipped: 0,
+                cancelled: 0,
+                returned: 0,
             })
             .collect(),
         shipments: explicit_shipments(&doc.shipments, &priced.lines),
@@ -455,6 +461,7 @@ pub async fn place_order(
         promotions: priced.promotions.clone(),
         totals,
         allocations: vec![],
+        fulfillments: vec![],
         cart_id: cart_id.clone(),
         shipping_option: shipping_option,
         created_at: rfc3339(ordo_store::now_ms()),
@@ -599,7 +606,10 @@ async fn void_all(state: &AppState, tenant: &str, auth_ids: &[String]) {
         }
     };
     for (id, gateway_id) in &claimed {
-        state.gateway.void(id, gateway_id.as_deref()).await;
+        state
+            .gateway
+            .void_authorization(id, gateway_id.as_deref())
+            .await;
     }
     let ids: Vec<String> = claimed.into_iter().map(|(id, _)| id).collect();
     if let Err(e) = state

@@ -31,6 +31,8 @@ pub enum ConflictReason {
     BelowReserved,
     /// An account with this email exists.
     EmailTaken,
+    /// A payment operation of the same order is running (retry shortly).
+    PaymentInProgress,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,12 @@ pub enum ServiceError {
         reason: ConflictReason,
         detail: String,
         differences: Vec<Value>,
+    },
+    /// The move is not allowed in the current state (of an order or a fulfilment).
+    #[error("{detail}")]
+    WrongState {
+        detail: String,
+        current_status: String,
     },
     #[error("payment declined: {detail}")]
     PaymentDeclined { detail: String, payment: Value },

@@ -12,6 +12,7 @@ pub mod forecasts;
 pub mod holds;
 pub mod idempotency;
 pub mod inventory;
+pub mod lifecycle;
 pub mod locations;
 pub mod passkeys;
 pub mod payments;

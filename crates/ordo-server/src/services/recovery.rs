@@ -67,7 +67,7 @@ pub async fn recover_authorizations(
         // By the gateway's own id when it was stored before the crash, else by Ordo's reference.
         state
             .gateway
-            .void(&a.id, a.gateway_authorization.as_deref())
+            .void_authorization(&a.id, a.gateway_authorization.as_deref())
             .await;
         state
             .store

@@ -1,0 +1,383 @@
+//! The order after placement: staff pick, pack, ship and deliver fulfilments; shoppers, guests
+//! and staff cancel; everyone who may see an order reads its timeline. Money moves through the
+//! gateway outside every transaction: a ship claims its fulfilment and the captures it needs in
+//! one commit, captures, then commits the shipment (or releases the claim and refunds what a
+//! partly failed capture took); a cancellation commits first and sends its voids after.
+
+use super::error::{ConflictReason, Result, ServiceError};
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::gateway::{GatewayError, OperationStatus};
+use ordo_domain::lifecycle::{Canceller, FulfillmentCommand, FulfillmentStatus};
+use ordo_domain::{Currency, Money, Order, Sku};
+use ordo_store::{Actor, FulfillmentView, LifecycleError, OpOutcome, PaymentOp};
+
+/// The timeline's actor and the audit entry for this caller.
+pub fn actor(caller: &Caller) -> Actor {
+    let label = match &caller.principal {
+        None => "system".to_string(),
+        Some(p) => match p.role {
+            Role::Guest => "guest".to_string(),
+            r => format!("{}:{}", r.as_str(), p.subject),
+        },
+    };
+    let audit = match caller.role() {
+        Some(Role::Staff | Role::Admin) => caller.audit_entry(),
+        _ => None,
+    };
+    Actor { label, audit }
+}
+
+/// Staff limited to locations act only there; anyone else is told the fulfilment does not exist.
+fn may_act_at(caller: &Caller, location: &str) -> bool {
+    match &caller.principal {
+        Some(p) if matches!(p.role, Role::Staff) => {
+            p.locations.is_empty() || p.locations.iter().any(|l| l == location)
+        }
+        Some(p) => matches!(p.role, Role::Admin),
+        None => false,
+    }
+}
+
+fn refused(e: LifecycleError) -> ServiceError {
+    match e {
+        LifecycleError::UnknownFulfillment(id) => {
+            ServiceError::NotFound(format!("fulfillment {id}"))
+        }
+        LifecycleError::UnknownOrder(id) => ServiceError::NotFound(format!("order {id}")),
+        LifecycleError::Illegal(m) => ServiceError::WrongState {
+            detail: format!("{m}"),
+            current_status: m.from.as_str().to_string(),
+        },
+        LifecycleError::Cancel { current, refusal } => ServiceError::WrongState {
+            detail: refusal.to_string(),
+            current_status: current.as_str().to_string(),
+        },
+        LifecycleError::PaymentInProgress => ServiceError::conflict(
+            ConflictReason::PaymentInProgress,
+            "a payment operation of this order is in progress; retry shortly",
+            vec![],
+        ),
+        LifecycleError::TooMany {
+            path,
+            sku,
+            asked,
+            left,
+        } => ServiceError::field(
+            path,
+            "exceeds_remaining",
+            format!("{asked} units of {sku} asked, {left} left to act on"),
+        ),
+        LifecycleError::NotInOrder { path, sku } => ServiceError::field(
+            path,
+            "not_in_order",
+            format!("the order has no line with SKU {sku}"),
+        ),
+        LifecycleError::Uncovered { needed, open } => ServiceError::PaymentDeclined {
+            detail: format!(
+                "the order's authorizations hold {open} (minor units) open, {needed} are needed to ship; the order needs a new payment"
+            ),
+            payment: serde_json::json!({"reason": "authorization_exhausted", "needed": needed, "open": open}),
+        },
+    }
+}
+
+/// A fulfilment the caller may act on.
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> Result<FulfillmentView> {
+    state
+        .store
+        .fulfillment(caller.tenant(), id)
+        .await?
+        .filter(|f| may_act_at(caller, f.fulfillment.location_id.as_str()))
+        .ok_or_else(|| ServiceError::NotFound(format!("fulfillment {id}")))
+}
+
+/// A fulfilment the caller may see.
+pub async fn fulfillment(state: &AppState, caller: &Caller, id: &str) -> Result<FulfillmentView> {
+    visible(state, caller, id).await
+}
+
+/// Pick, pack or deliver a fulfilment.
+pub async fn step(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    command: FulfillmentCommand,
+) -> Result<FulfillmentView> {
+    visible(state, caller, id).await?;
+    state
+        .store
+        .step_fulfillment(caller.tenant(), id, command, &actor(caller))
+        .await?
+        .map_err(refused)
+}
+
+fn money(amount: i64, currency: &str) -> Result<Money> {
+    let c = Currency::parse(currency).map_err(|e| ServiceError::Internal(e.message))?;
+    Ok(Money::new(amount, c))
+}
+
+/// One operation's outcome, asking the gateway's status after a timeout. `None`: still unknown.
+async fn resolve(
+    state: &AppState,
+    op: &PaymentOp,
+    first: std::result::Result<String, GatewayError>,
+) -> Option<OpOutcome> {
+    match first {
+        Ok(gateway_ref) => Some(OpOutcome::Succeeded { gateway_ref }),
+        Err(GatewayError::Timeout) => match state.gateway.status(&op.id).await {
+            Ok(OperationStatus::Succeeded { reference }) => Some(OpOutcome::Succeeded {
+                gateway_ref: reference,
+            }),
+            Ok(OperationStatus::Failed { reason }) => Some(OpOutcome::Failed { reason }),
+            // Never seen: it did not happen.
+            Ok(OperationStatus::Unknown) => Some(OpOutcome::Failed {
+                reason: "the gateway never received the operation".into(),
+            }),
+            Err(_) => None,
+        },
+        Err(e) => Some(OpOutcome::Failed {
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Ships a packed fulfilment: captures its value, then records the shipment. A capture that
+/// fails leaves the fulfilment packed (402, what other tenders captured is refunded).
+pub async fn ship(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    carrier: &str,
+    tracking_number: &str,
+) -> Result<FulfillmentView> {
+    visible(state, caller, id).await?;
+    let tenant = caller.tenant();
+    let claim = state
+        .store
+        .claim_ship(tenant, id, carrier, tracking_number)
+        .await?
+        .map_err(refused)?;
+    let mut outcomes = Vec::new();
+    for op in &claim.captures {
+        let amount = money(op.amount, &op.currency)?;
+        let first = state
+            .gateway
+            .capture(&op.id, &op.authorization_id, amount)
+            .await;
+        match resolve(state, op, first).await {
+            Some(o) => outcomes.push((op.id.clone(), o)),
+            None => {
+                // The outcome is unknown: the claim stays until recovery's status query settles it.
+                return Err(ServiceError::Unavailable(
+                    "the payment gateway did not answer; the shipment is held until its capture is confirmed"
+                        .into(),
+                ));
+            }
+        }
+    }
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            OpOutcome::Failed { reason } => Some(reason.clone()),
+            OpOutcome::Succeeded { .. } => None,
+        })
+        .collect();
+    let done = state
+        .store
+        .finish_ship(tenant, id, &outcomes, &actor(caller))
+        .await?
+        .map_err(refused)?;
+    if failed.is_empty() {
+        return Ok(done);
+    }
+    // Give back what the other tenders captured for this shipment.
+    for (op, o) in claim.captures.iter().zip(&outcomes) {
+        if let (_, OpOutcome::Succeeded { .. }) = o {
+            let amount = money(op.amount, &op.currency)?;
+            let key = format!("{}_undo", op.id);
+            if let Err(e) = state
+                .gateway
+                .refund(&key, &op.authorization_id, amount)
+                .await
+            {
+                tracing::error!(op = %op.id, error = %e, "could not refund a capture of a failed shipment");
+            }
+        }
+    }
+    Err(ServiceError::PaymentDeclined {
+        detail: format!(
+            "the capture for this shipment failed ({}); the fulfilment stays packed and nothing was charged",
+            failed.join("; ")
+        ),
+        payment: serde_json::json!({"reason": "capture_failed", "fulfillment_id": id, "errors": failed}),
+    })
+}
+
+/// Sends recorded voids to the gateway and records their answers (a failed one is retried by
+/// recovery; the money is already off the order's books).
+async fn send_voids(state: &AppState, tenant: &str, voids: &[PaymentOp]) {
+    for op in voids {
+        let Ok(amount) = money(op.amount, &op.currency) else {
+            continue;
+        };
+        let first = state
+            .gateway
+            .void(&op.id, &op.authorization_id, amount)
+            .await;
+        if let Some(outcome) = resolve(state, op, first).await {
+            if let Err(e) = state
+                .store
+                .finish_payment_op(tenant, &op.id, &outcome)
+                .await
+            {
+                tracing::warn!(op = %op.id, error = %e, "could not record a void's answer");
+            }
+        }
+    }
+}
+
+/// Cancels an order (all its unshipped units) or, for staff, some of its lines.
+pub async fn cancel(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    reason: &str,
+    lines: &[(Sku, i64)],
+) -> Result<Order> {
+    let not_found = || ServiceError::NotFound(format!("order {id}"));
+    let order = state
+        .store
+        .order(caller.tenant(), id)
+        .await?
+        .filter(|o| caller.may_see_order(&o.id.to_string(), o.customer.customer_id()))
+        .ok_or_else(not_found)?;
+    let who = match caller.role() {
+        Some(Role::Staff | Role::Admin) => Canceller::Staff,
+        _ => Canceller::Customer,
+    };
+    let order_id = order.id.to_string();
+    let done = state
+        .store
+        .cancel_units(
+            caller.tenant(),
+            &order_id,
+            who,
+            lines,
+            reason,
+            &actor(caller),
+        )
+        .await?
+        .map_err(refused)?;
+    send_voids(state, caller.tenant(), &done.voids).await;
+    state
+        .store
+        .order(caller.tenant(), &order_id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// One entry of an order's timeline.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TimelineItem {
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// `shopper:<id>`, `guest`, `staff:<id>`, `admin:<id>`, `channel:<id>` or `system`.
+    pub actor: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// Every change of an order, oldest first: its placement (placed, confirmed, allocated in one
+/// commit), then each transition.
+pub async fn timeline(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<TimelineItem>> {
+    let order = state
+        .store
+        .order(caller.tenant(), id)
+        .await?
+        .filter(|o| caller.may_see_order(&o.id.to_string(), o.customer.customer_id()))
+        .ok_or_else(|| ServiceError::NotFound(format!("order {id}")))?;
+    let placer = match order.customer.customer_id() {
+        Some(c) => format!("shopper:{c}"),
+        None => "guest".to_string(),
+    };
+    let placed = |action: &str, from: Option<&str>, to: &str| TimelineItem {
+        at: order.created_at.clone(),
+        actor: if action == "order.placed" {
+            placer.clone()
+        } else {
+            "system".into()
+        },
+        action: action.into(),
+        from: from.map(str::to_string),
+        to: Some(to.into()),
+        reason: None,
+        detail: None,
+    };
+    let mut out = vec![
+        placed("order.placed", None, "placed"),
+        placed("order.confirmed", Some("placed"), "confirmed"),
+        placed("order.allocated", Some("confirmed"), "allocated"),
+    ];
+    out[0].detail = Some(serde_json::json!({"channel": order.channel}));
+    for e in state
+        .store
+        .timeline(caller.tenant(), &order.id.to_string())
+        .await?
+    {
+        out.push(TimelineItem {
+            at: super::rfc3339(e.at_ms),
+            actor: e.actor,
+            action: e.action,
+            from: e.from,
+            to: e.to,
+            reason: e.reason,
+            detail: e.detail,
+        });
+    }
+    Ok(out)
+}
+
+/// What a location has to pick: its allocated fulfilments, oldest first, a page after `after`.
+pub async fn pick_list(
+    state: &AppState,
+    caller: &Caller,
+    location: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<FulfillmentView>, Option<String>)> {
+    let known = state
+        .store
+        .locations(caller.tenant())
+        .await?
+        .iter()
+        .any(|l| l.id.as_str() == location);
+    if !known || !may_act_at(caller, location) {
+        return Err(ServiceError::NotFound(format!("location {location}")));
+    }
+    let mut rows = state
+        .store
+        .fulfillments_at(
+            caller.tenant(),
+            location,
+            &[FulfillmentStatus::Allocated],
+            after,
+            limit + 1,
+        )
+        .await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|f| f.fulfillment.id.clone())
+    } else {
+        None
+    };
+    Ok((rows, next))
+}

@@ -1,0 +1,1088 @@
+//! An order after its placement, as the store keeps it: fulfilments, the units of each line
+//! shipped and cancelled, each tender's money, the payment operations Ordo asked of the gateway,
+//! and the timeline. Every transition is one write unit: it locks the order's row first (so the
+//! transitions of one order run one at a time, on any number of processes), checks the move
+//! against `ordo_domain::lifecycle`, and writes the new state with its timeline entry and outbox
+//! event in the same commit. Stock rows are changed in (SKU, location) order; the change feed's
+//! clock is the last lock.
+//!
+//! Money never moves inside a transaction: a ship first *claims* its fulfilment with pending
+//! capture operations (a cancel or another payment operation on the order is then refused), the
+//! service captures outside any transaction, and a second unit commits the shipment with what was
+//! captured (or releases the claim). Voids of cancelled units are recorded with the cancellation
+//! and sent to the gateway after its commit.
+
+use crate::audit::AuditEntry;
+use crate::feed::StockChangeRow;
+use crate::sql::{Sql, Tx, Val};
+use crate::{Result, Store, corrupt, now_ms};
+use ordo_domain::lifecycle::{
+    self, CancelRefusal, Canceller, FulfillmentCommand, FulfillmentStatus, TenderMoney,
+};
+use ordo_domain::{Fulfillment, FulfillmentLine, LocationId, Order, OrderStatus, Sku};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Who acts: the timeline's actor (`staff:<id>`, `shopper:<id>`, `guest`, `channel:<id>`,
+/// `system`) and, for staff and admins, the audit entry written with the change.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub label: String,
+    pub audit: Option<AuditEntry>,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor {
+            label: "system".into(),
+            audit: None,
+        }
+    }
+}
+
+/// A fulfilment with the order it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FulfillmentView {
+    pub order_id: String,
+    pub fulfillment: Fulfillment,
+}
+
+/// Why a transition was refused (nothing was written).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("no fulfilment has id {0}")]
+    UnknownFulfillment(String),
+    #[error("no order has id {0}")]
+    UnknownOrder(String),
+    #[error("{0}")]
+    Illegal(lifecycle::IllegalMove),
+    #[error("{refusal}")]
+    Cancel {
+        current: OrderStatus,
+        refusal: CancelRefusal,
+    },
+    #[error("a payment operation of this order is in progress; retry shortly")]
+    PaymentInProgress,
+    /// A quantity above what is left (`path` names the request field).
+    #[error("{path}: {asked} units of {sku} asked, {left} left")]
+    TooMany {
+        path: String,
+        sku: String,
+        asked: i64,
+        left: i64,
+    },
+    #[error("{path}: the order has no line with SKU {sku}")]
+    NotInOrder { path: String, sku: String },
+    /// The tenders cannot cover a capture (the authorizations ran out).
+    #[error("the tenders hold {open} open, {needed} are needed")]
+    Uncovered { needed: i64, open: i64 },
+}
+
+/// One tender's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenderRow {
+    pub tender_no: i64,
+    pub authorization_id: String,
+    pub currency: String,
+    pub money: TenderMoney,
+}
+
+/// A gateway call Ordo owes: its id is the gateway's idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentOp {
+    pub id: String,
+    pub order_id: String,
+    pub tender_no: i64,
+    pub authorization_id: String,
+    /// `capture`, `void` or `refund`.
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    /// The fulfilment, cancellation or return it is for.
+    pub subject: String,
+}
+
+/// What a ship's claim asks the gateway to capture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipClaim {
+    pub order_id: String,
+    pub value: i64,
+    pub captures: Vec<PaymentOp>,
+}
+
+/// How the gateway answered one operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpOutcome {
+    Succeeded { gateway_ref: String },
+    Failed { reason: String },
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancellation {
+    pub order_id: String,
+    pub status: OrderStatus,
+    /// Units cancelled per SKU.
+    pub units: Vec<(String, i64)>,
+    /// The voids to send to the gateway now (recorded `pending`).
+    pub voids: Vec<PaymentOp>,
+}
+
+/// One timeline entry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimelineEntry {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub reason: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+/// What a transition unit reports back: its value, or the refusal.
+type Outcome<T> = std::result::Result<T, LifecycleError>;
+
+/// Runs `f` as a unit whose refusals (`Err(LifecycleError)`) roll back and travel beside it.
+async fn transition<T, F>(store: &Store, tenant: &str, f: F) -> Result<Outcome<T>>
+where
+    T: Send + Clone + 'static,
+    F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> crate::unit::BoxFuture<'a, Result<Outcome<T>>>
+        + Send
+        + Sync
+        + 'static,
+{
+    let slot: Arc<Mutex<Option<Outcome<T>>>> = Arc::new(Mutex::new(None));
+    let seen = slot.clone();
+    let f = Arc::new(f);
+    store
+        .unit(tenant, move |tx| {
+            let (f, seen) = (f.clone(), seen.clone());
+            Box::pin(async move {
+                let out = f(tx).await?;
+                let keep = out.is_ok();
+                if let Ok(mut s) = seen.lock() {
+                    *s = Some(out);
+                }
+                Ok(((), keep))
+            })
+        })
+        .await?;
+    let out = slot
+        .lock()
+        .ok()
+        .and_then(|mut s| s.take())
+        .ok_or_else(|| corrupt("a lifecycle unit gave no outcome"))?;
+    Ok(out)
+}
+
+/// The order's row, locked (PostgreSQL) for the rest of the transaction: status and body.
+async fn lock_order(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+) -> Result<Option<(OrderStatus, Order)>> {
+    let lock = if tx.locks_rows() { " FOR UPDATE" } else { "" };
+    let rows = tx
+        .rows(
+            &format!("SELECT status, body FROM orders WHERE tenant_id = $1 AND id = $2{lock}"),
+            vec![tenant.into(), order_id.into()],
+        )
+        .await?;
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    let status = OrderStatus::parse(&r[0].text()?).ok_or_else(|| corrupt("order status"))?;
+    let order: Order = serde_json::from_str(&r[1].text()?).map_err(corrupt)?;
+    Ok(Some((status, order)))
+}
+
+fn fulfillment_from(r: &[Val]) -> Result<(String, Fulfillment, Option<String>)> {
+    // id, order_id, location_id, address_index, status, lines, carrier, tracking_number, claim
+    let lines: Vec<FulfillmentLine> = serde_json::from_str(&r[5].text()?).map_err(corrupt)?;
+    Ok((
+        r[1].text()?,
+        Fulfillment {
+            id: r[0].text()?,
+            location_id: LocationId::parse(&r[2].text()?).map_err(|_| corrupt("location id"))?,
+            address_index: r[3].int()? as usize,
+            status: FulfillmentStatus::parse(&r[4].text()?)
+                .ok_or_else(|| corrupt("fulfilment status"))?,
+            lines,
+            carrier: r[6].opt_text()?,
+            tracking_number: r[7].opt_text()?,
+        },
+        r[8].opt_text()?,
+    ))
+}
+
+const FULFILLMENT_COLUMNS: &str =
+    "id, order_id, location_id, address_index, status, lines, carrier, tracking_number, claim";
+
+async fn order_of_fulfillment(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    ful_id: &str,
+) -> Result<Option<String>> {
+    let rows = tx
+        .rows(
+            "SELECT order_id FROM fulfillments WHERE tenant_id = $1 AND id = $2",
+            vec![tenant.into(), ful_id.into()],
+        )
+        .await?;
+    rows.first().map(|r| r[0].text()).transpose()
+}
+
+/// The order's fulfilments (id order: creation order) with their claims.
+async fn fulfillments_in<S: Sql>(
+    tx: &mut S,
+    tenant: &str,
+    order_id: &str,
+) -> Result<Vec<(Fulfillment, Option<String>)>> {
+    tx.rows(
+        &format!(
+            "SELECT {FULFILLMENT_COLUMNS} FROM fulfillments WHERE tenant_id = $1 AND order_id = $2 ORDER BY id"
+        ),
+        vec![tenant.into(), order_id.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| fulfillment_from(r).map(|(_, f, c)| (f, c)))
+    .collect()
+}
+
+/// Each line's (line_no, sku, quantity, shipped, cancelled, returned).
+async fn lines_in<S: Sql>(
+    tx: &mut S,
+    tenant: &str,
+    order_id: &str,
+) -> Result<Vec<(i64, String, i64, i64, i64, i64)>> {
+    tx.rows(
+        "SELECT line_no, sku, quantity, shipped, cancelled, returned FROM order_lines WHERE tenant_id = $1 AND order_id = $2 ORDER BY line_no",
+        vec![tenant.into(), order_id.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| Ok((r[0].int()?, r[1].text()?, r[2].int()?, r[3].int()?, r[4].int()?, r[5].int()?)))
+    .collect()
+}
+
+async fn tenders_in<S: Sql>(tx: &mut S, tenant: &str, order_id: &str) -> Result<Vec<TenderRow>> {
+    tx.rows(
+        "SELECT tender_no, authorization_id, currency, amount, captured, refunded, voided FROM order_payments WHERE tenant_id = $1 AND order_id = $2 ORDER BY tender_no",
+        vec![tenant.into(), order_id.into()],
+    )
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(TenderRow {
+            tender_no: r[0].int()?,
+            authorization_id: r[1].text()?,
+            currency: r[2].text()?,
+            money: TenderMoney {
+                authorized: r[3].int()?,
+                captured: r[4].int()?,
+                refunded: r[5].int()?,
+                voided: r[6].int()?,
+            },
+        })
+    })
+    .collect()
+}
+
+async fn payment_in_progress(tx: &mut Tx<'_>, tenant: &str, order_id: &str) -> Result<bool> {
+    Ok(!tx
+        .rows(
+            "SELECT 1 FROM payment_operations WHERE tenant_id = $1 AND order_id = $2 AND kind = 'capture' AND status IN ('pending', 'unknown')",
+            vec![tenant.into(), order_id.into()],
+        )
+        .await?
+        .is_empty())
+}
+
+/// Recomputes the order's status from its fulfilments and lines, stores it, returns it.
+async fn settle_status(tx: &mut Tx<'_>, tenant: &str, order_id: &str) -> Result<OrderStatus> {
+    let fuls = fulfillments_in(tx, tenant, order_id).await?;
+    let lines = lines_in(tx, tenant, order_id).await?;
+    let statuses: Vec<FulfillmentStatus> = fuls.iter().map(|(f, _)| f.status).collect();
+    let shipped: i64 = lines.iter().map(|l| l.3).sum();
+    let returned: i64 = lines.iter().map(|l| l.5).sum();
+    let status = lifecycle::order_status(&statuses, shipped, returned);
+    tx.exec(
+        "UPDATE orders SET status = $3 WHERE tenant_id = $1 AND id = $2",
+        vec![tenant.into(), order_id.into(), status.as_str().into()],
+    )
+    .await?;
+    Ok(status)
+}
+
+/// Appends a timeline entry, an outbox event and (staff, admins) an audit entry.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+    actor: &Actor,
+    action: &str,
+    from: OrderStatus,
+    to: OrderStatus,
+    reason: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let now = now_ms();
+    tx.exec(
+        "INSERT INTO order_timeline (tenant_id, order_id, seq, at_ms, actor, action, from_status, to_status, reason, detail) \
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9 FROM order_timeline WHERE tenant_id = $1 AND order_id = $2",
+        vec![
+            tenant.into(),
+            order_id.into(),
+            now.into(),
+            actor.label.as_str().into(),
+            action.into(),
+            from.as_str().into(),
+            to.as_str().into(),
+            reason.into(),
+            detail.to_string().into(),
+        ],
+    )
+    .await?;
+    let payload = serde_json::json!({
+        "order_id": order_id, "action": action, "from": from.as_str(), "to": to.as_str(),
+        "actor": actor.label, "reason": reason, "detail": detail,
+    });
+    tx.exec(
+        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            tenant.into(),
+            format!("ordo.{action}").into(),
+            order_id.into(),
+            payload.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    if let Some(who) = &actor.audit {
+        crate::audit::append(
+            tx,
+            tenant,
+            who,
+            action,
+            &format!("order:{order_id}"),
+            Some(serde_json::json!({"status": from.as_str()}).to_string()),
+            Some(
+                serde_json::json!({"status": to.as_str(), "reason": reason, "detail": detail})
+                    .to_string(),
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Changes one stock row by (on-hand, reserved) deltas, keeping its invariants; the row after.
+async fn move_stock(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    sku: &str,
+    location: &str,
+    on_hand: i64,
+    reserved: i64,
+) -> Result<StockChangeRow> {
+    let rows = tx
+        .rows(
+            "UPDATE stock SET on_hand = on_hand + $4, reserved = reserved + $5, updated_at_ms = $6 \
+             WHERE tenant_id = $1 AND sku = $2 AND location_id = $3 AND reserved + $5 >= 0 AND on_hand + $4 >= reserved + $5 + held \
+             RETURNING on_hand, reserved, held, safety_stock",
+            vec![
+                tenant.into(),
+                sku.into(),
+                location.into(),
+                on_hand.into(),
+                reserved.into(),
+                now_ms().into(),
+            ],
+        )
+        .await?;
+    let r = rows.first().ok_or_else(|| {
+        corrupt(format!(
+            "stock of {sku} at {location} cannot move by on-hand {on_hand}, reserved {reserved}"
+        ))
+    })?;
+    Ok(StockChangeRow {
+        sku: sku.into(),
+        location_id: location.into(),
+        on_hand: r[0].int()?,
+        reserved: r[1].int()?,
+        held: r[2].int()?,
+        safety_stock: r[3].int()?,
+    })
+}
+
+/// Takes `units` (sku, location, quantity) out of the order's allocations and the stock rows'
+/// reserved (and, when `leave`, out of on-hand: the units left the building), in (SKU, location)
+/// order; then appends the rows to the change feed (the last lock).
+async fn release_units(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+    units: &[(String, String, i64)],
+    leave: bool,
+) -> Result<()> {
+    let mut per: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (sku, loc, q) in units {
+        *per.entry((sku.clone(), loc.clone())).or_default() += q;
+    }
+    let mut changed = Vec::new();
+    for ((sku, loc), q) in per.into_iter().filter(|(_, q)| *q > 0) {
+        let n = tx
+            .exec(
+                "UPDATE order_allocations SET quantity = quantity - $5 WHERE tenant_id = $1 AND order_id = $2 AND sku = $3 AND location_id = $4 AND quantity >= $5",
+                vec![tenant.into(), order_id.into(), sku.as_str().into(), loc.as_str().into(), q.into()],
+            )
+            .await?;
+        if n != 1 {
+            return Err(corrupt(format!(
+                "order {order_id} has fewer than {q} units of {sku} allocated at {loc}"
+            )));
+        }
+        changed.push(move_stock(tx, tenant, &sku, &loc, if leave { -q } else { 0 }, -q).await?);
+    }
+    let postgres = tx.locks_rows();
+    crate::feed::append(tx, tenant, now_ms(), &changed, postgres).await
+}
+
+/// Sets a fulfilment's status, lines and claim.
+async fn write_fulfillment(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    f: &Fulfillment,
+    claim: Option<&str>,
+) -> Result<()> {
+    tx.exec(
+        "UPDATE fulfillments SET status = $3, lines = $4, carrier = $5, tracking_number = $6, claim = $7, updated_at_ms = $8 WHERE tenant_id = $1 AND id = $2",
+        vec![
+            tenant.into(),
+            f.id.as_str().into(),
+            f.status.as_str().into(),
+            serde_json::to_string(&f.lines).map_err(corrupt)?.into(),
+            f.carrier.as_deref().into(),
+            f.tracking_number.as_deref().into(),
+            claim.into(),
+            now_ms().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The share of the order total each line carries (`lifecycle::line_shares`), by SKU.
+fn shares(order: &Order) -> BTreeMap<String, (i64, i64)> {
+    let weights: Vec<i64> = order.lines.iter().map(|l| l.line_total.amount).collect();
+    let qty: Vec<i64> = order.lines.iter().map(|l| l.quantity).collect();
+    let s = lifecycle::line_shares(&weights, &qty, order.totals.total.amount);
+    order
+        .lines
+        .iter()
+        .zip(s)
+        .map(|(l, s)| (l.sku.to_string(), (s, l.quantity)))
+        .collect()
+}
+
+/// The value of deciding `units` (sku → quantity) now, given each line's decided units.
+fn value_of(
+    order: &Order,
+    lines: &[(i64, String, i64, i64, i64, i64)],
+    units: &BTreeMap<String, i64>,
+) -> i64 {
+    let shares = shares(order);
+    units
+        .iter()
+        .map(|(sku, n)| {
+            let (share, q) = shares.get(sku).copied().unwrap_or((0, 0));
+            let decided = lines.iter().find(|l| &l.1 == sku).map_or(0, |l| l.3 + l.4);
+            lifecycle::chunk_value(share, q, decided, *n)
+        })
+        .sum()
+}
+
+fn new_op_id() -> String {
+    format!("pop_{}", uuid::Uuid::now_v7().simple())
+}
+
+async fn insert_op(tx: &mut Tx<'_>, tenant: &str, op: &PaymentOp) -> Result<()> {
+    let now = now_ms();
+    tx.exec(
+        "INSERT INTO payment_operations (tenant_id, id, order_id, tender_no, kind, amount, currency, status, subject, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $9)",
+        vec![
+            tenant.into(),
+            op.id.as_str().into(),
+            op.order_id.as_str().into(),
+            op.tender_no.into(),
+            op.kind.as_str().into(),
+            op.amount.into(),
+            op.currency.as_str().into(),
+            op.subject.as_str().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Adds to one tender's money column and re-derives its status.
+async fn add_money(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+    tender: &TenderRow,
+    column: &str,
+    amount: i64,
+) -> Result<()> {
+    let mut m = tender.money;
+    match column {
+        "captured" => m.captured += amount,
+        "refunded" => m.refunded += amount,
+        "voided" => m.voided += amount,
+        _ => return Err(corrupt(format!("no money column {column}"))),
+    }
+    if m.captured + m.voided > m.authorized || m.refunded > m.captured {
+        return Err(corrupt(format!(
+            "tender {} of {order_id} would break its money rules",
+            tender.tender_no
+        )));
+    }
+    tx.exec(
+        "UPDATE order_payments SET captured = $4, refunded = $5, voided = $6, status = $7 WHERE tenant_id = $1 AND order_id = $2 AND tender_no = $3",
+        vec![
+            tenant.into(),
+            order_id.into(),
+            tender.tender_no.into(),
+            m.captured.into(),
+            m.refunded.into(),
+            m.voided.into(),
+            m.status().as_str().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The voids owed when `value` of the order's open authorizations will never be captured:
+/// recorded on the tenders now, sent to the gateway after the commit.
+async fn void_value(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+    subject: &str,
+    value: i64,
+) -> Result<Vec<PaymentOp>> {
+    if value <= 0 {
+        return Ok(vec![]);
+    }
+    let tenders = tenders_in(tx, tenant, order_id).await?;
+    let money: Vec<TenderMoney> = tenders.iter().map(|t| t.money).collect();
+    let split = lifecycle::split_capture(&money, value)
+        .ok_or_else(|| corrupt(format!("order {order_id} cannot void {value}")))?;
+    let mut ops = Vec::new();
+    for (t, amount) in tenders.iter().zip(split).filter(|(_, a)| *a > 0) {
+        add_money(tx, tenant, order_id, t, "voided", amount).await?;
+        let op = PaymentOp {
+            id: new_op_id(),
+            order_id: order_id.into(),
+            tender_no: t.tender_no,
+            authorization_id: t.authorization_id.clone(),
+            kind: "void".into(),
+            amount,
+            currency: t.currency.clone(),
+            subject: subject.into(),
+        };
+        insert_op(tx, tenant, &op).await?;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+impl Store {
+    /// A fulfilment by id.
+    pub async fn fulfillment(&self, tenant: &str, id: &str) -> Result<Option<FulfillmentView>> {
+        let rows = self
+            .read_rows(
+                tenant,
+                &format!(
+                    "SELECT {FULFILLMENT_COLUMNS} FROM fulfillments WHERE tenant_id = $1 AND id = $2"
+                ),
+                vec![tenant.into(), id.into()],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                fulfillment_from(r).map(|(order_id, fulfillment, _)| FulfillmentView {
+                    order_id,
+                    fulfillment,
+                })
+            })
+            .transpose()
+    }
+
+    /// Fulfilments at a location in one of `statuses`, oldest first, after the cursor (an id).
+    pub async fn fulfillments_at(
+        &self,
+        tenant: &str,
+        location: &str,
+        statuses: &[FulfillmentStatus],
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<FulfillmentView>> {
+        let list: Vec<String> = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let rows = self
+            .read_rows(
+                tenant,
+                &format!(
+                    "SELECT {FULFILLMENT_COLUMNS} FROM fulfillments WHERE tenant_id = $1 AND location_id = $2 AND status IN ({}) AND id > $3 ORDER BY id LIMIT $4",
+                    list.join(", ")
+                ),
+                vec![tenant.into(), location.into(), after.unwrap_or("").into(), limit.into()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                fulfillment_from(r).map(|(order_id, fulfillment, _)| FulfillmentView {
+                    order_id,
+                    fulfillment,
+                })
+            })
+            .collect()
+    }
+
+    /// The order's live state laid over its placement body: status, fulfilments, each line's
+    /// shipped, cancelled and returned units, each tender's money.
+    pub(crate) async fn overlay(
+        &self,
+        tenant: &str,
+        order: &mut Order,
+        status: &str,
+    ) -> Result<()> {
+        order.status = OrderStatus::parse(status).ok_or_else(|| corrupt("order status"))?;
+        let id = order.id.to_string();
+        let mut conn = self.conn(tenant).await?;
+        let fuls = fulfillments_in(&mut *conn, tenant, &id).await?;
+        if !fuls.is_empty() {
+            order.fulfillments = fuls.into_iter().map(|(f, _)| f).collect();
+        }
+        for (line_no, _, _, shipped, cancelled, returned) in
+            lines_in(&mut *conn, tenant, &id).await?
+        {
+            if let Some(l) = order.lines.iter_mut().find(|l| l.line_no == line_no) {
+                (l.shipped, l.cancelled, l.returned) = (shipped, cancelled, returned);
+            }
+        }
+        for t in tenders_in(&mut *conn, tenant, &id).await? {
+            if let Some(p) = order.payments.get_mut(t.tender_no as usize) {
+                let c = p.amount.currency;
+                p.status = t.money.status();
+                p.authorized = Some(ordo_domain::Money::new(t.money.authorized, c));
+                p.captured = Some(ordo_domain::Money::new(t.money.captured, c));
+                p.refunded = Some(ordo_domain::Money::new(t.money.refunded, c));
+            }
+        }
+        Ok(())
+    }
+
+    /// Picks, packs or delivers a fulfilment (shipping takes money: `claim_ship`).
+    pub async fn step_fulfillment(
+        &self,
+        tenant: &str,
+        ful_id: &str,
+        command: FulfillmentCommand,
+        actor: &Actor,
+    ) -> Result<Outcome<FulfillmentView>> {
+        if matches!(
+            command,
+            FulfillmentCommand::Ship | FulfillmentCommand::Cancel
+        ) {
+            return Err(corrupt("ship and cancel move money: use their own paths"));
+        }
+        let (t, id, actor) = (tenant.to_string(), ful_id.to_string(), actor.clone());
+        transition(self, tenant, move |tx| {
+            let (t, id, actor) = (t.clone(), id.clone(), actor.clone());
+            Box::pin(async move {
+                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
+                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
+                };
+                let (from, _) = lock_order(tx, &t, &order_id)
+                    .await?
+                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
+                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
+                    .await?
+                    .into_iter()
+                    .find(|(f, _)| f.id == id)
+                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                f.status = match lifecycle::step(f.status, command) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(LifecycleError::Illegal(e))),
+                };
+                write_fulfillment(tx, &t, &f, claim.as_deref()).await?;
+                let to = settle_status(tx, &t, &order_id).await?;
+                let action = format!("fulfillment.{}", f.status.as_str());
+                let detail = serde_json::json!({"fulfillment_id": f.id, "location_id": f.location_id.as_str()});
+                record(tx, &t, &order_id, &actor, &action, from, to, None, detail).await?;
+                Ok(Ok(FulfillmentView { order_id, fulfillment: f }))
+            })
+        })
+        .await
+    }
+
+    /// Claims a packed fulfilment for shipping: records its carrier and tracking number and the
+    /// captures its value needs (pending). While the claim stands, no other payment operation or
+    /// cancellation of the order runs.
+    pub async fn claim_ship(
+        &self,
+        tenant: &str,
+        ful_id: &str,
+        carrier: &str,
+        tracking_number: &str,
+    ) -> Result<Outcome<ShipClaim>> {
+        let (t, id) = (tenant.to_string(), ful_id.to_string());
+        let (carrier, tracking) = (carrier.to_string(), tracking_number.to_string());
+        transition(self, tenant, move |tx| {
+            let (t, id, carrier, tracking) =
+                (t.clone(), id.clone(), carrier.clone(), tracking.clone());
+            Box::pin(async move {
+                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
+                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
+                };
+                let (_, order) = lock_order(tx, &t, &order_id)
+                    .await?
+                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
+                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
+                    .await?
+                    .into_iter()
+                    .find(|(f, _)| f.id == id)
+                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                if let Err(e) = lifecycle::step(f.status, FulfillmentCommand::Ship) {
+                    return Ok(Err(LifecycleError::Illegal(e)));
+                }
+                if claim.is_some() || payment_in_progress(tx, &t, &order_id).await? {
+                    return Ok(Err(LifecycleError::PaymentInProgress));
+                }
+                let lines = lines_in(tx, &t, &order_id).await?;
+                let units: BTreeMap<String, i64> = f
+                    .lines
+                    .iter()
+                    .map(|l| (l.sku.to_string(), l.quantity))
+                    .collect();
+                let value = value_of(&order, &lines, &units);
+                let tenders = tenders_in(tx, &t, &order_id).await?;
+                let money: Vec<TenderMoney> = tenders.iter().map(|t| t.money).collect();
+                let Some(split) = lifecycle::split_capture(&money, value) else {
+                    let open = money.iter().map(TenderMoney::open).sum();
+                    return Ok(Err(LifecycleError::Uncovered {
+                        needed: value,
+                        open,
+                    }));
+                };
+                let mut captures = Vec::new();
+                for (tr, amount) in tenders.iter().zip(split).filter(|(_, a)| *a > 0) {
+                    let op = PaymentOp {
+                        id: new_op_id(),
+                        order_id: order_id.clone(),
+                        tender_no: tr.tender_no,
+                        authorization_id: tr.authorization_id.clone(),
+                        kind: "capture".into(),
+                        amount,
+                        currency: tr.currency.clone(),
+                        subject: f.id.clone(),
+                    };
+                    insert_op(tx, &t, &op).await?;
+                    captures.push(op);
+                }
+                f.carrier = Some(carrier);
+                f.tracking_number = Some(tracking);
+                let claim_id = format!(
+                    "ship:{}",
+                    captures.first().map_or("free", |c| c.id.as_str())
+                );
+                write_fulfillment(tx, &t, &f, Some(&claim_id)).await?;
+                Ok(Ok(ShipClaim {
+                    order_id,
+                    value,
+                    captures,
+                }))
+            })
+        })
+        .await
+    }
+
+    /// Finishes a ship claim with the gateway's answers. All captured: the fulfilment ships (its
+    /// units leave on-hand and reserved at its node, the tenders show the capture). Any failed:
+    /// the claim is released and the fulfilment stays packed (the caller refunds what was taken).
+    pub async fn finish_ship(
+        &self,
+        tenant: &str,
+        ful_id: &str,
+        outcomes: &[(String, OpOutcome)],
+        actor: &Actor,
+    ) -> Result<Outcome<FulfillmentView>> {
+        let (t, id, outcomes, actor) = (
+            tenant.to_string(),
+            ful_id.to_string(),
+            outcomes.to_vec(),
+            actor.clone(),
+        );
+        transition(self, tenant, move |tx| {
+            let (t, id, outcomes, actor) = (t.clone(), id.clone(), outcomes.clone(), actor.clone());
+            Box::pin(async move {
+                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
+                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
+                };
+                let (from, _) = lock_order(tx, &t, &order_id)
+                    .await?
+                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
+                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
+                    .await?
+                    .into_iter()
+                    .find(|(f, _)| f.id == id)
+                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                if claim.is_none() || f.status != FulfillmentStatus::Packed {
+                    // Finished already (by a retry or recovery).
+                    return Ok(Ok(FulfillmentView { order_id, fulfillment: f }));
+                }
+                let ops = tx
+                    .rows(
+                        "SELECT id, tender_no, amount FROM payment_operations WHERE tenant_id = $1 AND order_id = $2 AND subject = $3 AND kind = 'capture' AND status IN ('pending', 'unknown') ORDER BY id",
+                        vec![t.as_str().into(), order_id.as_str().into(), id.as_str().into()],
+                    )
+                    .await?;
+                let all_ok = ops.iter().all(|r| {
+                    r[0].text().is_ok_and(|op| {
+                        outcomes.iter().any(|(o, out)| *o == op && matches!(out, OpOutcome::Succeeded { .. }))
+                    })
+                });
+                let now = now_ms();
+                let tenders = tenders_in(tx, &t, &order_id).await?;
+                for r in &ops {
+                    let op = r[0].text()?;
+                    let (status, gref, reason) = match outcomes.iter().find(|(o, _)| *o == op) {
+                        Some((_, OpOutcome::Succeeded { gateway_ref })) => ("succeeded", Some(gateway_ref.clone()), None),
+                        Some((_, OpOutcome::Failed { reason })) => ("failed", None, Some(reason.clone())),
+                        None => ("failed", None, Some("not attempted".to_string())),
+                    };
+                    tx.exec(
+                        "UPDATE payment_operations SET status = $3, gateway_ref = $4, reason = $5, updated_at_ms = $6 WHERE tenant_id = $1 AND id = $2",
+                        vec![t.as_str().into(), op.as_str().into(), status.into(), gref.clone().into(), reason.into(), now.into()],
+                    )
+                    .await?;
+                    if status == "succeeded" && all_ok {
+                        let tender_no = r[1].int()?;
+                        let tender = tenders
+                            .iter()
+                            .find(|x| x.tender_no == tender_no)
+                            .ok_or_else(|| corrupt("a capture of an unknown tender"))?;
+                        add_money(tx, &t, &order_id, tender, "captured", r[2].int()?).await?;
+                    }
+                }
+                if !all_ok {
+                    write_fulfillment(tx, &t, &f, None).await?;
+                    return Ok(Ok(FulfillmentView { order_id, fulfillment: f }));
+                }
+                f.status = FulfillmentStatus::Shipped;
+                write_fulfillment(tx, &t, &f, None).await?;
+                for l in &f.lines {
+                    tx.exec(
+                        "UPDATE order_lines SET shipped = shipped + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
+                        vec![t.as_str().into(), order_id.as_str().into(), l.sku.as_str().into(), l.quantity.into()],
+                    )
+                    .await?;
+                }
+                let to = settle_status(tx, &t, &order_id).await?;
+                let detail = serde_json::json!({
+                    "fulfillment_id": f.id, "location_id": f.location_id.as_str(),
+                    "carrier": f.carrier, "tracking_number": f.tracking_number,
+                });
+                record(tx, &t, &order_id, &actor, "fulfillment.shipped", from, to, None, detail).await?;
+                let units: Vec<(String, String, i64)> = f
+                    .lines
+                    .iter()
+                    .map(|l| (l.sku.to_string(), f.location_id.to_string(), l.quantity))
+                    .collect();
+                release_units(tx, &t, &order_id, &units, true).await?;
+                Ok(Ok(FulfillmentView { order_id, fulfillment: f }))
+            })
+        })
+        .await
+    }
+
+    /// Cancels the order's units not yet shipped: all of them (`lines` empty) or the given
+    /// quantities, taken from its unshipped fulfilments in creation order. The stock is released,
+    /// the cancelled units' value is voided on the tenders (the voids come back to be sent).
+    pub async fn cancel_units(
+        &self,
+        tenant: &str,
+        order_id: &str,
+        who: Canceller,
+        lines: &[(Sku, i64)],
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<Outcome<Cancellation>> {
+        let (t, id, lines, reason, actor) = (
+            tenant.to_string(),
+            order_id.to_string(),
+            lines.to_vec(),
+            reason.to_string(),
+            actor.clone(),
+        );
+        transition(self, tenant, move |tx| {
+            let (t, id, lines, reason, actor) = (t.clone(), id.clone(), lines.clone(), reason.clone(), actor.clone());
+            Box::pin(async move {
+                let Some((from, order)) = lock_order(tx, &t, &id).await? else {
+                    return Ok(Err(LifecycleError::UnknownOrder(id)));
+                };
+                if let Err(refusal) = lifecycle::may_cancel(from, who, !lines.is_empty()) {
+                    return Ok(Err(LifecycleError::Cancel { current: from, refusal }));
+                }
+                if payment_in_progress(tx, &t, &id).await? {
+                    return Ok(Err(LifecycleError::PaymentInProgress));
+                }
+                let mut fuls: Vec<Fulfillment> = fulfillments_in(tx, &t, &id)
+                    .await?
+                    .into_iter()
+                    .filter(|(f, _)| lifecycle::step(f.status, FulfillmentCommand::Cancel).is_ok())
+                    .map(|(f, _)| f)
+                    .collect();
+                // What to cancel, per SKU.
+                let mut want: BTreeMap<String, i64> = BTreeMap::new();
+                if lines.is_empty() {
+                    for f in &fuls {
+                        for l in &f.lines {
+                            *want.entry(l.sku.to_string()).or_default() += l.quantity;
+                        }
+                    }
+                } else {
+                    for (i, (sku, q)) in lines.iter().enumerate() {
+                        if !order.lines.iter().any(|l| &l.sku == sku) {
+                            return Ok(Err(LifecycleError::NotInOrder { path: format!("lines[{i}].sku"), sku: sku.to_string() }));
+                        }
+                        *want.entry(sku.to_string()).or_default() += q;
+                    }
+                    for (i, (sku, _)) in lines.iter().enumerate() {
+                        let left: i64 = fuls.iter().flat_map(|f| &f.lines).filter(|l| &l.sku == sku).map(|l| l.quantity).sum();
+                        let asked = want[sku.as_str()];
+                        if asked > left {
+                            return Ok(Err(LifecycleError::TooMany { path: format!("lines[{i}].quantity"), sku: sku.to_string(), asked, left }));
+                        }
+                    }
+                }
+                let lines_now = lines_in(tx, &t, &id).await?;
+                let value = value_of(&order, &lines_now, &want);
+                // Take the units out of the fulfilments, first made first.
+                let mut released: Vec<(String, String, i64)> = Vec::new();
+                let mut left = want.clone();
+                for f in fuls.iter_mut() {
+                    for l in f.lines.iter_mut() {
+                        let w = left.get_mut(l.sku.as_str()).map_or(0, |w| {
+                            let take = (*w).min(l.quantity);
+                            *w -= take;
+                            take
+                        });
+                        if w > 0 {
+                            l.quantity -= w;
+                            released.push((l.sku.to_string(), f.location_id.to_string(), w));
+                        }
+                    }
+                    let before = f.lines.len();
+                    f.lines.retain(|l| l.quantity > 0);
+                    if f.lines.is_empty() {
+                        f.status = FulfillmentStatus::Cancelled;
+                    }
+                    if before > 0 {
+                        write_fulfillment(tx, &t, f, None).await?;
+                    }
+                }
+                for (sku, q) in want.iter().filter(|(_, q)| **q > 0) {
+                    tx.exec(
+                        "UPDATE order_lines SET cancelled = cancelled + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
+                        vec![t.as_str().into(), id.as_str().into(), sku.as_str().into(), (*q).into()],
+                    )
+                    .await?;
+                }
+                let subject = format!("cancel:{}", new_op_id());
+                let voids = void_value(tx, &t, &id, &subject, value).await?;
+                let to = settle_status(tx, &t, &id).await?;
+                let units: Vec<(String, i64)> = want.into_iter().filter(|(_, q)| *q > 0).collect();
+                let detail = serde_json::json!({
+                    "lines": units.iter().map(|(s, q)| serde_json::json!({"sku": s, "quantity": q})).collect::<Vec<_>>(),
+                    "voided": value,
+                });
+                let action = if to == OrderStatus::Cancelled { "order.cancelled" } else { "order.lines_cancelled" };
+                record(tx, &t, &id, &actor, action, from, to, Some(&reason), detail).await?;
+                release_units(tx, &t, &id, &released, false).await?;
+                Ok(Ok(Cancellation { order_id: id, status: to, units, voids }))
+            })
+        })
+        .await
+    }
+
+    /// Records the gateway's answer to an operation sent after its commit (a void or refund).
+    pub async fn finish_payment_op(
+        &self,
+        tenant: &str,
+        op_id: &str,
+        outcome: &OpOutcome,
+    ) -> Result<()> {
+        let (status, gref, reason) = match outcome {
+            OpOutcome::Succeeded { gateway_ref } => ("succeeded", Some(gateway_ref.clone()), None),
+            OpOutcome::Failed { reason } => ("failed", None, Some(reason.clone())),
+        };
+        self.follow_up_rows(
+            tenant,
+            "UPDATE payment_operations SET status = $3, gateway_ref = $4, reason = $5, updated_at_ms = $6 WHERE tenant_id = $1 AND id = $2",
+            vec![tenant.into(), op_id.into(), status.into(), gref.into(), reason.into(), now_ms().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Payment operations of an order, oldest first: (id, kind, tender, amount, status, subject).
+    pub async fn payment_operations(
+        &self,
+        tenant: &str,
+        order_id: &str,
+    ) -> Result<Vec<(String, String, i64, i64, String, String)>> {
+        self.read_rows(
+            tenant,
+            "SELECT id, kind, tender_no, amount, status, subject FROM payment_operations WHERE tenant_id = $1 AND order_id = $2 ORDER BY id",
+            vec![tenant.into(), order_id.into()],
+        )
+        .await?
+        .iter()
+        .map(|r| Ok((r[0].text()?, r[1].text()?, r[2].int()?, r[3].int()?, r[4].text()?, r[5].text()?)))
+        .collect()
+    }
+
+    /// The order's timeline after placement, oldest first.
+    pub async fn timeline(&self, tenant: &str, order_id: &str) -> Result<Vec<TimelineEntry>> {
+        self.read_rows(
+            tenant,
+            "SELECT at_ms, actor, action, from_status, to_status, reason, detail FROM order_timeline WHERE tenant_id = $1 AND order_id = $2 ORDER BY seq",
+            vec![tenant.into(), order_id.into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(TimelineEntry {
+                at_ms: r[0].int()?,
+                actor: r[1].text()?,
+                action: r[2].text()?,
+                from: r[3].opt_text()?,
+                to: r[4].opt_text()?,
+                reason: r[5].opt_text()?,
+                detail: r[6].opt_text()?.and_then(|d| serde_json::from_str(&d).ok()),
+            })
+        })
+        .collect()
+    }
+}
