@@ -144,6 +144,9 @@ struct ServeArgs {
     /// Simulated sandbox gateway authorization latency, e.g. 150ms or 1s.
     #[arg(long, env = "ORDO_SANDBOX_GATEWAY_LATENCY", default_value = "0ms", value_parser = parse_duration)]
     sandbox_gateway_latency: Duration,
+    /// How long after delivery (or shipment) units may be returned, e.g. 30d.
+    #[arg(long, env = "ORDO_RETURN_WINDOW", default_value = "30d", value_parser = parse_positive_duration)]
+    return_window: Duration,
     /// How long a sandbox card authorization can be captured, e.g. 7d or 30s.
     #[arg(long, env = "ORDO_SANDBOX_AUTHORIZATION_TTL", default_value = "7d", value_parser = parse_positive_duration)]
     sandbox_authorization_ttl: Duration,
@@ -453,6 +456,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 default_currency: ordo_domain::Currency::parse("USD").map_err(|e| e.message)?,
                 sandbox_gateway_latency: args.sandbox_gateway_latency,
                 sandbox_authorization_ttl: args.sandbox_authorization_ttl,
+                return_window: args.return_window,
                 authorization_grace: args.authorization_grace,
                 hold_ttl: args.hold_ttl,
                 shipping_rates: ordo_domain::routing::ShippingRates {

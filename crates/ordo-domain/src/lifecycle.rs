@@ -355,6 +355,64 @@ fn split(room: impl Iterator<Item = i64>, amount: i64) -> Option<Vec<i64>> {
     (left == 0).then_some(out)
 }
 
+/// What a carrier reports about a shipped fulfilment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingStatus {
+    InTransit,
+    OutForDelivery,
+    Delivered,
+    Exception,
+}
+
+impl TrackingStatus {
+    pub const ALL: [TrackingStatus; 4] = [
+        Self::InTransit,
+        Self::OutForDelivery,
+        Self::Delivered,
+        Self::Exception,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InTransit => "in_transit",
+            Self::OutForDelivery => "out_for_delivery",
+            Self::Delivered => "delivered",
+            Self::Exception => "exception",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// The ETA speed model (until a learned one replaces it), documented here and in the README:
+/// the road distance left is 1.3 × the great-circle distance from the latest position (or the
+/// shipping node, before any position) to the address. In transit, a truck covers 65 km an hour
+/// for at most 10 hours a day (each night between driving days adds 14 hours) and the last-mile sort adds
+/// 4 hours; out for delivery, a van covers 25 km an hour. Delivered: the delivery time. An
+/// exception: no ETA until the next event.
+pub const ETA_MODEL_VERSION: &str = "speed-v1";
+
+/// Milliseconds from `at_ms` until arrival under the speed model (`None` for an exception).
+pub fn eta_ms(status: TrackingStatus, remaining_m: i64, at_ms: i64) -> Option<i64> {
+    const HOUR: f64 = 3_600_000.0;
+    let road_km = remaining_m.max(0) as f64 * 1.3 / 1000.0;
+    let wait = match status {
+        TrackingStatus::Delivered => return Some(at_ms),
+        TrackingStatus::Exception => return None,
+        TrackingStatus::OutForDelivery => road_km / 25.0 * HOUR,
+        TrackingStatus::InTransit => {
+            let driving_h = road_km / 65.0;
+            // Days of at most 10 driving hours; each day that runs out waits 14 hours.
+            let nights = ((driving_h / 10.0).ceil() - 1.0).max(0.0);
+            (driving_h + nights * 14.0 + 4.0) * HOUR
+        }
+    };
+    Some(at_ms + wait.round() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,6 +530,30 @@ mod tests {
             captured[1].status(),
             crate::payment::TenderStatus::PartiallyCaptured
         );
+    }
+
+    #[test]
+    fn the_speed_model() {
+        // 100 km in transit: 130 road km at 65 km/h = 2 h, plus the 4 h sort.
+        assert_eq!(
+            eta_ms(TrackingStatus::InTransit, 100_000, 0),
+            Some(6 * 3_600_000)
+        );
+        // 1000 km: 20 h of driving = two 10 h days, one 14 h night between them, plus 4 h.
+        assert_eq!(
+            eta_ms(TrackingStatus::InTransit, 1_000_000, 0),
+            Some(38 * 3_600_000)
+        );
+        // Out for delivery, 10 km: 13 road km at 25 km/h.
+        assert_eq!(
+            eta_ms(TrackingStatus::OutForDelivery, 10_000, 1000),
+            Some(1000 + 1_872_000)
+        );
+        assert_eq!(eta_ms(TrackingStatus::Delivered, 5_000, 42), Some(42));
+        assert_eq!(eta_ms(TrackingStatus::Exception, 5_000, 42), None);
+        for s in TrackingStatus::ALL {
+            assert_eq!(TrackingStatus::parse(s.as_str()), Some(s));
+        }
     }
 
     proptest! {

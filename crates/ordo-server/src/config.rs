@@ -16,6 +16,8 @@ pub struct Config {
     pub default_currency: ordo_domain::Currency,
     /// Simulated authorization latency of the sandbox payment gateway.
     pub sandbox_gateway_latency: Duration,
+    /// How long after delivery (or shipment) the order's units may be returned.
+    pub return_window: Duration,
     /// How long a sandbox authorization can be captured.
     pub sandbox_authorization_ttl: Duration,
     /// Pending authorizations older than this, not attached to an order, are voided by recovery.

@@ -120,7 +120,7 @@ impl Store {
 }
 
 /// Locks the stock rows of `skus` (sorted), on PostgreSQL.
-async fn lock_stock(tx: &mut Tx<'_>, tenant: &str, skus: &[String]) -> Result<()> {
+pub(crate) async fn lock_stock(tx: &mut Tx<'_>, tenant: &str, skus: &[String]) -> Result<()> {
     if tx.locks_rows() && !skus.is_empty() {
         rows_in(
             tx,
@@ -185,9 +185,9 @@ async fn read_hold(
 }
 
 /// Units free per SKU and location, before holds are counted for anyone (`… IN (list)` follows).
-const LEVELS_SQL: &str = "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN";
+pub(crate) const LEVELS_SQL: &str = "SELECT sku, location_id, on_hand - reserved - held - safety_stock FROM stock WHERE tenant_id = $1 AND sku IN";
 /// What each SKU needs of a node (`… IN (list)` follows).
-const NEEDS_SQL: &str =
+pub(crate) const NEEDS_SQL: &str =
     "SELECT sku, hazmat, cold_chain, weight_grams FROM products WHERE tenant_id = $1 AND sku IN";
 
 /// Units free for one cart per SKU and location: what everyone may take (`LEVELS_SQL` rows, never
@@ -217,7 +217,7 @@ fn cart_levels(
     Ok(levels)
 }
 
-fn needs_of(rows: &[crate::sql::Row]) -> Result<HashMap<String, Capabilities>> {
+pub(crate) fn needs_of(rows: &[crate::sql::Row]) -> Result<HashMap<String, Capabilities>> {
     rows.iter()
         .map(|r| {
             Ok((

@@ -22,6 +22,7 @@ mod lifecycle;
 mod orders;
 mod passkeys;
 mod payments;
+mod returns;
 mod routing;
 mod sandbox;
 mod sql;
@@ -41,12 +42,13 @@ pub use idempotency::{Claim, IdempotencyKey, IdempotencyRecord, Idempotent, Rend
 pub use identity::{ClientRecord, RefreshRecord, RefreshUse, SigningKeyRecord, UserRecord};
 pub use inventory::{AdjustError, Adjustment, StockChange};
 pub use lifecycle::{
-    Actor, Cancellation, FulfillmentView, LifecycleError, OpOutcome, PaymentOp, ShipClaim,
-    TimelineEntry,
+    Actor, Cancellation, FulfillmentView, LifecycleError, OpOutcome, PaymentOp, Picked, ShipClaim,
+    ShortPick, TimelineEntry, Tracking, TrackingRow,
 };
 pub use orders::{NewOrder, PlaceError, Shortage};
 pub use passkeys::{ChallengePurpose, ChallengeRecord, ChallengeUse, PasskeyRecord};
 pub use payments::TokenRecord;
+pub use returns::{Disposition, Receipt, ReturnLine, ReturnView};
 pub use sandbox::{SandboxEntry, SandboxSums};
 pub use sql::Tx;
 pub use unit::BoxFuture;

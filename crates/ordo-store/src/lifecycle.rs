@@ -73,6 +73,18 @@ pub enum LifecycleError {
     },
     #[error("{path}: the order has no line with SKU {sku}")]
     NotInOrder { path: String, sku: String },
+    #[error("the fulfilment is {}: it has not shipped", current.as_str())]
+    NotShipped { current: FulfillmentStatus },
+    #[error("no return has id {0}")]
+    UnknownReturn(String),
+    #[error("no location has id {0}")]
+    UnknownLocation(String),
+    #[error("this return is being received at {expected}")]
+    OtherNode { expected: String },
+    #[error("nothing of this order has shipped yet")]
+    NothingShipped { current: OrderStatus },
+    #[error("the return window of {days} days has closed")]
+    WindowClosed { days: i64 },
     /// The tenders cannot cover a capture (the authorizations ran out).
     #[error("the tenders hold {open} open, {needed} are needed")]
     Uncovered { needed: i64, open: i64 },
@@ -144,7 +156,7 @@ pub struct TimelineEntry {
 type Outcome<T> = std::result::Result<T, LifecycleError>;
 
 /// Runs `f` as a unit whose refusals (`Err(LifecycleError)`) roll back and travel beside it.
-async fn transition<T, F>(store: &Store, tenant: &str, f: F) -> Result<Outcome<T>>
+pub(crate) async fn transition<T, F>(store: &Store, tenant: &str, f: F) -> Result<Outcome<T>>
 where
     T: Send + Clone + 'static,
     F: for<'a, 'c> Fn(&'a mut Tx<'c>) -> crate::unit::BoxFuture<'a, Result<Outcome<T>>>
@@ -177,7 +189,7 @@ where
 }
 
 /// The order's row, locked (PostgreSQL) for the rest of the transaction: status and body.
-async fn lock_order(
+pub(crate) async fn lock_order(
     tx: &mut Tx<'_>,
     tenant: &str,
     order_id: &str,
@@ -252,7 +264,7 @@ async fn fulfillments_in<S: Sql>(
 }
 
 /// Each line's (line_no, sku, quantity, shipped, cancelled, returned).
-async fn lines_in<S: Sql>(
+pub(crate) async fn lines_in<S: Sql>(
     tx: &mut S,
     tenant: &str,
     order_id: &str,
@@ -267,7 +279,11 @@ async fn lines_in<S: Sql>(
     .collect()
 }
 
-async fn tenders_in<S: Sql>(tx: &mut S, tenant: &str, order_id: &str) -> Result<Vec<TenderRow>> {
+pub(crate) async fn tenders_in<S: Sql>(
+    tx: &mut S,
+    tenant: &str,
+    order_id: &str,
+) -> Result<Vec<TenderRow>> {
     tx.rows(
         "SELECT tender_no, authorization_id, currency, amount, captured, refunded, voided FROM order_payments WHERE tenant_id = $1 AND order_id = $2 ORDER BY tender_no",
         vec![tenant.into(), order_id.into()],
@@ -301,7 +317,11 @@ async fn payment_in_progress(tx: &mut Tx<'_>, tenant: &str, order_id: &str) -> R
 }
 
 /// Recomputes the order's status from its fulfilments and lines, stores it, returns it.
-async fn settle_status(tx: &mut Tx<'_>, tenant: &str, order_id: &str) -> Result<OrderStatus> {
+pub(crate) async fn settle_status(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+) -> Result<OrderStatus> {
     let fuls = fulfillments_in(tx, tenant, order_id).await?;
     let lines = lines_in(tx, tenant, order_id).await?;
     let statuses: Vec<FulfillmentStatus> = fuls.iter().map(|(f, _)| f.status).collect();
@@ -318,7 +338,7 @@ async fn settle_status(tx: &mut Tx<'_>, tenant: &str, order_id: &str) -> Result<
 
 /// Appends a timeline entry, an outbox event and (staff, admins) an audit entry.
 #[allow(clippy::too_many_arguments)]
-async fn record(
+pub(crate) async fn record(
     tx: &mut Tx<'_>,
     tenant: &str,
     order_id: &str,
@@ -379,8 +399,30 @@ async fn record(
     Ok(())
 }
 
+/// Appends an outbox event of the order (no timeline entry): e.g. `refund.issued`.
+pub(crate) async fn event(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+    kind: &str,
+    data: serde_json::Value,
+) -> Result<()> {
+    tx.exec(
+        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
+        vec![
+            tenant.into(),
+            format!("ordo.{kind}").into(),
+            order_id.into(),
+            data.to_string().into(),
+            now_ms().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Changes one stock row by (on-hand, reserved) deltas, keeping its invariants; the row after.
-async fn move_stock(
+pub(crate) async fn move_stock(
     tx: &mut Tx<'_>,
     tenant: &str,
     sku: &str,
@@ -420,14 +462,14 @@ async fn move_stock(
 
 /// Takes `units` (sku, location, quantity) out of the order's allocations and the stock rows'
 /// reserved (and, when `leave`, out of on-hand: the units left the building), in (SKU, location)
-/// order; then appends the rows to the change feed (the last lock).
-async fn release_units(
+/// order; returns the rows as they now stand, for the change feed.
+async fn take_units(
     tx: &mut Tx<'_>,
     tenant: &str,
     order_id: &str,
     units: &[(String, String, i64)],
     leave: bool,
-) -> Result<()> {
+) -> Result<Vec<StockChangeRow>> {
     let mut per: BTreeMap<(String, String), i64> = BTreeMap::new();
     for (sku, loc, q) in units {
         *per.entry((sku.clone(), loc.clone())).or_default() += q;
@@ -447,6 +489,18 @@ async fn release_units(
         }
         changed.push(move_stock(tx, tenant, &sku, &loc, if leave { -q } else { 0 }, -q).await?);
     }
+    Ok(changed)
+}
+
+/// `take_units`, then the rows to the change feed (the last lock of the transaction).
+async fn release_units(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+    units: &[(String, String, i64)],
+    leave: bool,
+) -> Result<()> {
+    let changed = take_units(tx, tenant, order_id, units, leave).await?;
     let postgres = tx.locks_rows();
     crate::feed::append(tx, tenant, now_ms(), &changed, postgres).await
 }
@@ -476,7 +530,7 @@ async fn write_fulfillment(
 }
 
 /// The share of the order total each line carries (`lifecycle::line_shares`), by SKU.
-fn shares(order: &Order) -> BTreeMap<String, (i64, i64)> {
+pub(crate) fn shares(order: &Order) -> BTreeMap<String, (i64, i64)> {
     let weights: Vec<i64> = order.lines.iter().map(|l| l.line_total.amount).collect();
     let qty: Vec<i64> = order.lines.iter().map(|l| l.quantity).collect();
     let s = lifecycle::line_shares(&weights, &qty, order.totals.total.amount);
@@ -505,11 +559,11 @@ fn value_of(
         .sum()
 }
 
-fn new_op_id() -> String {
+pub(crate) fn new_op_id() -> String {
     format!("pop_{}", uuid::Uuid::now_v7().simple())
 }
 
-async fn insert_op(tx: &mut Tx<'_>, tenant: &str, op: &PaymentOp) -> Result<()> {
+pub(crate) async fn insert_op(tx: &mut Tx<'_>, tenant: &str, op: &PaymentOp) -> Result<()> {
     let now = now_ms();
     tx.exec(
         "INSERT INTO payment_operations (tenant_id, id, order_id, tender_no, kind, amount, currency, status, subject, created_at_ms, updated_at_ms) \
@@ -531,7 +585,7 @@ async fn insert_op(tx: &mut Tx<'_>, tenant: &str, op: &PaymentOp) -> Result<()> 
 }
 
 /// Adds to one tender's money column and re-derives its status.
-async fn add_money(
+pub(crate) async fn add_money(
     tx: &mut Tx<'_>,
     tenant: &str,
     order_id: &str,
@@ -1085,4 +1139,578 @@ impl Store {
         })
         .collect()
     }
+}
+
+/// One carrier event as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackingRow {
+    pub seq: i64,
+    pub status: lifecycle::TrackingStatus,
+    pub at_ms: i64,
+    pub point: Option<(f64, f64)>,
+    pub description: Option<String>,
+}
+
+/// A fulfilment's tracking: the fulfilment, its events (oldest first by `at`), the node it ships
+/// from (its point) and where it goes (the order's shipment address).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracking {
+    pub fulfillment: Fulfillment,
+    pub events: Vec<TrackingRow>,
+    pub origin: Option<(f64, f64)>,
+    pub destination: Option<ordo_domain::Address>,
+}
+
+async fn tracking_rows<S: Sql>(tx: &mut S, tenant: &str, ful_id: &str) -> Result<Vec<TrackingRow>> {
+    let rows = tx
+        .rows(
+            "SELECT seq, status, at_ms, lat, lon, description FROM tracking_events WHERE tenant_id = $1 AND fulfillment_id = $2 ORDER BY at_ms, seq",
+            vec![tenant.into(), ful_id.into()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let point = match (&r[3], &r[4]) {
+                (Val::NullText | Val::NullInt, _) | (_, Val::NullText | Val::NullInt) => None,
+                (lat, lon) => Some((lat.real()?, lon.real()?)),
+            };
+            Ok(TrackingRow {
+                seq: r[0].int()?,
+                status: lifecycle::TrackingStatus::parse(&r[1].text()?)
+                    .ok_or_else(|| corrupt("tracking status"))?,
+                at_ms: r[2].int()?,
+                point,
+                description: r[5].opt_text()?,
+            })
+        })
+        .collect()
+}
+
+/// Where `ful` ships from: its node's point.
+async fn node_point<S: Sql>(
+    tx: &mut S,
+    tenant: &str,
+    location: &str,
+) -> Result<Option<(f64, f64)>> {
+    let rows = tx
+        .rows(
+            "SELECT lat, lon FROM locations WHERE tenant_id = $1 AND id = $2",
+            vec![tenant.into(), location.into()],
+        )
+        .await?;
+    rows.first()
+        .map(|r| Ok((r[0].real()?, r[1].real()?)))
+        .transpose()
+}
+
+impl Store {
+    /// Records a carrier event on a shipped fulfilment; a `delivered` event delivers it.
+    /// Events may arrive out of time order: all are kept, ordered by `at` when read.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn track(
+        &self,
+        tenant: &str,
+        ful_id: &str,
+        status: lifecycle::TrackingStatus,
+        at_ms: i64,
+        point: Option<(f64, f64)>,
+        description: Option<String>,
+        eta: impl Fn(&Tracking) -> Option<i64> + Send + Sync + 'static,
+        actor: &Actor,
+    ) -> Result<Outcome<Tracking>> {
+        let (t, id, actor) = (tenant.to_string(), ful_id.to_string(), actor.clone());
+        let eta = Arc::new(eta);
+        transition(self, tenant, move |tx| {
+            let (t, id, actor, description, eta) =
+                (t.clone(), id.clone(), actor.clone(), description.clone(), eta.clone());
+            Box::pin(async move {
+                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
+                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
+                };
+                let (from, order) = lock_order(tx, &t, &order_id)
+                    .await?
+                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
+                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
+                    .await?
+                    .into_iter()
+                    .find(|(f, _)| f.id == id)
+                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                if !f.status.is_shipped() {
+                    return Ok(Err(LifecycleError::NotShipped { current: f.status }));
+                }
+                let (lat, lon) = match point {
+                    Some((a, o)) => (Val::F(a), Val::F(o)),
+                    None => (Val::NullInt, Val::NullInt),
+                };
+                let now = now_ms();
+                tx.exec(
+                    "INSERT INTO tracking_events (tenant_id, fulfillment_id, seq, order_id, status, at_ms, lat, lon, description, received_at_ms) \
+                     SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7, $8, $9 FROM tracking_events WHERE tenant_id = $1 AND fulfillment_id = $2",
+                    vec![t.as_str().into(), id.as_str().into(), order_id.as_str().into(), status.as_str().into(), at_ms.into(), lat, lon, description.clone().into(), now.into()],
+                )
+                .await?;
+                let mut action = format!("tracking.{}", status.as_str());
+                if status == lifecycle::TrackingStatus::Delivered && f.status == FulfillmentStatus::Shipped {
+                    f.status = FulfillmentStatus::Delivered;
+                    write_fulfillment(tx, &t, &f, claim.as_deref()).await?;
+                    action = "fulfillment.delivered".into();
+                }
+                let to = settle_status(tx, &t, &order_id).await?;
+                let tracking = Tracking {
+                    events: tracking_rows(tx, &t, &id).await?,
+                    origin: node_point(tx, &t, f.location_id.as_str()).await?,
+                    destination: order.shipments.get(f.address_index).map(|s| s.address.clone()),
+                    fulfillment: f,
+                };
+                let eta = eta(&tracking);
+                let detail = serde_json::json!({
+                    "fulfillment_id": tracking.fulfillment.id, "status": status.as_str(), "at_ms": at_ms,
+                    "lat": point.map(|p| p.0), "lon": point.map(|p| p.1), "description": description, "eta_ms": eta,
+                });
+                record(tx, &t, &order_id, &actor, &action, from, to, None, detail).await?;
+                Ok(Ok(tracking))
+            })
+        })
+        .await
+    }
+
+    /// Every fulfilment of an order with its tracking.
+    pub async fn tracking(&self, tenant: &str, order: &Order) -> Result<Vec<Tracking>> {
+        let id = order.id.to_string();
+        let mut conn = self.conn(tenant).await?;
+        let mut out = Vec::new();
+        for (f, _) in fulfillments_in(&mut *conn, tenant, &id).await? {
+            out.push(Tracking {
+                events: tracking_rows(&mut *conn, tenant, &f.id).await?,
+                origin: node_point(&mut *conn, tenant, f.location_id.as_str()).await?,
+                destination: order
+                    .shipments
+                    .get(f.address_index)
+                    .map(|s| s.address.clone()),
+                fulfillment: f,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The seq of the order's latest timeline entry (0: none after placement).
+    pub async fn timeline_head(&self, tenant: &str, order_id: &str) -> Result<i64> {
+        Ok(self
+            .read_rows(
+                tenant,
+                "SELECT COALESCE(MAX(seq), 0) FROM order_timeline WHERE tenant_id = $1 AND order_id = $2",
+                vec![tenant.into(), order_id.into()],
+            )
+            .await?
+            .first()
+            .map(|r| r[0].int())
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Timeline entries of an order after `after_seq`, oldest first, with their seq (for live
+    /// streams; another process's commits show up here too).
+    pub async fn timeline_after(
+        &self,
+        tenant: &str,
+        order_id: &str,
+        after_seq: i64,
+    ) -> Result<Vec<(i64, TimelineEntry)>> {
+        self.read_rows(
+            tenant,
+            "SELECT seq, at_ms, actor, action, from_status, to_status, reason, detail FROM order_timeline WHERE tenant_id = $1 AND order_id = $2 AND seq > $3 ORDER BY seq LIMIT 200",
+            vec![tenant.into(), order_id.into(), after_seq.into()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r[0].int()?,
+                TimelineEntry {
+                    at_ms: r[1].int()?,
+                    actor: r[2].text()?,
+                    action: r[3].text()?,
+                    from: r[4].opt_text()?,
+                    to: r[5].opt_text()?,
+                    reason: r[6].opt_text()?,
+                    detail: r[7].opt_text()?.and_then(|d| serde_json::from_str(&d).ok()),
+                },
+            ))
+        })
+        .collect()
+    }
+}
+
+impl Store {
+    /// Payment operations still `pending` (or `unknown`) whose last change is older than
+    /// `before_ms`, every tenant's: a crash or a lost answer left them. (tenant, operation).
+    pub async fn stale_payment_ops(&self, before_ms: i64) -> Result<Vec<(String, PaymentOp)>> {
+        let rows = self
+            .read_rows(
+                crate::ALL_TENANTS,
+                "SELECT p.tenant_id, p.id, p.order_id, p.tender_no, o.authorization_id, p.kind, p.amount, p.currency, p.subject \
+                 FROM payment_operations p JOIN order_payments o ON o.tenant_id = p.tenant_id AND o.order_id = p.order_id AND o.tender_no = p.tender_no \
+                 WHERE p.status IN ('pending', 'unknown') AND p.updated_at_ms < $1 ORDER BY p.id LIMIT 500",
+                vec![before_ms.into()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r[0].text()?,
+                    PaymentOp {
+                        id: r[1].text()?,
+                        order_id: r[2].text()?,
+                        tender_no: r[3].int()?,
+                        authorization_id: r[4].text()?,
+                        kind: r[5].text()?,
+                        amount: r[6].int()?,
+                        currency: r[7].text()?,
+                        subject: r[8].text()?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+/// What a short pick did with units its node did not have.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ShortPick {
+    pub sku: String,
+    /// Units the node was found not to have (taken off its on-hand: `short_pick`).
+    pub missing: i64,
+    /// The node the units were routed to instead, and the fulfilment carrying them there.
+    pub rerouted_to: Option<(String, String)>,
+    /// Units cancelled because no other node could ship them (their value voided).
+    pub cancelled: i64,
+    /// The routing decision of the re-route (in the decision log).
+    pub decision_id: Option<String>,
+    /// Why no node could take them, when none could.
+    pub reason_codes: Vec<String>,
+}
+
+/// A pick's outcome: the fulfilment, what was short, and voids to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Picked {
+    pub view: FulfillmentView,
+    pub shorts: Vec<ShortPick>,
+    pub voids: Vec<PaymentOp>,
+}
+
+impl Store {
+    /// Picks a fulfilment: `picked` names SKUs found fewer than carried (a SKU not named was
+    /// picked in full). The missing units come off the node's on-hand (`short_pick`) and are
+    /// routed to another node with stock for the same address — a new routing decision — or,
+    /// when none can ship them, cancelled with their value voided.
+    pub async fn pick_fulfillment(
+        &self,
+        tenant: &str,
+        ful_id: &str,
+        picked: &[(Sku, i64)],
+        actor: &Actor,
+    ) -> Result<Outcome<Picked>> {
+        let (t, id, picked, actor) = (
+            tenant.to_string(),
+            ful_id.to_string(),
+            picked.to_vec(),
+            actor.clone(),
+        );
+        transition(self, tenant, move |tx| {
+            let (t, id, picked, actor) = (t.clone(), id.clone(), picked.clone(), actor.clone());
+            Box::pin(async move { pick_in(tx, &t, &id, &picked, &actor).await })
+        })
+        .await
+    }
+}
+
+async fn pick_in(
+    tx: &mut Tx<'_>,
+    t: &str,
+    id: &str,
+    picked: &[(Sku, i64)],
+    actor: &Actor,
+) -> Result<Outcome<Picked>> {
+    let Some(order_id) = order_of_fulfillment(tx, t, id).await? else {
+        return Ok(Err(LifecycleError::UnknownFulfillment(id.into())));
+    };
+    let (from, order) = lock_order(tx, t, &order_id)
+        .await?
+        .ok_or_else(|| corrupt("a fulfilment without its order"))?;
+    let (mut f, claim) = fulfillments_in(tx, t, &order_id)
+        .await?
+        .into_iter()
+        .find(|(f, _)| f.id == id)
+        .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+    let to_status = match lifecycle::step(f.status, FulfillmentCommand::Pick) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(LifecycleError::Illegal(e))),
+    };
+    let mut missing: BTreeMap<String, i64> = BTreeMap::new();
+    for (i, (sku, q)) in picked.iter().enumerate() {
+        let Some(line) = f.lines.iter().find(|l| &l.sku == sku) else {
+            return Ok(Err(LifecycleError::NotInOrder {
+                path: format!("lines[{i}].sku"),
+                sku: sku.to_string(),
+            }));
+        };
+        if *q > line.quantity {
+            return Ok(Err(LifecycleError::TooMany {
+                path: format!("lines[{i}].quantity"),
+                sku: sku.to_string(),
+                asked: *q,
+                left: line.quantity,
+            }));
+        }
+        if *q < line.quantity {
+            missing.insert(sku.to_string(), line.quantity - q);
+        }
+    }
+    let mut changed: Vec<StockChangeRow> = Vec::new();
+    let mut shorts = Vec::new();
+    let mut voids = Vec::new();
+    if !missing.is_empty() {
+        let skus: Vec<String> = missing.keys().cloned().collect();
+        crate::holds::lock_stock(tx, t, &skus).await?;
+        let node = f.location_id.to_string();
+        let now = now_ms();
+        let address = order
+            .shipments
+            .get(f.address_index)
+            .map(|s| s.address.clone())
+            .ok_or_else(|| corrupt("a fulfilment to an address the order does not have"))?;
+        for (sku, m) in &missing {
+            // The units are not there: off the node's on-hand and reserved, and the count logged.
+            let rows =
+                take_units(tx, t, &order_id, &[(sku.clone(), node.clone(), *m)], true).await?;
+            let after = rows.last().map_or(0, |r| r.on_hand);
+            changed.extend(rows);
+            tx.exec(
+                "INSERT INTO stock_adjustments (tenant_id, sku, location_id, delta, on_hand_after, reason, note, at_ms) VALUES ($1, $2, $3, $4, $5, 'short_pick', $6, $7)",
+                vec![t.into(), sku.as_str().into(), node.as_str().into(), (-m).into(), after.into(), format!("fulfillment {id}").into(), now.into()],
+            )
+            .await?;
+            if let Some(l) = f.lines.iter_mut().find(|l| l.sku.as_str() == sku) {
+                l.quantity -= m;
+            }
+            shorts.push(
+                reroute(
+                    tx,
+                    t,
+                    &order,
+                    &f,
+                    &address,
+                    sku,
+                    *m,
+                    now,
+                    &mut changed,
+                    &mut voids,
+                )
+                .await?,
+            );
+        }
+        f.lines.retain(|l| l.quantity > 0);
+    }
+    f.status = if f.lines.is_empty() {
+        FulfillmentStatus::Cancelled
+    } else {
+        to_status
+    };
+    write_fulfillment(tx, t, &f, claim.as_deref()).await?;
+    let to = settle_status(tx, t, &order_id).await?;
+    for s in &shorts {
+        let detail = serde_json::json!({"fulfillment_id": f.id, "location_id": f.location_id.as_str(), "short": s});
+        let reason = match &s.rerouted_to {
+            Some((loc, _)) => format!(
+                "{} of {} missing at {}: routed to {loc}",
+                s.missing, s.sku, f.location_id
+            ),
+            None => format!(
+                "{} of {} missing at {}: no other node can ship them, cancelled",
+                s.missing, s.sku, f.location_id
+            ),
+        };
+        record(
+            tx,
+            t,
+            &order_id,
+            actor,
+            "fulfillment.short_picked",
+            from,
+            to,
+            Some(&reason),
+            detail,
+        )
+        .await?;
+    }
+    let detail = serde_json::json!({"fulfillment_id": f.id, "location_id": f.location_id.as_str(), "lines": f.lines});
+    record(
+        tx,
+        t,
+        &order_id,
+        actor,
+        &format!("fulfillment.{}", f.status.as_str()),
+        from,
+        to,
+        None,
+        detail,
+    )
+    .await?;
+    // Each row once, as it stands last, in (SKU, location) order; the feed's clock last.
+    let mut last: BTreeMap<(String, String), StockChangeRow> = BTreeMap::new();
+    for r in changed {
+        last.insert((r.sku.clone(), r.location_id.clone()), r);
+    }
+    let rows: Vec<StockChangeRow> = last.into_values().collect();
+    let postgres = tx.locks_rows();
+    crate::feed::append(tx, t, now_ms(), &rows, postgres).await?;
+    Ok(Ok(Picked {
+        view: FulfillmentView {
+            order_id,
+            fulfillment: f,
+        },
+        shorts,
+        voids,
+    }))
+}
+
+/// Routes `m` units of `sku` a node did not have to another node for the same address (a new
+/// routing decision, the short node left out); when no node can, cancels them and voids their
+/// value.
+#[allow(clippy::too_many_arguments)]
+async fn reroute(
+    tx: &mut Tx<'_>,
+    t: &str,
+    order: &Order,
+    short: &Fulfillment,
+    address: &ordo_domain::Address,
+    sku: &str,
+    m: i64,
+    now: i64,
+    changed: &mut Vec<StockChangeRow>,
+    voids: &mut Vec<PaymentOp>,
+) -> Result<ShortPick> {
+    use crate::routing::{Network, NetworkRows};
+    let order_id = order.id.to_string();
+    let skus = vec![sku.to_string()];
+    let level_rows =
+        crate::engine::rows_in(tx, crate::holds::LEVELS_SQL, "", vec![t.into()], &skus).await?;
+    let mut levels: std::collections::HashMap<String, Vec<(LocationId, i64)>> = Default::default();
+    for r in &level_rows {
+        let loc = LocationId::parse(&r[1].text()?).map_err(|_| corrupt("location id"))?;
+        if loc != short.location_id {
+            levels
+                .entry(r[0].text()?)
+                .or_default()
+                .push((loc, r[2].int()?));
+        }
+    }
+    let needs = crate::holds::needs_of(
+        &crate::engine::rows_in(tx, crate::holds::NEEDS_SQL, "", vec![t.into()], &skus).await?,
+    )?;
+    let rows = NetworkRows::read(tx, t, now).await?;
+    let mut network = Network::from_rows(rows, now, needs, order.totals.total.currency)?;
+    let shipment = ordo_domain::ShipmentGroup {
+        address: address.clone(),
+        lines: vec![ordo_domain::pricing::LineRequest {
+            sku: Sku::parse(sku).map_err(|_| corrupt("sku"))?,
+            quantity: m,
+        }],
+    };
+    let routed = network.route(std::slice::from_ref(&shipment), &levels);
+    let (decision, input) = match routed {
+        Ok(d) => d,
+        Err(e) => {
+            let reason_codes: Vec<String> = match &e {
+                crate::PlaceError::NoRoute(codes) => {
+                    codes.iter().map(|c| format!("{c:?}")).collect()
+                }
+                _ => vec!["insufficient_stock".into()],
+            };
+            // Nobody can ship them: cancelled, their value voided.
+            let lines_now = lines_in(tx, t, &order_id).await?;
+            let value = value_of(order, &lines_now, &BTreeMap::from([(sku.to_string(), m)]));
+            tx.exec(
+                "UPDATE order_lines SET cancelled = cancelled + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
+                vec![t.into(), order_id.as_str().into(), sku.into(), m.into()],
+            )
+            .await?;
+            voids.extend(
+                void_value(tx, t, &order_id, &format!("short_pick:{}", short.id), value).await?,
+            );
+            return Ok(ShortPick {
+                sku: sku.into(),
+                missing: m,
+                rerouted_to: None,
+                cancelled: m,
+                decision_id: None,
+                reason_codes,
+            });
+        }
+    };
+    let allocations = decision.allocations();
+    let mut target: Option<(String, String)> = None;
+    for a in &allocations {
+        let loc = a.location_id.to_string();
+        changed.push(move_stock(tx, t, sku, &loc, 0, a.quantity).await?);
+        tx.exec(
+            "INSERT INTO order_allocations (tenant_id, order_id, sku, location_id, quantity) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant_id, order_id, sku, location_id) DO UPDATE SET quantity = order_allocations.quantity + excluded.quantity",
+            vec![t.into(), order_id.as_str().into(), sku.into(), loc.as_str().into(), a.quantity.into()],
+        )
+        .await?;
+        // Onto the order's open fulfilment at that node for the same address, or a new one.
+        let existing = fulfillments_in(tx, t, &order_id)
+            .await?
+            .into_iter()
+            .find(|(x, c)| {
+                x.location_id == a.location_id
+                    && x.address_index == short.address_index
+                    && x.status == FulfillmentStatus::Allocated
+                    && c.is_none()
+                    && x.id != short.id
+            });
+        let ful = match existing {
+            Some((mut x, _)) => {
+                match x.lines.iter_mut().find(|l| l.sku.as_str() == sku) {
+                    Some(l) => l.quantity += a.quantity,
+                    None => x.lines.push(FulfillmentLine {
+                        sku: a.sku.clone(),
+                        quantity: a.quantity,
+                    }),
+                }
+                write_fulfillment(tx, t, &x, None).await?;
+                x.id
+            }
+            None => {
+                let new_id = format!("ful_{}", uuid::Uuid::now_v7().simple());
+                let lines = vec![FulfillmentLine {
+                    sku: a.sku.clone(),
+                    quantity: a.quantity,
+                }];
+                tx.exec(
+                    "INSERT INTO fulfillments (tenant_id, id, order_id, location_id, address_index, status, lines, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, 'allocated', $6, $7, $7)",
+                    vec![t.into(), new_id.as_str().into(), order_id.as_str().into(), loc.as_str().into(), (short.address_index as i64).into(), serde_json::to_string(&lines).map_err(corrupt)?.into(), now.into()],
+                )
+                .await?;
+                new_id
+            }
+        };
+        target.get_or_insert((loc, ful));
+    }
+    network.write_loads(tx, t).await?;
+    let (decision_id, body) = crate::routing::record(&order_id, now, decision, input)?;
+    tx.exec(
+        "INSERT INTO routing_decisions (tenant_id, id, order_id, created_at_ms, body) VALUES ($1, $2, $3, $4, $5)",
+        vec![t.into(), decision_id.as_str().into(), order_id.as_str().into(), now.into(), body.into()],
+    )
+    .await?;
+    Ok(ShortPick {
+        sku: sku.into(),
+        missing: m,
+        rerouted_to: target,
+        cancelled: 0,
+        decision_id: Some(decision_id),
+        reason_codes: vec![],
+    })
 }

@@ -370,7 +370,8 @@ impl crate::Store {
         let rows = self
             .read_rows(
                 tenant,
-                "SELECT body FROM routing_decisions WHERE tenant_id = $1 AND order_id = $2",
+                // The placement's decision: the first (a short pick's re-route adds later ones).
+                "SELECT body FROM routing_decisions WHERE tenant_id = $1 AND order_id = $2 ORDER BY seq LIMIT 1",
                 vec![tenant.into(), order_id.into()],
             )
             .await?;

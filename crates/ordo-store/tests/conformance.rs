@@ -164,9 +164,9 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
                 amount: usd(total),
                 authorization_id: "auth_x".into(),
                 status: TenderStatus::Authorized,
-                authorized: None,
-                captured: None,
-                refunded: None,
+                authorized: Some(usd(total)),
+                captured: Some(usd(0)),
+                refunded: Some(usd(0)),
             })
             .collect(),
         promotions: promos
@@ -1537,6 +1537,330 @@ fn stock_invariants_hold_over_random_operation_sequences() {
     runner
         .run(&proptest::collection::vec(stock_op(), 10..40), |ops| {
             rt.block_on(run_stock_history(ops));
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[derive(Debug, Clone)]
+enum LifeOp {
+    Pick(usize),
+    /// Pick fulfilment `i` finding `k` units fewer of its first line.
+    ShortPick(usize, i64),
+    Pack(usize),
+    /// Ship fulfilment `i`; the gateway answers yes (`true`) or declines.
+    Ship(usize, bool),
+    Deliver(usize),
+    /// Cancel everything left (by the customer or staff).
+    CancelAll(usize, bool),
+    /// Staff cancel `q` units of line `l` of order `o`.
+    CancelUnits(usize, usize, i64),
+    /// Ask back `q` units of line `l` of order `o`.
+    Return(usize, usize, i64),
+    /// Receive `q` units of return `r`'s first line.
+    Receive(usize, i64),
+    /// Disposition `q` units of return `r`'s first line (restock when true, else write off).
+    Dispose(usize, i64, bool),
+}
+
+fn life_op() -> impl proptest::strategy::Strategy<Value = LifeOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0usize..6).prop_map(LifeOp::Pick),
+        (0usize..6, 1i64..3).prop_map(|(i, k)| LifeOp::ShortPick(i, k)),
+        (0usize..6).prop_map(LifeOp::Pack),
+        (0usize..6, proptest::bool::weighted(0.8)).prop_map(|(i, ok)| LifeOp::Ship(i, ok)),
+        (0usize..6).prop_map(LifeOp::Deliver),
+        (0usize..3, any::<bool>()).prop_map(|(o, staff)| LifeOp::CancelAll(o, staff)),
+        (0usize..3, 0usize..2, 1i64..3).prop_map(|(o, l, q)| LifeOp::CancelUnits(o, l, q)),
+        (0usize..3, 0usize..2, 1i64..3).prop_map(|(o, l, q)| LifeOp::Return(o, l, q)),
+        (0usize..4, 1i64..3).prop_map(|(r, q)| LifeOp::Receive(r, q)),
+        (0usize..4, 1i64..3, any::<bool>()).prop_map(|(r, q, s)| LifeOp::Dispose(r, q, s)),
+    ]
+}
+
+/// Places three two-tender orders of two SKUs over two nodes, runs `ops`, and checks after every
+/// step: per tender captured + voided ≤ authorized and refunded ≤ captured; per order, captures
+/// plus voids are exactly the value of the units decided (shipped or cancelled) — the total once
+/// all are — and refunds never exceed the value of the units returned; the order's status is the
+/// one its fulfilments give; fulfilments carry every unit not cancelled; per SKU, reserved equals
+/// the allocations and on-hand moved only by shipments and restocks.
+async fn run_lifecycle_history(ops: Vec<LifeOp>) {
+    use ordo_domain::lifecycle::{self as lc, Canceller, FulfillmentCommand as C};
+    let f = fixture().await;
+    f.product("L1", 700, &[("a", 6), ("b", 4)]).await;
+    f.product("L2", 1100, &[("a", 3), ("b", 8)]).await;
+    let initial: i64 = 21;
+    let actor = ordo_store::Actor::system();
+    let mut orders = Vec::new();
+    for (i, (q1, q2)) in [(2, 1), (3, 2), (1, 3)].into_iter().enumerate() {
+        let (t0, t1) = (
+            f.token(&format!("lt{i}a")).await,
+            f.token(&format!("lt{i}b")).await,
+        );
+        let mut o = order(&[("L1", q1, 700), ("L2", q2, 1100)], &[&t0, &t1], &[]);
+        let total = o.totals.total.amount;
+        o.payments[0].amount = usd(total / 3);
+        o.payments[1].amount = usd(total - total / 3);
+        for p in o.payments.iter_mut() {
+            p.authorized = Some(p.amount);
+        }
+        let placed = f
+            .store
+            .place(T, claimed(&f.store, o, &format!("life{i}")).await)
+            .await
+            .unwrap();
+        orders.push(placed);
+    }
+    let fuls: Vec<(usize, String)> = orders
+        .iter()
+        .enumerate()
+        .flat_map(|(i, o)| o.fulfillments.iter().map(move |x| (i, x.id.clone())))
+        .collect();
+    let mut returns: Vec<String> = Vec::new();
+    // Units short picks found missing (taken off on-hand as `short_pick`).
+    let mut written_down = 0i64;
+    for op in ops {
+        match op.clone() {
+            LifeOp::Pick(i) | LifeOp::Pack(i) | LifeOp::Deliver(i) => {
+                let Some((_, id)) = fuls.get(i % fuls.len()) else {
+                    continue;
+                };
+                let c = match op {
+                    LifeOp::Pick(_) => C::Pick,
+                    LifeOp::Pack(_) => C::Pack,
+                    _ => C::Deliver,
+                };
+                f.store
+                    .step_fulfillment(T, id, c, &actor)
+                    .await
+                    .unwrap()
+                    .ok();
+            }
+            LifeOp::ShortPick(i, k) => {
+                let (o, id) = &fuls[i % fuls.len()];
+                let now = f
+                    .store
+                    .order(T, &orders[*o].id.to_string())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if let Some(x) = now.fulfillments.iter().find(|x| &x.id == id) {
+                    if let Some(l) = x.lines.first() {
+                        let found = (l.quantity - k).max(0);
+                        if let Ok(p) = f
+                            .store
+                            .pick_fulfillment(T, id, &[(l.sku.clone(), found)], &actor)
+                            .await
+                            .unwrap()
+                        {
+                            written_down += p.shorts.iter().map(|s| s.missing).sum::<i64>();
+                        }
+                    }
+                }
+            }
+            LifeOp::Ship(i, ok) => {
+                let (_, id) = &fuls[i % fuls.len()];
+                if let Ok(claim) = f.store.claim_ship(T, id, "UPS", "1").await.unwrap() {
+                    let outcomes: Vec<(String, ordo_store::OpOutcome)> = claim
+                        .captures
+                        .iter()
+                        .map(|c| {
+                            let o = if ok {
+                                ordo_store::OpOutcome::Succeeded {
+                                    gateway_ref: format!("cap_{}", c.id),
+                                }
+                            } else {
+                                ordo_store::OpOutcome::Failed {
+                                    reason: "declined".into(),
+                                }
+                            };
+                            (c.id.clone(), o)
+                        })
+                        .collect();
+                    f.store
+                        .finish_ship(T, id, &outcomes, &actor)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                }
+            }
+            LifeOp::CancelAll(o, staff) => {
+                let who = if staff {
+                    Canceller::Staff
+                } else {
+                    Canceller::Customer
+                };
+                let id = orders[o].id.to_string();
+                f.store
+                    .cancel_units(T, &id, who, &[], "test", &actor)
+                    .await
+                    .unwrap()
+                    .ok();
+            }
+            LifeOp::CancelUnits(o, l, q) => {
+                let id = orders[o].id.to_string();
+                let s = orders[o].lines[l].sku.clone();
+                f.store
+                    .cancel_units(T, &id, Canceller::Staff, &[(s, q)], "test", &actor)
+                    .await
+                    .unwrap()
+                    .ok();
+            }
+            LifeOp::Return(o, l, q) => {
+                let id = orders[o].id.to_string();
+                let s = orders[o].lines[l].sku.to_string();
+                if let Idempotent::Done(Ok(r)) = f
+                    .store
+                    .request_return(T, &id, &[(s, q, "other".into())], 86_400_000, &actor, None)
+                    .await
+                    .unwrap()
+                {
+                    returns.push(r.id);
+                }
+            }
+            LifeOp::Receive(r, q) => {
+                let Some(id) = returns.get(r % returns.len().max(1)) else {
+                    continue;
+                };
+                let ret = f.store.return_by_id(T, id).await.unwrap().unwrap();
+                let s = ret.lines[0].sku.clone();
+                f.store
+                    .receive_return(T, id, "a", &[(s, q, "new".into())], &actor)
+                    .await
+                    .unwrap()
+                    .ok();
+            }
+            LifeOp::Dispose(r, q, restock) => {
+                let Some(id) = returns.get(r % returns.len().max(1)) else {
+                    continue;
+                };
+                let ret = f.store.return_by_id(T, id).await.unwrap().unwrap();
+                let s = ret.lines[0].sku.clone();
+                let d = if restock {
+                    ordo_store::Disposition::Restock
+                } else {
+                    ordo_store::Disposition::WriteOff
+                };
+                f.store
+                    .disposition_return(T, id, &[(s, q, d)], &actor)
+                    .await
+                    .unwrap()
+                    .ok();
+            }
+        }
+        // The invariants, after every step.
+        let mut shipped_per_sku = std::collections::HashMap::<String, i64>::new();
+        for placed in &orders {
+            let o = f
+                .store
+                .order(T, &placed.id.to_string())
+                .await
+                .unwrap()
+                .unwrap();
+            let m = |x: &Option<Money>| x.map_or(0, |m| m.amount);
+            let (mut captured, mut refunded) = (0, 0);
+            for p in &o.payments {
+                let (a, c, r) = (m(&p.authorized), m(&p.captured), m(&p.refunded));
+                assert!(c <= a && r <= c, "tender {p:?} after {op:?}");
+                captured += c;
+                refunded += r;
+            }
+            let ops = f
+                .store
+                .payment_operations(T, &o.id.to_string())
+                .await
+                .unwrap();
+            let voided: i64 = ops.iter().filter(|x| x.1 == "void").map(|x| x.3).sum();
+            let weights: Vec<i64> = o.lines.iter().map(|l| l.line_total.amount).collect();
+            let qty: Vec<i64> = o.lines.iter().map(|l| l.quantity).collect();
+            let shares = lc::line_shares(&weights, &qty, o.totals.total.amount);
+            let decided: i64 = o
+                .lines
+                .iter()
+                .zip(&shares)
+                .map(|(l, s)| lc::chunk_value(*s, l.quantity, 0, l.shipped + l.cancelled))
+                .sum();
+            let returned: i64 = o
+                .lines
+                .iter()
+                .zip(&shares)
+                .map(|(l, s)| lc::chunk_value(*s, l.quantity, 0, l.returned))
+                .sum();
+            assert_eq!(
+                captured + voided,
+                decided,
+                "money of decided units, order {} after {op:?}: {o:?}",
+                o.number.as_str()
+            );
+            if o.lines
+                .iter()
+                .all(|l| l.shipped + l.cancelled == l.quantity)
+            {
+                assert_eq!(captured + voided, o.totals.total.amount);
+            }
+            assert!(
+                refunded <= returned.min(captured),
+                "refunds {refunded} vs returned value {returned}"
+            );
+            let statuses: Vec<_> = o.fulfillments.iter().map(|x| x.status).collect();
+            let shipped: i64 = o.lines.iter().map(|l| l.shipped).sum();
+            let back: i64 = o.lines.iter().map(|l| l.returned).sum();
+            assert_eq!(
+                o.status,
+                lc::order_status(&statuses, shipped, back),
+                "after {op:?}"
+            );
+            for l in &o.lines {
+                let carried: i64 = o
+                    .fulfillments
+                    .iter()
+                    .flat_map(|x| &x.lines)
+                    .filter(|x| x.sku == l.sku)
+                    .map(|x| x.quantity)
+                    .sum();
+                assert_eq!(carried, l.quantity - l.cancelled, "line {l:?} after {op:?}");
+                *shipped_per_sku.entry(l.sku.to_string()).or_default() += l.shipped;
+            }
+        }
+        let mut restocked = std::collections::HashMap::<String, i64>::new();
+        for id in &returns {
+            for l in f.store.return_by_id(T, id).await.unwrap().unwrap().lines {
+                *restocked.entry(l.sku.clone()).or_default() += l.restocked;
+            }
+        }
+        let mut on_hand_total = 0;
+        for s in ["L1", "L2"] {
+            let (on_hand, reserved, allocated) =
+                f.store.stock_reconciliation(T, &sku(s)).await.unwrap();
+            assert_eq!(reserved, allocated, "{s} after {op:?}");
+            on_hand_total += on_hand + shipped_per_sku.get(s).copied().unwrap_or(0)
+                - restocked.get(s).copied().unwrap_or(0);
+        }
+        assert_eq!(
+            on_hand_total + written_down,
+            initial,
+            "on-hand moves only by shipments, restocks and short picks, after {op:?}"
+        );
+    }
+}
+
+#[test]
+fn lifecycle_invariants_hold_over_random_command_sequences() {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: 8,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(life_op(), 20..60), |ops| {
+            rt.block_on(run_lifecycle_history(ops));
             Ok(())
         })
         .unwrap();

@@ -43,6 +43,7 @@ pub fn config(storage: StorageConfig) -> Config {
         default_currency: ordo_domain::Currency::parse("USD").unwrap(),
         sandbox_gateway_latency: Duration::ZERO,
         sandbox_authorization_ttl: Duration::from_secs(7 * 86_400),
+        return_window: Duration::from_secs(30 * 86_400),
         authorization_grace: Duration::from_secs(60),
         hold_ttl: Duration::from_secs(600),
         shipping_rates: ordo_domain::routing::ShippingRates::STANDARD,

@@ -714,3 +714,914 @@ async fn bad_lifecycle_requests_get_problems() {
         "nothing changed"
     );
 }
+
+/// Places, picks, packs, ships and delivers an order of `qty` units of `sku`; its id and total.
+async fn delivered(app: &TestApp, sku: &str, qty: i64) -> (String, i64) {
+    let placed = order_with(
+        app,
+        json!([{"sku": sku, "quantity": qty}]),
+        "4242424242424242",
+    )
+    .await;
+    let ful = placed["fulfillments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pick_pack(app, &ful).await;
+    let (s, v) = act(
+        app,
+        &format!("/v1/fulfillments/{ful}/ship"),
+        Some(ship_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = act(app, &format!("/v1/fulfillments/{ful}/deliver"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    (
+        placed["id"].as_str().unwrap().to_string(),
+        placed["totals"]["total"]["amount"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn returns_are_received_refunded_and_dispositioned() {
+    let app = TestApp::spawn().await;
+    app.product("RET-1", 1999, 10).await;
+    let (id, total) = delivered(&app, "RET-1", 3).await;
+    assert_eq!(stock_at(&app, "RET-1", "wh-1").await, (7, 0));
+
+    // Asked back: one unit, by staff (the same works for the order's shopper or guest).
+    let (s, r1) = act(
+        &app,
+        &format!("/v1/orders/{id}/returns"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 1, "reason": "too_small"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r1}");
+    assert_eq!(r1["status"], "requested");
+    assert!(
+        r1["rma_number"].as_str().unwrap().starts_with("RMA-"),
+        "{r1}"
+    );
+    // Three more would be more than shipped and not yet asked back.
+    let (s, v) = act(
+        &app,
+        &format!("/v1/orders/{id}/returns"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 3, "reason": "other"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(
+        v["type"],
+        "https://ordo.dev/problems/return-exceeds-shipped"
+    );
+
+    let rid = r1["id"].as_str().unwrap();
+    let (s, rec) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "RET-1", "quantity": 1, "condition": "new"}]}))).await;
+    assert_eq!(s, StatusCode::OK, "{rec}");
+    assert_eq!(rec["status"], "received");
+    let first_refund = rec["refunded"]["amount"].as_i64().unwrap();
+    assert_eq!(
+        first_refund,
+        total / 3,
+        "a third of the total, rounded down: {rec}"
+    );
+    let o = read_order(&app, &id).await;
+    assert_eq!(o["status"], "partially_returned");
+    assert_eq!(
+        (tender(&o, "captured"), tender(&o, "refunded")),
+        (total, first_refund)
+    );
+    assert_eq!(o["payments"][0]["status"], "partially_refunded");
+    assert_eq!(o["lines"][0]["returned"], 1);
+    // Receiving again: nothing left to receive on this return.
+    let (s, _) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "RET-1", "quantity": 1, "condition": "new"}]}))).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // Nothing is back on hand until staff decide.
+    assert_eq!(stock_at(&app, "RET-1", "wh-1").await, (7, 0));
+    let (s, v) = act(
+        &app,
+        &format!("/v1/returns/{rid}/disposition"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 2, "disposition": "restock"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "more than received: {v}");
+    let (s, v) = act(
+        &app,
+        &format!("/v1/returns/{rid}/disposition"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 1, "disposition": "restock"}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("closed")),
+        "{v}"
+    );
+    assert_eq!(
+        stock_at(&app, "RET-1", "wh-1").await,
+        (8, 0),
+        "restocked at the receiving node"
+    );
+
+    // The other two units, one refurbished and one written off: the whole capture comes back.
+    let (s, r2) = act(
+        &app,
+        &format!("/v1/orders/{id}/returns"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 2, "reason": "damaged"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r2}");
+    let rid2 = r2["id"].as_str().unwrap();
+    let (s, rec) = act(&app, &format!("/v1/returns/{rid2}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "RET-1", "quantity": 2, "condition": "damaged"}]}))).await;
+    assert_eq!(s, StatusCode::OK, "{rec}");
+    let (s, v) = act(
+        &app,
+        &format!("/v1/returns/{rid2}/disposition"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 1, "disposition": "refurbish"}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("received")),
+        "{v}"
+    );
+    let (s, v) = act(
+        &app,
+        &format!("/v1/returns/{rid2}/disposition"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 1, "disposition": "write_off"}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("closed")),
+        "{v}"
+    );
+    assert_eq!(
+        stock_at(&app, "RET-1", "wh-1").await,
+        (8, 0),
+        "neither comes back on hand"
+    );
+    let o = read_order(&app, &id).await;
+    assert_eq!(o["status"], "returned");
+    assert_eq!(
+        tender(&o, "refunded"),
+        total,
+        "refunded exactly what was captured: {o}"
+    );
+    assert_eq!(o["payments"][0]["status"], "refunded");
+    let ops = app
+        .store
+        .payment_operations(&app.tenant, &id)
+        .await
+        .unwrap();
+    let refunds: i64 = ops
+        .iter()
+        .filter(|o| o.1 == "refund" && o.4 == "succeeded")
+        .map(|o| o.3)
+        .sum();
+    assert_eq!(refunds, total, "the gateway refunded it: {ops:?}");
+    // A third return of the same units: nothing is left to return.
+    let (s, _) = act(
+        &app,
+        &format!("/v1/orders/{id}/returns"),
+        Some(json!({"lines": [{"sku": "RET-1", "quantity": 1, "reason": "other"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let tl: Value = app
+        .admin
+        .get(app.url(&format!("/v1/orders/{id}/timeline")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.ends_with(&[
+            "return.requested",
+            "return.received",
+            "return.dispositioned",
+            "return.requested",
+            "return.received",
+            "return.dispositioned",
+            "return.dispositioned"
+        ]),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_guest_returns_with_a_key_and_bad_returns_are_refused() {
+    let app = TestApp::spawn().await;
+    app.product("RET-2", 1000, 10).await;
+    // Nothing shipped: a return is refused, naming where the order stands.
+    let placed = order_with(
+        &app,
+        json!([{"sku": "RET-2", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+    let guest = client_as(placed["guest_token"].as_str().unwrap());
+    let pid = placed["id"].as_str().unwrap();
+    let r = guest
+        .post(app.url(&format!("/v1/orders/{pid}/returns")))
+        .json(&json!({"lines": [{"sku": "RET-2", "quantity": 1, "reason": "changed_mind"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["current_status"],
+        "allocated"
+    );
+
+    let placed = order_with(
+        &app,
+        json!([{"sku": "RET-2", "quantity": 2}]),
+        "4242424242424242",
+    )
+    .await;
+    let id = placed["id"].as_str().unwrap().to_string();
+    let guest = client_as(placed["guest_token"].as_str().unwrap());
+    let ful = placed["fulfillments"][0]["id"].as_str().unwrap();
+    pick_pack(&app, ful).await;
+    act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/ship"),
+        Some(ship_body()),
+    )
+    .await;
+    let path = format!("/v1/orders/{id}/returns");
+    for (body, field) in [
+        (json!({"lines": []}), "lines"),
+        (
+            json!({"lines": [{"sku": "RET-2", "quantity": 0, "reason": "too_small"}]}),
+            "lines[0].quantity",
+        ),
+        (
+            json!({"lines": [{"sku": "RET-2", "quantity": 1, "reason": "meh"}]}),
+            "lines[0].reason",
+        ),
+        (
+            json!({"lines": [{"sku": "NOT-IN", "quantity": 1, "reason": "other"}]}),
+            "lines[0].sku",
+        ),
+    ] {
+        let r = guest.post(app.url(&path)).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(problem_paths(&r.json().await.unwrap()), [field], "{body}");
+    }
+    // The same key twice: one return, the first answer replayed.
+    let body = json!({"lines": [{"sku": "RET-2", "quantity": 2, "reason": "changed_mind"}]});
+    let send = || {
+        guest
+            .post(app.url(&path))
+            .header("Idempotency-Key", "ret-once")
+            .json(&body)
+            .send()
+    };
+    let (a, b) = (send().await.unwrap(), send().await.unwrap());
+    assert_eq!(
+        (a.status(), b.status()),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert_eq!(b.headers()["idempotent-replayed"], "true");
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["id"], b["id"]);
+    let r = guest
+        .get(app.url(&format!("/v1/returns/{}", a["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Receiving is staff work; an unknown node is named.
+    let rid = a["id"].as_str().unwrap();
+    let r = guest.post(app.url(&format!("/v1/returns/{rid}/receive"))).json(&json!({"location_id": "wh-1", "lines": [{"sku": "RET-2", "quantity": 1, "condition": "new"}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (s, v) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "nowhere", "lines": [{"sku": "RET-2", "quantity": 1, "condition": "new"}]}))).await;
+    assert_eq!(
+        (s, problem_paths(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["location_id".to_string()]
+        )
+    );
+    let (s, v) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "RET-2", "quantity": 1, "condition": "wet"}]}))).await;
+    assert_eq!(
+        (s, problem_paths(&v)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec!["lines[0].condition".to_string()]
+        )
+    );
+    let (s, _) = act(&app, "/v1/returns/ret_00000000000000000000000000000000/receive", Some(json!({"location_id": "wh-1", "lines": [{"sku": "RET-2", "quantity": 1, "condition": "new"}]}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn returns_past_the_window_are_refused() {
+    let app = TestApp::spawn_with(|c| c.return_window = std::time::Duration::from_millis(1)).await;
+    app.product("RET-3", 1000, 5).await;
+    let (id, _) = delivered(&app, "RET-3", 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (s, v) = act(
+        &app,
+        &format!("/v1/orders/{id}/returns"),
+        Some(json!({"lines": [{"sku": "RET-3", "quantity": 1, "reason": "too_large"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["errors"][0]["code"], "return_window_closed");
+}
+
+/// RFC 3339 of now plus `minutes`.
+fn at(minutes: i64) -> String {
+    ordo_server::services::rfc3339(ordo_store::now_ms() + minutes * 60_000)
+}
+
+#[tokio::test]
+async fn carriers_track_a_shipment_with_a_live_position_and_eta() {
+    let app = TestApp::spawn().await;
+    app.product("TRK-1", 2000, 5).await;
+    let placed = order_with(
+        &app,
+        json!([{"sku": "TRK-1", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+    let (id, ful) = (
+        placed["id"].as_str().unwrap(),
+        placed["fulfillments"][0]["id"].as_str().unwrap(),
+    );
+    let track = format!("/v1/fulfillments/{ful}/tracking-events");
+    // Not shipped yet: refused, naming where it stands.
+    let (s, v) = act(
+        &app,
+        &track,
+        Some(json!({"status": "in_transit", "at": at(-5)})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["current_status"].as_str()),
+        (StatusCode::CONFLICT, Some("allocated")),
+        "{v}"
+    );
+    pick_pack(&app, ful).await;
+    act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/ship"),
+        Some(ship_body()),
+    )
+    .await;
+
+    // A carrier's channel client posts events; one arrives out of time order.
+    let carrier = client_as(&app.token_as(Role::Channel, "carrier-ups"));
+    let post = |body: Value| carrier.post(app.url(&track)).json(&body).send();
+    let r = post(json!({"status": "in_transit", "at": at(-60), "lat": 39.1, "lon": -94.6, "description": "Kansas City hub"})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let first: Value = r.json().await.unwrap();
+    let eta_far = first["eta"].as_str().unwrap().to_string();
+    let r =
+        post(json!({"status": "out_for_delivery", "at": at(-10), "lat": 37.78, "lon": -122.41}))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post(json!({"status": "in_transit", "at": at(-120), "lat": 38.6, "lon": -90.2}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "an older event is kept");
+    let tracking: Value = client_as(placed["guest_token"].as_str().unwrap())
+        .get(app.url(&format!("/v1/orders/{id}/tracking")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let f = &tracking["fulfillments"][0];
+    let statuses: Vec<&str> = f["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["in_transit", "in_transit", "out_for_delivery"],
+        "oldest first: {tracking}"
+    );
+    assert_eq!(
+        (f["position"]["lat"].as_f64(), f["position"]["lon"].as_f64()),
+        (Some(37.78), Some(-122.41)),
+        "the latest by time: {f}"
+    );
+    let eta_near = f["eta"].as_str().unwrap();
+    assert!(
+        eta_near < eta_far.as_str(),
+        "closer means sooner: {eta_near} vs {eta_far}"
+    );
+    assert!(eta_near > at(-10).as_str(), "{eta_near}");
+    assert_eq!(tracking["eta_model"], "speed-v1");
+
+    // Bad events: each names its field.
+    for (body, path) in [
+        (json!({"status": "lost", "at": at(0)}), "status"),
+        (json!({"status": "in_transit", "at": "yesterday"}), "at"),
+        (json!({"status": "in_transit", "at": at(60 * 24)}), "at"),
+        (
+            json!({"status": "in_transit", "at": at(0), "lat": 91.0, "lon": 0.0}),
+            "lat",
+        ),
+        (
+            json!({"status": "in_transit", "at": at(0), "lat": 10.0, "lon": 181.0}),
+            "lon",
+        ),
+        (
+            json!({"status": "in_transit", "at": at(0), "lat": 10.0}),
+            "lon",
+        ),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(problem_paths(&r.json().await.unwrap()), [path], "{body}");
+    }
+    // A guest cannot post; an unknown fulfilment is not found.
+    let r = client_as(placed["guest_token"].as_str().unwrap())
+        .post(app.url(&track))
+        .json(&json!({"status": "delivered", "at": at(0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = carrier
+        .post(app.url("/v1/fulfillments/ful_00000000000000000000000000000000/tracking-events"))
+        .json(&json!({"status": "delivered", "at": at(0)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Delivered: the fulfilment and the order follow; the ETA is the delivery time.
+    let delivered_at = at(-1);
+    let r =
+        post(json!({"status": "delivered", "at": delivered_at, "lat": 37.7793, "lon": -122.4193}))
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "delivered");
+    assert_eq!(read_order(&app, id).await["status"], "delivered");
+    let tl: Value = app
+        .admin
+        .get(app.url(&format!("/v1/orders/{id}/timeline")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.ends_with(&[
+            "tracking.in_transit",
+            "tracking.out_for_delivery",
+            "tracking.in_transit",
+            "fulfillment.delivered"
+        ]),
+        "{actions:?}"
+    );
+    assert!(
+        tl["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "channel:carrier-ups"),
+        "{tl}"
+    );
+}
+
+/// Reads server-sent events from `r` until `n` events (blocks separated by a blank line) came.
+async fn sse_events(r: &mut reqwest::Response, n: usize) -> Vec<(String, String, Value)> {
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
+            .await
+            .expect("an event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut event, mut id, mut data) = (String::new(), String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().into();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().into();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            if !event.is_empty() {
+                out.push((
+                    event,
+                    id,
+                    serde_json::from_str(&data).unwrap_or(Value::Null),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_app_follows_an_order_live_and_resumes_after_a_reconnect() {
+    let app = TestApp::spawn().await;
+    app.product("SSE-1", 1500, 5).await;
+    let placed = order_with(
+        &app,
+        json!([{"sku": "SSE-1", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+    let (id, ful) = (
+        placed["id"].as_str().unwrap(),
+        placed["fulfillments"][0]["id"].as_str().unwrap(),
+    );
+    let guest = client_as(placed["guest_token"].as_str().unwrap());
+    let mut stream = guest
+        .get(app.url(&format!("/v1/orders/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let snap = sse_events(&mut stream, 1).await;
+    assert_eq!(snap[0].0, "snapshot");
+    assert_eq!(snap[0].2["status"], "allocated");
+    // Another Ordo process on the same PostgreSQL database makes the change when there is one.
+    let other = match &app.storage {
+        ordo_store::StorageConfig::Postgres { .. } => {
+            Some(TestApp::spawn_on(app.storage.clone(), tempfile::tempdir().unwrap(), false).await)
+        }
+        _ => None,
+    };
+    let actor = other.as_ref().unwrap_or(&app);
+    pick_pack(actor, ful).await;
+    let got = sse_events(&mut stream, 2).await;
+    assert_eq!(
+        got.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        ["fulfillment.picked", "fulfillment.packed"]
+    );
+    assert_eq!(got[1].2["to"], "packed");
+    let picked_id = got[0].1.clone();
+    drop(stream);
+    // Resume after the picked event: the packed one comes again, then what happens next.
+    let mut again = guest
+        .get(app.url(&format!("/v1/orders/{id}/events")))
+        .header("Last-Event-ID", &picked_id)
+        .send()
+        .await
+        .unwrap();
+    act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/ship"),
+        Some(ship_body()),
+    )
+    .await;
+    let got = sse_events(&mut again, 2).await;
+    assert_eq!(
+        got.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(),
+        ["fulfillment.packed", "fulfillment.shipped"]
+    );
+    // An id this stream never sent is ignored: a fresh start with a snapshot.
+    let mut fresh = guest
+        .get(app.url(&format!("/v1/orders/{id}/events")))
+        .header("Last-Event-ID", "abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    let snap = sse_events(&mut fresh, 1).await;
+    assert_eq!(
+        (snap[0].0.as_str(), snap[0].2["status"].as_str()),
+        ("snapshot", Some("shipped"))
+    );
+    let stranger = client_as(&app.token_as(Role::Shopper, "cus_nobody"));
+    let r = stranger
+        .get(app.url(&format!("/v1/orders/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn recovery_settles_a_ship_whose_process_died_between_capture_and_commit() {
+    let app =
+        TestApp::spawn_with(|c| c.authorization_grace = std::time::Duration::from_millis(200))
+            .await;
+    app.product("REC-1", 1800, 5).await;
+    // Two packed fulfilments; each ship is claimed, as a process would before asking the gateway.
+    let mut claims = Vec::new();
+    for _ in 0..2 {
+        let placed = order_with(
+            &app,
+            json!([{"sku": "REC-1", "quantity": 1}]),
+            "4242424242424242",
+        )
+        .await;
+        let ful = placed["fulfillments"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        pick_pack(&app, &ful).await;
+        let claim = app
+            .store
+            .claim_ship(&app.tenant, &ful, "UPS", "1Z1")
+            .await
+            .unwrap()
+            .unwrap();
+        claims.push((placed["id"].as_str().unwrap().to_string(), ful, claim));
+    }
+    // The first one's capture reached the gateway before the crash; the second's never did.
+    let op = &claims[0].2.captures[0];
+    let (entry, _) = app
+        .store
+        .sandbox_operation(&op.id, "capture", &op.authorization_id, op.amount, |_| {
+            ("ok".into(), true)
+        })
+        .await
+        .unwrap();
+    assert_eq!(entry.outcome, "ok");
+    // While a claim stands, a cancel is refused.
+    let (s, v) = act(
+        &app,
+        &format!("/v1/orders/{}/cancel", claims[1].0),
+        Some(json!({"reason": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("https://ordo.dev/problems/payment-in-progress")
+        ),
+        "{v}"
+    );
+    // Recovery (every 10 s) asks the gateway and settles both.
+    let settled = wait_until(25, || async {
+        let a = read_order(&app, &claims[0].0).await;
+        let b = app
+            .store
+            .payment_operations(&app.tenant, &claims[1].0)
+            .await
+            .unwrap();
+        a["status"] == "shipped" && b.iter().all(|o| o.4 == "failed")
+    })
+    .await;
+    assert!(settled, "recovery settled the claims");
+    let a = read_order(&app, &claims[0].0).await;
+    assert_eq!(tender(&a, "captured"), claims[0].2.value);
+    let b = read_order(&app, &claims[1].0).await;
+    assert_eq!(
+        (b["status"].as_str(), tender(&b, "captured")),
+        (Some("packed"), 0)
+    );
+    // The released fulfilment ships normally now.
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{}/ship", claims[1].1),
+        Some(ship_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+#[tokio::test]
+async fn a_short_pick_reroutes_the_missing_units_or_cancels_them() {
+    let app = TestApp::spawn().await;
+    app.product("SHORT-1", 1000, 3).await; // at wh-1 only: the order is allocated there
+    let placed = order_with(
+        &app,
+        json!([{"sku": "SHORT-1", "quantity": 2}]),
+        "4242424242424242",
+    )
+    .await;
+    let (id, ful) = (
+        placed["id"].as_str().unwrap(),
+        placed["fulfillments"][0]["id"].as_str().unwrap(),
+    );
+    assert_eq!(placed["fulfillments"][0]["location_id"], "wh-1");
+    app.set_stock("SHORT-1", "store-2", 5).await;
+    // Bad pick bodies name their field.
+    for (body, path) in [
+        (
+            json!({"lines": [{"sku": "SHORT-1", "quantity": 3}]}),
+            "lines[0].quantity",
+        ),
+        (
+            json!({"lines": [{"sku": "SHORT-1", "quantity": -1}]}),
+            "lines[0].quantity",
+        ),
+        (
+            json!({"lines": [{"sku": "OTHER", "quantity": 1}]}),
+            "lines[0].sku",
+        ),
+    ] {
+        let (s, v) = act(
+            &app,
+            &format!("/v1/fulfillments/{ful}/pick"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (s, problem_paths(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, vec![path.to_string()]),
+            "{body}: {v}"
+        );
+    }
+    // One of two found: wh-1 picks one; the other goes to store-2 on a new fulfilment.
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/pick"),
+        Some(json!({"lines": [{"sku": "SHORT-1", "quantity": 1}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "picked");
+    assert_eq!(v["lines"], json!([{"sku": "SHORT-1", "quantity": 1}]));
+    let short = &v["short"][0];
+    assert_eq!(
+        (short["missing"].as_i64(), short["cancelled"].as_i64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+    assert_eq!(short["rerouted_to"][0], "store-2");
+    // wh-1's count was wrong: one unit fewer on hand; store-2 reserves the rerouted one.
+    assert_eq!(stock_at(&app, "SHORT-1", "wh-1").await, (2, 1));
+    assert_eq!(stock_at(&app, "SHORT-1", "store-2").await, (5, 1));
+    let o = read_order(&app, id).await;
+    let fuls = o["fulfillments"].as_array().unwrap();
+    assert_eq!(fuls.len(), 2, "{o}");
+    let moved = fuls.iter().find(|f| f["location_id"] == "store-2").unwrap();
+    assert_eq!(
+        (
+            moved["status"].as_str(),
+            moved["lines"][0]["quantity"].as_i64()
+        ),
+        (Some("allocated"), Some(1))
+    );
+    assert_eq!(o["status"], "picking");
+    // The re-route is a routing decision of its own, in the log; the placement's stays the order's.
+    let decisions: Value = app
+        .admin
+        .get(app.url("/v1/routing/decisions?limit=5"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rerouted = decisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["decision_id"] == short["decision_id"])
+        .expect("the re-route's decision");
+    assert_eq!(rerouted["order_id"], id);
+    let routing: Value = app
+        .admin
+        .get(app.url(&format!("/v1/orders/{id}/routing")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(routing["decision_id"], short["decision_id"]);
+    let tl: Value = app
+        .admin
+        .get(app.url(&format!("/v1/orders/{id}/timeline")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sp = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "fulfillment.short_picked")
+        .unwrap();
+    assert!(
+        sp["reason"].as_str().unwrap().contains("routed to store-2"),
+        "{sp}"
+    );
+    // The whole order still ships and captures its total.
+    let total = o["totals"]["total"]["amount"].as_i64().unwrap();
+    for f in fuls {
+        let fid = f["id"].as_str().unwrap();
+        if f["status"] == "allocated" {
+            act(&app, &format!("/v1/fulfillments/{fid}/pick"), None).await;
+        }
+        act(&app, &format!("/v1/fulfillments/{fid}/pack"), None).await;
+        let (s, v) = act(
+            &app,
+            &format!("/v1/fulfillments/{fid}/ship"),
+            Some(ship_body()),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let o = read_order(&app, id).await;
+    assert_eq!(
+        (o["status"].as_str(), tender(&o, "captured")),
+        (Some("shipped"), total)
+    );
+
+    // Nowhere else has it: the missing unit is cancelled and its value voided.
+    app.product("SHORT-2", 1000, 2).await;
+    let placed = order_with(
+        &app,
+        json!([{"sku": "SHORT-2", "quantity": 2}]),
+        "4242424242424242",
+    )
+    .await;
+    let (id, ful) = (
+        placed["id"].as_str().unwrap(),
+        placed["fulfillments"][0]["id"].as_str().unwrap(),
+    );
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/pick"),
+        Some(json!({"lines": [{"sku": "SHORT-2", "quantity": 1}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["short"][0]["cancelled"].as_i64(),
+            v["short"][0]["rerouted_to"].is_null()
+        ),
+        (Some(1), true),
+        "{v}"
+    );
+    let o = read_order(&app, id).await;
+    assert_eq!(o["lines"][0]["cancelled"], 1);
+    assert_eq!(stock_at(&app, "SHORT-2", "wh-1").await, (1, 1));
+    let ops = app.store.payment_operations(&app.tenant, id).await.unwrap();
+    let voided: i64 = ops
+        .iter()
+        .filter(|o| o.1 == "void" && o.4 == "succeeded")
+        .map(|o| o.3)
+        .sum();
+    assert_eq!(
+        voided,
+        o["totals"]["total"]["amount"].as_i64().unwrap() / 2,
+        "{ops:?}"
+    );
+    // A pick that finds nothing at all cancels the fulfilment (and, here, the order).
+    app.product("SHORT-3", 1000, 1).await;
+    let placed = order_with(
+        &app,
+        json!([{"sku": "SHORT-3", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+    let ful = placed["fulfillments"][0]["id"].as_str().unwrap();
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/pick"),
+        Some(json!({"lines": [{"sku": "SHORT-3", "quantity": 0}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("cancelled")),
+        "{v}"
+    );
+    assert_eq!(
+        read_order(&app, placed["id"].as_str().unwrap()).await["status"],
+        "cancelled"
+    );
+}

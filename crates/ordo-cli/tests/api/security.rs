@@ -1267,6 +1267,93 @@ async fn one_tenant_can_neither_read_nor_change_another() {
         "acme changed nothing: {still}"
     );
     assert_eq!(still["fulfillments"][0]["status"], "allocated");
+    // Returns: default ships the order and a return is asked; acme can neither ask nor touch it.
+    for step in ["pick", "pack"] {
+        let r = app
+            .admin
+            .post(app.url(&format!("/v1/fulfillments/{ful}/{step}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = app
+        .admin
+        .post(app.url(&format!("/v1/fulfillments/{ful}/ship")))
+        .json(&json!({"carrier": "UPS", "tracking_number": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let ask = json!({"lines": [{"sku": "SECRET-1", "quantity": 1, "reason": "other"}]});
+    let r = acme
+        .post(app.url(&format!("/v1/orders/{id}/returns")))
+        .json(&ask)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let ret: Value = app
+        .admin
+        .post(app.url(&format!("/v1/orders/{id}/returns")))
+        .json(&ask)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rid = ret["id"].as_str().unwrap();
+    let r = acme
+        .get(app.url(&format!("/v1/returns/{rid}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = acme.post(app.url(&format!("/v1/returns/{rid}/receive"))).json(&json!({"location_id": "wh-1", "lines": [{"sku": "SECRET-1", "quantity": 1, "condition": "new"}]})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = acme
+        .post(app.url(&format!("/v1/returns/{rid}/disposition")))
+        .json(&json!({"lines": [{"sku": "SECRET-1", "quantity": 1, "disposition": "restock"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let mine: Value = app
+        .admin
+        .get(app.url(&format!("/v1/returns/{rid}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["status"], "requested", "acme received nothing: {mine}");
+    let r = acme
+        .post(app.url(&format!("/v1/fulfillments/{ful}/tracking-events")))
+        .json(&json!({"status": "delivered", "at": "2026-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for path in [
+        format!("/v1/orders/{id}/tracking"),
+        format!("/v1/orders/{id}/events"),
+    ] {
+        let r = acme.get(app.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    covered.extend([
+        ("POST", "/v1/fulfillments/{id}/tracking-events"),
+        ("GET", "/v1/orders/{id}/tracking"),
+        ("GET", "/v1/orders/{id}/events"),
+    ]);
+    covered.extend([
+        ("POST", "/v1/orders/{id}/returns"),
+        ("GET", "/v1/returns/{id}"),
+        ("POST", "/v1/returns/{id}/receive"),
+        ("POST", "/v1/returns/{id}/disposition"),
+    ]);
     // Every route that holds tenant data is covered above: a new one must be added here.
     let global = [
         "/healthz",

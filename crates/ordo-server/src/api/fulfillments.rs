@@ -48,6 +48,62 @@ impl From<FulfillmentView> for FulfillmentBody {
     }
 }
 
+/// An optional JSON body: none at all is fine; one that is there must be JSON.
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S>
+    for MaybeJson<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let has_type = req.headers().contains_key(axum::http::header::CONTENT_TYPE);
+        if has_type {
+            return ApiJson::<T>::from_request(req, state)
+                .await
+                .map(|j| MaybeJson(Some(j.0)));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(super::json::body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(MaybeJson(None));
+        }
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PickLineInput {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub sku: String,
+    /// Units found (0 or more; fewer than the fulfilment carries is a short pick).
+    #[schema(minimum = 0)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PickInput {
+    /// SKUs found fewer than the fulfilment carries; a SKU not named was picked in full.
+    #[serde(default)]
+    pub lines: Vec<PickLineInput>,
+}
+
+/// A pick's answer: the fulfilment, and what a short pick did with the missing units.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PickedBody {
+    #[serde(flatten)]
+    pub fulfillment: FulfillmentBody,
+    /// One per SKU found short: `missing` units taken off the node's on-hand, `rerouted_to`
+    /// [node, fulfilment] or `cancelled` units, the re-route's `decision_id` or the
+    /// `reason_codes` why no node could take them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub short: Vec<ordo_store::ShortPick>,
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitsInput {
@@ -103,18 +159,48 @@ fn not_empty(errs: &mut FieldErrors, path: &str, v: &str, max: usize) {
 const FULFILLMENT_ERRORS: &str =
     "unknown fulfilment (or one at a location the staff member does not work at)";
 
-/// Pick a fulfilment (all its units).
+/// Pick a fulfilment. No body (or no `lines`): everything was found. `lines` names SKUs found
+/// fewer than the fulfilment carries (a short pick): the missing units come off the node's
+/// on-hand (adjustment `short_pick`) and are routed to another node with stock for the same
+/// address (a new routing decision), or cancelled with their value voided when none has them.
 #[utoipa::path(post, path = "/v1/fulfillments/{id}/pick", tag = "fulfillment",
     params(("id" = String, Path, description = "fulfilment id (ful_…)")),
-    responses((status = 200, body = FulfillmentBody, description = "picked"),
+    request_body(content = Option<PickInput>, example = json!({"lines": [{"sku": "TEE-1-BLA-M", "quantity": 1}]})),
+    responses((status = 200, body = PickedBody, description = "picked (a fulfilment found wholly short is `cancelled`)"),
               (status = 404, body = Problem, content_type = "application/problem+json", description = FULFILLMENT_ERRORS),
-              (status = 409, body = Problem, content_type = "application/problem+json", description = "`illegal-transition`: not allowed in its `current_status`")))]
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "`illegal-transition`: not allowed in its `current_status`"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "a SKU the fulfilment does not carry, more than it carries, a negative quantity")))]
 pub async fn pick(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
-) -> Result<Json<FulfillmentBody>, ApiError> {
-    step(state, caller, id, FulfillmentCommand::Pick).await
+    MaybeJson(input): MaybeJson<PickInput>,
+) -> Result<Json<PickedBody>, ApiError> {
+    let mut errs = FieldErrors::default();
+    let mut picked: Vec<(Sku, i64)> = Vec::new();
+    for (i, l) in input.iter().flat_map(|p| p.lines.iter()).enumerate() {
+        let sku = errs.take(&format!("lines[{i}].sku"), Sku::parse(&l.sku));
+        if l.quantity < 0 {
+            errs.add(
+                format!("lines[{i}].quantity"),
+                "out_of_range",
+                "a quantity is 0 or more",
+            );
+        }
+        if let Some(sku) = sku {
+            if picked.iter().any(|(s, _)| *s == sku) {
+                errs.add(format!("lines[{i}].sku"), "duplicate", "name each SKU once");
+            } else {
+                picked.push((sku, l.quantity));
+            }
+        }
+    }
+    errs.into_result()?;
+    let (view, short) = lifecycle::pick(&state, &caller, &id, &picked).await?;
+    Ok(Json(PickedBody {
+        fulfillment: view.into(),
+        short,
+    }))
 }
 
 /// Pack a picked fulfilment.
@@ -223,7 +309,7 @@ pub struct PickList {
 #[utoipa::path(get, path = "/v1/locations/{id}/pick-list", tag = "fulfillment",
     params(("id" = String, Path, description = "location id"),
            ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "1 to 100, default 50"),
-           ("cursor" = Option<String>, Query, pattern = "^ful_[0-9a-f]{32}$", description = "next_cursor of the previous page")),
+           ("cursor" = Option<String>, Query, pattern = "^(ful_[0-9a-f]{32})?$", description = "next_cursor of the previous page")),
     responses((status = 200, body = PickList),
               (status = 404, body = Problem, content_type = "application/problem+json", description = "unknown location (or one the staff member does not work at)"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid limit or cursor")))]

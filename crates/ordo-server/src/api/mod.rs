@@ -23,12 +23,16 @@ pub mod payment_tokens;
 pub mod problem;
 pub mod products;
 pub mod replenishment;
+pub mod returns;
 pub mod routing;
 pub mod telemetry;
 mod test_routes;
+pub mod tracking;
 
 use crate::AppState;
-use crate::auth::policy::{self, ADMIN, ORDER_READERS, Policy, SHOPPERS, SHOPPING, STAFF};
+use crate::auth::policy::{
+    self, ADMIN, CARRIERS, ORDER_READERS, Policy, SHOPPERS, SHOPPING, STAFF,
+};
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state, map_request};
@@ -73,6 +77,13 @@ use utoipa::OpenApi;
         fulfillments::ship,
         fulfillments::deliver,
         fulfillments::pick_list,
+        tracking::post_event,
+        tracking::get,
+        tracking::stream,
+        returns::request,
+        returns::get,
+        returns::receive,
+        returns::disposition,
         inventory::get,
         inventory::adjust,
         inventory::changes,
@@ -177,6 +188,48 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
             "/v1/orders/{id}/timeline",
             ORDER_READERS,
             get(fulfillments::timeline),
+        ),
+        e(
+            Method::POST,
+            "/v1/orders/{id}/returns",
+            ORDER_READERS,
+            post(returns::request),
+        ),
+        e(
+            Method::GET,
+            "/v1/returns/{id}",
+            ORDER_READERS,
+            get(returns::get),
+        ),
+        e(
+            Method::POST,
+            "/v1/fulfillments/{id}/tracking-events",
+            CARRIERS,
+            post(tracking::post_event),
+        ),
+        e(
+            Method::GET,
+            "/v1/orders/{id}/tracking",
+            ORDER_READERS,
+            get(tracking::get),
+        ),
+        e(
+            Method::GET,
+            "/v1/orders/{id}/events",
+            ORDER_READERS,
+            get(tracking::stream),
+        ),
+        e(
+            Method::POST,
+            "/v1/returns/{id}/receive",
+            STAFF,
+            post(returns::receive),
+        ),
+        e(
+            Method::POST,
+            "/v1/returns/{id}/disposition",
+            STAFF,
+            post(returns::disposition),
         ),
         e(
             Method::GET,
@@ -463,6 +516,17 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/orders/{id}", "get", "getOrder"),
     ("/v1/orders/{id}/cancel", "post", "cancelOrder"),
     ("/v1/orders/{id}/timeline", "get", "getOrderTimeline"),
+    ("/v1/orders/{id}/returns", "post", "requestReturn"),
+    ("/v1/returns/{id}", "get", "getReturn"),
+    (
+        "/v1/fulfillments/{id}/tracking-events",
+        "post",
+        "addTrackingEvent",
+    ),
+    ("/v1/orders/{id}/tracking", "get", "getOrderTracking"),
+    ("/v1/orders/{id}/events", "get", "streamOrderEvents"),
+    ("/v1/returns/{id}/receive", "post", "receiveReturn"),
+    ("/v1/returns/{id}/disposition", "post", "dispositionReturn"),
     ("/v1/fulfillments/{id}", "get", "getFulfillment"),
     ("/v1/fulfillments/{id}/pick", "post", "pickFulfillment"),
     ("/v1/fulfillments/{id}/pack", "post", "packFulfillment"),
@@ -551,10 +615,102 @@ fn describe_edges(doc: &mut serde_json::Value) {
             "/v1/orders",
             "post",
             "201",
+            vec![
+                (
+                    "GetOrder",
+                    link("#/paths/~1v1~1orders~1{id}/get", "id", "read the order"),
+                ),
+                (
+                    "GetOrderTimeline",
+                    link(
+                        "#/paths/~1v1~1orders~1{id}~1timeline/get",
+                        "id",
+                        "read its timeline",
+                    ),
+                ),
+                (
+                    "CancelOrder",
+                    link("#/paths/~1v1~1orders~1{id}~1cancel/post", "id", "cancel it"),
+                ),
+                (
+                    "RequestReturn",
+                    link(
+                        "#/paths/~1v1~1orders~1{id}~1returns/post",
+                        "id",
+                        "ask for units back",
+                    ),
+                ),
+                (
+                    "PickFulfillment",
+                    json!({"operationRef": "#/paths/~1v1~1fulfillments~1{id}~1pick/post", "parameters": {"id": "$response.body#/fulfillments/0/id"}, "description": "pick its first fulfilment"}),
+                ),
+            ],
+        ),
+        (
+            "/v1/fulfillments/{id}/pick",
+            "post",
+            "200",
             vec![(
-                "GetOrder",
-                link("#/paths/~1v1~1orders~1{id}/get", "id", "read the order"),
+                "PackFulfillment",
+                link(
+                    "#/paths/~1v1~1fulfillments~1{id}~1pack/post",
+                    "id",
+                    "pack it",
+                ),
             )],
+        ),
+        (
+            "/v1/fulfillments/{id}/pack",
+            "post",
+            "200",
+            vec![(
+                "ShipFulfillment",
+                link(
+                    "#/paths/~1v1~1fulfillments~1{id}~1ship/post",
+                    "id",
+                    "ship it",
+                ),
+            )],
+        ),
+        (
+            "/v1/fulfillments/{id}/ship",
+            "post",
+            "200",
+            vec![(
+                "DeliverFulfillment",
+                link(
+                    "#/paths/~1v1~1fulfillments~1{id}~1deliver/post",
+                    "id",
+                    "deliver it",
+                ),
+            )],
+        ),
+        (
+            "/v1/orders/{id}/returns",
+            "post",
+            "201",
+            vec![
+                (
+                    "GetReturn",
+                    link("#/paths/~1v1~1returns~1{id}/get", "id", "read the return"),
+                ),
+                (
+                    "ReceiveReturn",
+                    link(
+                        "#/paths/~1v1~1returns~1{id}~1receive/post",
+                        "id",
+                        "receive it",
+                    ),
+                ),
+                (
+                    "DispositionReturn",
+                    link(
+                        "#/paths/~1v1~1returns~1{id}~1disposition/post",
+                        "id",
+                        "decide its units' fate",
+                    ),
+                ),
+            ],
         ),
         (
             "/v1/products/{sku}",

@@ -30,6 +30,8 @@ pub const ORDER_READERS: Policy =
     Policy::Roles(&[Role::Shopper, Role::Guest, Role::Staff, Role::Admin]);
 /// Store and warehouse staff, and admins.
 pub const STAFF: Policy = Policy::Roles(&[Role::Staff, Role::Admin]);
+/// Staff, admins, and channel clients (carriers post tracking events).
+pub const CARRIERS: Policy = Policy::Roles(&[Role::Staff, Role::Admin, Role::Channel]);
 /// Admins only.
 pub const ADMIN: Policy = Policy::Roles(&[Role::Admin]);
 

@@ -33,6 +33,8 @@ pub enum ConflictReason {
     EmailTaken,
     /// A payment operation of the same order is running (retry shortly).
     PaymentInProgress,
+    /// A return (or receipt) asks for more units than shipped and not yet returned.
+    ReturnExceedsShipped,
 }
 
 #[derive(Debug, thiserror::Error)]

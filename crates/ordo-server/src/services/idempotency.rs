@@ -19,6 +19,7 @@ pub enum Operation {
     CreatePaymentToken,
     AdjustInventory,
     UpsertProduct,
+    RequestReturn,
 }
 
 impl Operation {
@@ -29,6 +30,7 @@ impl Operation {
             Operation::CreatePaymentToken => "payment-tokens",
             Operation::AdjustInventory => "inventory-adjustments",
             Operation::UpsertProduct => "products",
+            Operation::RequestReturn => "returns",
         }
     }
 
@@ -40,6 +42,7 @@ impl Operation {
             Operation::CreatePaymentToken => "POST /v1/payment-tokens",
             Operation::AdjustInventory => "POST /v1/inventory/adjustments",
             Operation::UpsertProduct => "PUT /v1/products/{sku}",
+            Operation::RequestReturn => "POST /v1/orders/{id}/returns",
         }
     }
 }

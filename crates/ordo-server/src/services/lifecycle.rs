@@ -8,7 +8,7 @@ use super::error::{ConflictReason, Result, ServiceError};
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::gateway::{GatewayError, OperationStatus};
-use ordo_domain::lifecycle::{Canceller, FulfillmentCommand, FulfillmentStatus};
+use ordo_domain::lifecycle::{Canceller, FulfillmentCommand, FulfillmentStatus, TrackingStatus};
 use ordo_domain::{Currency, Money, Order, Sku};
 use ordo_store::{Actor, FulfillmentView, LifecycleError, OpOutcome, PaymentOp};
 
@@ -39,7 +39,7 @@ fn may_act_at(caller: &Caller, location: &str) -> bool {
     }
 }
 
-fn refused(e: LifecycleError) -> ServiceError {
+pub(crate) fn refused(e: LifecycleError) -> ServiceError {
     match e {
         LifecycleError::UnknownFulfillment(id) => {
             ServiceError::NotFound(format!("fulfillment {id}"))
@@ -73,6 +73,33 @@ fn refused(e: LifecycleError) -> ServiceError {
             "not_in_order",
             format!("the order has no line with SKU {sku}"),
         ),
+        LifecycleError::NotShipped { current } => ServiceError::WrongState {
+            detail: format!(
+                "the fulfilment is {}: tracking starts once it shipped",
+                current.as_str()
+            ),
+            current_status: current.as_str().to_string(),
+        },
+        LifecycleError::UnknownReturn(id) => ServiceError::NotFound(format!("return {id}")),
+        LifecycleError::UnknownLocation(id) => ServiceError::field(
+            "location_id",
+            "unknown_location",
+            format!("no location has id {id}"),
+        ),
+        LifecycleError::OtherNode { expected } => ServiceError::field(
+            "location_id",
+            "other_location",
+            format!("this return is being received at {expected}; receive the rest there"),
+        ),
+        LifecycleError::NothingShipped { current } => ServiceError::WrongState {
+            detail: "nothing of this order has shipped yet: cancel it instead".into(),
+            current_status: current.as_str().to_string(),
+        },
+        LifecycleError::WindowClosed { days } => ServiceError::field(
+            "lines",
+            "return_window_closed",
+            format!("the return window of {days} days after delivery has closed"),
+        ),
         LifecycleError::Uncovered { needed, open } => ServiceError::PaymentDeclined {
             detail: format!(
                 "the order's authorizations hold {open} (minor units) open, {needed} are needed to ship; the order needs a new payment"
@@ -97,7 +124,25 @@ pub async fn fulfillment(state: &AppState, caller: &Caller, id: &str) -> Result<
     visible(state, caller, id).await
 }
 
-/// Pick, pack or deliver a fulfilment.
+/// Picks a fulfilment; `picked` names SKUs found fewer than carried (a short pick: the rest is
+/// routed to another node, or cancelled and voided when none has it).
+pub async fn pick(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    picked: &[(Sku, i64)],
+) -> Result<(FulfillmentView, Vec<ordo_store::ShortPick>)> {
+    visible(state, caller, id).await?;
+    let p = state
+        .store
+        .pick_fulfillment(caller.tenant(), id, picked, &actor(caller))
+        .await?
+        .map_err(refused)?;
+    send_voids(state, caller.tenant(), &p.voids).await;
+    Ok((p.view, p.shorts))
+}
+
+/// Pack or deliver a fulfilment.
 pub async fn step(
     state: &AppState,
     caller: &Caller,
@@ -112,13 +157,13 @@ pub async fn step(
         .map_err(refused)
 }
 
-fn money(amount: i64, currency: &str) -> Result<Money> {
+pub(crate) fn money(amount: i64, currency: &str) -> Result<Money> {
     let c = Currency::parse(currency).map_err(|e| ServiceError::Internal(e.message))?;
     Ok(Money::new(amount, c))
 }
 
 /// One operation's outcome, asking the gateway's status after a timeout. `None`: still unknown.
-async fn resolve(
+pub(crate) async fn resolve(
     state: &AppState,
     op: &PaymentOp,
     first: std::result::Result<String, GatewayError>,
@@ -380,4 +425,181 @@ pub async fn pick_list(
         None
     };
     Ok((rows, next))
+}
+
+/// A carrier event as the service takes it (validated at the edge).
+#[derive(Debug, Clone)]
+pub struct TrackingEventInput {
+    pub status: TrackingStatus,
+    pub at_ms: i64,
+    pub point: Option<(f64, f64)>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Position {
+    pub lat: f64,
+    pub lon: f64,
+    /// RFC 3339: when the carrier was there.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TrackingEventBody {
+    pub status: TrackingStatus,
+    /// RFC 3339.
+    pub at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One fulfilment's tracking.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct TrackingBody {
+    pub id: String,
+    pub status: FulfillmentStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carrier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    /// The latest known position (by event time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// RFC 3339: when it should arrive (the speed model; none before shipping or after an
+    /// exception).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta: Option<String>,
+    /// Oldest first, by event time.
+    pub events: Vec<TrackingEventBody>,
+}
+
+/// The ETA of a tracked fulfilment under the speed model (`lifecycle::eta_ms`), in unix ms.
+pub fn eta_of(t: &ordo_store::Tracking) -> Option<i64> {
+    use ordo_domain::routing::{Destination, GeoPoint};
+    if let Some(d) = t
+        .events
+        .iter()
+        .find(|e| e.status == TrackingStatus::Delivered)
+    {
+        return Some(d.at_ms);
+    }
+    let latest = t.events.last()?;
+    let address = t.destination.as_ref()?;
+    let point = address
+        .lat
+        .zip(address.lon)
+        .and_then(|(lat, lon)| GeoPoint::parse(lat, lon).ok());
+    let dest = Destination::resolve(&address.country, Some(&address.postal_code), point).ok()?;
+    let (lat, lon) = t.events.iter().rev().find_map(|e| e.point).or(t.origin)?;
+    let from = GeoPoint::parse(lat, lon).ok()?;
+    ordo_domain::lifecycle::eta_ms(latest.status, from.distance_m(&dest.point), latest.at_ms)
+}
+
+fn tracking_body(t: ordo_store::Tracking) -> TrackingBody {
+    let eta = eta_of(&t).map(super::rfc3339);
+    let position = t.events.iter().rev().find_map(|e| {
+        e.point.map(|(lat, lon)| Position {
+            lat,
+            lon,
+            at: super::rfc3339(e.at_ms),
+        })
+    });
+    let f = t.fulfillment;
+    TrackingBody {
+        id: f.id,
+        status: f.status,
+        carrier: f.carrier,
+        tracking_number: f.tracking_number,
+        position,
+        eta,
+        events: t
+            .events
+            .into_iter()
+            .map(|e| TrackingEventBody {
+                status: e.status,
+                at: super::rfc3339(e.at_ms),
+                lat: e.point.map(|p| p.0),
+                lon: e.point.map(|p| p.1),
+                description: e.description,
+            })
+            .collect(),
+    }
+}
+
+/// Records a carrier event (staff, admins, or a channel client for carriers).
+pub async fn track(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    event: TrackingEventInput,
+) -> Result<TrackingBody> {
+    let carrier = matches!(caller.role(), Some(Role::Channel));
+    if !carrier {
+        visible(state, caller, id).await?;
+    }
+    let t = state
+        .store
+        .track(
+            caller.tenant(),
+            id,
+            event.status,
+            event.at_ms,
+            event.point,
+            event.description,
+            eta_of,
+            &actor(caller),
+        )
+        .await?
+        .map_err(refused)?;
+    Ok(tracking_body(t))
+}
+
+/// Every fulfilment's tracking of an order the caller may see.
+pub async fn tracking(state: &AppState, caller: &Caller, id: &str) -> Result<Vec<TrackingBody>> {
+    let order = state
+        .store
+        .order(caller.tenant(), id)
+        .await?
+        .filter(|o| caller.may_see_order(&o.id.to_string(), o.customer.customer_id()))
+        .ok_or_else(|| ServiceError::NotFound(format!("order {id}")))?;
+    Ok(state
+        .store
+        .tracking(caller.tenant(), &order)
+        .await?
+        .into_iter()
+        .map(tracking_body)
+        .collect())
+}
+
+/// Where a live stream starts: without `last`, a snapshot (its id the latest change's) and the
+/// changes after it; with `last`, the changes after that id. (snapshot, order id, after).
+pub async fn stream_start(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    last: Option<i64>,
+) -> Result<(Option<(i64, serde_json::Value)>, String, i64)> {
+    let order = state
+        .store
+        .order(caller.tenant(), id)
+        .await?
+        .filter(|o| caller.may_see_order(&o.id.to_string(), o.customer.customer_id()))
+        .ok_or_else(|| ServiceError::NotFound(format!("order {id}")))?;
+    let order_id = order.id.to_string();
+    if let Some(after) = last {
+        return Ok((None, order_id, after));
+    }
+    let head = state
+        .store
+        .timeline_head(caller.tenant(), &order_id)
+        .await?;
+    let snapshot = serde_json::json!({
+        "order_id": order_id, "number": order.number.as_str(), "status": order.status,
+        "fulfillments": order.fulfillments.iter().map(|f| serde_json::json!({"id": f.id, "status": f.status})).collect::<Vec<_>>(),
+    });
+    Ok((Some((head, snapshot)), order_id, head))
 }

@@ -18,6 +18,7 @@ pub mod passkeys;
 pub mod payments;
 pub mod pricing;
 pub mod recovery;
+pub mod returns;
 pub mod routing;
 pub mod shipping;
 

@@ -99,6 +99,9 @@ pub fn spawn(state: AppState, grace: Duration, every: Duration) {
             if let Err(e) = recover_authorizations(&state, grace).await {
                 tracing::warn!(error = %e, "authorization recovery failed; will retry");
             }
+            if let Err(e) = settle_payment_ops(&state, grace).await {
+                tracing::warn!(error = %e, "settling open payment operations failed; will retry");
+            }
             // Expired checkout holds give their stock back.
             match state
                 .store
@@ -114,4 +117,119 @@ pub fn spawn(state: AppState, grace: Duration, every: Duration) {
             tokio::time::sleep(every).await;
         }
     });
+}
+
+/// Settles payment operations a crash or a lost answer left open: each is asked of the gateway
+/// by its key. A capture's claim is finished as its answers say (shipped, or released with what
+/// was taken refunded); a void or refund never answered is sent again (the same key: the gateway
+/// does it at most once). Returns how many operations it settled.
+pub async fn settle_payment_ops(
+    state: &AppState,
+    grace: Duration,
+) -> Result<usize, ordo_store::StoreError> {
+    use crate::gateway::OperationStatus;
+    use ordo_store::OpOutcome;
+    let cutoff = ordo_store::now_ms() - grace.as_millis() as i64;
+    let ops = state.store.stale_payment_ops(cutoff).await?;
+    let mut settled = 0;
+    // Captures, by the fulfilment whose ship claimed them.
+    let mut claims: std::collections::BTreeMap<
+        (String, String),
+        Vec<(ordo_store::PaymentOp, Option<OpOutcome>)>,
+    > = Default::default();
+    for (tenant, op) in ops {
+        let outcome = match state.gateway.status(&op.id).await {
+            Ok(OperationStatus::Succeeded { reference }) => Some(OpOutcome::Succeeded {
+                gateway_ref: reference,
+            }),
+            Ok(OperationStatus::Failed { reason }) => Some(OpOutcome::Failed { reason }),
+            Ok(OperationStatus::Unknown) => None,
+            Err(e) => {
+                tracing::warn!(op = %op.id, error = %e, "gateway status unknown; will retry");
+                continue;
+            }
+        };
+        if op.kind == "capture" {
+            // Never seen by the gateway: it did not happen.
+            let outcome = outcome.unwrap_or(OpOutcome::Failed {
+                reason: "the capture never reached the gateway".into(),
+            });
+            claims
+                .entry((tenant, op.subject.clone()))
+                .or_default()
+                .push((op, Some(outcome)));
+            continue;
+        }
+        let outcome = match outcome {
+            Some(o) => o,
+            None => {
+                // Never sent (a crash after the commit): send it now, under its own key.
+                let Ok(amount) = super::lifecycle::money(op.amount, &op.currency) else {
+                    continue;
+                };
+                let sent = match op.kind.as_str() {
+                    "void" => {
+                        state
+                            .gateway
+                            .void(&op.id, &op.authorization_id, amount)
+                            .await
+                    }
+                    _ => {
+                        state
+                            .gateway
+                            .refund(&op.id, &op.authorization_id, amount)
+                            .await
+                    }
+                };
+                match super::lifecycle::resolve(state, &op, sent).await {
+                    Some(o) => o,
+                    None => continue,
+                }
+            }
+        };
+        state
+            .store
+            .finish_payment_op(&tenant, &op.id, &outcome)
+            .await?;
+        settled += 1;
+    }
+    for ((tenant, ful), ops) in claims {
+        let outcomes: Vec<(String, OpOutcome)> = ops
+            .iter()
+            .filter_map(|(op, o)| o.clone().map(|o| (op.id.clone(), o)))
+            .collect();
+        let failed = outcomes
+            .iter()
+            .any(|(_, o)| matches!(o, OpOutcome::Failed { .. }));
+        match state
+            .store
+            .finish_ship(&tenant, &ful, &outcomes, &ordo_store::Actor::system())
+            .await?
+        {
+            Ok(_) => settled += outcomes.len(),
+            Err(e) => {
+                tracing::warn!(fulfillment = %ful, error = %e, "could not settle a ship claim")
+            }
+        }
+        if failed {
+            for (op, o) in &ops {
+                if let Some(OpOutcome::Succeeded { .. }) = o {
+                    let Ok(amount) = super::lifecycle::money(op.amount, &op.currency) else {
+                        continue;
+                    };
+                    if let Err(e) = state
+                        .gateway
+                        .refund(&format!("{}_undo", op.id), &op.authorization_id, amount)
+                        .await
+                    {
+                        tracing::error!(op = %op.id, error = %e, "could not refund a capture of a failed shipment");
+                    }
+                }
+            }
+        }
+    }
+    if settled > 0 {
+        tracing::warn!(settled, "recovery settled payment operations left open");
+    }
+    Ok(settled)
 }
