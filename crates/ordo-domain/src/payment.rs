@@ -146,6 +146,9 @@ pub struct Tender {
     pub captured: Option<Money>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded: Option<Money>,
+    /// Money released from the authorization (cancelled units, never captured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided: Option<Money>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod carts;
 mod catalog;
 mod commit;
 mod engine;
+mod exchanges;
 mod feed;
 mod forecasts;
 mod holds;
@@ -35,6 +36,7 @@ pub use authorizations::{AuthorizationStatus, PendingAuthorization, StaleAuthori
 pub use carts::{CartRecord, CartSave};
 pub use catalog::{ProductUpsert, ProductView};
 pub use commit::BatchConfig;
+pub use exchanges::{Charge, ExchangeQuote, ExchangeRequest, ExchangeView};
 pub use feed::{FeedEntry, StockChangeRow};
 pub use forecasts::{ForecastRow, ModelChangeError, ModelRecord, NewModel};
 pub use holds::{CartPlan, HeldUnits, HoldOutcome};

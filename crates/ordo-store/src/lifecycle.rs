@@ -75,6 +75,25 @@ pub enum LifecycleError {
     NotInOrder { path: String, sku: String },
     #[error("the fulfilment is {}: it has not shipped", current.as_str())]
     NotShipped { current: FulfillmentStatus },
+    /// More units than a return step has left (`what` says which).
+    #[error("{path}: {asked} of {sku} asked, {left} {what}")]
+    ReturnUnits {
+        path: String,
+        sku: String,
+        asked: i64,
+        left: i64,
+        what: &'static str,
+    },
+    /// A return's units are dispositioned only once received.
+    #[error("the return is {current}: receive its units first")]
+    NotReceived { current: String },
+    #[error("the exchange's price moved while it was being made; retry")]
+    Repriced,
+    #[error("no node can ship {sku}")]
+    NoNode {
+        sku: String,
+        reason_codes: Vec<String>,
+    },
     #[error("no return has id {0}")]
     UnknownReturn(String),
     #[error("no location has id {0}")]
@@ -246,7 +265,7 @@ async fn order_of_fulfillment(
 }
 
 /// The order's fulfilments (id order: creation order) with their claims.
-async fn fulfillments_in<S: Sql>(
+pub(crate) async fn fulfillments_in<S: Sql>(
     tx: &mut S,
     tenant: &str,
     order_id: &str,
@@ -506,7 +525,7 @@ async fn release_units(
 }
 
 /// Sets a fulfilment's status, lines and claim.
-async fn write_fulfillment(
+pub(crate) async fn write_fulfillment(
     tx: &mut Tx<'_>,
     tenant: &str,
     f: &Fulfillment,
@@ -543,7 +562,7 @@ pub(crate) fn shares(order: &Order) -> BTreeMap<String, (i64, i64)> {
 }
 
 /// The value of deciding `units` (sku → quantity) now, given each line's decided units.
-fn value_of(
+pub(crate) fn value_of(
     order: &Order,
     lines: &[(i64, String, i64, i64, i64, i64)],
     units: &BTreeMap<String, i64>,
@@ -735,12 +754,24 @@ impl Store {
             }
         }
         for t in tenders_in(&mut *conn, tenant, &id).await? {
+            // A tender added after placement (an exchange's difference): same card as the first.
+            if order.payments.len() == t.tender_no as usize {
+                if let Some(first) = order.payments.first().cloned() {
+                    let currency = first.amount.currency;
+                    order.payments.push(ordo_domain::payment::Tender {
+                        amount: ordo_domain::Money::new(t.money.authorized, currency),
+                        authorization_id: t.authorization_id.clone(),
+                        ..first
+                    });
+                }
+            }
             if let Some(p) = order.payments.get_mut(t.tender_no as usize) {
                 let c = p.amount.currency;
                 p.status = t.money.status();
                 p.authorized = Some(ordo_domain::Money::new(t.money.authorized, c));
                 p.captured = Some(ordo_domain::Money::new(t.money.captured, c));
                 p.refunded = Some(ordo_domain::Money::new(t.money.refunded, c));
+                p.voided = Some(ordo_domain::Money::new(t.money.voided, c));
             }
         }
         Ok(())
@@ -829,9 +860,20 @@ impl Store {
                     .iter()
                     .map(|l| (l.sku.to_string(), l.quantity))
                     .collect();
-                let value = value_of(&order, &lines, &units);
+                let mut value = value_of(&order, &lines, &units);
                 let tenders = tenders_in(tx, &t, &order_id).await?;
-                let money: Vec<TenderMoney> = tenders.iter().map(|t| t.money).collect();
+                let mut money: Vec<TenderMoney> = tenders.iter().map(|t| t.money).collect();
+                // An exchange's new units: they capture the difference, on its own tender only.
+                if let Some((difference, tender)) =
+                    crate::exchanges::exchange_of_fulfillment(tx, &t, &id).await?
+                {
+                    value = difference.max(0);
+                    for (m, tr) in money.iter_mut().zip(&tenders) {
+                        if Some(tr.tender_no) != tender {
+                            m.authorized = m.captured + m.voided;
+                        }
+                    }
+                }
                 let Some(split) = lifecycle::split_capture(&money, value) else {
                     let open = money.iter().map(TenderMoney::open).sum();
                     return Ok(Err(LifecycleError::Uncovered {
@@ -1064,7 +1106,13 @@ impl Store {
                     .await?;
                 }
                 let subject = format!("cancel:{}", new_op_id());
-                let voids = void_value(tx, &t, &id, &subject, value).await?;
+                let mut voids = void_value(tx, &t, &id, &subject, value).await?;
+                // An exchange's fulfilment cancelled: its difference will never be captured.
+                for f in fuls.iter().filter(|f| f.status == FulfillmentStatus::Cancelled) {
+                    voids.extend(
+                        crate::exchanges::void_exchange_tender(tx, &t, &id, &f.id).await?,
+                    );
+                }
                 let to = settle_status(tx, &t, &id).await?;
                 let units: Vec<(String, i64)> = want.into_iter().filter(|(_, q)| *q > 0).collect();
                 let detail = serde_json::json!({
@@ -1590,6 +1638,73 @@ async fn reroute(
     changed: &mut Vec<StockChangeRow>,
     voids: &mut Vec<PaymentOp>,
 ) -> Result<ShortPick> {
+    let order_id = order.id.to_string();
+    let routed = route_units(
+        tx,
+        t,
+        order,
+        short.address_index,
+        address,
+        sku,
+        m,
+        Some(&short.id),
+        Some(&short.location_id),
+        now,
+        changed,
+    )
+    .await?;
+    match routed {
+        Ok((location, fulfillment, decision_id)) => Ok(ShortPick {
+            sku: sku.into(),
+            missing: m,
+            rerouted_to: Some((location, fulfillment)),
+            cancelled: 0,
+            decision_id: Some(decision_id),
+            reason_codes: vec![],
+        }),
+        Err(reason_codes) => {
+            // Nobody can ship them: cancelled, their value voided.
+            let lines_now = lines_in(tx, t, &order_id).await?;
+            let value = value_of(order, &lines_now, &BTreeMap::from([(sku.to_string(), m)]));
+            tx.exec(
+                "UPDATE order_lines SET cancelled = cancelled + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
+                vec![t.into(), order_id.as_str().into(), sku.into(), m.into()],
+            )
+            .await?;
+            voids.extend(
+                void_value(tx, t, &order_id, &format!("short_pick:{}", short.id), value).await?,
+            );
+            Ok(ShortPick {
+                sku: sku.into(),
+                missing: m,
+                rerouted_to: None,
+                cancelled: m,
+                decision_id: None,
+                reason_codes,
+            })
+        }
+    }
+}
+
+/// Routes `m` units of `sku` of an order to its address `address_index` with the engine (a
+/// routing decision of their own, in the log; `exclude` leaves a node out), reserves them and
+/// puts them on a fulfilment: with `merge_away_from` (a re-route away from that fulfilment), the
+/// order's open one at that node for that address if there is one; without it, a new one.
+/// `Ok(Err(reason codes))` when no node can ship them. The stock rows of `sku` must be locked.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn route_units(
+    tx: &mut Tx<'_>,
+    t: &str,
+    order: &Order,
+    address_index: usize,
+    address: &ordo_domain::Address,
+    sku: &str,
+    m: i64,
+    merge_away_from: Option<&str>,
+    exclude: Option<&LocationId>,
+    now: i64,
+    changed: &mut Vec<StockChangeRow>,
+) -> Result<std::result::Result<(String, String, String), Vec<String>>> {
     use crate::routing::{Network, NetworkRows};
     let order_id = order.id.to_string();
     let skus = vec![sku.to_string()];
@@ -1598,7 +1713,7 @@ async fn reroute(
     let mut levels: std::collections::HashMap<String, Vec<(LocationId, i64)>> = Default::default();
     for r in &level_rows {
         let loc = LocationId::parse(&r[1].text()?).map_err(|_| corrupt("location id"))?;
-        if loc != short.location_id {
+        if Some(&loc) != exclude {
             levels
                 .entry(r[0].text()?)
                 .or_default()
@@ -1617,40 +1732,15 @@ async fn reroute(
             quantity: m,
         }],
     };
-    let routed = network.route(std::slice::from_ref(&shipment), &levels);
-    let (decision, input) = match routed {
+    let (decision, input) = match network.route(std::slice::from_ref(&shipment), &levels) {
         Ok(d) => d,
-        Err(e) => {
-            let reason_codes: Vec<String> = match &e {
-                crate::PlaceError::NoRoute(codes) => {
-                    codes.iter().map(|c| format!("{c:?}")).collect()
-                }
-                _ => vec!["insufficient_stock".into()],
-            };
-            // Nobody can ship them: cancelled, their value voided.
-            let lines_now = lines_in(tx, t, &order_id).await?;
-            let value = value_of(order, &lines_now, &BTreeMap::from([(sku.to_string(), m)]));
-            tx.exec(
-                "UPDATE order_lines SET cancelled = cancelled + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
-                vec![t.into(), order_id.as_str().into(), sku.into(), m.into()],
-            )
-            .await?;
-            voids.extend(
-                void_value(tx, t, &order_id, &format!("short_pick:{}", short.id), value).await?,
-            );
-            return Ok(ShortPick {
-                sku: sku.into(),
-                missing: m,
-                rerouted_to: None,
-                cancelled: m,
-                decision_id: None,
-                reason_codes,
-            });
+        Err(crate::PlaceError::NoRoute(codes)) => {
+            return Ok(Err(codes.iter().map(|c| format!("{c:?}")).collect()));
         }
+        Err(_) => return Ok(Err(vec!["insufficient_stock".into()])),
     };
-    let allocations = decision.allocations();
     let mut target: Option<(String, String)> = None;
-    for a in &allocations {
+    for a in &decision.allocations() {
         let loc = a.location_id.to_string();
         changed.push(move_stock(tx, t, sku, &loc, 0, a.quantity).await?);
         tx.exec(
@@ -1659,17 +1749,21 @@ async fn reroute(
             vec![t.into(), order_id.as_str().into(), sku.into(), loc.as_str().into(), a.quantity.into()],
         )
         .await?;
-        // Onto the order's open fulfilment at that node for the same address, or a new one.
-        let existing = fulfillments_in(tx, t, &order_id)
-            .await?
-            .into_iter()
-            .find(|(x, c)| {
-                x.location_id == a.location_id
-                    && x.address_index == short.address_index
-                    && x.status == FulfillmentStatus::Allocated
-                    && c.is_none()
-                    && x.id != short.id
-            });
+        // Onto the order's open fulfilment at that node for the same address (a re-route), or a
+        // new one (an exchange: its own fulfilment).
+        let existing = match merge_away_from {
+            None => None,
+            Some(short) => fulfillments_in(tx, t, &order_id)
+                .await?
+                .into_iter()
+                .find(|(x, c)| {
+                    x.location_id == a.location_id
+                        && x.address_index == address_index
+                        && x.status == FulfillmentStatus::Allocated
+                        && c.is_none()
+                        && x.id != short
+                }),
+        };
         let ful = match existing {
             Some((mut x, _)) => {
                 match x.lines.iter_mut().find(|l| l.sku.as_str() == sku) {
@@ -1690,7 +1784,7 @@ async fn reroute(
                 }];
                 tx.exec(
                     "INSERT INTO fulfillments (tenant_id, id, order_id, location_id, address_index, status, lines, created_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, 'allocated', $6, $7, $7)",
-                    vec![t.into(), new_id.as_str().into(), order_id.as_str().into(), loc.as_str().into(), (short.address_index as i64).into(), serde_json::to_string(&lines).map_err(corrupt)?.into(), now.into()],
+                    vec![t.into(), new_id.as_str().into(), order_id.as_str().into(), loc.as_str().into(), (address_index as i64).into(), serde_json::to_string(&lines).map_err(corrupt)?.into(), now.into()],
                 )
                 .await?;
                 new_id
@@ -1705,12 +1799,6 @@ async fn reroute(
         vec![t.into(), decision_id.as_str().into(), order_id.as_str().into(), now.into(), body.into()],
     )
     .await?;
-    Ok(ShortPick {
-        sku: sku.into(),
-        missing: m,
-        rerouted_to: target,
-        cancelled: 0,
-        decision_id: Some(decision_id),
-        reason_codes: vec![],
-    })
+    let (location, fulfillment) = target.ok_or_else(|| corrupt("a plan without packages"))?;
+    Ok(Ok((location, fulfillment, decision_id)))
 }

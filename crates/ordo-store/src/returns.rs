@@ -272,7 +272,7 @@ impl Store {
     }
 }
 
-async fn request_in(
+pub(crate) async fn request_in(
     tx: &mut Tx<'_>,
     t: &str,
     id: &str,
@@ -417,11 +417,12 @@ async fn receive_in(
         };
         let left = l.quantity - l.received;
         if *q > left {
-            return Ok(Err(LifecycleError::TooMany {
+            return Ok(Err(LifecycleError::ReturnUnits {
                 path: format!("lines[{i}].quantity"),
                 sku: sku.clone(),
                 asked: *q,
                 left,
+                what: "asked back on this return and not yet received",
             }));
         }
         l.received += q;
@@ -442,6 +443,8 @@ async fn receive_in(
         )
         .await?;
     }
+    // Units given back in an exchange pay for the new ones first; only the rest is refunded.
+    let value = crate::exchanges::absorb_refund(tx, t, &ret.id, value).await?;
     let tenders = tenders_in(tx, t, &ret.order_id).await?;
     let money: Vec<TenderMoney> = tenders.iter().map(|x| x.money).collect();
     let room: i64 = money.iter().map(|m| m.captured - m.refunded).sum();
@@ -507,13 +510,19 @@ async fn disposition_in(
                 sku: sku.clone(),
             }));
         };
+        if l.received == 0 {
+            return Ok(Err(LifecycleError::NotReceived {
+                current: ret.status.clone(),
+            }));
+        }
         let left = l.received - l.dispositioned();
         if *q > left {
-            return Ok(Err(LifecycleError::TooMany {
+            return Ok(Err(LifecycleError::ReturnUnits {
                 path: format!("lines[{i}].quantity"),
                 sku: sku.clone(),
                 asked: *q,
                 left,
+                what: "received on this return and not yet dispositioned",
             }));
         }
         match d {

@@ -167,6 +167,7 @@ fn order(lines: &[(&str, i64, i64)], tokens: &[&str], promos: &[&str]) -> Order 
                 authorized: Some(usd(total)),
                 captured: Some(usd(0)),
                 refunded: Some(usd(0)),
+                voided: Some(usd(0)),
             })
             .collect(),
         promotions: promos

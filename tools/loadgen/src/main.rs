@@ -7,6 +7,9 @@
 //! at once at one SKU with S units). `--mode checkout` runs cart → token → order per iteration;
 //! `--mode order` places orders with pre-made tokens and, by default, from pre-synced carts
 //! (`cart_id`, the mobile app's path; `--from lines` sends inline lines instead).
+//! `--lifecycle-orders N` takes N orders from placed to delivered with concurrent staff clients.
+
+mod lifecycle;
 
 use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
@@ -83,6 +86,11 @@ struct Args {
     /// one order; the run ends early if they run out). Default: enough for 6,000 orders/s.
     #[arg(long)]
     tokens: Option<usize>,
+    /// The order lifecycle instead: place this many orders (before the clock starts), then take
+    /// each from placed to delivered (pick, pack, ship with its capture, deliver) with
+    /// `--clients` concurrent staff clients; reports transitions per second and latency per step.
+    #[arg(long)]
+    lifecycle_orders: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -404,6 +412,14 @@ fn summary(v: &mut [u64]) -> Value {
     json!({"count": v.len(), "p50_ms": pct(v, 50.0), "p95_ms": pct(v, 95.0), "p99_ms": pct(v, 99.0), "max_ms": pct(v, 100.0)})
 }
 
+/// An admin client with a pool as large as the closed loop's (the lifecycle's staff clients).
+async fn admin_pool(args: &Args, base: &str) -> Result<reqwest::Client, String> {
+    client_with(
+        access_token(base, &args.admin_client_id, &args.admin_client_secret).await?,
+        args.clients.max(8),
+    )
+}
+
 fn rss_kb(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
@@ -493,6 +509,19 @@ async fn run(args: Args) -> Result<(), String> {
         &args.location,
     )
     .await?;
+    if let Some(n) = args.lifecycle_orders {
+        let out = lifecycle::run(
+            &args,
+            &client,
+            &admin_pool(&args, &base).await?,
+            &base,
+            &skus,
+            n,
+        )
+        .await;
+        sampling.store(false, Ordering::Relaxed);
+        return out;
+    }
     let expected = match (args.mode, args.rate) {
         (Mode::Order, Some(r)) => (r as f64 * args.duration.as_secs_f64() * 1.05) as usize + 16,
         (Mode::Order, None) => args.tokens.unwrap_or_else(|| {

@@ -806,6 +806,7 @@ async fn returns_are_received_refunded_and_dispositioned() {
     )
     .await;
     assert_eq!(s, StatusCode::CONFLICT, "more than received: {v}");
+    assert_eq!(v["type"], "https://ordo.dev/problems/return-units-exceeded");
     let (s, v) = act(
         &app,
         &format!("/v1/returns/{rid}/disposition"),
@@ -1020,6 +1021,18 @@ async fn a_guest_returns_with_a_key_and_bad_returns_are_refused() {
             StatusCode::UNPROCESSABLE_ENTITY,
             vec!["lines[0].condition".to_string()]
         )
+    );
+    // Nothing received yet: a disposition is refused, naming the return's state.
+    let (s, v) = act(
+        &app,
+        &format!("/v1/returns/{rid}/disposition"),
+        Some(json!({"lines": [{"sku": "RET-2", "quantity": 1, "disposition": "restock"}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["current_status"].as_str()),
+        (StatusCode::CONFLICT, Some("requested")),
+        "{v}"
     );
     let (s, _) = act(&app, "/v1/returns/ret_00000000000000000000000000000000/receive", Some(json!({"location_id": "wh-1", "lines": [{"sku": "RET-2", "quantity": 1, "condition": "new"}]}))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
@@ -1624,4 +1637,215 @@ async fn a_short_pick_reroutes_the_missing_units_or_cancels_them() {
         read_order(&app, placed["id"].as_str().unwrap()).await["status"],
         "cancelled"
     );
+}
+
+#[tokio::test]
+async fn an_exchange_returns_one_variant_ships_another_and_settles_the_difference() {
+    let app = TestApp::spawn().await;
+    app.product("EXA-M", 2000, 5).await;
+    app.product("EXA-L", 9000, 5).await;
+    app.product("EXA-S", 500, 5).await;
+    let (id, total) = delivered(&app, "EXA-M", 2).await;
+    let path = format!("/v1/orders/{id}/exchanges");
+    // Bad requests name their field; nothing is exchanged.
+    for (body, field) in [
+        (
+            json!({"return": {"sku": "EXA-M", "quantity": 1, "reason": "too_small"}, "for": {"sku": "NOPE", "quantity": 1}}),
+            "for.sku",
+        ),
+        (
+            json!({"return": {"sku": "EXA-M", "quantity": 0, "reason": "too_small"}, "for": {"sku": "EXA-L", "quantity": 1}}),
+            "return.quantity",
+        ),
+        (
+            json!({"return": {"sku": "EXA-M", "quantity": 1, "reason": "meh"}, "for": {"sku": "EXA-L", "quantity": 1}}),
+            "return.reason",
+        ),
+    ] {
+        let (s, v) = act(&app, &path, Some(body.clone())).await;
+        assert_eq!(
+            (s, problem_paths(&v)),
+            (StatusCode::UNPROCESSABLE_ENTITY, vec![field.to_string()]),
+            "{body}: {v}"
+        );
+    }
+    let (s, v) = act(&app, &path, Some(json!({"return": {"sku": "EXA-M", "quantity": 3, "reason": "too_small"}, "for": {"sku": "EXA-L", "quantity": 1}}))).await;
+    assert_eq!(s, StatusCode::CONFLICT, "more than shipped: {v}");
+
+    // Up: one M for one L, which costs more: the difference is authorized now, captured at ship.
+    let (s, ex) = act(&app, &path, Some(json!({"return": {"sku": "EXA-M", "quantity": 1, "reason": "too_small"}, "for": {"sku": "EXA-L", "quantity": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{ex}");
+    let value_out = ex["value_out"]["amount"].as_i64().unwrap();
+    assert_eq!(
+        value_out,
+        total / 2,
+        "one of two units is worth half the total: {ex}"
+    );
+    assert_eq!(ex["value_in"]["amount"], 9000);
+    let difference = ex["difference"]["amount"].as_i64().unwrap();
+    assert_eq!(difference, 9000 - value_out);
+    let o = read_order(&app, &id).await;
+    assert_eq!(
+        o["payments"].as_array().unwrap().len(),
+        2,
+        "the difference's tender: {o}"
+    );
+    assert_eq!(o["payments"][1]["authorized"]["amount"], difference);
+    assert_eq!(
+        stock_at(&app, "EXA-L", "wh-1").await,
+        (5, 1),
+        "the new unit is reserved"
+    );
+    let ful = ex["fulfillment_id"].as_str().unwrap();
+    pick_pack(&app, ful).await;
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/ship"),
+        Some(ship_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let o = read_order(&app, &id).await;
+    assert_eq!(o["payments"][1]["captured"]["amount"], difference);
+    assert_eq!(
+        o["payments"][0]["captured"]["amount"], total,
+        "the first card is untouched"
+    );
+    // The M comes back: its value paid for the L, nothing is refunded.
+    let rid = ex["return_id"].as_str().unwrap();
+    let (s, rec) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "EXA-M", "quantity": 1, "condition": "new"}]}))).await;
+    assert_eq!(s, StatusCode::OK, "{rec}");
+    assert_eq!(rec["refunded"]["amount"], 0);
+
+    // Down: the other M for an S, which costs less: the receipt refunds the difference.
+    let (s, ex) = act(&app, &path, Some(json!({"return": {"sku": "EXA-M", "quantity": 1, "reason": "too_large"}, "for": {"sku": "EXA-S", "quantity": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{ex}");
+    let difference = ex["difference"]["amount"].as_i64().unwrap();
+    assert!(difference < 0, "{ex}");
+    assert_eq!(
+        read_order(&app, &id).await["payments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "no new tender"
+    );
+    let rid = ex["return_id"].as_str().unwrap();
+    let (s, rec) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "EXA-M", "quantity": 1, "condition": "opened"}]}))).await;
+    assert_eq!(s, StatusCode::OK, "{rec}");
+    assert_eq!(rec["refunded"]["amount"].as_i64(), Some(-difference));
+    // Cancelling the S before it ships: nothing of it was charged; the order is consistent.
+    let tl: Value = app
+        .admin
+        .get(app.url(&format!("/v1/orders/{id}/timeline")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tl["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "exchange.requested")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_exchange_releases_its_difference() {
+    let app = TestApp::spawn().await;
+    app.product("EXB-M", 1000, 5).await;
+    app.product("EXB-L", 8000, 5).await;
+    let (id, _) = delivered(&app, "EXB-M", 1).await;
+    let (s, ex) = act(&app, &format!("/v1/orders/{id}/exchanges"), Some(json!({"return": {"sku": "EXB-M", "quantity": 1, "reason": "too_small"}, "for": {"sku": "EXB-L", "quantity": 1}}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{ex}");
+    let difference = ex["difference"]["amount"].as_i64().unwrap();
+    assert!(difference > 0);
+    let (s, v) = act(
+        &app,
+        &format!("/v1/orders/{id}/cancel"),
+        Some(json!({"reason": "customer kept the M"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["payments"][1]["status"], "voided", "{v}");
+    assert_eq!(stock_at(&app, "EXB-L", "wh-1").await, (5, 0));
+    let ops = app
+        .store
+        .payment_operations(&app.tenant, &id)
+        .await
+        .unwrap();
+    assert!(
+        ops.iter()
+            .any(|o| o.1 == "void" && o.3 == difference && o.4 == "succeeded"),
+        "{ops:?}"
+    );
+}
+
+#[tokio::test]
+async fn staff_cancel_at_each_stage_until_it_ships() {
+    let app = TestApp::spawn().await;
+    app.product("STG-1", 1300, 20).await;
+    // (steps done before the cancel, the order's status then, whether staff may still cancel)
+    for (steps, status, ok) in [
+        (vec![], "allocated", true),
+        (vec!["pick"], "picking", true),
+        (vec!["pick", "pack"], "packed", true),
+        (vec!["pick", "pack", "ship"], "shipped", false),
+        (vec!["pick", "pack", "ship", "deliver"], "delivered", false),
+    ] {
+        let placed = order_with(
+            &app,
+            json!([{"sku": "STG-1", "quantity": 1}]),
+            "4242424242424242",
+        )
+        .await;
+        let (id, ful) = (
+            placed["id"].as_str().unwrap(),
+            placed["fulfillments"][0]["id"].as_str().unwrap(),
+        );
+        let total = placed["totals"]["total"]["amount"].as_i64().unwrap();
+        for step in &steps {
+            let body = (*step == "ship").then(ship_body);
+            let (s, v) = act(&app, &format!("/v1/fulfillments/{ful}/{step}"), body).await;
+            assert_eq!(s, StatusCode::OK, "{step}: {v}");
+        }
+        assert_eq!(read_order(&app, id).await["status"], status);
+        let (s, v) = act(
+            &app,
+            &format!("/v1/orders/{id}/cancel"),
+            Some(json!({"reason": "stage test"})),
+        )
+        .await;
+        let o = read_order(&app, id).await;
+        if ok {
+            assert_eq!(
+                (s, o["status"].as_str()),
+                (StatusCode::OK, Some("cancelled")),
+                "at {status}: {v}"
+            );
+            assert_eq!(
+                (tender(&o, "captured"), o["payments"][0]["status"].as_str()),
+                (0, Some("voided"))
+            );
+        } else {
+            assert_eq!(
+                (s, v["current_status"].as_str()),
+                (StatusCode::CONFLICT, Some(status)),
+                "at {status}: {v}"
+            );
+            assert_eq!(tender(&o, "captured"), total, "nothing changed at {status}");
+        }
+    }
+    // Every unit is either gone with its shipment or back in stock.
+    let (on_hand, reserved, allocated) = app
+        .store
+        .stock_reconciliation(&app.tenant, &ordo_domain::Sku::parse("STG-1").unwrap())
+        .await
+        .unwrap();
+    assert_eq!((on_hand, reserved, allocated), (18, 0, 0));
 }

@@ -1286,6 +1286,19 @@ async fn one_tenant_can_neither_read_nor_change_another() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let ask = json!({"lines": [{"sku": "SECRET-1", "quantity": 1, "reason": "other"}]});
+    let swap = json!({"return": {"sku": "SECRET-1", "quantity": 1, "reason": "other"}, "for": {"sku": "SECRET-1", "quantity": 1}});
+    let r = acme
+        .post(app.url(&format!("/v1/orders/{id}/exchanges")))
+        .json(&swap)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "another tenant's order cannot be exchanged"
+    );
+    covered.push(("POST", "/v1/orders/{id}/exchanges"));
     let r = acme
         .post(app.url(&format!("/v1/orders/{id}/returns")))
         .json(&ask)

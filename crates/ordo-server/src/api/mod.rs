@@ -81,6 +81,7 @@ use utoipa::OpenApi;
         tracking::get,
         tracking::stream,
         returns::request,
+        returns::exchange,
         returns::get,
         returns::receive,
         returns::disposition,
@@ -194,6 +195,12 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
             "/v1/orders/{id}/returns",
             ORDER_READERS,
             post(returns::request),
+        ),
+        e(
+            Method::POST,
+            "/v1/orders/{id}/exchanges",
+            ORDER_READERS,
+            post(returns::exchange),
         ),
         e(
             Method::GET,
@@ -517,6 +524,7 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/orders/{id}/cancel", "post", "cancelOrder"),
     ("/v1/orders/{id}/timeline", "get", "getOrderTimeline"),
     ("/v1/orders/{id}/returns", "post", "requestReturn"),
+    ("/v1/orders/{id}/exchanges", "post", "exchangeUnits"),
     ("/v1/returns/{id}", "get", "getReturn"),
     (
         "/v1/fulfillments/{id}/tracking-events",

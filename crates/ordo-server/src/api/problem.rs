@@ -178,6 +178,10 @@ fn conflict_type(reason: ConflictReason) -> (&'static str, &'static str) {
         ConflictReason::BelowReserved => ("below-reserved", "Stock would fall below reservations"),
         ConflictReason::EmailTaken => ("email-taken", "Email taken"),
         ConflictReason::PaymentInProgress => ("payment-in-progress", "Payment in progress"),
+        ConflictReason::ReturnUnitsExceeded => (
+            "return-units-exceeded",
+            "More units than the return has left",
+        ),
         ConflictReason::ReturnExceedsShipped => {
             ("return-exceeds-shipped", "More units than can be returned")
         }

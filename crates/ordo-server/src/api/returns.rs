@@ -152,7 +152,7 @@ pub struct ReceiveInput {
     request_body(content = ReceiveInput, example = json!({"location_id": "wh-east", "lines": [{"sku": "TEE-1-BLA-M", "quantity": 1, "condition": "new"}]})),
     responses((status = 200, body = ReturnBody, description = "received; `refunded` shows the money sent back"),
               (status = 404, body = Problem, content_type = "application/problem+json", description = "no such return"),
-              (status = 409, body = Problem, content_type = "application/problem+json", description = "`return-exceeds-shipped`: more than was asked back and not yet received; or `payment-in-progress`"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "`return-units-exceeded`: more than was asked back on this return and not yet received; or `payment-in-progress`"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields, an unknown location, a SKU not in the return")))]
 pub async fn receive(
     State(state): State<AppState>,
@@ -202,7 +202,7 @@ pub struct DispositionInput {
     request_body(content = DispositionInput, example = json!({"lines": [{"sku": "TEE-1-BLA-M", "quantity": 1, "disposition": "restock"}]})),
     responses((status = 200, body = ReturnBody),
               (status = 404, body = Problem, content_type = "application/problem+json", description = "no such return"),
-              (status = 409, body = Problem, content_type = "application/problem+json", description = "`return-exceeds-shipped`: more than was received and not yet dispositioned"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "`illegal-transition` (nothing received yet: receive first, see `current_status`) or `return-units-exceeded` (more than was received and not yet dispositioned)"),
               (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields, a SKU not in the return")))]
 pub async fn disposition(
     State(state): State<AppState>,
@@ -228,4 +228,97 @@ pub async fn disposition(
     Ok(Json(
         returns::disposition(&state, &caller, &id, lines).await?,
     ))
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeOutInput {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub sku: String,
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+    #[schema(pattern = "^(too_small|too_large|damaged|not_as_described|changed_mind|other)$")]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeInInput {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub sku: String,
+    #[schema(minimum = 1)]
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeInput {
+    /// The units given back.
+    #[serde(rename = "return")]
+    pub give_back: ExchangeOutInput,
+    /// The units wanted instead.
+    #[serde(rename = "for")]
+    pub instead: ExchangeInInput,
+}
+
+/// Exchange shipped units for others (e.g. another size) as one operation: the units given back
+/// become a return (receive it like any return), the new units are routed and reserved on a
+/// fulfilment of their own, and the price difference is settled — authorized on the order's card
+/// now and captured when the new units ship when they cost more, refunded when the returned units
+/// arrive when they cost less.
+#[utoipa::path(post, path = "/v1/orders/{id}/exchanges", tag = "returns",
+    params(("id" = String, Path, description = "internal id (ord_…) or order number (ORD-XXXX-XXXX)")),
+    request_body(content = ExchangeInput, example = json!({"return": {"sku": "TEE-1-BLA-M", "quantity": 1, "reason": "too_small"}, "for": {"sku": "TEE-1-BLA-L", "quantity": 1}})),
+    responses((status = 201, body = crate::services::returns::ExchangeBody, description = "exchanged: the return, the new fulfilment and the difference"),
+              (status = 402, body = Problem, content_type = "application/problem+json", description = "the difference could not be authorized; nothing was exchanged"),
+              (status = 404, body = Problem, content_type = "application/problem+json", description = "no such order (or not the caller's)"),
+              (status = 409, body = Problem, content_type = "application/problem+json", description = "`return-exceeds-shipped`, `illegal-transition` (nothing shipped), `out-of-stock` (no node can ship the new units), or `checkout-changed` (the price moved while exchanging: retry)"),
+              (status = 422, body = Problem, content_type = "application/problem+json", description = "invalid fields, an unknown SKU, the return window has closed")))]
+pub async fn exchange(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+    ApiJson(input): ApiJson<ExchangeInput>,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        Json<crate::services::returns::ExchangeBody>,
+    ),
+    ApiError,
+> {
+    let mut errs = FieldErrors::default();
+    let out = errs.take("return.sku", Sku::parse(&input.give_back.sku));
+    let inn = errs.take("for.sku", Sku::parse(&input.instead.sku));
+    for (path, q) in [
+        ("return.quantity", input.give_back.quantity),
+        ("for.quantity", input.instead.quantity),
+    ] {
+        if !(1..=1000).contains(&q) {
+            errs.add(path, "out_of_range", "a quantity is 1 to 1000");
+        }
+    }
+    if !REASONS.contains(&input.give_back.reason.as_str()) {
+        errs.add(
+            "return.reason",
+            "unknown_value",
+            format!("reason is one of {}", REASONS.join(", ")),
+        );
+    }
+    errs.into_result()?;
+    let (out, inn) = (
+        out.map(|s| s.to_string()).unwrap_or_default(),
+        inn.map(|s| s.to_string()).unwrap_or_default(),
+    );
+    let body = returns::exchange(
+        &state,
+        &caller,
+        &id,
+        &out,
+        input.give_back.quantity,
+        &input.give_back.reason,
+        &inn,
+        input.instead.quantity,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(body)))
 }

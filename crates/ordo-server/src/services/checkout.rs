@@ -399,6 +399,7 @@ pub async fn place_order(
                 authorized: Some(p.amount),
                 captured: Some(Money::new(0, p.amount.currency)),
                 refunded: Some(Money::new(0, p.amount.currency)),
+                voided: Some(Money::new(0, p.amount.currency)),
             }),
             Err(reason) => {
                 if let Err(e) = state

@@ -33,8 +33,10 @@ pub enum ConflictReason {
     EmailTaken,
     /// A payment operation of the same order is running (retry shortly).
     PaymentInProgress,
-    /// A return (or receipt) asks for more units than shipped and not yet returned.
+    /// A return asks for more units than shipped and not yet returned or asked back.
     ReturnExceedsShipped,
+    /// A receipt or disposition names more units than its return has left for that step.
+    ReturnUnitsExceeded,
 }
 
 #[derive(Debug, thiserror::Error)]

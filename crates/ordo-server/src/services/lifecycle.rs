@@ -80,6 +80,31 @@ pub(crate) fn refused(e: LifecycleError) -> ServiceError {
             ),
             current_status: current.as_str().to_string(),
         },
+        LifecycleError::ReturnUnits {
+            path,
+            sku,
+            asked,
+            left,
+            what,
+        } => ServiceError::conflict(
+            ConflictReason::ReturnUnitsExceeded,
+            format!("{path}: {asked} of {sku} asked, but only {left} {what}"),
+            vec![serde_json::json!({"path": path, "sku": sku, "requested": asked, "left": left})],
+        ),
+        LifecycleError::NotReceived { current } => ServiceError::WrongState {
+            detail: format!("the return is {current}: receive its units first"),
+            current_status: current,
+        },
+        LifecycleError::Repriced => ServiceError::conflict(
+            ConflictReason::PricesChanged,
+            "the exchange's price moved while it was being made; nothing was exchanged, retry",
+            vec![],
+        ),
+        LifecycleError::NoNode { sku, reason_codes } => ServiceError::conflict(
+            ConflictReason::OutOfStock,
+            format!("no node can ship {sku} to the order's address"),
+            vec![serde_json::json!({"sku": sku, "reason_codes": reason_codes})],
+        ),
         LifecycleError::UnknownReturn(id) => ServiceError::NotFound(format!("return {id}")),
         LifecycleError::UnknownLocation(id) => ServiceError::field(
             "location_id",

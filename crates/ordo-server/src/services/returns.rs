@@ -219,3 +219,151 @@ fn staff_at(caller: &Caller, location: &str, id: &str) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// An exchange as the API shows it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ExchangeBody {
+    #[schema(example = "exc_0193...")]
+    pub id: String,
+    pub order_id: String,
+    /// The return of the units given back (receive it at a node as any return).
+    pub return_id: String,
+    pub rma_number: String,
+    /// The fulfilment that ships the new units.
+    pub fulfillment_id: String,
+    /// What the units given back are worth.
+    pub value_out: ordo_domain::Money,
+    /// What the new units cost (catalog price now).
+    pub value_in: ordo_domain::Money,
+    /// `value_in − value_out`: charged on the order's card when positive (captured when the new
+    /// units ship), refunded when the returned units are received when negative.
+    pub difference: ordo_domain::Money,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+/// Exchanges `quantity_out` units of `sku_out` for `quantity_in` units of `sku_in`, as one
+/// operation (the order's shopper, guest or staff).
+#[allow(clippy::too_many_arguments)]
+pub async fn exchange(
+    state: &AppState,
+    caller: &Caller,
+    order_id: &str,
+    sku_out: &str,
+    quantity_out: i64,
+    reason: &str,
+    sku_in: &str,
+    quantity_in: i64,
+) -> Result<ExchangeBody> {
+    let order = visible_order(state, caller, order_id).await?;
+    let currency = order.totals.total.currency;
+    let sku = ordo_domain::Sku::parse(sku_in)
+        .map_err(|e| ServiceError::field("for.sku", &e.code, e.message))?;
+    let product = state
+        .store
+        .product(caller.tenant(), &sku)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::field(
+                "for.sku",
+                "unknown_sku",
+                format!("no product has SKU {sku_in}"),
+            )
+        })?
+        .product;
+    if product.price.currency != currency {
+        return Err(ServiceError::field(
+            "for.sku",
+            "currency_mismatch",
+            format!(
+                "{sku_in} is priced in {}, the order in {}",
+                product.price.currency, currency
+            ),
+        ));
+    }
+    let req = ordo_store::ExchangeRequest {
+        sku_out: sku_out.into(),
+        quantity_out,
+        reason: reason.into(),
+        sku_in: sku_in.into(),
+        quantity_in,
+        unit_price_in: product.price.amount,
+    };
+    let quote = state
+        .store
+        .exchange_quote(caller.tenant(), &order, &req)
+        .await?;
+    // The difference is authorized before anything is written, on the order's first card.
+    let mut charge = None;
+    if quote.difference() > 0 {
+        let first = order
+            .payments
+            .first()
+            .ok_or_else(|| ServiceError::Internal("an order without tenders".into()))?;
+        let token = state
+            .store
+            .payment_token(caller.tenant(), &first.token)
+            .await?
+            .ok_or_else(|| ServiceError::Internal("an order's token vanished".into()))?;
+        let amount = ordo_domain::Money::new(quote.difference(), currency);
+        let reference = format!("exchange:{}", uuid::Uuid::now_v7().simple());
+        match state
+            .gateway
+            .authorize(&reference, &token, amount, super::year_month_now())
+            .await
+        {
+            Ok(authorization_id) => {
+                charge = Some(ordo_store::Charge {
+                    token: token.token.clone(),
+                    authorization_id,
+                    amount: quote.difference(),
+                    currency: currency.code().to_string(),
+                })
+            }
+            Err(reason) => {
+                return Err(ServiceError::PaymentDeclined {
+                    detail: format!(
+                        "the difference of {amount} could not be authorized: {}; nothing was exchanged",
+                        reason.message()
+                    ),
+                    payment: serde_json::json!({"reason": reason, "amount": amount}),
+                });
+            }
+        }
+    }
+    let window = state.config.return_window.as_millis() as i64;
+    let done = state
+        .store
+        .exchange(
+            caller.tenant(),
+            &order.id.to_string(),
+            &req,
+            quote,
+            charge.clone(),
+            window,
+            &super::lifecycle::actor(caller),
+        )
+        .await;
+    let refused_or_failed = !matches!(done, Ok(Ok(_)));
+    if refused_or_failed {
+        if let Some(c) = &charge {
+            // Nothing was exchanged: release the difference's authorization.
+            state
+                .gateway
+                .void_authorization(&c.authorization_id, Some(&c.authorization_id))
+                .await;
+        }
+    }
+    let view = done?.map_err(refused_return)?;
+    Ok(ExchangeBody {
+        id: view.id,
+        order_id: view.order_id,
+        return_id: view.return_id,
+        rma_number: view.rma_number,
+        fulfillment_id: view.fulfillment_id,
+        value_out: ordo_domain::Money::new(view.value_out, currency),
+        value_in: ordo_domain::Money::new(view.value_in, currency),
+        difference: ordo_domain::Money::new(view.value_in - view.value_out, currency),
+        created_at: super::rfc3339(view.created_at_ms),
+    })
+}
