@@ -9,9 +9,9 @@
 //! The sandbox behaves like a real provider. Tokenization turns a card into a token (the card
 //! number and CVC live only in that call's memory). Test cards: `4242424242424242` approves,
 //! `4000000000000002` is declined, `4000000000009995` has insufficient funds,
-//! `4000000000000341` authorizes but every capture is declined, and `4000000000000259`
-//! authorizes but the answer to its first capture is lost (the capture happened: a status query
-//! finds it). Authorizations expire after `--sandbox-authorization-ttl`. Its ledger lives in its
+//! `4000000000000341` authorizes but every capture is declined, `4000000000000259` authorizes
+//! but the answer to its first capture is lost (the capture happened: a status query finds it),
+//! and `4000000000005126` captures but every refund is declined. Authorizations expire after `--sandbox-authorization-ttl`. Its ledger lives in its
 //! own table (`ordo_store::sandbox`), written outside Ordo's transactions. Its authorization ids
 //! carry the amount and the card's behaviour (`auth_<uuid v7>_<amount>_<flags>`); a real
 //! provider's ids are opaque to Ordo, which never parses them.
@@ -127,6 +127,7 @@ pub fn outcome_for(card_digits: &str) -> &'static str {
         "4000000000009995" => "insufficient_funds",
         "4000000000000341" => "capture_decline",
         "4000000000000259" => "capture_timeout",
+        "4000000000005126" => "refund_decline",
         _ => "approve",
     }
 }
@@ -137,6 +138,7 @@ struct SandboxAuth {
     amount: i64,
     capture_decline: bool,
     capture_timeout: bool,
+    refund_decline: bool,
 }
 
 fn parse_auth(id: &str) -> Option<SandboxAuth> {
@@ -150,6 +152,7 @@ fn parse_auth(id: &str) -> Option<SandboxAuth> {
         amount,
         capture_decline: flags.contains('d'),
         capture_timeout: flags.contains('t'),
+        refund_decline: flags.contains('r'),
     })
 }
 
@@ -194,7 +197,11 @@ impl SandboxGateway {
         let expired =
             ordo_store::now_ms() > auth.created_ms + self.authorization_ttl.as_millis() as i64;
         let (amount_v, authorized) = (amount.amount, auth.amount);
-        let (decline, timeout) = (auth.capture_decline, auth.capture_timeout);
+        let (decline, timeout, refund_decline) = (
+            auth.capture_decline,
+            auth.capture_timeout,
+            auth.refund_decline,
+        );
         let (entry, existed) = self
             .store
             .sandbox_operation(key, kind, authorization, amount.amount, move |sums| {
@@ -207,6 +214,7 @@ impl SandboxGateway {
                     "void" if sums.captured + sums.voided + amount_v > authorized => {
                         "exceeds_authorization"
                     }
+                    "refund" if refund_decline => "declined",
                     "refund" if sums.refunded + amount_v > sums.captured => "exceeds_capture",
                     _ => "ok",
                 };
@@ -227,7 +235,7 @@ impl SandboxGateway {
         match entry.outcome.as_str() {
             "ok" => Ok(format!("{kind}_{key}")),
             "expired" => Err(GatewayError::Expired),
-            "declined" => Err(GatewayError::Declined("the capture was declined".into())),
+            "declined" => Err(GatewayError::Declined(format!("the {kind} was declined"))),
             other => Err(GatewayError::Invalid(other.replace('_', " "))),
         }
     }
@@ -251,6 +259,7 @@ impl PaymentGateway for SandboxGateway {
                 "insufficient_funds" => return Err(DeclineReason::InsufficientFunds),
                 "capture_decline" => "d",
                 "capture_timeout" => "t",
+                "refund_decline" => "r",
                 _ => "",
             };
             Ok(format!(

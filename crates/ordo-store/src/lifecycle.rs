@@ -1128,7 +1128,9 @@ impl Store {
         .await
     }
 
-    /// Records the gateway's answer to an operation sent after its commit (a void or refund).
+    /// Records the gateway's answer to an operation sent after its commit (a void or a refund).
+    /// A refund the gateway refused did not give the money back: it comes off the tender's and
+    /// the return's books again, and the timeline says so (`refund.failed`), for staff to settle.
     pub async fn finish_payment_op(
         &self,
         tenant: &str,
@@ -1139,10 +1141,53 @@ impl Store {
             OpOutcome::Succeeded { gateway_ref } => ("succeeded", Some(gateway_ref.clone()), None),
             OpOutcome::Failed { reason } => ("failed", None, Some(reason.clone())),
         };
-        self.follow_up_rows(
+        let (t, id) = (tenant.to_string(), op_id.to_string());
+        self.unit_admitted(
             tenant,
-            "UPDATE payment_operations SET status = $3, gateway_ref = $4, reason = $5, updated_at_ms = $6 WHERE tenant_id = $1 AND id = $2",
-            vec![tenant.into(), op_id.into(), status.into(), gref.into(), reason.into(), now_ms().into()],
+            move |tx| {
+                let (t, id, gref, reason) = (t.clone(), id.clone(), gref.clone(), reason.clone());
+                Box::pin(async move {
+                    let found = tx
+                        .rows(
+                            "SELECT order_id, kind, tender_no, amount, subject FROM payment_operations WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')",
+                            vec![t.as_str().into(), id.as_str().into()],
+                        )
+                        .await?;
+                    let Some(r) = found.first() else {
+                        return Ok(((), false));
+                    };
+                    let (order_id, kind, tender_no, amount, subject) =
+                        (r[0].text()?, r[1].text()?, r[2].int()?, r[3].int()?, r[4].text()?);
+                    let refused_refund = status == "failed" && kind == "refund";
+                    let locked = if refused_refund {
+                        lock_order(tx, &t, &order_id).await?
+                    } else {
+                        None
+                    };
+                    tx.exec(
+                        "UPDATE payment_operations SET status = $3, gateway_ref = $4, reason = $5, updated_at_ms = $6 WHERE tenant_id = $1 AND id = $2",
+                        vec![t.as_str().into(), id.as_str().into(), status.into(), gref.into(), reason.clone().into(), now_ms().into()],
+                    )
+                    .await?;
+                    if let Some((order_status, _)) = locked {
+                        let tenders = tenders_in(tx, &t, &order_id).await?;
+                        let tender = tenders
+                            .iter()
+                            .find(|x| x.tender_no == tender_no)
+                            .ok_or_else(|| corrupt("a refund of an unknown tender"))?;
+                        add_money(tx, &t, &order_id, tender, "refunded", -amount).await?;
+                        tx.exec(
+                            "UPDATE returns SET refunded = refunded - $3 WHERE tenant_id = $1 AND id = $2",
+                            vec![t.as_str().into(), subject.as_str().into(), amount.into()],
+                        )
+                        .await?;
+                        let detail = serde_json::json!({"payment_operation": id, "tender": tender_no, "amount": amount, "return_id": subject});
+                        record(tx, &t, &order_id, &Actor::system(), "refund.failed", order_status, order_status, reason.as_deref(), detail).await?;
+                    }
+                    Ok(((), true))
+                })
+            },
+            crate::writer::Admission::FollowUp,
         )
         .await?;
         Ok(())

@@ -1849,3 +1849,71 @@ async fn staff_cancel_at_each_stage_until_it_ships() {
         .unwrap();
     assert_eq!((on_hand, reserved, allocated), (18, 0, 0));
 }
+
+#[tokio::test]
+async fn a_refund_the_gateway_refuses_comes_off_the_books_and_says_so() {
+    let app = TestApp::spawn().await;
+    app.product("RFD-1", 1200, 5).await;
+    // Captures work on this card; refunds are declined.
+    let placed = order_with(
+        &app,
+        json!([{"sku": "RFD-1", "quantity": 1}]),
+        "4000000000005126",
+    )
+    .await;
+    let (id, ful) = (
+        placed["id"].as_str().unwrap(),
+        placed["fulfillments"][0]["id"].as_str().unwrap(),
+    );
+    let total = placed["totals"]["total"]["amount"].as_i64().unwrap();
+    pick_pack(&app, ful).await;
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/ship"),
+        Some(ship_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, r) = act(
+        &app,
+        &format!("/v1/orders/{id}/returns"),
+        Some(json!({"lines": [{"sku": "RFD-1", "quantity": 1, "reason": "damaged"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let rid = r["id"].as_str().unwrap();
+    let (s, rec) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "RFD-1", "quantity": 1, "condition": "damaged"}]}))).await;
+    assert_eq!(s, StatusCode::OK, "{rec}");
+    assert_eq!(
+        rec["refunded"]["amount"], 0,
+        "the refund did not happen: {rec}"
+    );
+    let o = read_order(&app, id).await;
+    assert_eq!((tender(&o, "captured"), tender(&o, "refunded")), (total, 0));
+    assert_eq!(o["payments"][0]["status"], "captured");
+    let ops = app.store.payment_operations(&app.tenant, id).await.unwrap();
+    assert!(
+        ops.iter()
+            .any(|o| o.1 == "refund" && o.4 == "failed" && o.3 == total),
+        "{ops:?}"
+    );
+    let tl: Value = app
+        .admin
+        .get(app.url(&format!("/v1/orders/{id}/timeline")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failed = tl["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "refund.failed")
+        .expect("the timeline says so");
+    assert!(
+        failed["reason"].as_str().unwrap().contains("declined"),
+        "{failed}"
+    );
+}
