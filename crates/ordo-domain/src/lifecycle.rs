@@ -242,8 +242,9 @@ pub fn may_cancel(status: OrderStatus, who: Canceller, partial: bool) -> Result<
     use OrderStatus as S;
     let open = match status {
         S::Placed | S::Confirmed | S::Allocated => true,
-        S::Picking | S::Packed | S::PartiallyShipped => false,
-        S::Shipped | S::Delivered | S::Cancelled | S::Returned | S::PartiallyReturned => {
+        // Units may still be open after some came back (e.g. an exchange's new units).
+        S::Picking | S::Packed | S::PartiallyShipped | S::PartiallyReturned => false,
+        S::Shipped | S::Delivered | S::Cancelled | S::Returned => {
             return Err(CancelRefusal::Finished(status));
         }
     };
@@ -486,6 +487,7 @@ mod tests {
             may_cancel(O::Shipped, Canceller::Staff, false),
             Err(CancelRefusal::Finished(O::Shipped))
         );
+        assert!(may_cancel(O::PartiallyReturned, Canceller::Staff, false).is_ok());
     }
 
     #[test]

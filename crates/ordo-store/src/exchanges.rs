@@ -295,7 +295,9 @@ pub(crate) async fn absorb_refund(
 ) -> Result<i64> {
     let rows = tx
         .rows(
-            "SELECT id, value_in, credit_used FROM exchanges WHERE tenant_id = $1 AND return_id = $2",
+            // The credit pays for new units only while they are not cancelled.
+            "SELECT e.id, e.value_in, e.credit_used FROM exchanges e JOIN fulfillments f ON f.tenant_id = e.tenant_id AND f.id = e.fulfillment_id \
+             WHERE e.tenant_id = $1 AND e.return_id = $2 AND f.status <> 'cancelled'",
             vec![t.into(), return_id.into()],
         )
         .await?;

@@ -87,6 +87,8 @@ pub enum LifecycleError {
     /// A return's units are dispositioned only once received.
     #[error("the return is {current}: receive its units first")]
     NotReceived { current: String },
+    #[error("an exchange's units are picked in full; cancel the exchange's fulfilment instead")]
+    ExchangeUnits,
     #[error("the exchange's price moved while it was being made; retry")]
     Repriced,
     #[error("no node can ship {sku}")]
@@ -913,16 +915,18 @@ impl Store {
         .await
     }
 
-    /// Finishes a ship claim with the gateway's answers. All captured: the fulfilment ships (its
-    /// units leave on-hand and reserved at its node, the tenders show the capture). Any failed:
-    /// the claim is released and the fulfilment stays packed (the caller refunds what was taken).
+    /// Finishes a ship claim with the gateway's answers (one for every capture of the claim,
+    /// else nothing changes: `PaymentInProgress`). All captured: the fulfilment ships (its units
+    /// leave on-hand and reserved at its node, the tenders show the capture). Any failed: the
+    /// claim is released and the fulfilment stays packed; what other tenders captured is booked
+    /// and given back by refunds recorded here (pending), which the caller sends.
     pub async fn finish_ship(
         &self,
         tenant: &str,
         ful_id: &str,
         outcomes: &[(String, OpOutcome)],
         actor: &Actor,
-    ) -> Result<Outcome<FulfillmentView>> {
+    ) -> Result<Outcome<(FulfillmentView, Vec<PaymentOp>)>> {
         let (t, id, outcomes, actor) = (
             tenant.to_string(),
             ful_id.to_string(),
@@ -945,54 +949,85 @@ impl Store {
                     .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
                 if claim.is_none() || f.status != FulfillmentStatus::Packed {
                     // Finished already (by a retry or recovery).
-                    return Ok(Ok(FulfillmentView { order_id, fulfillment: f }));
+                    return Ok(Ok((FulfillmentView { order_id, fulfillment: f }, vec![])));
                 }
                 let ops = tx
                     .rows(
-                        "SELECT id, tender_no, amount FROM payment_operations WHERE tenant_id = $1 AND order_id = $2 AND subject = $3 AND kind = 'capture' AND status IN ('pending', 'unknown') ORDER BY id",
+                        "SELECT id, tender_no, amount, currency FROM payment_operations WHERE tenant_id = $1 AND order_id = $2 AND subject = $3 AND kind = 'capture' AND status IN ('pending', 'unknown') ORDER BY id",
                         vec![t.as_str().into(), order_id.as_str().into(), id.as_str().into()],
                     )
                     .await?;
-                let all_ok = ops.iter().all(|r| {
-                    r[0].text().is_ok_and(|op| {
-                        outcomes.iter().any(|(o, out)| *o == op && matches!(out, OpOutcome::Succeeded { .. }))
-                    })
-                });
-                let now = now_ms();
-                let tenders = tenders_in(tx, &t, &order_id).await?;
+                let answer = |op: &str| outcomes.iter().find(|(o, _)| o == op).map(|(_, a)| a.clone());
+                let mut answers = Vec::with_capacity(ops.len());
                 for r in &ops {
+                    match answer(&r[0].text()?) {
+                        Some(a) => answers.push(a),
+                        // An operation without its answer: settled later, never guessed.
+                        None => return Ok(Err(LifecycleError::PaymentInProgress)),
+                    }
+                }
+                let all_ok = answers.iter().all(|a| matches!(a, OpOutcome::Succeeded { .. }));
+                let now = now_ms();
+                let mut refunds = Vec::new();
+                for (r, a) in ops.iter().zip(&answers) {
                     let op = r[0].text()?;
-                    let (status, gref, reason) = match outcomes.iter().find(|(o, _)| *o == op) {
-                        Some((_, OpOutcome::Succeeded { gateway_ref })) => ("succeeded", Some(gateway_ref.clone()), None),
-                        Some((_, OpOutcome::Failed { reason })) => ("failed", None, Some(reason.clone())),
-                        None => ("failed", None, Some("not attempted".to_string())),
+                    let (status, gref, reason) = match a {
+                        OpOutcome::Succeeded { gateway_ref } => ("succeeded", Some(gateway_ref.clone()), None),
+                        OpOutcome::Failed { reason } => ("failed", None, Some(reason.clone())),
                     };
                     tx.exec(
                         "UPDATE payment_operations SET status = $3, gateway_ref = $4, reason = $5, updated_at_ms = $6 WHERE tenant_id = $1 AND id = $2",
                         vec![t.as_str().into(), op.as_str().into(), status.into(), gref.clone().into(), reason.into(), now.into()],
                     )
                     .await?;
-                    if status == "succeeded" && all_ok {
-                        let tender_no = r[1].int()?;
-                        let tender = tenders
-                            .iter()
+                    if status != "succeeded" {
+                        continue;
+                    }
+                    let (tender_no, amount) = (r[1].int()?, r[2].int()?);
+                    let tender = tenders_in(tx, &t, &order_id)
+                        .await?
+                        .into_iter()
+                        .find(|x| x.tender_no == tender_no)
+                        .ok_or_else(|| corrupt("a capture of an unknown tender"))?;
+                    // The money moved: on the books either way.
+                    add_money(tx, &t, &order_id, &tender, "captured", amount).await?;
+                    if !all_ok {
+                        // The shipment does not go: what this tender captured goes back.
+                        let tender = tenders_in(tx, &t, &order_id)
+                            .await?
+                            .into_iter()
                             .find(|x| x.tender_no == tender_no)
                             .ok_or_else(|| corrupt("a capture of an unknown tender"))?;
-                        add_money(tx, &t, &order_id, tender, "captured", r[2].int()?).await?;
+                        add_money(tx, &t, &order_id, &tender, "refunded", amount).await?;
+                        let refund = PaymentOp {
+                            id: new_op_id(),
+                            order_id: order_id.clone(),
+                            tender_no,
+                            authorization_id: tender.authorization_id.clone(),
+                            kind: "refund".into(),
+                            amount,
+                            currency: r[3].text()?,
+                            subject: format!("failed_ship:{id}"),
+                        };
+                        insert_op(tx, &t, &refund).await?;
+                        refunds.push(refund);
                     }
                 }
                 if !all_ok {
                     write_fulfillment(tx, &t, &f, None).await?;
-                    return Ok(Ok(FulfillmentView { order_id, fulfillment: f }));
+                    return Ok(Ok((FulfillmentView { order_id, fulfillment: f }, refunds)));
                 }
                 f.status = FulfillmentStatus::Shipped;
                 write_fulfillment(tx, &t, &f, None).await?;
-                for l in &f.lines {
-                    tx.exec(
-                        "UPDATE order_lines SET shipped = shipped + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
-                        vec![t.as_str().into(), order_id.as_str().into(), l.sku.as_str().into(), l.quantity.into()],
-                    )
-                    .await?;
+                // An exchange's new units are not the order's lines.
+                if crate::exchanges::exchange_of_fulfillment(tx, &t, &id).await?.is_none() {
+                    for l in &f.lines {
+                        tx.exec(
+                            "UPDATE order_lines SET shipped = shipped + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
+                            vec![t.as_str().into(), order_id.as_str().into(), l.sku.as_str().into(), l.quantity.into()],
+                        )
+                        .await?;
+                    }
                 }
                 let to = settle_status(tx, &t, &order_id).await?;
                 let detail = serde_json::json!({
@@ -1006,7 +1041,7 @@ impl Store {
                     .map(|l| (l.sku.to_string(), f.location_id.to_string(), l.quantity))
                     .collect();
                 release_units(tx, &t, &order_id, &units, true).await?;
-                Ok(Ok(FulfillmentView { order_id, fulfillment: f }))
+                Ok(Ok((FulfillmentView { order_id, fulfillment: f }, vec![])))
             })
         })
         .await
@@ -1040,15 +1075,28 @@ impl Store {
                 if let Err(refusal) = lifecycle::may_cancel(from, who, !lines.is_empty()) {
                     return Ok(Err(LifecycleError::Cancel { current: from, refusal }));
                 }
-                if payment_in_progress(tx, &t, &id).await? {
+                let all = fulfillments_in(tx, &t, &id).await?;
+                if all.iter().any(|(_, c)| c.is_some()) || payment_in_progress(tx, &t, &id).await? {
                     return Ok(Err(LifecycleError::PaymentInProgress));
                 }
-                let mut fuls: Vec<Fulfillment> = fulfillments_in(tx, &t, &id)
-                    .await?
+                let open: Vec<Fulfillment> = all
                     .into_iter()
                     .filter(|(f, _)| lifecycle::step(f.status, FulfillmentCommand::Cancel).is_ok())
                     .map(|(f, _)| f)
                     .collect();
+                // An exchange's fulfilments are not the order's lines: cancelled whole (with the
+                // whole order), their difference voided; never valued as order lines.
+                let (mut fuls, mut exch) = (Vec::new(), Vec::new());
+                for f in open {
+                    if crate::exchanges::exchange_of_fulfillment(tx, &t, &f.id).await?.is_some() {
+                        exch.push(f);
+                    } else {
+                        fuls.push(f);
+                    }
+                }
+                if !lines.is_empty() {
+                    exch.clear();
+                }
                 // What to cancel, per SKU.
                 let mut want: BTreeMap<String, i64> = BTreeMap::new();
                 if lines.is_empty() {
@@ -1089,12 +1137,12 @@ impl Store {
                             released.push((l.sku.to_string(), f.location_id.to_string(), w));
                         }
                     }
-                    let before = f.lines.len();
+                    let touched = released.iter().any(|(_, loc, _)| *loc == f.location_id.as_str());
                     f.lines.retain(|l| l.quantity > 0);
                     if f.lines.is_empty() {
                         f.status = FulfillmentStatus::Cancelled;
                     }
-                    if before > 0 {
+                    if touched || f.status == FulfillmentStatus::Cancelled {
                         write_fulfillment(tx, &t, f, None).await?;
                     }
                 }
@@ -1107,11 +1155,15 @@ impl Store {
                 }
                 let subject = format!("cancel:{}", new_op_id());
                 let mut voids = void_value(tx, &t, &id, &subject, value).await?;
-                // An exchange's fulfilment cancelled: its difference will never be captured.
-                for f in fuls.iter().filter(|f| f.status == FulfillmentStatus::Cancelled) {
-                    voids.extend(
-                        crate::exchanges::void_exchange_tender(tx, &t, &id, &f.id).await?,
-                    );
+                // An exchange's fulfilment cancelled: its units released, its difference voided.
+                for f in exch.iter_mut() {
+                    for l in &f.lines {
+                        released.push((l.sku.to_string(), f.location_id.to_string(), l.quantity));
+                    }
+                    f.lines.clear();
+                    f.status = FulfillmentStatus::Cancelled;
+                    write_fulfillment(tx, &t, f, None).await?;
+                    voids.extend(crate::exchanges::void_exchange_tender(tx, &t, &id, &f.id).await?);
                 }
                 let to = settle_status(tx, &t, &id).await?;
                 let units: Vec<(String, i64)> = want.into_iter().filter(|(_, q)| *q > 0).collect();
@@ -1164,11 +1216,16 @@ impl Store {
                     } else {
                         None
                     };
-                    tx.exec(
-                        "UPDATE payment_operations SET status = $3, gateway_ref = $4, reason = $5, updated_at_ms = $6 WHERE tenant_id = $1 AND id = $2",
+                    // Only an open operation is answered (another finisher may have been first:
+                    // under the order's lock for a refund, so its books are reversed once).
+                    let answered = tx.exec(
+                        "UPDATE payment_operations SET status = $3, gateway_ref = $4, reason = $5, updated_at_ms = $6 WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'unknown')",
                         vec![t.as_str().into(), id.as_str().into(), status.into(), gref.into(), reason.clone().into(), now_ms().into()],
                     )
                     .await?;
+                    if answered != 1 {
+                        return Ok(((), false));
+                    }
                     if let Some((order_status, _)) = locked {
                         let tenders = tenders_in(tx, &t, &order_id).await?;
                         let tender = tenders
@@ -1563,6 +1620,21 @@ async fn pick_in(
     let mut shorts = Vec::new();
     let mut voids = Vec::new();
     if !missing.is_empty() {
+        // A short pick moves money (voids) and units: not while a ship of the order holds a
+        // claim, and never on an exchange's own fulfilment (cancel that instead).
+        let claimed = fulfillments_in(tx, t, &order_id)
+            .await?
+            .iter()
+            .any(|(_, c)| c.is_some());
+        if claimed || payment_in_progress(tx, t, &order_id).await? {
+            return Ok(Err(LifecycleError::PaymentInProgress));
+        }
+        if crate::exchanges::exchange_of_fulfillment(tx, t, id)
+            .await?
+            .is_some()
+        {
+            return Ok(Err(LifecycleError::ExchangeUnits));
+        }
         let skus: Vec<String> = missing.keys().cloned().collect();
         crate::holds::lock_stock(tx, t, &skus).await?;
         let node = f.location_id.to_string();
@@ -1796,19 +1868,25 @@ pub(crate) async fn route_units(
         .await?;
         // Onto the order's open fulfilment at that node for the same address (a re-route), or a
         // new one (an exchange: its own fulfilment).
-        let existing = match merge_away_from {
-            None => None,
-            Some(short) => fulfillments_in(tx, t, &order_id)
-                .await?
-                .into_iter()
-                .find(|(x, c)| {
-                    x.location_id == a.location_id
-                        && x.address_index == address_index
-                        && x.status == FulfillmentStatus::Allocated
-                        && c.is_none()
-                        && x.id != short
-                }),
-        };
+        let mut existing = None;
+        if let Some(short) = merge_away_from {
+            for (x, c) in fulfillments_in(tx, t, &order_id).await? {
+                let open = x.location_id == a.location_id
+                    && x.address_index == address_index
+                    && x.status == FulfillmentStatus::Allocated
+                    && c.is_none()
+                    && x.id != short;
+                // Never onto an exchange's fulfilment: it captures the exchange's difference.
+                if open
+                    && crate::exchanges::exchange_of_fulfillment(tx, t, &x.id)
+                        .await?
+                        .is_none()
+                {
+                    existing = Some((x, c));
+                    break;
+                }
+            }
+        }
         let ful = match existing {
             Some((mut x, _)) => {
                 match x.lines.iter_mut().find(|l| l.sku.as_str() == sku) {
@@ -1846,4 +1924,29 @@ pub(crate) async fn route_units(
     .await?;
     let (location, fulfillment) = target.ok_or_else(|| corrupt("a plan without packages"))?;
     Ok(Ok((location, fulfillment, decision_id)))
+}
+
+impl Store {
+    /// Releases ship claims that needed no payment (nothing to capture) but were never finished
+    /// (the process died between the two commits): packed fulfilments claimed before `before_ms`.
+    pub async fn release_free_claims(&self, before_ms: i64) -> Result<u64> {
+        let (n, _) = self
+            .unit_admitted(
+                crate::ALL_TENANTS,
+                move |tx| {
+                    Box::pin(async move {
+                        let sql = if tx.locks_rows() {
+                            "UPDATE fulfillments SET claim = NULL WHERE (tenant_id, id) IN \
+                             (SELECT tenant_id, id FROM fulfillments WHERE claim = 'ship:free' AND status = 'packed' AND updated_at_ms < $1 FOR UPDATE SKIP LOCKED)"
+                        } else {
+                            "UPDATE fulfillments SET claim = NULL WHERE claim = 'ship:free' AND status = 'packed' AND updated_at_ms < $1"
+                        };
+                        Ok((tx.exec(sql, vec![before_ms.into()]).await?, true))
+                    })
+                },
+                crate::writer::Admission::FollowUp,
+            )
+            .await?;
+        Ok(n)
+    }
 }

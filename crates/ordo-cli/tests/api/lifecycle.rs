@@ -687,6 +687,17 @@ async fn bad_lifecycle_requests_get_problems() {
             .0,
     );
     let r = store_staff
+        .post(app.url(&format!("/v1/orders/{id}/cancel")))
+        .json(&json!({"reason": "not my node"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::NOT_FOUND,
+        "its open units are at wh-1"
+    );
+    let r = store_staff
         .post(app.url(&format!("/v1/fulfillments/{ful}/pick")))
         .send()
         .await
@@ -1774,6 +1785,14 @@ async fn a_cancelled_exchange_releases_its_difference() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["payments"][1]["status"], "voided", "{v}");
     assert_eq!(stock_at(&app, "EXB-L", "wh-1").await, (5, 0));
+    // The M still comes back: with the L cancelled, its whole value is refunded.
+    let rid = ex["return_id"].as_str().unwrap();
+    let (s, rec) = act(&app, &format!("/v1/returns/{rid}/receive"), Some(json!({"location_id": "wh-1", "lines": [{"sku": "EXB-M", "quantity": 1, "condition": "new"}]}))).await;
+    assert_eq!(s, StatusCode::OK, "{rec}");
+    assert_eq!(
+        rec["refunded"], ex["value_out"],
+        "no credit for cancelled units: {rec}"
+    );
     let ops = app
         .store
         .payment_operations(&app.tenant, &id)
@@ -1915,5 +1934,98 @@ async fn a_refund_the_gateway_refuses_comes_off_the_books_and_says_so() {
     assert!(
         failed["reason"].as_str().unwrap().contains("declined"),
         "{failed}"
+    );
+}
+
+#[tokio::test]
+async fn a_partly_failed_capture_is_booked_and_given_back_and_a_claim_blocks_short_picks() {
+    let app = TestApp::spawn().await;
+    app.product("TWO-1", 3000, 5).await;
+    // Two cards: the first captures, the second declines every capture.
+    let cart: Value = app.post("/v1/carts", &json!({"lines": [{"sku": "TWO-1", "quantity": 2}], "shipments": [{"address": address()}]})).await.json().await.unwrap();
+    let total = cart["totals"]["total"]["amount"].as_i64().unwrap();
+    let (good, bad) = (
+        app.token("4242424242424242").await,
+        app.token("4000000000000341").await,
+    );
+    let body = json!({"cart_id": cart["id"], "customer": guest(), "payments": [
+        {"token": good, "amount": {"amount": total / 4, "currency": "USD"}},
+        {"token": bad, "amount": {"amount": total - total / 4, "currency": "USD"}}]});
+    let (s, placed) = app.place("two-cards", &body).await;
+    assert_eq!(s, StatusCode::CREATED, "{placed}");
+    let (id, ful) = (
+        placed["id"].as_str().unwrap(),
+        placed["fulfillments"][0]["id"].as_str().unwrap(),
+    );
+    pick_pack(&app, ful).await;
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{ful}/ship"),
+        Some(ship_body()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::PAYMENT_REQUIRED, "{v}");
+    let o = read_order(&app, id).await;
+    assert_eq!(o["status"], "packed");
+    let first = &o["payments"][0];
+    assert_eq!(
+        (
+            first["captured"]["amount"].as_i64(),
+            first["refunded"]["amount"].as_i64()
+        ),
+        (Some(total / 4), Some(total / 4)),
+        "captured and given back: {o}"
+    );
+    assert_eq!(o["payments"][1]["captured"]["amount"], 0);
+    let ops = app.store.payment_operations(&app.tenant, id).await.unwrap();
+    assert!(
+        ops.iter()
+            .any(|o| o.1 == "refund" && o.3 == total / 4 && o.4 == "succeeded"),
+        "{ops:?}"
+    );
+
+    // While a ship of the order holds its claim, a short pick of another fulfilment waits.
+    app.product("TWO-A", 1000, 3).await;
+    app.product("TWO-B", 1000, 0).await;
+    app.set_stock("TWO-B", "store-2", 3).await;
+    let placed = order_with(
+        &app,
+        json!([{"sku": "TWO-A", "quantity": 1}, {"sku": "TWO-B", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+    let fuls = placed["fulfillments"].as_array().unwrap();
+    let at = |loc: &str| {
+        fuls.iter().find(|f| f["location_id"] == loc).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (at("wh-1"), at("store-2"));
+    pick_pack(&app, &a).await;
+    app.store
+        .claim_ship(&app.tenant, &a, "UPS", "1")
+        .await
+        .unwrap()
+        .unwrap();
+    let (s, v) = act(
+        &app,
+        &format!("/v1/fulfillments/{b}/pick"),
+        Some(json!({"lines": [{"sku": "TWO-B", "quantity": 0}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["type"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("https://ordo.dev/problems/payment-in-progress")
+        ),
+        "{v}"
+    );
+    let (s, _) = act(&app, &format!("/v1/fulfillments/{b}/pick"), None).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a full pick moves no money and goes ahead"
     );
 }

@@ -29,7 +29,7 @@ pub fn actor(caller: &Caller) -> Actor {
 }
 
 /// Staff limited to locations act only there; anyone else is told the fulfilment does not exist.
-fn may_act_at(caller: &Caller, location: &str) -> bool {
+pub(crate) fn may_act_at(caller: &Caller, location: &str) -> bool {
     match &caller.principal {
         Some(p) if matches!(p.role, Role::Staff) => {
             p.locations.is_empty() || p.locations.iter().any(|l| l == location)
@@ -95,6 +95,11 @@ pub(crate) fn refused(e: LifecycleError) -> ServiceError {
             detail: format!("the return is {current}: receive its units first"),
             current_status: current,
         },
+        LifecycleError::ExchangeUnits => ServiceError::field(
+            "lines",
+            "exchange_units",
+            "an exchange's units are picked in full; cancel the exchange's fulfilment instead",
+        ),
         LifecycleError::Repriced => ServiceError::conflict(
             ConflictReason::PricesChanged,
             "the exchange's price moved while it was being made; nothing was exchanged, retry",
@@ -163,7 +168,7 @@ pub async fn pick(
         .pick_fulfillment(caller.tenant(), id, picked, &actor(caller))
         .await?
         .map_err(refused)?;
-    send_voids(state, caller.tenant(), &p.voids).await;
+    send_ops(state, caller.tenant(), &p.voids).await;
     Ok((p.view, p.shorts))
 }
 
@@ -200,11 +205,12 @@ pub(crate) async fn resolve(
                 gateway_ref: reference,
             }),
             Ok(OperationStatus::Failed { reason }) => Some(OpOutcome::Failed { reason }),
-            // Never seen: it did not happen.
-            Ok(OperationStatus::Unknown) => Some(OpOutcome::Failed {
+            // Never seen: a capture did not happen (the ship is released); a void or refund is
+            // left pending, for recovery to send again under the same key.
+            Ok(OperationStatus::Unknown) if op.kind == "capture" => Some(OpOutcome::Failed {
                 reason: "the gateway never received the operation".into(),
             }),
-            Err(_) => None,
+            Ok(OperationStatus::Unknown) | Err(_) => None,
         },
         Err(e) => Some(OpOutcome::Failed {
             reason: e.to_string(),
@@ -253,55 +259,62 @@ pub async fn ship(
             OpOutcome::Succeeded { .. } => None,
         })
         .collect();
-    let done = state
+    let (done, refunds) = state
         .store
         .finish_ship(tenant, id, &outcomes, &actor(caller))
         .await?
         .map_err(refused)?;
     if failed.is_empty() {
+        if done.fulfillment.status != FulfillmentStatus::Shipped {
+            // Settled meanwhile by recovery, which found the capture failed.
+            return Err(ServiceError::WrongState {
+                detail:
+                    "the shipment's payment was settled without it; the fulfilment did not ship"
+                        .into(),
+                current_status: done.fulfillment.status.as_str().to_string(),
+            });
+        }
         return Ok(done);
     }
-    // Give back what the other tenders captured for this shipment.
-    for (op, o) in claim.captures.iter().zip(&outcomes) {
-        if let (_, OpOutcome::Succeeded { .. }) = o {
-            let amount = money(op.amount, &op.currency)?;
-            let key = format!("{}_undo", op.id);
-            if let Err(e) = state
-                .gateway
-                .refund(&key, &op.authorization_id, amount)
-                .await
-            {
-                tracing::error!(op = %op.id, error = %e, "could not refund a capture of a failed shipment");
-            }
-        }
-    }
+    // What the other tenders captured for this shipment goes back (booked with the release).
+    send_ops(state, tenant, &refunds).await;
     Err(ServiceError::PaymentDeclined {
         detail: format!(
-            "the capture for this shipment failed ({}); the fulfilment stays packed and nothing was charged",
+            "the capture for this shipment failed ({}); the fulfilment stays packed and anything captured was refunded",
             failed.join("; ")
         ),
         payment: serde_json::json!({"reason": "capture_failed", "fulfillment_id": id, "errors": failed}),
     })
 }
 
-/// Sends recorded voids to the gateway and records their answers (a failed one is retried by
-/// recovery; the money is already off the order's books).
-async fn send_voids(state: &AppState, tenant: &str, voids: &[PaymentOp]) {
-    for op in voids {
+/// Sends recorded voids and refunds to the gateway and records their answers (one without an
+/// answer stays pending: recovery sends it again under the same key).
+pub(crate) async fn send_ops(state: &AppState, tenant: &str, ops: &[PaymentOp]) {
+    for op in ops {
         let Ok(amount) = money(op.amount, &op.currency) else {
             continue;
         };
-        let first = state
-            .gateway
-            .void(&op.id, &op.authorization_id, amount)
-            .await;
+        let first = match op.kind.as_str() {
+            "void" => {
+                state
+                    .gateway
+                    .void(&op.id, &op.authorization_id, amount)
+                    .await
+            }
+            _ => {
+                state
+                    .gateway
+                    .refund(&op.id, &op.authorization_id, amount)
+                    .await
+            }
+        };
         if let Some(outcome) = resolve(state, op, first).await {
             if let Err(e) = state
                 .store
                 .finish_payment_op(tenant, &op.id, &outcome)
                 .await
             {
-                tracing::warn!(op = %op.id, error = %e, "could not record a void's answer");
+                tracing::warn!(op = %op.id, error = %e, "could not record a payment operation's answer");
             }
         }
     }
@@ -322,6 +335,15 @@ pub async fn cancel(
         .await?
         .filter(|o| caller.may_see_order(&o.id.to_string(), o.customer.customer_id()))
         .ok_or_else(not_found)?;
+    // Staff limited to locations cancel only orders whose open units are all theirs.
+    let open_elsewhere = order.fulfillments.iter().any(|f| {
+        !f.status.is_shipped()
+            && f.status != FulfillmentStatus::Cancelled
+            && !may_act_at(caller, f.location_id.as_str())
+    });
+    if caller.role() == Some(Role::Staff) && open_elsewhere {
+        return Err(not_found());
+    }
     let who = match caller.role() {
         Some(Role::Staff | Role::Admin) => Canceller::Staff,
         _ => Canceller::Customer,
@@ -339,7 +361,7 @@ pub async fn cancel(
         )
         .await?
         .map_err(refused)?;
-    send_voids(state, caller.tenant(), &done.voids).await;
+    send_ops(state, caller.tenant(), &done.voids).await;
     state
         .store
         .order(caller.tenant(), &order_id)

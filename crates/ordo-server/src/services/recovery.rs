@@ -130,6 +130,13 @@ pub async fn settle_payment_ops(
     use crate::gateway::OperationStatus;
     use ordo_store::OpOutcome;
     let cutoff = ordo_store::now_ms() - grace.as_millis() as i64;
+    let freed = state.store.release_free_claims(cutoff).await?;
+    if freed > 0 {
+        tracing::warn!(
+            freed,
+            "recovery released ship claims that needed no payment and never finished"
+        );
+    }
     let ops = state.store.stale_payment_ops(cutoff).await?;
     let mut settled = 0;
     // Captures, by the fulfilment whose ship claimed them.
@@ -198,33 +205,18 @@ pub async fn settle_payment_ops(
             .iter()
             .filter_map(|(op, o)| o.clone().map(|o| (op.id.clone(), o)))
             .collect();
-        let failed = outcomes
-            .iter()
-            .any(|(_, o)| matches!(o, OpOutcome::Failed { .. }));
+        // Every capture of the claim must be answered, else the store leaves it for next time.
         match state
             .store
             .finish_ship(&tenant, &ful, &outcomes, &ordo_store::Actor::system())
             .await?
         {
-            Ok(_) => settled += outcomes.len(),
-            Err(e) => {
-                tracing::warn!(fulfillment = %ful, error = %e, "could not settle a ship claim")
+            Ok((_, refunds)) => {
+                settled += outcomes.len();
+                super::lifecycle::send_ops(state, &tenant, &refunds).await;
             }
-        }
-        if failed {
-            for (op, o) in &ops {
-                if let Some(OpOutcome::Succeeded { .. }) = o {
-                    let Ok(amount) = super::lifecycle::money(op.amount, &op.currency) else {
-                        continue;
-                    };
-                    if let Err(e) = state
-                        .gateway
-                        .refund(&format!("{}_undo", op.id), &op.authorization_id, amount)
-                        .await
-                    {
-                        tracing::error!(op = %op.id, error = %e, "could not refund a capture of a failed shipment");
-                    }
-                }
+            Err(e) => {
+                tracing::warn!(fulfillment = %ful, error = %e, "a ship claim is not settled yet")
             }
         }
     }

@@ -6,12 +6,10 @@
 
 use super::error::{ConflictReason, Result, ServiceError};
 use super::idempotency::{self, Answer};
-use super::lifecycle::{actor, money, refused, resolve};
+use super::lifecycle::{actor, refused};
 use crate::AppState;
 use crate::auth::{Caller, Role};
-use ordo_store::{
-    Disposition, IdempotencyKey, Idempotent, LifecycleError, OpOutcome, Render, ReturnView,
-};
+use ordo_store::{Disposition, IdempotencyKey, Idempotent, LifecycleError, Render, ReturnView};
 use std::sync::Arc;
 
 /// The reasons a shopper can give.
@@ -164,25 +162,7 @@ pub async fn receive(
         .receive_return(caller.tenant(), id, location, &lines, &actor(caller))
         .await?
         .map_err(refused_return)?;
-    for op in &receipt.refunds {
-        let Ok(amount) = money(op.amount, &op.currency) else {
-            continue;
-        };
-        let first = state
-            .gateway
-            .refund(&op.id, &op.authorization_id, amount)
-            .await;
-        let outcome = resolve(state, op, first).await;
-        if let Some(outcome) = outcome {
-            if let OpOutcome::Failed { reason } = &outcome {
-                tracing::error!(op = %op.id, reason, "a refund failed at the gateway; recovery retries it");
-            }
-            state
-                .store
-                .finish_payment_op(caller.tenant(), &op.id, &outcome)
-                .await?;
-        }
-    }
+    super::lifecycle::send_ops(state, caller.tenant(), &receipt.refunds).await;
     get(state, caller, id).await
 }
 
@@ -256,6 +236,12 @@ pub async fn exchange(
     quantity_in: i64,
 ) -> Result<ExchangeBody> {
     let order = visible_order(state, caller, order_id).await?;
+    // Staff limited to locations do not ship new units from anywhere: exchanges are theirs not.
+    if let Some(p) = &caller.principal {
+        if p.role == Role::Staff && !p.locations.is_empty() {
+            return Err(ServiceError::NotFound(format!("order {order_id}")));
+        }
+    }
     let currency = order.totals.total.currency;
     let sku = ordo_domain::Sku::parse(sku_in)
         .map_err(|e| ServiceError::field("for.sku", &e.code, e.message))?;
