@@ -6,6 +6,7 @@
 //! they cost less, the receipt of the returned units refunds the difference (the rest of their
 //! value pays for the new units).
 
+use crate::idempotency::{IdempotencyKey, Idempotent, Render};
 use crate::lifecycle::{
     self as lc, Actor, LifecycleError, PaymentOp, lines_in, lock_order, record, route_units,
     tenders_in,
@@ -101,9 +102,11 @@ impl Store {
         })
     }
 
-    /// Records an exchange: the return of the old units, the new units routed and reserved on a
-    /// fulfilment of their own, and (when they cost more) the difference's tender. Refused as a
-    /// return would be, when the quote moved (`Repriced`), or when no node can ship the new units.
+    /// Records an exchange (idempotently under `key`): the return of the old units, the new units
+    /// routed and reserved on a fulfilment of their own, and (when they cost more) the
+    /// difference's tender. Refused as a return would be, when the quote moved (`Repriced`), or
+    /// when no node can ship the new units; a refusal stores no answer.
+    #[allow(clippy::too_many_arguments)]
     pub async fn exchange(
         &self,
         tenant: &str,
@@ -113,14 +116,15 @@ impl Store {
         charge: Option<Charge>,
         window_ms: i64,
         actor: &Actor,
-    ) -> Result<Outcome<ExchangeView>> {
+        key: Option<(IdempotencyKey, Render<Outcome<ExchangeView>>)>,
+    ) -> Result<Idempotent<Outcome<ExchangeView>>> {
         let (t, id, req, actor) = (
             tenant.to_string(),
             order_id.to_string(),
             req.clone(),
             actor.clone(),
         );
-        lc::transition(self, tenant, move |tx| {
+        self.idempotent(tenant, key, move |tx| {
             let (t, id, req, charge, actor) = (
                 t.clone(),
                 id.clone(),
@@ -129,7 +133,9 @@ impl Store {
                 actor.clone(),
             );
             Box::pin(async move {
-                exchange_in(tx, &t, &id, &req, quote, charge, window_ms, &actor).await
+                let out = exchange_in(tx, &t, &id, &req, quote, charge, window_ms, &actor).await?;
+                let keep = out.is_ok();
+                Ok((out, keep))
             })
         })
         .await

@@ -1772,8 +1772,31 @@ async fn a_cancelled_exchange_releases_its_difference() {
     app.product("EXB-M", 1000, 5).await;
     app.product("EXB-L", 8000, 5).await;
     let (id, _) = delivered(&app, "EXB-M", 1).await;
-    let (s, ex) = act(&app, &format!("/v1/orders/{id}/exchanges"), Some(json!({"return": {"sku": "EXB-M", "quantity": 1, "reason": "too_small"}, "for": {"sku": "EXB-L", "quantity": 1}}))).await;
-    assert_eq!(s, StatusCode::CREATED, "{ex}");
+    // Under an Idempotency-Key, a retry gets the first answer: one exchange, one charge.
+    let body = json!({"return": {"sku": "EXB-M", "quantity": 1, "reason": "too_small"}, "for": {"sku": "EXB-L", "quantity": 1}});
+    let send = || {
+        app.admin
+            .post(app.url(&format!("/v1/orders/{id}/exchanges")))
+            .header("Idempotency-Key", "swap-once")
+            .json(&body)
+            .send()
+    };
+    let (first, again) = (send().await.unwrap(), send().await.unwrap());
+    assert_eq!(
+        (first.status(), again.status()),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let (ex, ex2): (Value, Value) = (first.json().await.unwrap(), again.json().await.unwrap());
+    assert_eq!(ex["id"], ex2["id"]);
+    assert_eq!(
+        read_order(&app, &id).await["payments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "one charge"
+    );
     let difference = ex["difference"]["amount"].as_i64().unwrap();
     assert!(difference > 0);
     let (s, v) = act(

@@ -267,7 +267,8 @@ pub struct ExchangeInput {
 /// now and captured when the new units ship when they cost more, refunded when the returned units
 /// arrive when they cost less.
 #[utoipa::path(post, path = "/v1/orders/{id}/exchanges", tag = "returns",
-    params(("id" = String, Path, description = "internal id (ord_…) or order number (ORD-XXXX-XXXX)")),
+    params(("id" = String, Path, description = "internal id (ord_…) or order number (ORD-XXXX-XXXX)"),
+           ("Idempotency-Key" = Option<String>, Header, description = "unique per exchange; reuse it to retry")),
     request_body(content = ExchangeInput, example = json!({"return": {"sku": "TEE-1-BLA-M", "quantity": 1, "reason": "too_small"}, "for": {"sku": "TEE-1-BLA-L", "quantity": 1}})),
     responses((status = 201, body = crate::services::returns::ExchangeBody, description = "exchanged: the return, the new fulfilment and the difference"),
               (status = 402, body = Problem, content_type = "application/problem+json", description = "the difference could not be authorized; nothing was exchanged"),
@@ -278,14 +279,9 @@ pub async fn exchange(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
+    headers: HeaderMap,
     ApiJson(input): ApiJson<ExchangeInput>,
-) -> Result<
-    (
-        axum::http::StatusCode,
-        Json<crate::services::returns::ExchangeBody>,
-    ),
-    ApiError,
-> {
+) -> Result<Response, ApiError> {
     let mut errs = FieldErrors::default();
     let out = errs.take("return.sku", Sku::parse(&input.give_back.sku));
     let inn = errs.take("for.sku", Sku::parse(&input.instead.sku));
@@ -309,7 +305,9 @@ pub async fn exchange(
         out.map(|s| s.to_string()).unwrap_or_default(),
         inn.map(|s| s.to_string()).unwrap_or_default(),
     );
-    let body = returns::exchange(
+    let key = idempotency::parse_key(idempotency_header(&headers), Operation::Exchange, false)?
+        .map(|k| idempotency::scoped(Operation::Exchange, &caller, &id, &k, &input));
+    let answer = returns::exchange(
         &state,
         &caller,
         &id,
@@ -318,7 +316,8 @@ pub async fn exchange(
         &input.give_back.reason,
         &inn,
         input.instead.quantity,
+        key,
     )
     .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(body)))
+    Ok(answer_response(answer, None))
 }

@@ -20,6 +20,7 @@ pub enum Operation {
     AdjustInventory,
     UpsertProduct,
     RequestReturn,
+    Exchange,
 }
 
 impl Operation {
@@ -31,6 +32,7 @@ impl Operation {
             Operation::AdjustInventory => "inventory-adjustments",
             Operation::UpsertProduct => "products",
             Operation::RequestReturn => "returns",
+            Operation::Exchange => "exchanges",
         }
     }
 
@@ -43,6 +45,7 @@ impl Operation {
             Operation::AdjustInventory => "POST /v1/inventory/adjustments",
             Operation::UpsertProduct => "PUT /v1/products/{sku}",
             Operation::RequestReturn => "POST /v1/orders/{id}/returns",
+            Operation::Exchange => "POST /v1/orders/{id}/exchanges",
         }
     }
 }

@@ -234,8 +234,12 @@ pub async fn exchange(
     reason: &str,
     sku_in: &str,
     quantity_in: i64,
-) -> Result<ExchangeBody> {
+    key: Option<IdempotencyKey>,
+) -> Result<Answer> {
     let order = visible_order(state, caller, order_id).await?;
+    if let Some(answer) = idempotency::answered(state, caller, key.as_ref()).await? {
+        return Ok(answer);
+    }
     // Staff limited to locations do not ship new units from anywhere: exchanges are theirs not.
     if let Some(p) = &caller.principal {
         if p.role == Role::Staff && !p.locations.is_empty() {
@@ -318,6 +322,27 @@ pub async fn exchange(
         }
     }
     let window = state.config.return_window.as_millis() as i64;
+    let body_of = move |view: &ordo_store::ExchangeView| {
+        serde_json::to_string(&ExchangeBody {
+            id: view.id.clone(),
+            order_id: view.order_id.clone(),
+            return_id: view.return_id.clone(),
+            rma_number: view.rma_number.clone(),
+            fulfillment_id: view.fulfillment_id.clone(),
+            value_out: ordo_domain::Money::new(view.value_out, currency),
+            value_in: ordo_domain::Money::new(view.value_in, currency),
+            difference: ordo_domain::Money::new(view.value_in - view.value_out, currency),
+            created_at: super::rfc3339(view.created_at_ms),
+        })
+        .unwrap_or_default()
+    };
+    let stored = body_of.clone();
+    let render: Render<std::result::Result<ordo_store::ExchangeView, LifecycleError>> =
+        Arc::new(move |r| match r {
+            Ok(v) => (201, stored(v)),
+            Err(e) => (409, e.to_string()),
+        });
+    let hash = key.as_ref().map(|k| k.request_hash.clone());
     let done = state
         .store
         .exchange(
@@ -328,28 +353,26 @@ pub async fn exchange(
             charge.clone(),
             window,
             &super::lifecycle::actor(caller),
+            key.map(|k| (k, render)),
         )
         .await;
-    let refused_or_failed = !matches!(done, Ok(Ok(_)));
-    if refused_or_failed {
+    let exchanged = matches!(done, Ok(Idempotent::Done(Ok(_))));
+    if !exchanged {
         if let Some(c) = &charge {
-            // Nothing was exchanged: release the difference's authorization.
+            // Nothing was exchanged by this request: release the difference's authorization.
             state
                 .gateway
                 .void_authorization(&c.authorization_id, Some(&c.authorization_id))
                 .await;
         }
     }
-    let view = done?.map_err(refused_return)?;
-    Ok(ExchangeBody {
-        id: view.id,
-        order_id: view.order_id,
-        return_id: view.return_id,
-        rma_number: view.rma_number,
-        fulfillment_id: view.fulfillment_id,
-        value_out: ordo_domain::Money::new(view.value_out, currency),
-        value_in: ordo_domain::Money::new(view.value_in, currency),
-        difference: ordo_domain::Money::new(view.value_in - view.value_out, currency),
-        created_at: super::rfc3339(view.created_at_ms),
-    })
+    match done? {
+        Idempotent::Done(Ok(view)) => Ok(Answer {
+            status: 201,
+            body: body_of(&view),
+            replayed: false,
+        }),
+        Idempotent::Done(Err(e)) => Err(refused_return(e)),
+        Idempotent::Replay(rec) => idempotency::settle(&rec, hash.as_deref().unwrap_or("")),
+    }
 }
