@@ -1360,9 +1360,12 @@ async fn the_app_follows_an_order_live_and_resumes_after_a_reconnect() {
 
 #[tokio::test]
 async fn recovery_settles_a_ship_whose_process_died_between_capture_and_commit() {
-    let app =
-        TestApp::spawn_with(|c| c.authorization_grace = std::time::Duration::from_millis(200))
-            .await;
+    let app = TestApp::spawn_with(|c| {
+        c.authorization_grace = std::time::Duration::from_millis(200);
+        // Operations are settled once no live request can still be working on them.
+        c.request_timeout = std::time::Duration::from_secs(1);
+    })
+    .await;
     app.product("REC-1", 1800, 5).await;
     // Two packed fulfilments; each ship is claimed, as a process would before asking the gateway.
     let mut claims = Vec::new();

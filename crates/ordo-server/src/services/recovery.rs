@@ -129,7 +129,10 @@ pub async fn settle_payment_ops(
 ) -> Result<usize, ordo_store::StoreError> {
     use crate::gateway::OperationStatus;
     use ordo_store::OpOutcome;
-    let cutoff = ordo_store::now_ms() - grace.as_millis() as i64;
+    // A live ship cannot outlast its request (`--request-timeout` drops it): only operations
+    // older than that, and than the grace, are left by a crash rather than still in flight.
+    let wait = grace.max(state.config.request_timeout + Duration::from_secs(5));
+    let cutoff = ordo_store::now_ms() - wait.as_millis() as i64;
     let freed = state.store.release_free_claims(cutoff).await?;
     if freed > 0 {
         tracing::warn!(
