@@ -15,7 +15,6 @@ use crate::returns::{ReturnView, request_in};
 use crate::sql::{Sql, Tx};
 use crate::{Result, Store, corrupt, now_ms};
 use ordo_domain::lifecycle;
-use std::collections::BTreeMap;
 
 type Outcome<T> = std::result::Result<T, LifecycleError>;
 
@@ -264,13 +263,7 @@ async fn exchange_in(
         detail,
     )
     .await?;
-    let mut last: BTreeMap<(String, String), crate::StockChangeRow> = BTreeMap::new();
-    for r in changed {
-        last.insert((r.sku.clone(), r.location_id.clone()), r);
-    }
-    let rows: Vec<_> = last.into_values().collect();
-    let postgres = tx.locks_rows();
-    crate::feed::append(tx, t, now, &rows, postgres).await?;
+    lc::append_changed(tx, t, changed).await?;
     Ok(Ok(view))
 }
 

@@ -252,6 +252,67 @@ fn fulfillment_from(r: &[Val]) -> Result<(String, Fulfillment, Option<String>)> 
 const FULFILLMENT_COLUMNS: &str =
     "id, order_id, location_id, address_index, status, lines, carrier, tracking_number, claim";
 
+/// The fulfilment `id` with its order, the order's row locked first (every transition of a
+/// fulfilment starts here): (order id, order status, order, fulfilment, its claim).
+async fn locked_fulfillment(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    id: &str,
+) -> Result<Outcome<(String, OrderStatus, Order, Fulfillment, Option<String>)>> {
+    let Some(order_id) = order_of_fulfillment(tx, tenant, id).await? else {
+        return Ok(Err(LifecycleError::UnknownFulfillment(id.into())));
+    };
+    let (status, order) = lock_order(tx, tenant, &order_id)
+        .await?
+        .ok_or_else(|| corrupt("a fulfilment without its order"))?;
+    let (f, claim) = fulfillments_in(tx, tenant, &order_id)
+        .await?
+        .into_iter()
+        .find(|(f, _)| f.id == id)
+        .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+    Ok(Ok((order_id, status, order, f, claim)))
+}
+
+/// Adds `n` units to one of an order line's counters (`shipped`, `cancelled`, `returned`) — the
+/// first line of that SKU.
+pub(crate) async fn add_to_line(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    order_id: &str,
+    sku: &str,
+    counter: &str,
+    n: i64,
+) -> Result<()> {
+    if !matches!(counter, "shipped" | "cancelled" | "returned") {
+        return Err(corrupt(format!("no line counter {counter}")));
+    }
+    tx.exec(
+        &format!(
+            "UPDATE order_lines SET {counter} = {counter} + $4 WHERE tenant_id = $1 AND order_id = $2 \
+             AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)"
+        ),
+        vec![tenant.into(), order_id.into(), sku.into(), n.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Appends the changed stock rows to the feed, each row once as it stands last, in (SKU,
+/// location) order: the feed's clock, the last lock of the transaction.
+pub(crate) async fn append_changed(
+    tx: &mut Tx<'_>,
+    tenant: &str,
+    changed: Vec<StockChangeRow>,
+) -> Result<()> {
+    let mut last: BTreeMap<(String, String), StockChangeRow> = BTreeMap::new();
+    for r in changed {
+        last.insert((r.sku.clone(), r.location_id.clone()), r);
+    }
+    let rows: Vec<StockChangeRow> = last.into_values().collect();
+    let postgres = tx.locks_rows();
+    crate::feed::append(tx, tenant, now_ms(), &rows, postgres).await
+}
+
 async fn order_of_fulfillment(
     tx: &mut Tx<'_>,
     tenant: &str,
@@ -797,17 +858,11 @@ impl Store {
         transition(self, tenant, move |tx| {
             let (t, id, actor) = (t.clone(), id.clone(), actor.clone());
             Box::pin(async move {
-                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
-                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
-                };
-                let (from, _) = lock_order(tx, &t, &order_id)
-                    .await?
-                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
-                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
-                    .await?
-                    .into_iter()
-                    .find(|(f, _)| f.id == id)
-                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                let (order_id, from, _, mut f, claim) =
+                    match locked_fulfillment(tx, &t, &id).await? {
+                        Ok(x) => x,
+                        Err(e) => return Ok(Err(e)),
+                    };
                 f.status = match lifecycle::step(f.status, command) {
                     Ok(s) => s,
                     Err(e) => return Ok(Err(LifecycleError::Illegal(e))),
@@ -839,17 +894,11 @@ impl Store {
             let (t, id, carrier, tracking) =
                 (t.clone(), id.clone(), carrier.clone(), tracking.clone());
             Box::pin(async move {
-                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
-                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
-                };
-                let (_, order) = lock_order(tx, &t, &order_id)
-                    .await?
-                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
-                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
-                    .await?
-                    .into_iter()
-                    .find(|(f, _)| f.id == id)
-                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                let (order_id, _, order, mut f, claim) =
+                    match locked_fulfillment(tx, &t, &id).await? {
+                        Ok(x) => x,
+                        Err(e) => return Ok(Err(e)),
+                    };
                 if let Err(e) = lifecycle::step(f.status, FulfillmentCommand::Ship) {
                     return Ok(Err(LifecycleError::Illegal(e)));
                 }
@@ -936,17 +985,11 @@ impl Store {
         transition(self, tenant, move |tx| {
             let (t, id, outcomes, actor) = (t.clone(), id.clone(), outcomes.clone(), actor.clone());
             Box::pin(async move {
-                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
-                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
-                };
-                let (from, _) = lock_order(tx, &t, &order_id)
-                    .await?
-                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
-                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
-                    .await?
-                    .into_iter()
-                    .find(|(f, _)| f.id == id)
-                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                let (order_id, from, _, mut f, claim) =
+                    match locked_fulfillment(tx, &t, &id).await? {
+                        Ok(x) => x,
+                        Err(e) => return Ok(Err(e)),
+                    };
                 if claim.is_none() || f.status != FulfillmentStatus::Packed {
                     // Finished already (by a retry or recovery).
                     return Ok(Ok((FulfillmentView { order_id, fulfillment: f }, vec![])));
@@ -1022,11 +1065,7 @@ impl Store {
                 // An exchange's new units are not the order's lines.
                 if crate::exchanges::exchange_of_fulfillment(tx, &t, &id).await?.is_none() {
                     for l in &f.lines {
-                        tx.exec(
-                            "UPDATE order_lines SET shipped = shipped + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
-                            vec![t.as_str().into(), order_id.as_str().into(), l.sku.as_str().into(), l.quantity.into()],
-                        )
-                        .await?;
+                        add_to_line(tx, t.as_str(), order_id.as_str(), l.sku.as_str(), "shipped", l.quantity).await?;
                     }
                 }
                 let to = settle_status(tx, &t, &order_id).await?;
@@ -1147,11 +1186,7 @@ impl Store {
                     }
                 }
                 for (sku, q) in want.iter().filter(|(_, q)| **q > 0) {
-                    tx.exec(
-                        "UPDATE order_lines SET cancelled = cancelled + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
-                        vec![t.as_str().into(), id.as_str().into(), sku.as_str().into(), (*q).into()],
-                    )
-                    .await?;
+                    add_to_line(tx, t.as_str(), id.as_str(), sku.as_str(), "cancelled", *q).await?;
                 }
                 let subject = format!("cancel:{}", new_op_id());
                 let mut voids = void_value(tx, &t, &id, &subject, value).await?;
@@ -1374,17 +1409,11 @@ impl Store {
             let (t, id, actor, description, eta) =
                 (t.clone(), id.clone(), actor.clone(), description.clone(), eta.clone());
             Box::pin(async move {
-                let Some(order_id) = order_of_fulfillment(tx, &t, &id).await? else {
-                    return Ok(Err(LifecycleError::UnknownFulfillment(id)));
-                };
-                let (from, order) = lock_order(tx, &t, &order_id)
-                    .await?
-                    .ok_or_else(|| corrupt("a fulfilment without its order"))?;
-                let (mut f, claim) = fulfillments_in(tx, &t, &order_id)
-                    .await?
-                    .into_iter()
-                    .find(|(f, _)| f.id == id)
-                    .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
+                let (order_id, from, order, mut f, claim) =
+                    match locked_fulfillment(tx, &t, &id).await? {
+                        Ok(x) => x,
+                        Err(e) => return Ok(Err(e)),
+                    };
                 if !f.status.is_shipped() {
                     return Ok(Err(LifecycleError::NotShipped { current: f.status }));
                 }
@@ -1581,17 +1610,10 @@ async fn pick_in(
     picked: &[(Sku, i64)],
     actor: &Actor,
 ) -> Result<Outcome<Picked>> {
-    let Some(order_id) = order_of_fulfillment(tx, t, id).await? else {
-        return Ok(Err(LifecycleError::UnknownFulfillment(id.into())));
+    let (order_id, from, order, mut f, claim) = match locked_fulfillment(tx, t, id).await? {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
     };
-    let (from, order) = lock_order(tx, t, &order_id)
-        .await?
-        .ok_or_else(|| corrupt("a fulfilment without its order"))?;
-    let (mut f, claim) = fulfillments_in(tx, t, &order_id)
-        .await?
-        .into_iter()
-        .find(|(f, _)| f.id == id)
-        .ok_or_else(|| corrupt("a fulfilment vanished under its order's lock"))?;
     let to_status = match lifecycle::step(f.status, FulfillmentCommand::Pick) {
         Ok(s) => s,
         Err(e) => return Ok(Err(LifecycleError::Illegal(e))),
@@ -1721,14 +1743,7 @@ async fn pick_in(
         detail,
     )
     .await?;
-    // Each row once, as it stands last, in (SKU, location) order; the feed's clock last.
-    let mut last: BTreeMap<(String, String), StockChangeRow> = BTreeMap::new();
-    for r in changed {
-        last.insert((r.sku.clone(), r.location_id.clone()), r);
-    }
-    let rows: Vec<StockChangeRow> = last.into_values().collect();
-    let postgres = tx.locks_rows();
-    crate::feed::append(tx, t, now_ms(), &rows, postgres).await?;
+    append_changed(tx, t, changed).await?;
     Ok(Ok(Picked {
         view: FulfillmentView {
             order_id,
@@ -1783,11 +1798,7 @@ async fn reroute(
             // Nobody can ship them: cancelled, their value voided.
             let lines_now = lines_in(tx, t, &order_id).await?;
             let value = value_of(order, &lines_now, &BTreeMap::from([(sku.to_string(), m)]));
-            tx.exec(
-                "UPDATE order_lines SET cancelled = cancelled + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
-                vec![t.into(), order_id.as_str().into(), sku.into(), m.into()],
-            )
-            .await?;
+            add_to_line(tx, t, order_id.as_str(), sku, "cancelled", m).await?;
             voids.extend(
                 void_value(tx, t, &order_id, &format!("short_pick:{}", short.id), value).await?,
             );

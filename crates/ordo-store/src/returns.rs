@@ -437,11 +437,7 @@ async fn receive_in(
         let (share, q) = shares.get(sku).copied().unwrap_or((0, 0));
         let returned = counts.iter().find(|l| &l.1 == sku).map_or(0, |l| l.5);
         value += lifecycle::chunk_value(share, q, returned, *n);
-        tx.exec(
-            "UPDATE order_lines SET returned = returned + $4 WHERE tenant_id = $1 AND order_id = $2 AND line_no = (SELECT MIN(line_no) FROM order_lines WHERE tenant_id = $1 AND order_id = $2 AND sku = $3)",
-            vec![t.into(), ret.order_id.as_str().into(), sku.as_str().into(), (*n).into()],
-        )
-        .await?;
+        lc::add_to_line(tx, t, ret.order_id.as_str(), sku.as_str(), "returned", *n).await?;
     }
     // Units given back in an exchange pay for the new ones first; only the rest is refunded.
     let value = crate::exchanges::absorb_refund(tx, t, &ret.id, value).await?;
