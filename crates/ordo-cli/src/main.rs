@@ -1,6 +1,7 @@
 //! The `ordo` binary: `serve` runs the API (embedded SQLite by default, PostgreSQL with
 //! `--database-url`), `migrate` applies the schema and exits. Flags also read `ORDO_*` env vars.
 
+mod events;
 mod forecast;
 mod models;
 
@@ -42,6 +43,41 @@ enum Command {
     /// Load public sales history into the database.
     #[command(subcommand)]
     Import(models::ImportCommand),
+    /// Read Ordo's events from NATS JetStream.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print events published to NATS JetStream, one CloudEvent JSON per line.
+    Tail(TailArgs),
+}
+
+#[derive(Args)]
+struct TailArgs {
+    /// The NATS server `ordo serve --nats-url` publishes to.
+    #[arg(long, env = "ORDO_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// The JetStream stream (`ordo serve --nats-stream`).
+    #[arg(long, env = "ORDO_NATS_STREAM", default_value = "ORDO_EVENTS")]
+    stream: String,
+    /// Subjects to follow: `ordo.<tenant>.<type without "ordo.">`, wildcards allowed.
+    #[arg(long, default_value = "ordo.>")]
+    subject: String,
+    /// Start from the oldest event the stream keeps (default: only new events).
+    #[arg(long)]
+    from_start: bool,
+    /// Use (or create) this durable consumer: acknowledge each event once printed and resume
+    /// after the last acknowledged one next time.
+    #[arg(long)]
+    durable: Option<String>,
+    /// Stop after this many events.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop when no event arrived for this long, e.g. 5s.
+    #[arg(long, value_parser = parse_positive_duration)]
+    idle_timeout: Option<Duration>,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +180,20 @@ struct ServeArgs {
     /// Simulated sandbox gateway authorization latency, e.g. 150ms or 1s.
     #[arg(long, env = "ORDO_SANDBOX_GATEWAY_LATENCY", default_value = "0ms", value_parser = parse_duration)]
     sandbox_gateway_latency: Duration,
+    /// Publish every event to NATS JetStream at this URL (e.g. nats://127.0.0.1:4222); without
+    /// it, events go to the in-process bus, `GET /v1/events` and webhooks only.
+    #[arg(long, env = "ORDO_NATS_URL")]
+    nats_url: Option<String>,
+    /// The JetStream stream events are published to (created when missing, subjects `ordo.>`).
+    #[arg(long, env = "ORDO_NATS_STREAM", default_value = "ORDO_EVENTS", value_parser = parse_stream_name)]
+    nats_stream: String,
+    /// Accept webhook URLs that resolve to loopback, private or link-local addresses (tests,
+    /// a private network you trust); refused by default.
+    #[arg(long, env = "ORDO_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
+    /// How long events stay in the log (and the NATS stream) after they were published, e.g. 7d.
+    #[arg(long, env = "ORDO_EVENT_RETENTION", default_value = "7d", value_parser = parse_positive_duration)]
+    event_retention: Duration,
     /// How long after delivery (or shipment) units may be returned, e.g. 30d.
     #[arg(long, env = "ORDO_RETURN_WINDOW", default_value = "30d", value_parser = parse_positive_duration)]
     return_window: Duration,
@@ -246,6 +296,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// A JetStream stream name: letters, digits, `-` and `_`, at most 64.
+fn parse_stream_name(s: &str) -> Result<String, String> {
+    if s.is_empty()
+        || s.len() > 64
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("a stream name is 1 to 64 letters, digits, '-' or '_'".into());
+    }
+    Ok(s.to_string())
+}
+
 fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     parse_duration(s).and_then(|d| {
         if d.is_zero() {
@@ -308,7 +371,7 @@ fn describe(storage: &StorageConfig) -> String {
 async fn main() -> ExitCode {
     // Personal data redacted from every line; colours only for a person at a terminal; ORDO_LOG_FORMAT=json gives one JSON object a line.
     let filter = tracing_subscriber::EnvFilter::try_from_env("ORDO_LOG")
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
+        .unwrap_or_else(|_| "info,sqlx=warn,async_nats=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(ordo_server::logging::RedactedStderr);
@@ -334,6 +397,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Forecast(command) => forecast::run(command).await,
         Command::Models(command) => models::run_models(command).await,
         Command::Import(command) => models::run_import(command).await,
+        Command::Events(EventsCommand::Tail(a)) => {
+            events::tail(events::Tail {
+                nats_url: a.nats_url,
+                stream: a.stream,
+                subject: a.subject,
+                from_start: a.from_start,
+                durable: a.durable,
+                count: a.count,
+                idle_timeout: a.idle_timeout,
+            })
+            .await
+        }
         Command::Migrate(storage) => {
             let config = storage.config()?;
             let store = Store::open(&config).await.map_err(|e| e.to_string())?;
@@ -479,6 +554,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 cors_origins: args.cors_origins,
                 header_read_timeout: args.header_read_timeout,
                 test_routes: args.test_routes,
+                webhooks_allow_private: args.webhooks_allow_private,
+                events: ordo_server::events::EventSettings {
+                    nats_url: args.nats_url,
+                    nats_stream: args.nats_stream,
+                    retention: args.event_retention,
+                    ..Default::default()
+                },
                 webauthn: ordo_server::auth::webauthn::RelyingParty {
                     id: args.webauthn_rp_id,
                     origins: args.webauthn_origins,

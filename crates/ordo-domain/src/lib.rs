@@ -5,6 +5,7 @@
 pub mod cart;
 pub mod contact;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod lifecycle;
 pub mod money;

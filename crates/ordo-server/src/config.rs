@@ -58,6 +58,10 @@ pub struct Config {
     pub webauthn: crate::auth::webauthn::RelyingParty,
     /// Mount the routes the API tests use to provoke failures (`/v1/_test/…`); never in production.
     pub test_routes: bool,
+    /// Allow webhook URLs that resolve to loopback, private or link-local addresses.
+    pub webhooks_allow_private: bool,
+    /// The event backbone: relay, NATS, retention (`events`).
+    pub events: crate::events::EventSettings,
 }
 
 impl Config {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod gateway;
 pub mod logging;
 pub mod services;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub auth: Arc<auth::tokens::Authority>,
     /// Request-rate limits per IP and per token subject (`api::limits`).
     pub limits: Arc<api::limits::RateLimits>,
+    /// The in-process event bus and whether this process relays events (`events`).
+    pub events: Arc<events::Hub>,
 }
 
 /// A running server: its bound address and a handle to stop it.
@@ -42,6 +45,8 @@ pub struct RunningServer {
     pub demo_credentials: Vec<demo::DemoCredential>,
     /// The token authority, for tests and tools that mint tokens in-process.
     pub auth: Arc<auth::tokens::Authority>,
+    /// The in-process event bus (subscribe to see events as the relay logs them).
+    pub events: Arc<events::Hub>,
 }
 
 /// Opens storage (migrating it), seeds demo data when asked, binds the address and serves
@@ -86,6 +91,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             store.clone(),
         )),
         inflight: services::recovery::InFlight::default(),
+        events: events::Hub::new(),
         config: Arc::new(config),
         prometheus: api::telemetry::prometheus(),
     };
@@ -94,6 +100,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         state.config.authorization_grace,
         std::time::Duration::from_secs(10),
     );
+    events::relay::spawn(&state);
+    let events = state.events.clone();
     let auth = state.auth.clone();
     let state_header_timeout = state.config.header_read_timeout;
     let app = api::router(state);
@@ -107,6 +115,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store,
         demo_credentials,
         auth,
+        events,
     })
 }
 

@@ -95,7 +95,7 @@ async fn many<S: Sql>(
 /// once. In `assign`, `{case}` becomes `CASE {key} WHEN $k THEN $v … END`, the per-key value.
 /// Keys are matched with `IN` on the primary key, which every planner turns into index
 /// lookups (an `UPDATE … FROM (VALUES …)` join can become a scan of a large table).
-async fn update_each<S: Sql>(
+pub(crate) async fn update_each<S: Sql>(
     tx: &mut S,
     table: &str,
     key: &str,
@@ -1040,23 +1040,18 @@ async fn write_rest<S: Sql>(
         .iter()
         .zip(&bodies)
         .map(|((_, o, _, _), body)| {
-            vec![
-                t(),
-                "OrderPlaced".into(),
-                o.id.to_string().into(),
-                Val::from(body),
-                now.into(),
-            ]
+            // The order's first event: number 1 of its subject, no counter row (see `events`).
+            crate::events::row(
+                tenant,
+                ordo_domain::events::EventType::ORDER_PLACED,
+                &o.id.to_string(),
+                1,
+                body.clone(),
+                now,
+            )
         })
         .collect();
-    many(
-        tx,
-        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES",
-        "",
-        &[],
-        &events,
-    )
-    .await?;
+    many(tx, crate::events::INSERT_HEAD, "", &[], &events).await?;
     let answers: Vec<(Val, Val)> = placed
         .iter()
         .zip(&bodies)

@@ -263,7 +263,7 @@ async fn exchange_in(
         detail,
     )
     .await?;
-    lc::append_changed(tx, t, changed).await?;
+    lc::append_changed(tx, t, changed, "exchange").await?;
     Ok(Ok(view))
 }
 

@@ -224,7 +224,7 @@ impl Store {
     }
 
     /// Records a drift check on a model version: the report when drifted (with a
-    /// `ModelDriftDetected` outbox event in the same transaction), or clears the flag.
+    /// `ordo.model.drift_detected` outbox event in the same transaction), or clears the flag.
     pub async fn record_model_drift(
         &self,
         tenant: &str,
@@ -243,12 +243,9 @@ impl Store {
                 )
                 .await?;
                 if let Some(report) = drifted {
-                    let payload = serde_json::json!({ "model": name, "version": version, "report": report }).to_string();
-                    tx.exec(
-                        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'ModelDriftDetected', $2, $3, $4)",
-                        vec![tenant.as_str().into(), format!("{name}:{version}").into(), payload.into(), now_ms().into()],
-                    )
-                    .await?;
+                    let payload = serde_json::json!({ "model": name, "version": version, "report": report });
+                    let subject = format!("{name}:{version}");
+                    crate::events::append(tx, &tenant, ordo_domain::events::EventType::MODEL_DRIFT_DETECTED, &subject, &payload).await?;
                 }
                 Ok(((), true))
             })

@@ -1,6 +1,6 @@
 //! Stock per SKU per location and staff adjustments. Every write is a conditional update that
 //! keeps `0 <= reserved <= on_hand`; each adjustment is logged with its reason and emits an
-//! `InventoryAdjusted` outbox event in the same transaction.
+//! `ordo.inventory.updated` outbox event in the same transaction.
 
 use crate::audit::AuditEntry;
 use crate::idempotency::{IdempotencyKey, Idempotent, Render};
@@ -278,14 +278,14 @@ async fn adjust_in(
         ],
     )
     .await?;
-    let payload = serde_json::json!({
-        "sku": level.sku, "location_id": level.location_id, "on_hand": level.on_hand,
-        "reserved": level.reserved, "held": level.held, "safety_stock": level.safety_stock, "reason": a.reason,
-    });
-    tx.exec(
-        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, 'InventoryAdjusted', $2, $3, $4)",
-        vec![t(), a.sku.as_str().into(), payload.to_string().into(), now.into()],
-    )
-    .await?;
+    let row = crate::feed::StockChangeRow {
+        sku: level.sku.to_string(),
+        location_id: level.location_id.to_string(),
+        on_hand: level.on_hand,
+        reserved: level.reserved,
+        held: level.held,
+        safety_stock: level.safety_stock,
+    };
+    crate::events::inventory_updated(tx, tenant, &[row], a.reason.as_str()).await?;
     Ok(Ok((level, before)))
 }

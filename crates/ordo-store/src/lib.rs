@@ -12,6 +12,7 @@ mod carts;
 mod catalog;
 mod commit;
 mod engine;
+mod events;
 mod exchanges;
 mod feed;
 mod forecasts;
@@ -29,6 +30,7 @@ mod sandbox;
 mod sql;
 pub mod testing;
 mod unit;
+mod webhooks;
 mod writer;
 
 pub use audit::{AuditEntry, AuditRecord};
@@ -36,6 +38,7 @@ pub use authorizations::{AuthorizationStatus, PendingAuthorization, StaleAuthori
 pub use carts::{CartRecord, CartSave};
 pub use catalog::{ProductUpsert, ProductView};
 pub use commit::BatchConfig;
+pub use events::StoredEvent;
 pub use exchanges::{Charge, ExchangeQuote, ExchangeRequest, ExchangeView};
 pub use feed::{FeedEntry, StockChangeRow};
 pub use forecasts::{ForecastRow, ModelChangeError, ModelRecord, NewModel};
@@ -54,6 +57,7 @@ pub use returns::{Disposition, Receipt, ReturnLine, ReturnView};
 pub use sandbox::{SandboxEntry, SandboxSums};
 pub use sql::Tx;
 pub use unit::BoxFuture;
+pub use webhooks::{AttemptOutcome, AttemptRecord, DeliveryRecord, NewDelivery, WebhookRecord};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -16,6 +16,7 @@ use crate::audit::AuditEntry;
 use crate::feed::StockChangeRow;
 use crate::sql::{Sql, Tx, Val};
 use crate::{Result, Store, corrupt, now_ms};
+use ordo_domain::events::EventType;
 use ordo_domain::lifecycle::{
     self, CancelRefusal, Canceller, FulfillmentCommand, FulfillmentStatus, TenderMoney,
 };
@@ -303,12 +304,14 @@ pub(crate) async fn append_changed(
     tx: &mut Tx<'_>,
     tenant: &str,
     changed: Vec<StockChangeRow>,
+    reason: &str,
 ) -> Result<()> {
     let mut last: BTreeMap<(String, String), StockChangeRow> = BTreeMap::new();
     for r in changed {
         last.insert((r.sku.clone(), r.location_id.clone()), r);
     }
     let rows: Vec<StockChangeRow> = last.into_values().collect();
+    crate::events::inventory_updated(tx, tenant, &rows, reason).await?;
     let postgres = tx.locks_rows();
     crate::feed::append(tx, tenant, now_ms(), &rows, postgres).await
 }
@@ -452,17 +455,9 @@ pub(crate) async fn record(
         "order_id": order_id, "action": action, "from": from.as_str(), "to": to.as_str(),
         "actor": actor.label, "reason": reason, "detail": detail,
     });
-    tx.exec(
-        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
-        vec![
-            tenant.into(),
-            format!("ordo.{action}").into(),
-            order_id.into(),
-            payload.to_string().into(),
-            now.into(),
-        ],
-    )
-    .await?;
+    let kind = EventType::of_action(action)
+        .ok_or_else(|| corrupt(format!("no event type for the action {action}")))?;
+    crate::events::append_for_order(tx, tenant, order_id, kind, &payload).await?;
     if let Some(who) = &actor.audit {
         crate::audit::append(
             tx,
@@ -486,21 +481,10 @@ pub(crate) async fn event(
     tx: &mut Tx<'_>,
     tenant: &str,
     order_id: &str,
-    kind: &str,
+    kind: EventType,
     data: serde_json::Value,
 ) -> Result<()> {
-    tx.exec(
-        "INSERT INTO outbox (tenant_id, event_type, aggregate_id, payload, created_at_ms) VALUES ($1, $2, $3, $4, $5)",
-        vec![
-            tenant.into(),
-            format!("ordo.{kind}").into(),
-            order_id.into(),
-            data.to_string().into(),
-            now_ms().into(),
-        ],
-    )
-    .await?;
-    Ok(())
+    crate::events::append_for_order(tx, tenant, order_id, kind, &data).await
 }
 
 /// Changes one stock row by (on-hand, reserved) deltas, keeping its invariants; the row after.
@@ -583,6 +567,8 @@ async fn release_units(
     leave: bool,
 ) -> Result<()> {
     let changed = take_units(tx, tenant, order_id, units, leave).await?;
+    let reason = if leave { "shipped" } else { "released" };
+    crate::events::inventory_updated(tx, tenant, &changed, reason).await?;
     let postgres = tx.locks_rows();
     crate::feed::append(tx, tenant, now_ms(), &changed, postgres).await
 }
@@ -1743,7 +1729,7 @@ async fn pick_in(
         detail,
     )
     .await?;
-    append_changed(tx, t, changed).await?;
+    append_changed(tx, t, changed, "short_pick").await?;
     Ok(Ok(Picked {
         view: FulfillmentView {
             order_id,

@@ -483,7 +483,7 @@ async fn receive_in(
     )
     .await?;
     if value > 0 {
-        lc::event(tx, t, &ret.order_id, "refund.issued", serde_json::json!({"return_id": ret.id, "amount": value, "currency": order.totals.total.currency.code()})).await?;
+        lc::event(tx, t, &ret.order_id, ordo_domain::events::EventType::REFUND_ISSUED, serde_json::json!({"return_id": ret.id, "amount": value, "currency": order.totals.total.currency.code()})).await?;
     }
     Ok(Ok(Receipt { ret, refunds }))
 }
@@ -564,6 +564,7 @@ async fn disposition_in(
         detail,
     )
     .await?;
+    crate::events::inventory_updated(tx, t, &changed, "restocked").await?;
     let postgres = tx.locks_rows();
     crate::feed::append(tx, t, now_ms(), &changed, postgres).await?;
     Ok(Ok(ret))

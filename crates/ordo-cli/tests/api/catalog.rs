@@ -171,7 +171,7 @@ async fn inventory_adjustments_keep_reservations_safe() {
     );
     assert!(
         app.store
-            .outbox_count(&app.tenant, "InventoryAdjusted")
+            .outbox_count(&app.tenant, "ordo.inventory.updated")
             .await
             .unwrap()
             >= 2

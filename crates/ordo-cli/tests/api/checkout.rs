@@ -174,7 +174,7 @@ async fn guest_checkout_with_split_shipments_and_split_payment() {
     assert_eq!(app.inventory("B").await["reserved"], 1);
     assert_eq!(
         app.store
-            .outbox_count(&app.tenant, "OrderPlaced")
+            .outbox_count(&app.tenant, "ordo.order.placed")
             .await
             .unwrap(),
         1

@@ -220,7 +220,7 @@ async fn a_demand_shift_flags_drift_and_emits_an_event() {
     assert!(!calm.drift.as_ref().unwrap().drifted, "{:?}", calm.drift);
     assert_eq!(
         app.store
-            .outbox_count(&t, "ModelDriftDetected")
+            .outbox_count(&t, "ordo.model.drift_detected")
             .await
             .unwrap(),
         0
@@ -258,7 +258,7 @@ async fn a_demand_shift_flags_drift_and_emits_an_event() {
     );
     assert_eq!(
         app.store
-            .outbox_count(&t, "ModelDriftDetected")
+            .outbox_count(&t, "ordo.model.drift_detected")
             .await
             .unwrap(),
         1

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub store: Store,
     pub storage: StorageConfig,
     pub tenant: String,
+    /// The server's in-process event bus.
+    pub events: std::sync::Arc<ordo_server::events::Hub>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _tmp: tempfile::TempDir,
 }
@@ -61,6 +63,8 @@ pub fn config(storage: StorageConfig) -> Config {
         cors_origins: vec![],
         header_read_timeout: Duration::from_secs(10),
         test_routes: false,
+        events: ordo_server::events::EventSettings::default(),
+        webhooks_allow_private: true,
         webauthn: ordo_server::auth::webauthn::RelyingParty {
             id: "localhost".into(),
             origins: vec!["http://localhost:8080".into()],
@@ -204,6 +208,7 @@ impl TestApp {
             store: server.store.clone(),
             storage,
             tenant: "default".into(),
+            events: server.events.clone(),
             shutdown: Some(server.shutdown),
             _tmp: tmp,
         };

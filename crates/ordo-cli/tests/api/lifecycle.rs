@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// Places a guest order of `lines` (paid with `card`) to the usual address; its 201 body.
-async fn order_with(app: &TestApp, lines: Value, card: &str) -> Value {
+pub(crate) async fn order_with(app: &TestApp, lines: Value, card: &str) -> Value {
     let cart: Value = app
         .post(
             "/v1/carts",
@@ -28,7 +28,7 @@ async fn order_with(app: &TestApp, lines: Value, card: &str) -> Value {
     v
 }
 
-async fn act(app: &TestApp, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub(crate) async fn act(app: &TestApp, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let mut r = app.admin.post(app.url(path));
     if let Some(b) = body {
         r = r.json(&b);
@@ -72,11 +72,11 @@ fn tender(order: &Value, field: &str) -> i64 {
         .unwrap_or_else(|| panic!("no payments[0].{field} in {order}"))
 }
 
-fn ship_body() -> Value {
+pub(crate) fn ship_body() -> Value {
     json!({"carrier": "UPS", "tracking_number": "1Z999AA10123456784"})
 }
 
-async fn pick_pack(app: &TestApp, ful: &str) {
+pub(crate) async fn pick_pack(app: &TestApp, ful: &str) {
     for step in ["pick", "pack"] {
         let (s, v) = act(app, &format!("/v1/fulfillments/{ful}/{step}"), None).await;
         assert_eq!(s, StatusCode::OK, "{step}: {v}");

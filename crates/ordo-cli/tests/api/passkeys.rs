@@ -199,7 +199,7 @@ async fn place_with(
 
 async fn placed(app: &TestApp) -> i64 {
     app.store
-        .outbox_count(&app.tenant, "OrderPlaced")
+        .outbox_count(&app.tenant, "ordo.order.placed")
         .await
         .unwrap()
 }

@@ -1133,6 +1133,101 @@ async fn one_tenant_can_neither_read_nor_change_another() {
         ("GET", "/v1/orders/{id}/routing"),
         ("GET", "/v1/routing/decisions"),
     ]);
+    // The event log: default's events are in default's log only; acme cannot even page after one.
+    let ours = crate::events::wait_for_events(&app, "ordo.order.placed", 1).await;
+    let theirs: Value = acme
+        .get(app.url("/v1/events?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        theirs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["source"] == "/ordo/acme"),
+        "{theirs}"
+    );
+    let r = acme
+        .get(app.url(&format!(
+            "/v1/events?after={}",
+            ours[0]["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    covered.push(("GET", "/v1/events"));
+    // Webhooks: default's subscription is invisible to acme and beyond its reach.
+    let receiver = crate::receiver::Receiver::start(crate::receiver::always_ok()).await;
+    let hook: Value = app
+        .admin
+        .post(app.url("/v1/webhooks"))
+        .json(&json!({"url": receiver.url, "events": ["*"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hid = hook["id"].as_str().unwrap();
+    for (method, path) in [
+        ("GET", format!("/v1/webhooks/{hid}")),
+        ("GET", format!("/v1/webhooks/{hid}/deliveries")),
+        (
+            "POST",
+            format!("/v1/webhooks/{hid}/deliveries/dlv_x/replay"),
+        ),
+        ("DELETE", format!("/v1/webhooks/{hid}")),
+    ] {
+        let r = acme
+            .request(method.parse().unwrap(), app.url(&path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let theirs: Value = acme
+        .get(app.url("/v1/webhooks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"], json!([]));
+    let r = acme
+        .post(app.url("/v1/webhooks"))
+        .json(&json!({"url": receiver.url, "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::CREATED,
+        "acme subscribes for itself"
+    );
+    assert_eq!(
+        app.admin
+            .get(app.url(&format!("/v1/webhooks/{hid}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK,
+        "acme's DELETE left default's webhook alone"
+    );
+    covered.extend([
+        ("POST", "/v1/webhooks"),
+        ("GET", "/v1/webhooks"),
+        ("GET", "/v1/webhooks/{id}"),
+        ("DELETE", "/v1/webhooks/{id}"),
+        ("GET", "/v1/webhooks/{id}/deliveries"),
+        ("POST", "/v1/webhooks/{id}/deliveries/{delivery}/replay"),
+    ]);
     // The change feed: acme's holds only acme's stock changes (none of default's SKUs).
     let changes: Value = acme
         .get(app.url("/v1/inventory/changes"))

@@ -137,6 +137,23 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathParam {
     }
 }
 
+/// The two path parameters of a nested route (`/v1/webhooks/{id}/deliveries/{delivery}`).
+pub struct PathPair(pub String, pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path((a, b))) => Ok(PathPair(a, b)),
+            Err(_) => Err(ApiError::NotFound(format!("the path {}", parts.uri.path()))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod carts;
 pub mod docs;
 pub mod edge;
+pub mod events;
 pub mod forecasts;
 pub mod fulfillments;
 pub mod health;
@@ -28,6 +29,7 @@ pub mod routing;
 pub mod telemetry;
 mod test_routes;
 pub mod tracking;
+pub mod webhooks;
 
 use crate::AppState;
 use crate::auth::policy::{
@@ -36,7 +38,7 @@ use crate::auth::policy::{
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state, map_request};
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -95,6 +97,13 @@ use utoipa::OpenApi;
         routing::put,
         routing::for_order,
         routing::decisions,
+        events::list,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::replay,
         health::healthz,
         health::readyz,
         telemetry::scrape,
@@ -319,6 +328,28 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
             ADMIN,
             get(routing::decisions),
         ),
+        e(Method::GET, "/v1/events", ADMIN, get(events::list)),
+        e(Method::POST, "/v1/webhooks", ADMIN, post(webhooks::create)),
+        e(Method::GET, "/v1/webhooks", ADMIN, get(webhooks::list)),
+        e(Method::GET, "/v1/webhooks/{id}", ADMIN, get(webhooks::get)),
+        e(
+            Method::DELETE,
+            "/v1/webhooks/{id}",
+            ADMIN,
+            delete(webhooks::delete),
+        ),
+        e(
+            Method::GET,
+            "/v1/webhooks/{id}/deliveries",
+            ADMIN,
+            get(webhooks::deliveries),
+        ),
+        e(
+            Method::POST,
+            "/v1/webhooks/{id}/deliveries/{delivery}/replay",
+            ADMIN,
+            post(webhooks::replay),
+        ),
         e(Method::POST, "/v1/auth/token", Anonymous, post(auth::token)),
         e(
             Method::POST,
@@ -518,6 +549,21 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/routing/rules", "put", "putRoutingRules"),
     ("/v1/orders/{id}/routing", "get", "getOrderRouting"),
     ("/v1/routing/decisions", "get", "listRoutingDecisions"),
+    ("/v1/events", "get", "listEvents"),
+    ("/v1/webhooks", "post", "createWebhook"),
+    ("/v1/webhooks", "get", "listWebhooks"),
+    ("/v1/webhooks/{id}", "get", "getWebhook"),
+    ("/v1/webhooks/{id}", "delete", "deleteWebhook"),
+    (
+        "/v1/webhooks/{id}/deliveries",
+        "get",
+        "listWebhookDeliveries",
+    ),
+    (
+        "/v1/webhooks/{id}/deliveries/{delivery}/replay",
+        "post",
+        "replayWebhookDelivery",
+    ),
     ("/v1/inventory/changes", "get", "listInventoryChanges"),
     ("/v1/orders", "post", "placeOrder"),
     ("/v1/orders/{id}", "get", "getOrder"),
@@ -717,6 +763,29 @@ fn describe_edges(doc: &mut serde_json::Value) {
                         "id",
                         "decide its units' fate",
                     ),
+                ),
+            ],
+        ),
+        (
+            "/v1/webhooks",
+            "post",
+            "201",
+            vec![
+                (
+                    "GetWebhook",
+                    link("#/paths/~1v1~1webhooks~1{id}/get", "id", "read the webhook"),
+                ),
+                (
+                    "ListWebhookDeliveries",
+                    link(
+                        "#/paths/~1v1~1webhooks~1{id}~1deliveries/get",
+                        "id",
+                        "its deliveries",
+                    ),
+                ),
+                (
+                    "DeleteWebhook",
+                    link("#/paths/~1v1~1webhooks~1{id}/delete", "id", "unsubscribe"),
                 ),
             ],
         ),

@@ -186,7 +186,7 @@ pub async fn run_forecast(
 
 /// Compares the stored forecasts' error on the days since they were made with the model's
 /// holdout error, and the input profile now with the one at training; flags the model version
-/// (and emits `ModelDriftDetected`) past the thresholds, clears the flag otherwise.
+/// (and emits `ordo.model.drift_detected`, the ModelDriftDetected event) past the thresholds, clears the flag otherwise.
 async fn check_drift(
     store: &Store,
     tenant: &str,

@@ -21,6 +21,7 @@ pub enum Operation {
     UpsertProduct,
     RequestReturn,
     Exchange,
+    CreateWebhook,
 }
 
 impl Operation {
@@ -33,6 +34,7 @@ impl Operation {
             Operation::UpsertProduct => "products",
             Operation::RequestReturn => "returns",
             Operation::Exchange => "exchanges",
+            Operation::CreateWebhook => "webhooks",
         }
     }
 
@@ -46,6 +48,7 @@ impl Operation {
             Operation::UpsertProduct => "PUT /v1/products/{sku}",
             Operation::RequestReturn => "POST /v1/orders/{id}/returns",
             Operation::Exchange => "POST /v1/orders/{id}/exchanges",
+            Operation::CreateWebhook => "POST /v1/webhooks",
         }
     }
 }

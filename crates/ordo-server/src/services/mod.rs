@@ -8,6 +8,7 @@ pub mod carts;
 pub mod catalog;
 pub mod checkout;
 pub mod error;
+pub mod events;
 pub mod forecasts;
 pub mod holds;
 pub mod idempotency;
@@ -21,6 +22,7 @@ pub mod recovery;
 pub mod returns;
 pub mod routing;
 pub mod shipping;
+pub mod webhooks;
 
 pub use error::{ConflictReason, ServiceError};
 
