@@ -7,6 +7,7 @@ mod checkout;
 mod concurrency;
 mod crash;
 mod edge;
+mod event_crash;
 mod events;
 mod forecasts;
 mod foundations;
