@@ -2,7 +2,7 @@
 # Schemathesis over /openapi.json: every operation, every check, every phase (examples, coverage,
 # fuzzing, stateful), against a fresh `ordo serve --demo`. Each operation is called with a token
 # of a role its policy admits (admin for staff/admin routes, the app's token for carts, payment
-# tokens and orders). Exit status is Schemathesis's: 0 only when it found no failure and no
+# tokens and orders, a signed-up shopper's for /v1/me). Exit status is Schemathesis's: 0 only when it found no failure and no
 # schema error.
 #
 #   tools/schemathesis/run.sh [ORDO_BIN]        # default: target/release/ordo (built if missing)
@@ -42,9 +42,13 @@ token() {
   curl -fsS "$URL/v1/auth/token" -d grant_type=client_credentials -d client_id="$1" -d client_secret="$2" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
-export ORDO_ST_ADMIN_TOKEN ORDO_ST_APP_TOKEN
+export ORDO_ST_ADMIN_TOKEN ORDO_ST_APP_TOKEN ORDO_ST_SHOPPER_TOKEN
 ORDO_ST_ADMIN_TOKEN=$(token demo-admin demo-admin-secret)
 ORDO_ST_APP_TOKEN=$(token demo-app demo-secret)
+# A signed-up shopper for the /v1/me routes.
+ORDO_ST_SHOPPER_TOKEN=$(curl -fsS "$URL/v1/auth/signup" -H 'Content-Type: application/json' \
+  -d '{"email": "fuzz.shopper@example.com", "password": "correct horse battery staple", "name": "Fuzz Shopper"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 echo "== schemathesis against $URL (log: $LOG)"
 set +e
 st --config-file tools/schemathesis/schemathesis.toml run "$URL/openapi.json" \

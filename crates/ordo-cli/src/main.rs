@@ -191,6 +191,32 @@ struct ServeArgs {
     /// a private network you trust); refused by default.
     #[arg(long, env = "ORDO_WEBHOOKS_ALLOW_PRIVATE")]
     webhooks_allow_private: bool,
+    /// Send shoppers' emails over SMTP at this URL (smtp://host:port without TLS,
+    /// smtp://host:port?tls=required for STARTTLS, smtps://host:port; user:password@ for AUTH).
+    /// Without it, emails are written to the mailbox folder as .eml files.
+    #[arg(long, env = "ORDO_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// Where emails go without --smtp-url (default: <data-dir>/mailbox), one folder per tenant.
+    #[arg(long, env = "ORDO_MAILBOX_DIR")]
+    mailbox_dir: Option<PathBuf>,
+    /// The From of shoppers' emails.
+    #[arg(
+        long,
+        env = "ORDO_MAIL_FROM",
+        default_value = "Ordo <orders@ordo.localhost>"
+    )]
+    mail_from: String,
+    /// A folder of per-tenant templates overriding the built-in ones:
+    /// <dir>/<tenant>/<order_placed|fulfillment_shipped|fulfillment_delivered|refund_issued>.<subject|txt|html>.
+    #[arg(long, env = "ORDO_NOTIFICATION_TEMPLATES")]
+    notification_templates: Option<PathBuf>,
+    /// The shop's name in messages to shoppers.
+    #[arg(long, env = "ORDO_SHOP_NAME", default_value = "Ordo")]
+    shop_name: String,
+    /// `off`: this process never relays events (nor sends webhooks or notifications); another
+    /// process on the same database must. For API-only nodes, and for measuring the relay's cost.
+    #[arg(long, env = "ORDO_EVENT_RELAY", default_value = "on", value_parser = ["on", "off"])]
+    event_relay: String,
     /// How long events stay in the log (and the NATS stream) after they were published, e.g. 7d.
     #[arg(long, env = "ORDO_EVENT_RETENTION", default_value = "7d", value_parser = parse_positive_duration)]
     event_retention: Duration,
@@ -555,10 +581,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                 header_read_timeout: args.header_read_timeout,
                 test_routes: args.test_routes,
                 webhooks_allow_private: args.webhooks_allow_private,
+                notify: ordo_server::events::notify::NotifySettings {
+                    smtp_url: args.smtp_url,
+                    mailbox_dir: args
+                        .mailbox_dir
+                        .unwrap_or_else(|| args.storage.data_dir.join("mailbox")),
+                    mail_from: args.mail_from,
+                    templates_dir: args.notification_templates,
+                    shop_name: args.shop_name,
+                    enabled: true,
+                },
                 events: ordo_server::events::EventSettings {
                     nats_url: args.nats_url,
                     nats_stream: args.nats_stream,
                     retention: args.event_retention,
+                    relay: args.event_relay == "on",
                     ..Default::default()
                 },
                 webauthn: ordo_server::auth::webauthn::RelyingParty {

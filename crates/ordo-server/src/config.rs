@@ -60,6 +60,8 @@ pub struct Config {
     pub test_routes: bool,
     /// Allow webhook URLs that resolve to loopback, private or link-local addresses.
     pub webhooks_allow_private: bool,
+    /// Email, in-app and push notifications to shoppers (`events::notify`).
+    pub notify: crate::events::notify::NotifySettings,
     /// The event backbone: relay, NATS, retention (`events`).
     pub events: crate::events::EventSettings,
 }

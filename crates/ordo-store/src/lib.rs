@@ -21,6 +21,7 @@ mod idempotency;
 mod identity;
 mod inventory;
 mod lifecycle;
+mod notifications;
 mod orders;
 mod passkeys;
 mod payments;
@@ -50,6 +51,7 @@ pub use lifecycle::{
     Actor, Cancellation, FulfillmentView, LifecycleError, OpOutcome, PaymentOp, Picked, ShipClaim,
     ShortPick, TimelineEntry, Tracking, TrackingRow,
 };
+pub use notifications::{NotificationRecord, Preferences, PushSubscriptionRecord, SendOutcome};
 pub use orders::{NewOrder, PlaceError, Shortage};
 pub use passkeys::{ChallengePurpose, ChallengeRecord, ChallengeUse, PasskeyRecord};
 pub use payments::TokenRecord;

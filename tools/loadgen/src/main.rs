@@ -9,6 +9,7 @@
 //! (`cart_id`, the mobile app's path; `--from lines` sends inline lines instead).
 //! `--lifecycle-orders N` takes N orders from placed to delivered with concurrent staff clients.
 
+mod events;
 mod lifecycle;
 
 use clap::{Parser, ValueEnum};
@@ -95,6 +96,14 @@ struct Args {
     #[arg(long)]
     json: bool,
     /// OAuth2 client the shoppers' app uses (places the orders).
+    /// Measure commit-to-NATS latency of `ordo.order.placed` events on this NATS server (the
+    /// server runs with the same --nats-url).
+    #[arg(long)]
+    nats_url: Option<String>,
+    /// Serve a webhook endpoint, subscribe it to `ordo.order.placed` and measure commit-to-webhook
+    /// latency (the server needs --webhooks-allow-private).
+    #[arg(long)]
+    webhook: bool,
     #[arg(long, default_value = "demo-app")]
     app_client_id: String,
     #[arg(long, default_value = "demo-secret")]
@@ -578,6 +587,7 @@ async fn run(args: Args) -> Result<(), String> {
         skus,
         tokens: Mutex::new(tokens),
     });
+    let watch = events::Watch::start(args.nats_url.as_deref(), args.webhook, &admin, &base).await?;
     if !args.json {
         eprintln!("running for {:?}…", args.duration);
     }
@@ -643,6 +653,11 @@ async fn run(args: Args) -> Result<(), String> {
         "oversold": 0,
         "server_peak_rss_mb": if args.server_pid.is_empty() { Value::Null } else { json!(peak_rss.load(Ordering::Relaxed) as f64 / 1024.0) },
     });
+    drop(t);
+    let mut report = report;
+    if !watch.is_empty() {
+        report["events"] = watch.report(placed).await;
+    }
     print_report(&args, &report);
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub tenant: String,
     /// The server's in-process event bus.
     pub events: std::sync::Arc<ordo_server::events::Hub>,
+    /// Where the server writes emails without SMTP.
+    pub mailbox: std::path::PathBuf,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     _tmp: tempfile::TempDir,
 }
@@ -65,6 +67,13 @@ pub fn config(storage: StorageConfig) -> Config {
         test_routes: false,
         events: ordo_server::events::EventSettings::default(),
         webhooks_allow_private: true,
+        notify: ordo_server::events::notify::NotifySettings {
+            mailbox_dir: std::env::temp_dir().join(format!(
+                "ordo-test-mailbox-{}",
+                uuid::Uuid::new_v4().simple()
+            )),
+            ..Default::default()
+        },
         webauthn: ordo_server::auth::webauthn::RelyingParty {
             id: "localhost".into(),
             origins: vec!["http://localhost:8080".into()],
@@ -196,7 +205,9 @@ impl TestApp {
         adjust: impl FnOnce(&mut Config),
     ) -> TestApp {
         let mut cfg = config(storage.clone());
+        cfg.notify.mailbox_dir = tmp.path().join("mailbox");
         adjust(&mut cfg);
+        let mailbox = cfg.notify.mailbox_dir.clone();
         let server = ordo_server::start(cfg).await.expect("server starts");
         let tokens = tokens_from(&server.auth, "default");
         let app = TestApp {
@@ -209,6 +220,7 @@ impl TestApp {
             storage,
             tenant: "default".into(),
             events: server.events.clone(),
+            mailbox,
             shutdown: Some(server.shutdown),
             _tmp: tmp,
         };

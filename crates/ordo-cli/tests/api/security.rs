@@ -1228,6 +1228,105 @@ async fn one_tenant_can_neither_read_nor_change_another() {
         ("GET", "/v1/webhooks/{id}/deliveries"),
         ("POST", "/v1/webhooks/{id}/deliveries/{delivery}/replay"),
     ]);
+    // A shopper's things are per tenant: an acme shopper with the same subject as a default
+    // shopper sees none of theirs and cannot remove their push subscription.
+    let ours = client_as(&app.token_as(Role::Shopper, "same-subject"));
+    let theirs = client_as(
+        &app_authority(&app)
+            .await
+            .access_token(
+                &ordo_server::auth::Principal {
+                    subject: "same-subject".into(),
+                    ..principal("acme", Role::Shopper)
+                },
+                Duration::from_secs(900),
+            )
+            .unwrap()
+            .0,
+    );
+    let browser = crate::push_receiver::PushSubscriber::start().await;
+    let r = ours
+        .post(app.url("/v1/me/push-subscriptions"))
+        .json(&browser.subscription_json())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sub: Value = r.json().await.unwrap();
+    let r = ours
+        .put(app.url("/v1/me/notification-preferences"))
+        .json(&json!({"email": false, "push": true, "in_app": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let get = |c: &reqwest::Client, path: &str| c.get(app.url(path)).send();
+    let list: Value = get(&theirs, "/v1/me/push-subscriptions")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], json!([]));
+    let prefs: Value = get(&theirs, "/v1/me/notification-preferences")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        prefs,
+        json!({"email": true, "push": true, "in_app": true}),
+        "acme's shopper has their own"
+    );
+    let r = theirs
+        .delete(app.url(&format!(
+            "/v1/me/push-subscriptions/{}",
+            sub["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let page: Value = get(&theirs, "/v1/me/notifications")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"], json!([]));
+    let k1: Value = get(&ours, "/v1/me/push-key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let k2: Value = get(&theirs, "/v1/me/push-key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(
+        k1["public_key"], k2["public_key"],
+        "each tenant signs pushes with its own key"
+    );
+    let r = theirs
+        .get(app.url("/v1/me/notifications/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    covered.extend([
+        ("GET", "/v1/me/notifications"),
+        ("GET", "/v1/me/notifications/stream"),
+        ("GET", "/v1/me/notification-preferences"),
+        ("PUT", "/v1/me/notification-preferences"),
+        ("GET", "/v1/me/push-key"),
+        ("POST", "/v1/me/push-subscriptions"),
+        ("GET", "/v1/me/push-subscriptions"),
+        ("DELETE", "/v1/me/push-subscriptions/{id}"),
+    ]);
     // The change feed: acme's holds only acme's stock changes (none of default's SKUs).
     let changes: Value = acme
         .get(app.url("/v1/inventory/changes"))

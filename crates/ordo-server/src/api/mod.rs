@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod json;
 pub mod limits;
 pub mod locations;
+pub mod me;
 pub mod orders;
 pub mod passkeys;
 pub mod payment_tokens;
@@ -98,6 +99,14 @@ use utoipa::OpenApi;
         routing::for_order,
         routing::decisions,
         events::list,
+        me::notifications,
+        me::stream,
+        me::get_preferences,
+        me::put_preferences,
+        me::push_key,
+        me::subscribe,
+        me::subscriptions,
+        me::unsubscribe,
         webhooks::create,
         webhooks::list,
         webhooks::get,
@@ -329,6 +338,49 @@ pub fn endpoints() -> Vec<(Endpoint, MethodRouter<AppState>)> {
             get(routing::decisions),
         ),
         e(Method::GET, "/v1/events", ADMIN, get(events::list)),
+        e(
+            Method::GET,
+            "/v1/me/notifications",
+            SHOPPERS,
+            get(me::notifications),
+        ),
+        e(
+            Method::GET,
+            "/v1/me/notifications/stream",
+            SHOPPERS,
+            get(me::stream),
+        ),
+        e(
+            Method::GET,
+            "/v1/me/notification-preferences",
+            SHOPPERS,
+            get(me::get_preferences),
+        ),
+        e(
+            Method::PUT,
+            "/v1/me/notification-preferences",
+            SHOPPERS,
+            put(me::put_preferences),
+        ),
+        e(Method::GET, "/v1/me/push-key", SHOPPERS, get(me::push_key)),
+        e(
+            Method::POST,
+            "/v1/me/push-subscriptions",
+            SHOPPERS,
+            post(me::subscribe),
+        ),
+        e(
+            Method::GET,
+            "/v1/me/push-subscriptions",
+            SHOPPERS,
+            get(me::subscriptions),
+        ),
+        e(
+            Method::DELETE,
+            "/v1/me/push-subscriptions/{id}",
+            SHOPPERS,
+            delete(me::unsubscribe),
+        ),
         e(Method::POST, "/v1/webhooks", ADMIN, post(webhooks::create)),
         e(Method::GET, "/v1/webhooks", ADMIN, get(webhooks::list)),
         e(Method::GET, "/v1/webhooks/{id}", ADMIN, get(webhooks::get)),
@@ -550,6 +602,34 @@ const OPERATION_IDS: &[(&str, &str, &str)] = &[
     ("/v1/orders/{id}/routing", "get", "getOrderRouting"),
     ("/v1/routing/decisions", "get", "listRoutingDecisions"),
     ("/v1/events", "get", "listEvents"),
+    ("/v1/me/notifications", "get", "listMyNotifications"),
+    (
+        "/v1/me/notifications/stream",
+        "get",
+        "streamMyNotifications",
+    ),
+    (
+        "/v1/me/notification-preferences",
+        "get",
+        "getMyNotificationPreferences",
+    ),
+    (
+        "/v1/me/notification-preferences",
+        "put",
+        "putMyNotificationPreferences",
+    ),
+    ("/v1/me/push-key", "get", "getPushKey"),
+    (
+        "/v1/me/push-subscriptions",
+        "post",
+        "createPushSubscription",
+    ),
+    ("/v1/me/push-subscriptions", "get", "listPushSubscriptions"),
+    (
+        "/v1/me/push-subscriptions/{id}",
+        "delete",
+        "deletePushSubscription",
+    ),
     ("/v1/webhooks", "post", "createWebhook"),
     ("/v1/webhooks", "get", "listWebhooks"),
     ("/v1/webhooks/{id}", "get", "getWebhook"),

@@ -5,6 +5,8 @@
 //! stand by and take over when its lease runs out.
 
 pub mod nats;
+pub mod notify;
+pub mod push;
 pub mod relay;
 pub mod webhooks;
 

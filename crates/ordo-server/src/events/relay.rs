@@ -9,7 +9,8 @@ use crate::AppState;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Starts the relay, the webhook dispatcher and, with `--nats-url`, the NATS publisher.
+/// Starts the relay, the webhook dispatcher, the notifier and, with `--nats-url`, the NATS
+/// publisher.
 pub fn spawn(state: &AppState) {
     let settings = state.config.events.clone();
     if !settings.relay {
@@ -17,6 +18,7 @@ pub fn spawn(state: &AppState) {
     }
     tokio::spawn(run(state.clone(), settings.clone()));
     super::webhooks::spawn(state);
+    super::notify::spawn(state);
     if let Some(url) = settings.nats_url.clone() {
         tokio::spawn(super::nats::run(state.clone(), url, settings));
     }
@@ -101,6 +103,9 @@ async fn prune(state: &AppState, settings: &EventSettings) -> Result<(), ordo_st
         upto = upto.min(store.event_cursor("nats").await?);
     }
     upto = upto.min(store.webhook_cursor_floor().await?.unwrap_or(i64::MAX));
+    if state.config.notify.enabled {
+        upto = upto.min(store.event_cursor("notifications").await?);
+    }
     let before = ordo_store::now_ms() - settings.retention.as_millis() as i64;
     loop {
         let gone = store.prune_events(before, upto, 5000).await?;

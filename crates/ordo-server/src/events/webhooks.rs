@@ -147,7 +147,9 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-fn client(allow_private: bool) -> reqwest::Client {
+/// An HTTP client for outbound deliveries: no redirects, 10 s, public addresses only (unless
+/// allowed).
+pub(crate) fn client(allow_private: bool) -> reqwest::Client {
     crate::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod inventory;
 pub mod lifecycle;
 pub mod locations;
+pub mod me;
 pub mod passkeys;
 pub mod payments;
 pub mod pricing;
