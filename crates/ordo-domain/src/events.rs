@@ -77,9 +77,20 @@ impl EventType {
     }
 
     /// The NATS subject an event of this type is published on for `tenant`:
-    /// `ordo.<tenant>.<short name>`.
+    /// `ordo.<tenant>.<short name>`. A character of the tenant id that NATS gives a meaning
+    /// (`.`, `*`, `>`, whitespace, …) becomes `_`, so every event lands on one literal subject.
     pub fn nats_subject(self, tenant: &str) -> String {
-        format!("ordo.{tenant}.{}", self.short())
+        let token: String = tenant
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("ordo.{token}.{}", self.short())
     }
 }
 
@@ -191,6 +202,10 @@ mod tests {
         assert_eq!(
             EventType::ORDER_PLACED.nats_subject("acme"),
             "ordo.acme.order.placed"
+        );
+        assert_eq!(
+            EventType::ORDER_PLACED.nats_subject("a.b *>"),
+            "ordo.a_b___.order.placed"
         );
     }
 

@@ -155,6 +155,17 @@ pub(crate) async fn inventory_updated(
     Ok(())
 }
 
+/// Whether `holder` holds the relay's lease now (in the transaction `tx`).
+pub(crate) async fn holds_lease<S: Sql>(tx: &mut S, holder: &str) -> Result<bool> {
+    let rows = tx
+        .rows(
+            "SELECT 1 FROM relay_lease WHERE name = 'outbox' AND holder = $1 AND expires_at_ms >= $2",
+            vec![holder.into(), now_ms().into()],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
 impl Store {
     /// Takes or renews the relay's lease for `ttl_ms`; whether `holder` holds it now.
     pub async fn relay_lease(&self, holder: &str, ttl_ms: i64) -> Result<bool> {

@@ -63,6 +63,8 @@ pub struct SendOutcome {
     pub error: Option<String>,
     /// When to try again (`None` and not sent: give up).
     pub retry_at_ms: Option<i64>,
+    /// The message's attempts before this one (the record is written only if still so).
+    pub attempts_before: i64,
 }
 
 /// A shopper's channels (absent preferences: all on).
@@ -179,13 +181,23 @@ impl Store {
     }
 
     /// Records sends in one commit: each `sent`, or due again at its `retry_at_ms`, or `dead`.
-    pub async fn record_notifications(&self, outcomes: Vec<SendOutcome>) -> Result<()> {
+    /// Nothing is written unless `holder` still holds the relay's lease; a send is recorded only
+    /// on a message still pending at the attempt's number. Whether they were recorded.
+    pub async fn record_notifications(
+        &self,
+        holder: &str,
+        outcomes: Vec<SendOutcome>,
+    ) -> Result<bool> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
-        self.unit(ALL_TENANTS, move |tx| {
-            let outcomes = outcomes.clone();
+        let holder = holder.to_string();
+        let (recorded, _) = self.unit(ALL_TENANTS, move |tx| {
+            let (outcomes, holder) = (outcomes.clone(), holder.clone());
             Box::pin(async move {
+                if !crate::events::holds_lease(tx, &holder).await? {
+                    return Ok((false, false));
+                }
                 let now = now_ms();
                 for o in &outcomes {
                     let (status, next) = match (o.sent, o.retry_at_ms) {
@@ -195,7 +207,8 @@ impl Store {
                     };
                     tx.exec(
                         "UPDATE notifications SET status = $3, attempts = attempts + 1, next_attempt_at_ms = $4, last_error = COALESCE($5, last_error), \
-                         sent_at_ms = CASE WHEN $3 = 'sent' THEN $6 ELSE sent_at_ms END WHERE tenant_id = $1 AND id = $2",
+                         sent_at_ms = CASE WHEN $3 = 'sent' THEN $6 ELSE sent_at_ms END \
+                         WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND attempts = $7",
                         vec![
                             o.tenant.as_str().into(),
                             o.id.as_str().into(),
@@ -203,15 +216,16 @@ impl Store {
                             next.into(),
                             o.error.clone().into(),
                             now.into(),
+                            o.attempts_before.into(),
                         ],
                     )
                     .await?;
                 }
-                Ok(((), true))
+                Ok((true, true))
             })
         })
         .await?;
-        Ok(())
+        Ok(recorded)
     }
 
     /// A shopper's in-app notifications after log position `after`, oldest first.

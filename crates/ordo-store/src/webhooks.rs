@@ -283,6 +283,81 @@ impl Store {
         Ok(moved)
     }
 
+    /// The oldest pending delivery of each subject of a subscription that is due at `now_ms`, in
+    /// log order (at most `limit`): what may be sent now without overtaking an earlier event of
+    /// its subject. Read per subject, so a subject with many failing deliveries holds back no
+    /// other subject.
+    pub async fn due_heads(
+        &self,
+        tenant: &str,
+        webhook_id: &str,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let rows = self
+            .read_rows(
+                tenant,
+                &format!(
+                    "SELECT {DELIVERY} FROM webhook_deliveries d WHERE tenant_id = $1 AND webhook_id = $2 AND status = 'pending' \
+                     AND next_attempt_at_ms <= $3 AND position = (SELECT MIN(position) FROM webhook_deliveries h \
+                       WHERE h.tenant_id = d.tenant_id AND h.webhook_id = d.webhook_id AND h.subject = d.subject AND h.status = 'pending') \
+                     ORDER BY position LIMIT $4"
+                ),
+                vec![tenant.into(), webhook_id.into(), now_ms.into(), limit.into()],
+            )
+            .await?;
+        rows.iter().map(|r| delivery_from(r)).collect()
+    }
+
+    /// When the next pending delivery of a subscription falls due (none: `None`).
+    pub async fn next_due(&self, tenant: &str, webhook_id: &str) -> Result<Option<i64>> {
+        let rows = self
+            .read_rows(
+                tenant,
+                "SELECT MIN(next_attempt_at_ms) FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2 AND status = 'pending'",
+                vec![tenant.into(), webhook_id.into()],
+            )
+            .await?;
+        match rows.first() {
+            Some(r) => r[0].opt_int(),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes finished deliveries (and their attempts) and sent or dead notifications that
+    /// finished before `before_ms`, up to `limit` of each.
+    pub async fn prune_deliveries_and_notifications(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<()> {
+        self.unit(ALL_TENANTS, move |tx| {
+            Box::pin(async move {
+                tx.exec(
+                    "DELETE FROM webhook_attempts WHERE (tenant_id, delivery_id) IN (SELECT tenant_id, id FROM webhook_deliveries \
+                     WHERE status <> 'pending' AND finished_at_ms < $1 ORDER BY finished_at_ms LIMIT $2)",
+                    vec![before_ms.into(), limit.into()],
+                )
+                .await?;
+                tx.exec(
+                    "DELETE FROM webhook_deliveries WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM webhook_deliveries \
+                     WHERE status <> 'pending' AND finished_at_ms < $1 ORDER BY finished_at_ms LIMIT $2)",
+                    vec![before_ms.into(), limit.into()],
+                )
+                .await?;
+                tx.exec(
+                    "DELETE FROM notifications WHERE (tenant_id, id) IN (SELECT tenant_id, id FROM notifications \
+                     WHERE status <> 'pending' AND created_at_ms < $1 ORDER BY created_at_ms LIMIT $2)",
+                    vec![before_ms.into(), limit.into()],
+                )
+                .await?;
+                Ok(((), true))
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
     /// The oldest pending deliveries of a subscription, in log order (the dispatcher picks the
     /// first of each subject).
     pub async fn pending_deliveries(
@@ -306,23 +381,34 @@ impl Store {
 
     /// Records attempts and the subscription's circuit state after them, in one commit.
     /// `failures`/`open_until_ms`: the breaker's state to store.
+    /// Nothing is written unless `holder` still holds the relay's lease (another process took
+    /// over: its own attempts count), and an attempt is recorded only on a delivery still pending
+    /// at the attempt's number; whether they were recorded.
     pub async fn record_attempts(
         &self,
+        holder: &str,
         tenant: &str,
         webhook_id: &str,
         outcomes: Vec<AttemptOutcome>,
         failures: i64,
         open_until_ms: i64,
-    ) -> Result<()> {
-        let (t, w) = (tenant.to_string(), webhook_id.to_string());
-        self.unit(tenant, move |tx| {
-            let (t, w, outcomes) = (t.clone(), w.clone(), outcomes.clone());
+    ) -> Result<bool> {
+        let (t, w, holder) = (
+            tenant.to_string(),
+            webhook_id.to_string(),
+            holder.to_string(),
+        );
+        let (recorded, _) = self.unit(tenant, move |tx| {
+            let (t, w, outcomes, holder) = (t.clone(), w.clone(), outcomes.clone(), holder.clone());
             Box::pin(async move {
+                if !crate::events::holds_lease(tx, &holder).await? {
+                    return Ok((false, false));
+                }
                 for o in &outcomes {
                     let a = &o.attempt;
                     tx.exec(
                         "INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, at_ms, status_code, error, duration_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, delivery_id, attempt) DO NOTHING",
                         vec![
                             t.as_str().into(),
                             o.delivery_id.as_str().into(),
@@ -341,7 +427,7 @@ impl Store {
                     };
                     tx.exec(
                         "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at_ms = $5, finished_at_ms = $6 \
-                         WHERE tenant_id = $1 AND id = $2",
+                         WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND attempts = $4 - 1",
                         vec![
                             t.as_str().into(),
                             o.delivery_id.as_str().into(),
@@ -358,11 +444,11 @@ impl Store {
                     vec![t.as_str().into(), w.as_str().into(), failures.into(), open_until_ms.into()],
                 )
                 .await?;
-                Ok(((), true))
+                Ok((true, true))
             })
         })
         .await?;
-        Ok(())
+        Ok(recorded)
     }
 
     /// A subscription's deliveries, newest first, before `before` (a position), optionally of

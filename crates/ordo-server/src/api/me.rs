@@ -93,10 +93,10 @@ pub async fn stream(
         .and_then(|v| v.parse::<i64>().ok());
     let from = match resume {
         Some(p) => p,
-        // From now: after the newest notification the shopper already has.
+        // From now: after every notification already written (the notifier's cursor).
         None => state
             .store
-            .last_event_position(caller.tenant())
+            .event_cursor("notifications")
             .await
             .map_err(crate::services::ServiceError::from)?,
     };

@@ -57,6 +57,9 @@ impl Default for EventSettings {
 pub struct Hub {
     sender: tokio::sync::broadcast::Sender<Arc<StoredEvent>>,
     leader: AtomicBool,
+    /// Until when this process may act as the lease holder: the last renewal plus the lease
+    /// less a safety margin. Past it (renewals stalled), consumers stop by themselves.
+    leader_until: std::sync::Mutex<Option<std::time::Instant>>,
     /// This process's name on the relay's lease.
     pub holder: String,
 }
@@ -67,6 +70,7 @@ impl Hub {
         Arc::new(Self {
             sender,
             leader: AtomicBool::new(false),
+            leader_until: std::sync::Mutex::new(None),
             holder: format!("ordo-{}", uuid::Uuid::now_v7()),
         })
     }
@@ -80,12 +84,21 @@ impl Hub {
         let _ = self.sender.send(event);
     }
 
-    /// Whether this process holds the relay's lease.
+    /// Whether this process holds the relay's lease (and renewed it recently enough to be sure).
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::Acquire)
+            && self
+                .leader_until
+                .lock()
+                .map(|u| u.is_some_and(|t| std::time::Instant::now() < t))
+                .unwrap_or(false)
     }
 
-    pub(crate) fn set_leader(&self, yes: bool) {
-        self.leader.store(yes, Ordering::Release);
+    /// Records a renewal (`Some(lease)`: held for that long from now, less a margin) or a loss.
+    pub(crate) fn set_leader(&self, held_for: Option<Duration>) {
+        if let Ok(mut u) = self.leader_until.lock() {
+            *u = held_for.map(|d| std::time::Instant::now() + d.mul_f64(0.6));
+        }
+        self.leader.store(held_for.is_some(), Ordering::Release);
     }
 }

@@ -244,6 +244,7 @@ async fn follow(state: AppState, templates: Arc<Templates>) {
             _ = logged.recv() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
+        while logged.try_recv().is_ok() {}
     }
 }
 
@@ -406,14 +407,23 @@ async fn send_loop(state: AppState) {
                     sent,
                     error,
                     retry_at_ms,
+                    attempts_before: n.attempts,
                 }
             }
         });
         let outcomes = futures::future::join_all(sends).await;
         // One commit for the round's sends.
-        if let Err(e) = state.store.record_notifications(outcomes).await {
-            tracing::warn!(error = %e, "cannot record notifications");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+        match state
+            .store
+            .record_notifications(&state.events.holder, outcomes)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::info!("the relay's lease moved on: sends left to the new holder"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record notifications");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ pub fn spawn(state: &AppState) {
         return;
     }
     tokio::spawn(run(state.clone(), settings.clone()));
+    tokio::spawn(prune_loop(state.clone(), settings.clone()));
     super::webhooks::spawn(state);
     super::notify::spawn(state);
     if let Some(url) = settings.nats_url.clone() {
@@ -29,7 +30,6 @@ async fn run(state: AppState, settings: EventSettings) {
     let lease_ms = settings.lease.as_millis() as i64;
     let renew_every = settings.lease / 3;
     let mut renewed: Option<Instant> = None;
-    let mut pruned = Instant::now();
     loop {
         if renewed.is_none_or(|at| at.elapsed() >= renew_every) {
             match state.store.relay_lease(&hub.holder, lease_ms).await {
@@ -37,11 +37,11 @@ async fn run(state: AppState, settings: EventSettings) {
                     if yes && !hub.is_leader() {
                         tracing::info!(holder = %hub.holder, "this process now relays events");
                     }
-                    hub.set_leader(yes);
+                    hub.set_leader(yes.then_some(settings.lease));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot renew the event relay's lease");
-                    hub.set_leader(false);
+                    hub.set_leader(None);
                 }
             }
             renewed = Some(Instant::now());
@@ -58,12 +58,6 @@ async fn run(state: AppState, settings: EventSettings) {
                 0
             }
         };
-        if pruned.elapsed() >= Duration::from_secs(60) {
-            pruned = Instant::now();
-            if let Err(e) = prune(&state, &settings).await {
-                tracing::warn!(error = %e, "pruning the event log failed");
-            }
-        }
         if moved == 0 {
             tokio::time::sleep(settings.poll).await;
         }
@@ -80,7 +74,7 @@ async fn sequence_round(state: &AppState) -> Result<usize, ordo_store::StoreErro
     let ids = batch.iter().map(|e| e.row_id).collect();
     let Some(positions) = state.store.sequence_events(&hub.holder, ids).await? else {
         tracing::info!(holder = %hub.holder, "the event relay's lease went to another process");
-        hub.set_leader(false);
+        hub.set_leader(None);
         return Ok(0);
     };
     let now = ordo_store::now_ms();
@@ -95,7 +89,22 @@ async fn sequence_round(state: &AppState) -> Result<usize, ordo_store::StoreErro
     Ok(n)
 }
 
-/// Deletes events older than the retention that every consumer has seen.
+/// Every minute, while this process holds the lease: prune (in a task of its own, so a long
+/// prune never delays the lease's renewal).
+async fn prune_loop(state: AppState, settings: EventSettings) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        if !state.events.is_leader() {
+            continue;
+        }
+        if let Err(e) = prune(&state, &settings).await {
+            tracing::warn!(error = %e, "pruning the event log failed");
+        }
+    }
+}
+
+/// Deletes events older than the retention that every consumer has seen, and finished webhook
+/// deliveries and notifications older than the retention.
 async fn prune(state: &AppState, settings: &EventSettings) -> Result<(), ordo_store::StoreError> {
     let store = &state.store;
     let mut upto = i64::MAX;
@@ -109,8 +118,12 @@ async fn prune(state: &AppState, settings: &EventSettings) -> Result<(), ordo_st
     let before = ordo_store::now_ms() - settings.retention.as_millis() as i64;
     loop {
         let gone = store.prune_events(before, upto, 5000).await?;
-        if gone < 5000 {
-            return Ok(());
+        if gone < 5000 || !state.events.is_leader() {
+            break;
         }
     }
+    store
+        .prune_deliveries_and_notifications(before, 5000)
+        .await?;
+    Ok(())
 }

@@ -70,8 +70,12 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x64 && s[1] == 0xff9b)) // NAT64 (reaches IPv4 space)
+                || s[0] == 0x2002 // 6to4 (reaches IPv4 space)
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 (reaches IPv4 space)
+                || s[..6] == [0; 6] // IPv4-compatible ::a.b.c.d
+                || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)) // SIIT ::ffff:0:a.b.c.d
         }
     }
 }
@@ -114,10 +118,10 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<reqwest::Url, S
     if addrs.is_empty() {
         return Err(format!("{host} resolves to no address"));
     }
-    if let Some(a) = addrs.iter().find(|a| !is_public(a.ip())) {
+    if addrs.iter().any(|a| !is_public(a.ip())) {
+        // Which address is not said: the answer would map internal names for the caller.
         return Err(format!(
-            "{host} resolves to {}, a loopback, private, link-local or reserved address (start Ordo with --webhooks-allow-private to allow it)",
-            a.ip()
+            "{host} resolves to a loopback, private, link-local or reserved address (start Ordo with --webhooks-allow-private to allow it)"
         ));
     }
     Ok(url)
@@ -153,6 +157,8 @@ pub(crate) fn client(allow_private: bool) -> reqwest::Client {
     crate::install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment would resolve names itself, past the resolver below.
+        .no_proxy()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(5))
         .dns_resolver(Arc::new(PublicOnly { allow_private }))
@@ -207,6 +213,8 @@ async fn supervise(state: AppState) {
             _ = logged.recv() => {}
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
+        // One pass serves every event logged meanwhile.
+        while logged.try_recv().is_ok() {}
         if !state.events.is_leader() {
             continue;
         }
@@ -318,29 +326,18 @@ async fn work(
             tokio::time::sleep(wait).await;
             continue;
         }
-        let pending = match state.store.pending_deliveries(&tenant, &id, 1000).await {
-            Ok(p) => p,
+        let half_open = hook.consecutive_failures >= BREAKER_THRESHOLD;
+        let limit = if half_open { 1 } else { MAX_IN_FLIGHT as i64 };
+        let mut due = match state.store.due_heads(&tenant, &id, now, limit).await {
+            Ok(d) => d,
             Err(e) => {
                 tracing::warn!(error = %e, webhook = %id, "cannot read pending deliveries");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        // The oldest pending delivery of each subject; those that are due.
-        let mut subjects = HashSet::new();
-        let heads: Vec<&DeliveryRecord> = pending
-            .iter()
-            .filter(|d| subjects.insert(d.subject.as_str()))
-            .collect();
-        let half_open = hook.consecutive_failures >= BREAKER_THRESHOLD;
-        let mut due: Vec<&DeliveryRecord> = heads
-            .iter()
-            .copied()
-            .filter(|d| d.next_attempt_at_ms <= now)
-            .take(if half_open { 1 } else { MAX_IN_FLIGHT })
-            .collect();
         if due.is_empty() {
-            let next = heads.iter().map(|d| d.next_attempt_at_ms).min();
+            let next = state.store.next_due(&tenant, &id).await.ok().flatten();
             let wait = next.map_or(1000, |n| (n - now).clamp(5, 1000)) as u64;
             tokio::select! {
                 _ = wake.notified() => {}
@@ -363,13 +360,26 @@ async fn work(
         if open_until > 0 && hook.open_until_ms == 0 {
             tracing::warn!(webhook = %id, failures, "webhook endpoint keeps failing: circuit open");
         }
-        if let Err(e) = state
+        match state
             .store
-            .record_attempts(&tenant, &id, outcomes, failures, open_until)
+            .record_attempts(
+                &state.events.holder,
+                &tenant,
+                &id,
+                outcomes,
+                failures,
+                open_until,
+            )
             .await
         {
-            tracing::warn!(error = %e, webhook = %id, "cannot record webhook attempts");
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(webhook = %id, "the relay's lease moved on: attempts left to the new holder")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, webhook = %id, "cannot record webhook attempts");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }
@@ -556,6 +566,8 @@ mod tests {
             "http://[::1]/hook",
             "http://169.254.169.254/latest/meta-data",
             "http://localhost/hook",
+            "http://[::ffff:10.0.0.1]/hook",
+            "http://[2002:a00:1::]/hook",
         ] {
             assert!(check_url(bad, false).await.is_err(), "{bad}");
         }

@@ -117,7 +117,13 @@ pub async fn subscribe(
 ) -> Result<PushSubscriptionView> {
     let me = shopper(caller)?;
     let mut errs = ordo_domain::FieldErrors::default();
-    if let Err(e) = check_url(endpoint, state.config.webhooks_allow_private).await {
+    if !state.config.webhooks_allow_private && !endpoint.starts_with("https://") {
+        errs.add(
+            "endpoint",
+            "refused",
+            "a push service's endpoint is https://",
+        );
+    } else if let Err(e) = check_url(endpoint, state.config.webhooks_allow_private).await {
         errs.add("endpoint", "refused", e);
     }
     if let Err((path, e)) = push::check_keys(p256dh, auth) {

@@ -14,6 +14,7 @@ CREATE TABLE notifications (
 CREATE UNIQUE INDEX notifications_once ON notifications (tenant_id, event_id, channel, target);
 CREATE INDEX notifications_pending ON notifications (next_attempt_at_ms) WHERE status = 'pending';
 CREATE INDEX notifications_in_app ON notifications (tenant_id, customer_id, position) WHERE channel = 'in_app';
+CREATE INDEX notifications_created ON notifications (created_at_ms);
 
 -- A shopper's choices (absent: every channel on).
 CREATE TABLE notification_preferences (

@@ -14,11 +14,17 @@ ALTER TABLE outbox ADD COLUMN position BIGINT;
 UPDATE outbox SET event_type = 'ordo.order.placed' WHERE event_type = 'OrderPlaced';
 UPDATE outbox SET event_type = 'ordo.inventory.updated' WHERE event_type = 'InventoryAdjusted';
 UPDATE outbox SET event_type = 'ordo.model.drift_detected' WHERE event_type = 'ModelDriftDetected';
+CREATE INDEX outbox_subject ON outbox (tenant_id, aggregate_id, id);
 UPDATE outbox SET seq = (SELECT COUNT(*) FROM outbox o2 WHERE o2.tenant_id = outbox.tenant_id AND o2.aggregate_id = outbox.aggregate_id AND o2.id <= outbox.id);
 UPDATE outbox SET event_id = lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-8' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)));
+-- Rows written before the backbone existed are history: in the log (their ids are in commit
+-- order: one writer per SQLite file, and no writer runs during a migration), behind every
+-- consumer's cursor, so an upgrade sends no old order's email or webhook again.
+UPDATE outbox SET position = id, published_at_ms = created_at_ms;
 CREATE UNIQUE INDEX outbox_event_id ON outbox (event_id);
 CREATE INDEX outbox_unpublished ON outbox (id) WHERE position IS NULL;
 CREATE INDEX outbox_log ON outbox (tenant_id, position);
+CREATE INDEX outbox_position ON outbox (position);
 CREATE INDEX outbox_published_at ON outbox (published_at_ms);
 
 CREATE TABLE event_subjects (
@@ -30,11 +36,11 @@ INSERT INTO event_subjects (tenant_id, subject, last_seq)
 -- The relay's lease: who publishes now, until when, and the last position handed out.
 CREATE TABLE relay_lease (
   name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, last_position BIGINT NOT NULL);
-INSERT INTO relay_lease (name, holder, expires_at_ms, last_position) VALUES ('outbox', '', 0, 0);
+INSERT INTO relay_lease (name, holder, expires_at_ms, last_position) SELECT 'outbox', '', 0, COALESCE(MAX(id), 0) FROM outbox;
 -- How far internal consumers of the log got (`nats`, `notifications`).
 CREATE TABLE event_cursors (name TEXT PRIMARY KEY, position BIGINT NOT NULL);
-INSERT INTO event_cursors (name, position) VALUES ('nats', 0);
-INSERT INTO event_cursors (name, position) VALUES ('notifications', 0);
+INSERT INTO event_cursors (name, position) SELECT 'nats', COALESCE(MAX(id), 0) FROM outbox;
+INSERT INTO event_cursors (name, position) SELECT 'notifications', COALESCE(MAX(id), 0) FROM outbox;
 
 -- Webhook subscriptions: `events` a JSON array of types (or ["*"]); `cursor` the last log position
 -- fanned out into deliveries; the circuit breaker's state.
@@ -52,6 +58,8 @@ CREATE TABLE webhook_deliveries (
   PRIMARY KEY (tenant_id, id));
 CREATE UNIQUE INDEX webhook_deliveries_event ON webhook_deliveries (tenant_id, webhook_id, position);
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (webhook_id, position) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_heads ON webhook_deliveries (tenant_id, webhook_id, subject, position) WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at_ms) WHERE status <> 'pending';
 CREATE TABLE webhook_attempts (
   tenant_id TEXT NOT NULL, delivery_id TEXT NOT NULL, attempt BIGINT NOT NULL, at_ms BIGINT NOT NULL,
   status_code BIGINT, error TEXT, duration_ms BIGINT NOT NULL,
