@@ -210,6 +210,10 @@ struct ServeArgs {
     /// <dir>/<tenant>/<order_placed|fulfillment_shipped|fulfillment_delivered|refund_issued>.<subject|txt|html>.
     #[arg(long, env = "ORDO_NOTIFICATION_TEMPLATES")]
     notification_templates: Option<PathBuf>,
+    /// `off`: Ordo sends shoppers no email, in-app or push notifications (when another system
+    /// sends them from the events).
+    #[arg(long, env = "ORDO_NOTIFICATIONS", default_value = "on", value_parser = ["on", "off"])]
+    notifications: String,
     /// The shop's name in messages to shoppers.
     #[arg(long, env = "ORDO_SHOP_NAME", default_value = "Ordo")]
     shop_name: String,
@@ -589,7 +593,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     mail_from: args.mail_from,
                     templates_dir: args.notification_templates,
                     shop_name: args.shop_name,
-                    enabled: true,
+                    enabled: args.notifications == "on",
                 },
                 events: ordo_server::events::EventSettings {
                     nats_url: args.nats_url,

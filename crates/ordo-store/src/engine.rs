@@ -59,7 +59,7 @@ fn values_rows(first: usize, rows: usize, width: usize) -> String {
 /// Runs `head VALUES (…), (…) tail` over all rows, chunked below the parameter limit.
 /// `fixed` are bound first as `$1…$k`; each row's values follow. Returns rows affected and
 /// any rows returned.
-async fn many<S: Sql>(
+pub(crate) async fn many<S: Sql>(
     tx: &mut S,
     head: &str,
     tail: &str,

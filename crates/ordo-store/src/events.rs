@@ -15,7 +15,8 @@ use ordo_domain::events::{CloudEvent, EventType, source_of, time_of};
 const COLUMNS: &str =
     "id, tenant_id, event_type, aggregate_id, seq, event_id, payload, created_at_ms, position";
 
-/// One event as stored: its outbox row id, its place in the log once published, the event.
+/// One event as stored: its outbox row id, its place in the log once published, the event with
+/// its data as stored (JSON text, not parsed: consumers that pass it on never parse it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     pub row_id: i64,
@@ -23,28 +24,58 @@ pub struct StoredEvent {
     pub position: Option<i64>,
     /// When the change committed (Unix ms).
     pub created_at_ms: i64,
-    pub event: CloudEvent,
+    pub id: String,
+    /// The type (`ordo.order.placed`).
+    pub kind: String,
+    pub subject: String,
+    pub sequence: i64,
+    /// The event's `data`, JSON.
+    pub data: String,
+}
+
+impl StoredEvent {
+    /// The CloudEvent (parses `data`).
+    pub fn cloud_event(&self) -> Result<CloudEvent> {
+        Ok(CloudEvent {
+            specversion: "1.0".into(),
+            id: self.id.clone(),
+            source: source_of(&self.tenant),
+            kind: self.kind.clone(),
+            subject: self.subject.clone(),
+            time: time_of(self.created_at_ms),
+            datacontenttype: "application/json".into(),
+            sequence: self.sequence,
+            data: serde_json::from_str(&self.data).map_err(corrupt)?,
+        })
+    }
+
+    /// The CloudEvent as JSON text, written around the stored data without parsing it.
+    pub fn to_json(&self) -> String {
+        let q = |v: &str| serde_json::to_string(v).unwrap_or_default();
+        format!(
+            r#"{{"specversion":"1.0","id":{},"source":{},"type":{},"subject":{},"time":{},"datacontenttype":"application/json","sequence":{},"data":{}}}"#,
+            q(&self.id),
+            q(&source_of(&self.tenant)),
+            q(&self.kind),
+            q(&self.subject),
+            q(&time_of(self.created_at_ms)),
+            self.sequence,
+            self.data
+        )
+    }
 }
 
 fn stored_from(r: &[Val]) -> Result<StoredEvent> {
-    let tenant = r[1].text()?;
-    let data: serde_json::Value = serde_json::from_str(&r[6].text()?).map_err(corrupt)?;
     Ok(StoredEvent {
         row_id: r[0].int()?,
-        position: r[8].opt_int()?,
+        tenant: r[1].text()?,
+        kind: r[2].text()?,
+        subject: r[3].text()?,
+        sequence: r[4].int()?,
+        id: r[5].text()?,
+        data: r[6].text()?,
         created_at_ms: r[7].int()?,
-        event: CloudEvent {
-            specversion: "1.0".into(),
-            id: r[5].text()?,
-            source: source_of(&tenant),
-            kind: r[2].text()?,
-            subject: r[3].text()?,
-            time: time_of(r[7].int()?),
-            datacontenttype: "application/json".into(),
-            sequence: r[4].int()?,
-            data,
-        },
-        tenant,
+        position: r[8].opt_int()?,
     })
 }
 
@@ -411,5 +442,31 @@ impl Store {
             Some(r) => r[0].opt_int(),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_written_around_stored_data_is_the_cloud_event() {
+        let e = StoredEvent {
+            row_id: 1,
+            tenant: "a\"b".into(),
+            position: Some(7),
+            created_at_ms: 1_700_000_000_123,
+            id: "01a0".into(),
+            kind: "ordo.order.placed".into(),
+            subject: "ord_1".into(),
+            sequence: 3,
+            data: r#"{"x":[1,2],"y":"z"}"#.into(),
+        };
+        let written: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::to_value(e.cloud_event().unwrap()).unwrap()
+        );
+        assert_eq!(written["source"], "/ordo/a\"b");
     }
 }

@@ -129,12 +129,9 @@ impl Store {
                     if n == 0 {
                         return Ok((false, false));
                     }
-                    for r in &rows {
-                        tx.exec(
-                            &format!(
-                                "INSERT INTO notifications ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
-                                 ON CONFLICT (tenant_id, event_id, channel, target) DO NOTHING"
-                            ),
+                    let values: Vec<Vec<Val>> = rows
+                        .iter()
+                        .map(|r| {
                             vec![
                                 r.tenant.as_str().into(),
                                 r.id.as_str().into(),
@@ -154,10 +151,17 @@ impl Store {
                                 r.last_error.clone().into(),
                                 r.created_at_ms.into(),
                                 r.sent_at_ms.into(),
-                            ],
-                        )
-                        .await?;
-                    }
+                            ]
+                        })
+                        .collect();
+                    crate::engine::many(
+                        tx,
+                        &format!("INSERT INTO notifications ({COLUMNS}) VALUES"),
+                        "ON CONFLICT (tenant_id, event_id, channel, target) DO NOTHING",
+                        &[],
+                        &values,
+                    )
+                    .await?;
                     Ok((true, true))
                 })
             })
@@ -199,23 +203,35 @@ impl Store {
                     return Ok((false, false));
                 }
                 let now = now_ms();
-                for o in &outcomes {
-                    let (status, next) = match (o.sent, o.retry_at_ms) {
-                        (true, _) => ("sent", now),
-                        (false, Some(at)) => ("pending", at),
-                        (false, None) => ("dead", now),
+                // The common case, sent, in one statement; the rest one by one.
+                let sent: Vec<Vec<Val>> = outcomes
+                    .iter()
+                    .filter(|o| o.sent)
+                    .map(|o| vec![o.tenant.as_str().into(), o.id.as_str().into(), o.attempts_before.into()])
+                    .collect();
+                crate::engine::many(
+                    tx,
+                    "UPDATE notifications SET status = 'sent', attempts = attempts + 1, next_attempt_at_ms = $1, sent_at_ms = $1 \
+                     WHERE status = 'pending' AND (tenant_id, id, attempts) IN (VALUES",
+                    ")",
+                    &[now.into()],
+                    &sent,
+                )
+                .await?;
+                for o in outcomes.iter().filter(|o| !o.sent) {
+                    let (status, next) = match o.retry_at_ms {
+                        Some(at) => ("pending", at),
+                        None => ("dead", now),
                     };
                     tx.exec(
-                        "UPDATE notifications SET status = $3, attempts = attempts + 1, next_attempt_at_ms = $4, last_error = COALESCE($5, last_error), \
-                         sent_at_ms = CASE WHEN $3 = 'sent' THEN $6 ELSE sent_at_ms END \
-                         WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND attempts = $7",
+                        "UPDATE notifications SET status = $3, attempts = attempts + 1, next_attempt_at_ms = $4, last_error = COALESCE($5, last_error) \
+                         WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND attempts = $6",
                         vec![
                             o.tenant.as_str().into(),
                             o.id.as_str().into(),
                             status.into(),
                             next.into(),
                             o.error.clone().into(),
-                            now.into(),
                             o.attempts_before.into(),
                         ],
                     )

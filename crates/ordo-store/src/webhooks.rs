@@ -404,11 +404,10 @@ impl Store {
                 if !crate::events::holds_lease(tx, &holder).await? {
                     return Ok((false, false));
                 }
-                for o in &outcomes {
-                    let a = &o.attempt;
-                    tx.exec(
-                        "INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, at_ms, status_code, error, duration_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, delivery_id, attempt) DO NOTHING",
+                let attempts: Vec<Vec<Val>> = outcomes
+                    .iter()
+                    .map(|o| {
+                        let a = &o.attempt;
                         vec![
                             t.as_str().into(),
                             o.delivery_id.as_str().into(),
@@ -417,13 +416,38 @@ impl Store {
                             a.status_code.into(),
                             a.error.clone().into(),
                             a.duration_ms.into(),
-                        ],
-                    )
-                    .await?;
-                    let (status, next, finished): (&str, i64, Option<i64>) = match (o.delivered, o.retry_at_ms) {
-                        (true, _) => ("delivered", a.at_ms, Some(a.at_ms + a.duration_ms)),
-                        (false, Some(at)) => ("pending", at, None),
-                        (false, None) => ("dead", a.at_ms, Some(a.at_ms + a.duration_ms)),
+                        ]
+                    })
+                    .collect();
+                crate::engine::many(
+                    tx,
+                    "INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, at_ms, status_code, error, duration_ms) VALUES",
+                    "ON CONFLICT (tenant_id, delivery_id, attempt) DO NOTHING",
+                    &[],
+                    &attempts,
+                )
+                .await?;
+                // Delivered ones in one statement (the common case); the rest one by one.
+                let delivered: Vec<Vec<Val>> = outcomes
+                    .iter()
+                    .filter(|o| o.delivered)
+                    .map(|o| vec![o.delivery_id.as_str().into(), (o.attempt.attempt - 1).into()])
+                    .collect();
+                let now = now_ms();
+                crate::engine::many(
+                    tx,
+                    "UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, next_attempt_at_ms = $2, finished_at_ms = $2 \
+                     WHERE tenant_id = $1 AND status = 'pending' AND (id, attempts) IN (VALUES",
+                    ")",
+                    &[t.as_str().into(), now.into()],
+                    &delivered,
+                )
+                .await?;
+                for o in outcomes.iter().filter(|o| !o.delivered) {
+                    let a = &o.attempt;
+                    let (status, next, finished): (&str, i64, Option<i64>) = match o.retry_at_ms {
+                        Some(at) => ("pending", at, None),
+                        None => ("dead", a.at_ms, Some(a.at_ms + a.duration_ms)),
                     };
                     tx.exec(
                         "UPDATE webhook_deliveries SET status = $3, attempts = $4, next_attempt_at_ms = $5, finished_at_ms = $6 \

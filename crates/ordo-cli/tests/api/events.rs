@@ -177,7 +177,13 @@ async fn every_change_is_a_cloudevent_numbered_per_subject_in_commit_order() {
             .await
             .expect("the bus carries every event")
             .unwrap();
-        carried.push(serde_json::to_value(&e.event).unwrap());
+        carried.push(serde_json::to_value(e.cloud_event().unwrap()).unwrap());
+        let written: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(
+            &written,
+            carried.last().unwrap(),
+            "the JSON written for consumers is the event"
+        );
     }
     assert_eq!(carried, log);
 

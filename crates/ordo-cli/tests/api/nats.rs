@@ -316,3 +316,90 @@ async fn with_nats_unreachable_orders_are_accepted_and_the_backlog_drains_in_ord
         .collect();
     check_once_and_in_order(&seen, &log, "default");
 }
+
+/// The client the README tells integrators to use: `ordo events tail` prints CloudEvents from the
+/// stream, and a durable consumer resumes after what it acknowledged.
+#[tokio::test]
+async fn ordo_events_tail_prints_events_and_a_durable_consumer_resumes() {
+    let Some(url) = nats_url() else {
+        eprintln!("ORDO_TEST_NATS_URL is not set: NATS tests not run");
+        return;
+    };
+    let collector = Collector::start(&url, "default").await;
+    let app = TestApp::spawn_with(|c| c.events.nats_url = Some(url.clone())).await;
+    app.product("NATS-3", 700, 100).await;
+    let mut placed = Vec::new();
+    for _ in 0..2 {
+        placed.push(
+            order_with(
+                &app,
+                json!([{"sku": "NATS-3", "quantity": 1}]),
+                "4242424242424242",
+            )
+            .await,
+        );
+    }
+    let ok = wait_until(20, || async {
+        placed.iter().all(|o| {
+            collector
+                .seen()
+                .iter()
+                .any(|s| s.body["subject"] == o["id"])
+        })
+    })
+    .await;
+    assert!(ok);
+    let durable = format!("readme-{}", uuid::Uuid::new_v4().simple());
+    let tail = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+            .args([
+                "events",
+                "tail",
+                "--nats-url",
+                &url,
+                "--subject",
+                "ordo.default.order.placed",
+                "--from-start",
+                "--durable",
+                &durable,
+                "--count",
+                "1",
+                "--idle-timeout",
+                "10s",
+            ])
+            .output()
+            .expect("ordo runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        serde_json::from_str::<Value>(lines[0]).unwrap()
+    };
+    let first = tail();
+    assert_eq!(first["specversion"], "1.0");
+    assert_eq!(first["type"], "ordo.order.placed");
+    let second = tail();
+    assert_eq!(second["type"], "ordo.order.placed");
+    assert_ne!(
+        first["id"], second["id"],
+        "the durable consumer resumes after the acknowledged event"
+    );
+    // A bad server is a clear error, not a hang.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .args([
+            "events",
+            "tail",
+            "--nats-url",
+            "nats://127.0.0.1:1",
+            "--count",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to NATS"));
+}

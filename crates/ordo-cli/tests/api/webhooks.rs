@@ -476,3 +476,129 @@ async fn subscriptions_are_checked_listed_deleted_and_idempotent() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_private_addresses_are_refused_at_delivery_too() {
+    // A server that allows no private address; a subscription that points at one anyway (made
+    // before the rule, or by a name that resolved elsewhere then): every attempt is refused
+    // before anything is sent.
+    let app = TestApp::spawn_with(|c| {
+        c.webhooks_allow_private = false;
+        c.events.webhook_retry_window = Duration::from_secs(2);
+    })
+    .await;
+    app.product("WH-4", 1000, 50).await;
+    let private = Receiver::start(always_ok()).await;
+    app.store
+        .create_webhook(
+            &app.tenant,
+            "whk_private",
+            &private.url,
+            &["ordo.order.placed".to_string()],
+            "s3cret-s3cret-s3cret",
+            None,
+        )
+        .await
+        .unwrap();
+    // An endpoint that redirects (allowed here only to show the redirect is not followed).
+    let redirecting =
+        TestApp::spawn_with(|c| c.events.webhook_retry_window = Duration::from_secs(2)).await;
+    redirecting.product("WH-4", 1000, 50).await;
+    let receiver = Receiver::start(Arc::new(|_, _| 302)).await;
+    let hook = subscribe(&redirecting, &receiver, json!(["ordo.order.placed"])).await;
+    order_with(
+        &app,
+        json!([{"sku": "WH-4", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+    order_with(
+        &redirecting,
+        json!([{"sku": "WH-4", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+
+    let dead = wait_until(20, || async {
+        deliveries(&app, "whk_private", "status=dead").await["items"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    assert!(dead, "{}", deliveries(&app, "whk_private", "").await);
+    assert!(
+        private.received().is_empty(),
+        "nothing reached the private address"
+    );
+    let d = &deliveries(&app, "whk_private", "").await["items"][0];
+    assert!(
+        d["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("public"),
+        "{d}"
+    );
+    assert_eq!(d["attempts"][0]["status_code"], Value::Null);
+
+    let id = hook["id"].as_str().unwrap();
+    let dead = wait_until(20, || async {
+        deliveries(&redirecting, id, "status=dead").await["items"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    assert!(dead);
+    let d = &deliveries(&redirecting, id, "").await["items"][0];
+    assert_eq!(d["attempts"][0]["status_code"], 302);
+    assert!(
+        d["attempts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("redirect"),
+        "{d}"
+    );
+}
+
+#[tokio::test]
+async fn the_log_and_finished_deliveries_are_pruned_after_the_retention() {
+    let app = TestApp::spawn_with(|c| {
+        c.events.retention = Duration::from_millis(1);
+        c.events.prune_every = Duration::from_millis(300);
+    })
+    .await;
+    app.product("WH-5", 1000, 50).await;
+    let receiver = Receiver::start(always_ok()).await;
+    let hook = subscribe(&app, &receiver, json!(["ordo.order.placed"])).await;
+    let id = hook["id"].as_str().unwrap().to_string();
+    order_with(
+        &app,
+        json!([{"sku": "WH-5", "quantity": 1}]),
+        "4242424242424242",
+    )
+    .await;
+    wait_accepted(&receiver, 1, 20).await;
+    // Delivered and past the retention: the log and the delivery history empty out.
+    let pruned = wait_until(20, || async {
+        let log: Value = app
+            .admin
+            .get(app.url("/v1/events?limit=1000"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let d = deliveries(&app, &id, "").await;
+        log["items"].as_array().unwrap().is_empty() && d["items"].as_array().unwrap().is_empty()
+    })
+    .await;
+    assert!(
+        pruned,
+        "published events and finished deliveries are pruned"
+    );
+    assert_eq!(receiver.accepted().len(), 1, "pruning re-sends nothing");
+}

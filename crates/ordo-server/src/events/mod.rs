@@ -34,6 +34,8 @@ pub struct EventSettings {
     pub webhook_retry_window: Duration,
     /// How long a webhook's circuit first stays open (30 s; doubling to at most 10 min).
     pub webhook_breaker_open: Duration,
+    /// How often the lease holder prunes what the retention lets go (1 min).
+    pub prune_every: Duration,
 }
 
 impl Default for EventSettings {
@@ -47,6 +49,7 @@ impl Default for EventSettings {
             relay: true,
             webhook_retry_window: Duration::from_secs(24 * 3600),
             webhook_breaker_open: Duration::from_secs(30),
+            prune_every: Duration::from_secs(60),
         }
     }
 }

@@ -105,7 +105,7 @@ async fn round(state: &AppState, js: &jetstream::Context) -> Result<usize, Strin
     let mut waves: Vec<Vec<usize>> = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let k = seen
-            .entry((e.tenant.as_str(), e.event.subject.as_str()))
+            .entry((e.tenant.as_str(), e.subject.as_str()))
             .or_insert(0);
         if waves.len() <= *k {
             waves.push(Vec::new());
@@ -119,15 +119,15 @@ async fn round(state: &AppState, js: &jetstream::Context) -> Result<usize, Strin
         let mut pending = Vec::with_capacity(wave.len());
         for &i in wave {
             let e = &events[i];
-            let Some(kind) = ordo_domain::events::EventType::parse(&e.event.kind) else {
-                // A type this build does not know (written by a newer one): publish it under its name.
-                tracing::warn!(kind = %e.event.kind, "unknown event type");
+            let Some(kind) = ordo_domain::events::EventType::parse(&e.kind) else {
+                // A type this build does not know (written by a newer one): left out of NATS.
+                tracing::warn!(kind = %e.kind, "unknown event type: not published to NATS");
                 acked[i] = true;
                 continue;
             };
-            let body = serde_json::to_vec(&e.event).map_err(|e| e.to_string())?;
+            let body = e.to_json().into_bytes();
             let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", e.event.id.as_str());
+            headers.insert("Nats-Msg-Id", e.id.as_str());
             headers.insert("Content-Type", "application/cloudevents+json");
             match js
                 .publish_with_headers(kind.nats_subject(&e.tenant), headers, body.into())

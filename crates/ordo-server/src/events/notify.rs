@@ -195,7 +195,7 @@ pub fn context(order: &Order, event: &StoredEvent, shop: &str) -> minijinja::Val
             serde_json::json!({"sku": l.sku.as_str(), "name": l.name, "quantity": l.quantity, "total": l.line_total.to_string()})
         })
         .collect();
-    let data = &event.event.data;
+    let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
     let detail = &data["detail"];
     let amount = data["amount"].as_i64().map(|a| {
         Money {
@@ -211,7 +211,7 @@ pub fn context(order: &Order, event: &StoredEvent, shop: &str) -> minijinja::Val
             "total": order.totals.total.to_string(), "lines": lines,
         },
         "event": {
-            "type": event.event.kind, "time": event.event.time,
+            "type": event.kind, "time": ordo_domain::events::time_of(event.created_at_ms),
             "carrier": detail["carrier"], "tracking_number": detail["tracking_number"],
             "amount": amount,
         },
@@ -264,7 +264,7 @@ async fn notify_round(state: &AppState, templates: &Templates) -> Result<bool, S
     };
     let mut rows = Vec::new();
     for e in &events {
-        if let Some(template) = template_of(&e.event.kind) {
+        if let Some(template) = template_of(&e.kind) {
             rows.extend(messages_for(state, templates, e, template).await?);
         }
     }
@@ -282,12 +282,20 @@ async fn messages_for(
     template: &str,
 ) -> Result<Vec<NotificationRecord>, String> {
     let store = &state.store;
-    let Some(order) = store
-        .order(&e.tenant, &e.event.subject)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
-        return Ok(vec![]);
+    // A placement carries its order; later events are read against the order as it is now.
+    let carried = (e.kind == EventType::ORDER_PLACED.as_str())
+        .then(|| serde_json::from_str::<Order>(&e.data).ok())
+        .flatten();
+    let order = match carried {
+        Some(o) => o,
+        None => match store
+            .order(&e.tenant, &e.subject)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(o) => o,
+            None => return Ok(vec![]),
+        },
     };
     let ctx = context(&order, e, &state.config.notify.shop_name);
     let rendered = match templates.render(&e.tenant, template, &ctx) {
@@ -314,8 +322,8 @@ async fn messages_for(
             customer_id: customer.clone(),
             channel: channel.into(),
             target: target.into(),
-            event_id: e.event.id.clone(),
-            event_type: e.event.kind.clone(),
+            event_id: e.id.clone(),
+            event_type: e.kind.clone(),
             position,
             order_id: order.id.to_string(),
             title: rendered.subject.clone(),

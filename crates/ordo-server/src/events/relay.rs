@@ -89,11 +89,11 @@ async fn sequence_round(state: &AppState) -> Result<usize, ordo_store::StoreErro
     Ok(n)
 }
 
-/// Every minute, while this process holds the lease: prune (in a task of its own, so a long
+/// Every `prune_every` (a minute), while this process holds the lease: prune (in a task of its own, so a long
 /// prune never delays the lease's renewal).
 async fn prune_loop(state: AppState, settings: EventSettings) {
     loop {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::sleep(settings.prune_every).await;
         if !state.events.is_leader() {
             continue;
         }

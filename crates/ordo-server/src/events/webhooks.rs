@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 /// Failures in a row that open the circuit.
 pub const BREAKER_THRESHOLD: i64 = 5;
 /// The most deliveries of one subscription in flight at once.
-const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 128;
 
 /// `v1=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed with the secret's bytes>`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -272,14 +272,14 @@ async fn fan_out(state: &AppState, hook: &WebhookRecord) -> Result<usize, ordo_s
         };
         let new: Vec<ordo_store::NewDelivery> = events
             .iter()
-            .filter(|e| filter.admits(&e.event.kind))
+            .filter(|e| filter.admits(&e.kind))
             .map(|e| {
                 (
                     e.position.unwrap_or_default(),
-                    e.event.id.clone(),
-                    e.event.kind.clone(),
-                    e.event.subject.clone(),
-                    serde_json::to_string(&e.event).unwrap_or_default(),
+                    e.id.clone(),
+                    e.kind.clone(),
+                    e.subject.clone(),
+                    e.to_json(),
                 )
             })
             .collect();

@@ -36,5 +36,9 @@ pub async fn after(
     };
     let rows = state.store.events_after(tenant, from, types, limit).await?;
     let next = rows.last().and_then(|e| e.position).unwrap_or(from);
-    Ok((rows.into_iter().map(|e| e.event).collect(), next))
+    let events = rows
+        .iter()
+        .map(|e| e.cloud_event())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((events, next))
 }
