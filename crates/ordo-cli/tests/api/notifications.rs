@@ -70,6 +70,16 @@ async fn emails_go_out_over_smtp_for_placement_shipment_delivery_and_refund_and_
     );
     assert!(confirmation.data.contains("text/plain") && confirmation.data.contains("text/html"));
     assert!(confirmation.data.contains("Shopper cust-mail"));
+    assert!(
+        confirmation.header("Message-ID").is_some(),
+        "every email has a Message-ID"
+    );
+    for part in ["Subtotal", "Shipping", "Tax", "Total"] {
+        assert!(
+            confirmation.data.contains(part),
+            "the confirmation adds up: no {part}"
+        );
+    }
     // The retry is visible in the record: two attempts, sent (recorded just after the send).
     let id = order["id"].as_str().unwrap();
     let ok = wait_until(10, || async {

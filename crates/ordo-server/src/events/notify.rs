@@ -209,6 +209,9 @@ pub fn context(order: &Order, event: &StoredEvent, shop: &str) -> minijinja::Val
         "order": {
             "id": order.id.to_string(), "number": order.number.to_string(), "customer_name": name,
             "total": order.totals.total.to_string(), "lines": lines,
+            "subtotal": order.totals.subtotal.to_string(),
+            "discount": (order.totals.discount.amount != 0).then(|| order.totals.discount.to_string()),
+            "shipping": order.totals.shipping.to_string(), "tax": order.totals.tax.to_string(),
         },
         "event": {
             "type": event.kind, "time": ordo_domain::events::time_of(event.created_at_ms),
@@ -491,6 +494,7 @@ impl Sender {
             .from(self.from.clone())
             .to(to)
             .subject(n.title.clone())
+            .message_id(None)
             .header(header::MIME_VERSION_1_0)
             .multipart(MultiPart::alternative_plain_html(
                 n.body_text.clone(),
