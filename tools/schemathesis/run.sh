@@ -51,9 +51,11 @@ ORDO_ST_SHOPPER_TOKEN=$(curl -fsS "$URL/v1/auth/signup" -H 'Content-Type: applic
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 echo "== schemathesis against $URL (log: $LOG)"
 set +e
+# One worker: CPython 3.11's parser is not safe when two threads turn Hypothesis lambdas into
+# descriptions at once ("SystemError: AST constructor recursion depth mismatch", seen once).
 st --config-file tools/schemathesis/schemathesis.toml run "$URL/openapi.json" \
   --checks all --phases examples,coverage,fuzzing,stateful \
-  --max-examples "${ST_MAX_EXAMPLES:-25}" --seed "${ST_SEED:-1}" --no-color --workers 2 "${@:2}"
+  --max-examples "${ST_MAX_EXAMPLES:-25}" --seed "${ST_SEED:-1}" --no-color --workers 1 "${@:2}"
 STATUS=$?
 set -e
 if grep -q 'panicked' "$LOG"; then echo "ordo panicked during the run:" >&2; grep -A3 panicked "$LOG" >&2; STATUS=1; fi
