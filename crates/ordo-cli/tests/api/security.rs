@@ -1980,9 +1980,17 @@ async fn no_secret_is_stored_or_logged() {
         vec![("the log".into(), std::fs::read(&log_path).unwrap())];
     match &storage {
         ordo_store::StorageConfig::Sqlite { data_dir } => {
-            for entry in std::fs::read_dir(data_dir).unwrap() {
-                let path = entry.unwrap().path();
-                haystacks.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            // Every file under the data directory: the database and the mailbox's emails.
+            let mut dirs = vec![data_dir.clone()];
+            while let Some(dir) = dirs.pop() {
+                for entry in std::fs::read_dir(&dir).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else if let Ok(bytes) = std::fs::read(&path) {
+                        haystacks.push((path.display().to_string(), bytes));
+                    }
+                }
             }
         }
         ordo_store::StorageConfig::Postgres { url, .. } => {
