@@ -212,17 +212,6 @@ impl Store {
         Ok(!rows.is_empty())
     }
 
-    /// Gives the lease up (a clean shutdown), so another process takes over at once.
-    pub async fn release_relay_lease(&self, holder: &str) -> Result<()> {
-        self.write_rows(
-            ALL_TENANTS,
-            "UPDATE relay_lease SET expires_at_ms = 0 WHERE name = 'outbox' AND holder = $1 RETURNING name",
-            vec![holder.into()],
-        )
-        .await?;
-        Ok(())
-    }
-
     /// Events not yet in the log, oldest first (every tenant).
     pub async fn unsequenced_events(&self, limit: i64) -> Result<Vec<StoredEvent>> {
         let rows = self
@@ -338,32 +327,6 @@ impl Store {
         }
     }
 
-    /// The last position in the tenant's log (0 when empty).
-    pub async fn last_event_position(&self, tenant: &str) -> Result<i64> {
-        let rows = self
-            .read_rows(
-                tenant,
-                "SELECT COALESCE(MAX(position), 0) FROM outbox WHERE tenant_id = $1",
-                vec![tenant.into()],
-            )
-            .await?;
-        rows.first().map_or(Ok(0), |r| r[0].int())
-    }
-
-    /// Every event of one subject in the order of its numbers (tests, support).
-    pub async fn subject_events(&self, tenant: &str, subject: &str) -> Result<Vec<StoredEvent>> {
-        let rows = self
-            .read_rows(
-                tenant,
-                &format!(
-                    "SELECT {COLUMNS} FROM outbox WHERE tenant_id = $1 AND aggregate_id = $2 ORDER BY seq"
-                ),
-                vec![tenant.into(), subject.into()],
-            )
-            .await?;
-        rows.iter().map(|r| stored_from(r)).collect()
-    }
-
     /// Every tenant's events after log position `after`, in log order (the NATS publisher).
     pub async fn log_after(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
         let rows = self
@@ -417,18 +380,6 @@ impl Store {
             )
             .await?;
         Ok(rows.len() as u64)
-    }
-
-    /// How many committed events wait for their place in the log (every tenant): `/metrics`.
-    pub async fn relay_backlog(&self) -> Result<i64> {
-        let rows = self
-            .read_rows(
-                ALL_TENANTS,
-                "SELECT COUNT(*) FROM outbox WHERE position IS NULL",
-                vec![],
-            )
-            .await?;
-        rows.first().map_or(Ok(0), |r| r[0].int())
     }
 }
 

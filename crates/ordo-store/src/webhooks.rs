@@ -358,27 +358,6 @@ impl Store {
         Ok(())
     }
 
-    /// The oldest pending deliveries of a subscription, in log order (the dispatcher picks the
-    /// first of each subject).
-    pub async fn pending_deliveries(
-        &self,
-        tenant: &str,
-        webhook_id: &str,
-        limit: i64,
-    ) -> Result<Vec<DeliveryRecord>> {
-        let rows = self
-            .read_rows(
-                tenant,
-                &format!(
-                    "SELECT {DELIVERY} FROM webhook_deliveries WHERE webhook_id = $2 AND tenant_id = $1 AND status = 'pending' \
-                     ORDER BY position LIMIT $3"
-                ),
-                vec![tenant.into(), webhook_id.into(), limit.into()],
-            )
-            .await?;
-        rows.iter().map(|r| delivery_from(r)).collect()
-    }
-
     /// Records attempts and the subscription's circuit state after them, in one commit.
     /// `failures`/`open_until_ms`: the breaker's state to store.
     /// Nothing is written unless `holder` still holds the relay's lease (another process took
@@ -576,23 +555,5 @@ impl Store {
             )
             .await?;
         Ok(!rows.is_empty())
-    }
-
-    /// Counts of a subscription's deliveries by status (tests, the subscription's view).
-    pub async fn delivery_counts(
-        &self,
-        tenant: &str,
-        webhook_id: &str,
-    ) -> Result<Vec<(String, i64)>> {
-        let rows = self
-            .read_rows(
-                tenant,
-                "SELECT status, COUNT(*) FROM webhook_deliveries WHERE tenant_id = $1 AND webhook_id = $2 GROUP BY status ORDER BY status",
-                vec![tenant.into(), webhook_id.into()],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r[0].text()?, r[1].int()?)))
-            .collect()
     }
 }
